@@ -1,0 +1,212 @@
+"""The instance catalog: sourced facts about GPU instance types and GPUs, shipped with the package.
+
+Pure: reads two CSV files inside the package (``data/instances.csv``, ``data/gpus.csv``) through
+``importlib.resources``; no network. Rows load into frozen dataclasses with plain Python numbers.
+
+Every number carries its provenance: ``source`` is the URL (or API) the row's specs were read from;
+``*_status`` columns say whether a figure was read in a primary source (``verified``), only in a
+secondary one (``secondary``), derived by arithmetic (``derived``), or not verified (``unverified``).
+A figure nobody publishes is left empty and the loader returns ``None`` for it: never a guess.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from gpufleet.errors import CatalogError
+
+CATALOG_SCHEMA_VERSION = 1
+
+Cloud = Literal["aws", "azure", "gcp"]
+CLOUDS: tuple[str, ...] = ("aws", "azure", "gcp")
+
+Fabric = Literal["efa", "infiniband", "gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "none"]
+FABRICS: tuple[str, ...] = ("efa", "infiniband", "gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "none")
+
+GIB_PER_GB = 1e9 / 2**30
+
+
+@dataclass(frozen=True)
+class GpuModel:
+    """Per-GPU facts, independent of the instance that carries the GPU."""
+
+    name: str  # as NVIDIA names it: A100, H100, H200, B200, L40S, L4, A10G, ...
+    memory_gib: float
+    tdp_w: float | None
+    bf16_dense_tflops: float | None
+    fp8_dense_tflops: float | None
+    tdp_status: str
+    tflops_status: str
+    source: str
+    notes: str = ""
+
+    @property
+    def bf16_dense_flops(self) -> float | None:
+        """Peak dense BF16 FLOP/s per GPU, or None where unpublished."""
+        return None if self.bf16_dense_tflops is None else self.bf16_dense_tflops * 1e12
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """One row of the instance catalog."""
+
+    instance_type: str
+    cloud: str
+    gpu: str  # key into the GPU table
+    gpus: int
+    gpu_memory_gib: float  # per GPU, as the provider reports it, converted to GiB
+    gpu_memory_vendor: str  # the provider's own figure and unit, e.g. "80 GB" or "81920 MiB"
+    vcpus: int
+    host_memory_gib: float
+    fabric: str  # one of FABRICS
+    fabric_interfaces: int  # EFA interfaces / IB HCAs / GPU NICs; 0 when fabric is "none"
+    fabric_gbps: float  # total GPU-to-GPU network bandwidth per node
+    network_cards: int  # AWS network cards (one EFA each); other clouds: NIC count used for the fabric
+    node_power_kw: float | None  # whole-node draw used for power envelopes
+    node_power_basis: str  # how node_power_kw was obtained (clouds do not publish it)
+    fabric_status: str
+    source: str
+    fabric_source: str
+    retrieved_on: str
+    notes: str = ""
+
+    @property
+    def total_gpu_memory_gib(self) -> float:
+        return self.gpus * self.gpu_memory_gib
+
+    @property
+    def has_fabric(self) -> bool:
+        return self.fabric != "none" and self.fabric_interfaces > 0
+
+
+def _opt_float(value: str) -> float | None:
+    value = value.strip()
+    return float(value) if value else None
+
+
+def _read(name: str) -> list[dict[str, str]]:
+    text = resources.files("gpufleet.catalog").joinpath("data", name).read_text(encoding="utf-8")
+    rows = csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#"))
+    return [{k: (v or "").strip() for k, v in row.items()} for row in rows]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The loaded catalog: instance types and GPUs, looked up by name with helpful errors."""
+
+    instances: dict[str, InstanceType]
+    gpus: dict[str, GpuModel]
+
+    def instance(self, instance_type: str, loc: str = "instance_type") -> InstanceType:
+        try:
+            return self.instances[instance_type]
+        except KeyError:
+            raise CatalogError(
+                f"unknown instance type {instance_type!r}{_did_you_mean(instance_type, self.instances)}",
+                loc=loc,
+                hint="run `gpufleet catalog` for the list",
+            ) from None
+
+    def gpu(self, name: str, loc: str = "gpu") -> GpuModel:
+        try:
+            return self.gpus[name]
+        except KeyError:
+            raise CatalogError(
+                f"unknown GPU model {name!r}{_did_you_mean(name, self.gpus)}",
+                loc=loc,
+                hint=", ".join(sorted(self.gpus)),
+            ) from None
+
+    def for_cloud(self, cloud: str | None = None) -> list[InstanceType]:
+        rows = self.instances.values()
+        return sorted(
+            (r for r in rows if cloud is None or r.cloud == cloud),
+            key=lambda r: (r.cloud, r.instance_type),
+        )
+
+    def instances_with_gpu(self, gpu: str, cloud: str | None = None) -> list[InstanceType]:
+        return [r for r in self.for_cloud(cloud) if r.gpu == gpu]
+
+    def training_instance(self, gpu: str, cloud: str | None = None) -> InstanceType | None:
+        """The 8-GPU (largest) fabric-equipped instance for a GPU model, preferring more fabric."""
+        rows = [r for r in self.instances_with_gpu(gpu, cloud) if r.has_fabric]
+        if not rows:
+            rows = self.instances_with_gpu(gpu, cloud)
+        if not rows:
+            return None
+        return max(rows, key=lambda r: (r.gpus, r.fabric_gbps, r.instance_type))
+
+
+def _did_you_mean(word: str, options: dict[str, object]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+@lru_cache(maxsize=1)
+def load_catalog() -> Catalog:
+    """Load and check the shipped catalog (cached: the files never change at run time)."""
+    gpus: dict[str, GpuModel] = {}
+    for row in _read("gpus.csv"):
+        gpus[row["gpu"]] = GpuModel(
+            name=row["gpu"],
+            memory_gib=float(row["memory_gib"]),
+            tdp_w=_opt_float(row["tdp_w"]),
+            bf16_dense_tflops=_opt_float(row["bf16_dense_tflops"]),
+            fp8_dense_tflops=_opt_float(row["fp8_dense_tflops"]),
+            tdp_status=row["tdp_status"],
+            tflops_status=row["tflops_status"],
+            source=row["source"],
+            notes=row.get("notes", ""),
+        )
+    instances: dict[str, InstanceType] = {}
+    for n, row in enumerate(_read("instances.csv"), start=2):
+        where = f"catalog instances.csv line {n}"
+        if row["instance_type"] in instances:
+            raise CatalogError(f"duplicate instance type {row['instance_type']!r}", loc=where)
+        if row["cloud"] not in CLOUDS:
+            raise CatalogError(f"unknown cloud {row['cloud']!r}", loc=where, hint=", ".join(CLOUDS))
+        if row["fabric"] not in FABRICS:
+            raise CatalogError(f"unknown fabric {row['fabric']!r}", loc=where, hint=", ".join(FABRICS))
+        if row["gpu"] not in gpus:
+            raise CatalogError(f"GPU {row['gpu']!r} is not in gpus.csv", loc=where)
+        if not row["source"].startswith(("http://", "https://", "aws-api:")):
+            raise CatalogError("every row needs a source URL", loc=where)
+        instances[row["instance_type"]] = InstanceType(
+            instance_type=row["instance_type"],
+            cloud=row["cloud"],
+            gpu=row["gpu"],
+            gpus=int(row["gpus"]),
+            gpu_memory_gib=float(row["gpu_memory_gib"]),
+            gpu_memory_vendor=row["gpu_memory_vendor"],
+            vcpus=int(row["vcpus"]),
+            host_memory_gib=float(row["host_memory_gib"]),
+            fabric=row["fabric"],
+            fabric_interfaces=int(row["fabric_interfaces"] or 0),
+            fabric_gbps=float(row["fabric_gbps"] or 0),
+            network_cards=int(row["network_cards"] or 1),
+            node_power_kw=_opt_float(row["node_power_kw"]),
+            node_power_basis=row["node_power_basis"],
+            fabric_status=row["fabric_status"],
+            source=row["source"],
+            fabric_source=row["fabric_source"],
+            retrieved_on=row["retrieved_on"],
+            notes=row.get("notes", ""),
+        )
+    return Catalog(instances=instances, gpus=gpus)
+
+
+__all__ = [
+    "CATALOG_SCHEMA_VERSION",
+    "CLOUDS",
+    "FABRICS",
+    "Catalog",
+    "GpuModel",
+    "InstanceType",
+    "load_catalog",
+]

@@ -1,0 +1,78 @@
+"""The ``gpufleet`` command line: one module per command, loaded only when that command runs.
+
+Commands are thin: parse flags, call the core, render. Heavy imports (scipy, pulumi, cloud SDKs)
+happen inside the command that needs them, so ``gpufleet --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from gpufleet.errors import EXIT_INTERNAL, GpufleetError
+
+# command name -> "module:attribute" of a click.Command. Add a command by adding a line here.
+COMMANDS: dict[str, str] = {
+    "size": "gpufleet.cli.size:size",
+    "catalog": "gpufleet.cli.catalog:catalog",
+    "plan": "gpufleet.cli.plan:plan",
+    "place": "gpufleet.cli.place:place",
+    "preview": "gpufleet.cli.preview:preview",
+    "diff": "gpufleet.cli.diff:diff",
+    "preflight": "gpufleet.cli.preflight:preflight",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name, target in COMMANDS.items() if _module_exists(target))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None or not _module_exists(target):
+            return None
+        module_name, attr = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
+
+
+def _module_exists(target: str) -> bool:
+    return importlib.util.find_spec(target.split(":")[0]) is not None
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gpufleet")
+def cli() -> None:
+    """gpufleet: capacity planning as code for GPU fleets.
+
+    Size a fleet from declared demand, place it under power and quota limits, deploy it with
+    Pulumi, and block plans that cannot carry the forecast.
+
+    Exit codes: 0 ok, 1 internal fault, 2 bad input, 3 blocked (infeasible or a mandatory
+    policy violation), 4 some checks could not run.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: maps gpufleet's typed errors to exit codes."""
+    try:
+        cli.main(args=argv, prog_name="gpufleet", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_INTERNAL)
+    except click.UsageError as exc:
+        # Wrong flags or flag values: bad input.
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except GpufleetError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(0)
