@@ -1,0 +1,470 @@
+"""The fleet plan: every pool sized (catalog + sizing) and placed (placement solver).
+
+Pure: no Pulumi, no network. :func:`build_plan` is the one function that turns a
+:class:`~gpufleet.spec.FleetSpec` into a :class:`FleetPlan`; the Pulumi program, the policy pack,
+``gpufleet plan`` and ``gpufleet preview`` all call it, so a number is computed once.
+
+A *workload* (a training run or an inference service) becomes one or more *pools*: one per site
+the placement puts it in. Pools are what the components build.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from gpufleet.catalog import Catalog, InstanceType, load_catalog
+from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
+from gpufleet.sizing import (
+    InferenceSizing,
+    TrainingSizing,
+    fit_memory,
+    nodes_surviving_losses,
+    size_inference,
+    size_training,
+    training_energy_mwh,
+)
+from gpufleet.spec import FleetSpec, InferenceSpec, SiteSpec, TrainingSpec
+
+PLAN_SCHEMA_VERSION = 1
+
+Role = Literal["training", "inference"]
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """One pool of identical GPU nodes at one site: what a component builds.
+
+    Attributes:
+        name: unique pool name, ``<workload>-<site>`` (valid in every cloud's resource names).
+        workload: the training run or inference service it serves.
+        role: ``training`` or ``inference``.
+        cloud, site, region: where it goes.
+        zones: training: exactly one zone; inference: the zones it spreads over.
+        nodes_by_zone: node count per zone (inference: at max size; training: all in one zone).
+        instance_type: the primary instance type; ``fallback_instance_types`` follow in order.
+        nodes: training: the cluster size; inference: the autoscaler's maximum.
+        min_nodes: inference: the autoscaler's minimum (warm capacity); training: ``nodes``.
+        demand_tokens_per_s: inference: the horizon demand (with headroom excluded) this pool
+            carries; training: 0.
+        power_kw: facility power at ``nodes`` (nodes × node_power_kw × PUE).
+        usd_per_hour: list price at ``nodes``, or None when the site has no price for the type.
+        islands: Azure training: VM counts per InfiniBand island (one scale set each); else [nodes].
+    """
+
+    name: str
+    workload: str
+    role: Role
+    cloud: str
+    site: str
+    region: str
+    zones: tuple[str, ...]
+    nodes_by_zone: dict[str, int]
+    instance_type: str
+    fallback_instance_types: tuple[str, ...]
+    gpu: str
+    gpus_per_node: int
+    nodes: int
+    min_nodes: int
+    gpus: int
+    node_power_kw: float
+    pue: float
+    power_kw: float
+    usd_per_hour: float | None
+    fabric: str
+    fabric_interfaces: int
+    fabric_gbps: float
+    demand_tokens_per_s: float = 0.0
+    tokens_per_s_per_node: float = 0.0
+    islands: tuple[int, ...] = ()
+    capacity_type: str = "on_demand"
+    reservation_id: str | None = None
+    placement_group: bool = True
+    scaling_metric_name: str = "tokens_per_s"
+    scaling_metric_namespace: str = "gpufleet"
+    scaling_target_per_node: float = 0.0
+    boot_minutes: float = 10.0
+    network_cidr: str = "10.0.0.0/16"
+    sizing: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The ``gpufleet-*`` tags/labels every GPU-bearing resource of this pool carries.
+
+        Keys and values are valid on all three clouds (GCP labels: lowercase letters, digits,
+        ``_`` and ``-``; values at most 63 characters).
+        """
+        return {
+            "gpufleet-workload": self.workload,
+            "gpufleet-role": self.role,
+            "gpufleet-site": self.site,
+            "gpufleet-pool": self.name,
+            "gpufleet-gpu": self.gpu.lower(),
+            "gpufleet-gpus-per-node": str(self.gpus_per_node),
+        }
+
+
+@dataclass(frozen=True)
+class WorkloadPlan:
+    """A workload's demand and the capacity the plan gives it, across its pools."""
+
+    name: str
+    role: Role
+    gpu: str
+    pools: tuple[str, ...]
+    nodes_needed: int  # carries the demand (with headroom), before loss margins
+    nodes_provisioned: int  # sum of the pools' nodes (max size for inference)
+    gpus_provisioned: int
+    survive_zone_losses: int = 0
+    survive_site_losses: int = 0
+    demand_at_horizon_tokens_per_s: float = 0.0
+    tokens_per_s_at_max: float = 0.0
+    horizon_days: float = 0.0
+    lead_time_days: float = 0.0
+    days_at_planned_size: float = 0.0
+    deadline_days: float = 0.0
+    energy_mwh: float = 0.0
+    sizing: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    """A site's load under the plan."""
+
+    name: str
+    cloud: str
+    region: str
+    power_mw: float  # facility draw of all pools at max size
+    envelope_mw: float
+    gpus_by_model: dict[str, int]
+    quota_gpus: dict[str, int]
+    usd_per_hour: float
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    """The sized and placed fleet."""
+
+    stack: str
+    pools: tuple[PoolPlan, ...]
+    workloads: tuple[WorkloadPlan, ...]
+    sites: tuple[SitePlan, ...]
+    usd_per_hour: float
+    placement: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = PLAN_SCHEMA_VERSION
+
+    @property
+    def gpus(self) -> int:
+        return sum(p.gpus for p in self.pools)
+
+    @property
+    def power_mw(self) -> float:
+        return sum(s.power_mw for s in self.sites)
+
+    def pool(self, name: str) -> PoolPlan:
+        return next(p for p in self.pools if p.name == name)
+
+    def pools_of(self, workload: str) -> list[PoolPlan]:
+        return [p for p in self.pools if p.workload == workload]
+
+    def to_json(self) -> dict[str, Any]:
+        """A stable, JSON-ready view (``gpufleet plan --json``)."""
+        return {
+            "schema_version": self.schema_version,
+            "stack": self.stack,
+            "gpus": self.gpus,
+            "power_mw": round(self.power_mw, 6),
+            "usd_per_hour": round(self.usd_per_hour, 4),
+            "pools": [_pool_json(p) for p in self.pools],
+            "workloads": [asdict(w) for w in self.workloads],
+            "sites": [asdict(s) for s in self.sites],
+            "placement": self.placement,
+        }
+
+
+def _pool_json(pool: PoolPlan) -> dict[str, Any]:
+    data = asdict(pool)
+    data["zones"] = list(pool.zones)
+    data["fallback_instance_types"] = list(pool.fallback_instance_types)
+    data["islands"] = list(pool.islands)
+    data["demand"] = {"tokens_per_s": pool.demand_tokens_per_s} if pool.role == "inference" else {
+        "flops": pool.sizing.get("flops"), "deadline_days": pool.sizing.get("inputs", {}).get("deadline_days")}
+    data["tags"] = pool.tags
+    return data
+
+
+# --- building the plan ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Sized:
+    """A workload after sizing, before placement."""
+
+    spec: TrainingSpec | InferenceSpec
+    candidates: list[InstanceType]  # allowed instance types, preference order
+    sites: list[SiteSpec]  # sites it may go to
+    nodes_needed: int
+    nodes_to_place: int  # with the zone-loss margin
+    training: TrainingSizing | None = None
+    inference: InferenceSizing | None = None
+
+
+def build_plan(spec: FleetSpec, stack: str = "dev", *, catalog: Catalog | None = None,
+               time_limit_s: float = 10.0) -> FleetPlan:
+    """Size every workload, place every pool, and return the plan.
+
+    Raises:
+        SpecError: a workload cannot be sized (e.g. its allowed instance types differ in GPUs per
+            node, or the model fits no allowed node).
+        InfeasiblePlanError: no placement satisfies power, quota and zone constraints; the
+            error names the binding constraints and the smallest relaxation.
+    """
+    catalog = catalog or load_catalog()
+    sized = [_size(w, spec, catalog) for w in spec.workloads]
+    placement = _place(spec, sized, catalog, time_limit_s)
+    pools: list[PoolPlan] = []
+    for item in sized:
+        pools += _pools_for(item, spec, catalog, placement.assignments)
+    pools.sort(key=lambda p: (p.workload, p.site))
+    workloads = tuple(_workload_plan(item, [p for p in pools if p.workload == item.spec.name]) for item in sized)
+    sites = tuple(_site_plan(site, [p for p in pools if p.site == site.name]) for site in spec.sites)
+    return FleetPlan(
+        stack=stack,
+        pools=tuple(pools),
+        workloads=workloads,
+        sites=sites,
+        usd_per_hour=sum(p.usd_per_hour or 0.0 for p in pools),
+        placement={
+            "status": placement.status,
+            "cost_per_hour": placement.cost_per_hour,
+            "mip_gap": placement.mip_gap,
+            "solve_seconds": placement.solve_seconds,
+        },
+    )
+
+
+def _loc(w: TrainingSpec | InferenceSpec, spec: FleetSpec) -> str:
+    if isinstance(w, TrainingSpec):
+        return f"fleet.training[{spec.training.index(w)}]"
+    return f"fleet.inference[{spec.inference.index(w)}]"
+
+
+def _candidates(w: TrainingSpec | InferenceSpec, sites: list[SiteSpec], catalog: Catalog,
+                loc: str) -> list[InstanceType]:
+    clouds = sorted({s.cloud for s in sites})
+    if w.instance_types:
+        rows = [catalog.instance(t) for t in w.instance_types]
+        rows = [r for r in rows if r.cloud in clouds]
+    elif isinstance(w, TrainingSpec):
+        rows = [r for c in clouds if (r := catalog.training_instance(w.gpu, c)) is not None]
+    else:
+        rows = []
+        for c in clouds:
+            options = catalog.instances_with_gpu(w.gpu, c)
+            if options:
+                most = max(r.gpus for r in options)
+                rows += sorted((r for r in options if r.gpus == most), key=lambda r: r.instance_type)
+    if not rows:
+        raise SpecError(Issue(f"{loc}.gpu", f"no instance type with {w.gpu} on {', '.join(clouds)}",
+                              "run `gpufleet catalog` to see which GPUs each cloud offers"))
+    per_node = {r.gpus for r in rows}
+    if len(per_node) > 1:
+        listing = ", ".join(f"{r.instance_type} ({r.gpus})" for r in rows)
+        raise SpecError(Issue(f"{loc}.instance_types",
+                              f"allowed instance types differ in GPUs per node: {listing}",
+                              "types with the same GPUs per node (a pool's nodes are interchangeable)"))
+    return rows
+
+
+def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog) -> _Sized:
+    loc = _loc(w, spec)
+    allowed = [spec.site(s) for s in w.sites] if w.sites else list(spec.sites)
+    candidates = _candidates(w, allowed, catalog, loc)
+    clouds = {r.cloud for r in candidates}
+    sites = [s for s in allowed if s.cloud in clouds]
+    gpus_per_node = candidates[0].gpus
+    if isinstance(w, TrainingSpec):
+        t = size_training(flops=w.flops, gpu=catalog.gpu(w.gpu, f"{loc}.gpu"), gpus_per_node=gpus_per_node,
+                          deadline_days=w.deadline_days, mfu=w.mfu, fixed_nodes=w.nodes,
+                          instance_type=candidates[0].instance_type)
+        return _Sized(w, candidates, sites, t.nodes, t.nodes, training=t)
+    memory = fit_memory(
+        params=w.model.params, layers=w.model.layers, kv_heads=w.model.kv_heads, head_dim=w.model.head_dim,
+        dtype=w.model.dtype, kv_dtype=w.model.kv_dtype, context_tokens=w.context_tokens,
+        concurrency=w.concurrency, gpu_memory_gib=min(r.gpu_memory_gib for r in candidates),
+        gpus_per_node=gpus_per_node, reserved_fraction=w.memory_reserved_fraction,
+    )
+    if not memory.fits:
+        raise SpecError(Issue(f"{loc}.model",
+                              f"{memory.required_gb:,.0f} GB of weights and KV cache fit no replica size "
+                              f"of {candidates[0].instance_type}",
+                              "fewer concurrent sequences, a shorter context, a smaller dtype, or a larger GPU"))
+    inf = size_inference(
+        memory=memory, gpus_per_node=gpus_per_node, tokens_per_s_per_replica=w.tokens_per_s_per_replica,
+        peak_tokens_per_s=w.peak_tokens_per_s, growth_per_month=w.growth_per_month,
+        lead_time_days=w.lead_time_days, horizon_days=w.horizon_days, headroom=w.headroom,
+        boot_minutes=w.boot_minutes, demand_ramp_per_minute=w.demand_ramp_per_minute,
+        instance_type=candidates[0].instance_type,
+    )
+    zoned = [s for s in sites if len(s.zones) > w.survive_zone_losses]
+    if not zoned:
+        raise SpecError(Issue(f"{loc}.survive_zone_losses",
+                              f"no allowed site has more than {w.survive_zone_losses} zones",
+                              "fewer zone losses, or sites with more zones"))
+    zones = min(len(s.zones) for s in zoned)
+    to_place = nodes_surviving_losses(inf.nodes, zones, w.survive_zone_losses)
+    return _Sized(w, candidates, zoned, inf.nodes, to_place, inference=inf)
+
+
+def _node_power_kw(site: SiteSpec, row: InstanceType) -> float:
+    if row.instance_type in site.node_power_kw:
+        return site.node_power_kw[row.instance_type]
+    if row.node_power_kw is None:
+        raise SpecError(Issue(f"sites.{site.name}.node_power_kw",
+                              f"the catalog has no power figure for {row.instance_type}",
+                              f"give node_power_kw: {{{row.instance_type}: <kW>}} for the site"))
+    return row.node_power_kw
+
+
+def _place(spec: FleetSpec, sized: list[_Sized], catalog: Catalog, time_limit_s: float) -> Any:
+    from gpufleet.placement import InstanceFacts, PlacementProblem, solve
+
+    problem = PlacementProblem.model_validate({
+        "sites": [
+            {
+                "name": s.name, "cloud": s.cloud, "region": s.region, "zones": list(s.zones),
+                "power_mw": s.power_mw, "pue": s.pue, "quota_gpus": dict(s.quota_gpus),
+                "price_per_gpu_hour": dict(s.price_per_gpu_hour),
+                **({"carbon_g_per_kwh": s.carbon_g_per_kwh} if s.carbon_g_per_kwh is not None else {}),
+                **({"failure_domain": s.failure_domain} if s.failure_domain else {}),
+            }
+            for s in spec.sites
+        ],
+        "pools": [
+            {
+                "name": item.spec.name,
+                "role": "training" if item.training else "inference",
+                "nodes": item.nodes_to_place,
+                "instance_types": [r.instance_type for r in item.candidates],
+                "sites": [s.name for s in item.sites],
+                **({"zone": item.spec.zone} if isinstance(item.spec, TrainingSpec) and item.spec.zone else {}),
+                **({"survive_site_losses": item.spec.survive_site_losses}
+                   if isinstance(item.spec, InferenceSpec) else {}),
+            }
+            for item in sized
+        ],
+        "carbon_price_per_tonne": spec.carbon_price_per_tonne,
+    })
+    facts = {
+        r.instance_type: InstanceFacts(instance_type=r.instance_type, cloud=r.cloud, gpu=r.gpu, gpus=r.gpus,
+                                       node_power_kw=r.node_power_kw or 0.0)
+        for item in sized for r in item.candidates
+    }
+    result = solve(problem, facts, time_limit_s=time_limit_s)
+    result.raise_if_infeasible()
+    return result
+
+
+def _islands(nodes: int, per_island: int) -> tuple[int, ...]:
+    count = math.ceil(nodes / per_island)
+    base, extra = divmod(nodes, count)
+    return tuple(base + (1 if i < extra else 0) for i in range(count))
+
+
+def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: list[Any]) -> list[PoolPlan]:
+    w = item.spec
+    mine = [a for a in assignments if a.pool == w.name and a.nodes > 0]
+    by_site: dict[str, list[Any]] = {}
+    for a in mine:
+        by_site.setdefault(a.site, []).append(a)
+    total = sum(a.nodes for a in mine) or 1
+    pools: list[PoolPlan] = []
+    for site_name in sorted(by_site):
+        site = spec.site(site_name)
+        rows = by_site[site_name]
+        row = catalog.instance(rows[0].instance_type)
+        nodes_by_zone = {z: sum(a.nodes for a in rows if a.zone == z) for z in site.zones}
+        nodes_by_zone = {z: n for z, n in nodes_by_zone.items() if n > 0}
+        nodes = sum(nodes_by_zone.values())
+        node_kw = _node_power_kw(site, row)
+        price = site.price_per_gpu_hour.get(row.instance_type)
+        fallbacks = tuple(r.instance_type for r in item.candidates
+                          if r.cloud == site.cloud and r.instance_type != row.instance_type)
+        common: dict[str, Any] = dict(
+            name=f"{w.name}-{site.name}", workload=w.name, cloud=site.cloud, site=site.name,
+            region=site.region, instance_type=row.instance_type, gpu=row.gpu, gpus_per_node=row.gpus,
+            nodes=nodes, gpus=nodes * row.gpus, node_power_kw=node_kw, pue=site.pue,
+            power_kw=nodes * node_kw * site.pue,
+            usd_per_hour=None if price is None else nodes * row.gpus * price,
+            fabric=row.fabric, fabric_interfaces=row.fabric_interfaces, fabric_gbps=row.fabric_gbps,
+            network_cidr=site.network_cidr,
+        )
+        catalog_rows = {"instance_type": row.instance_type, "source": row.source,
+                        "fabric_source": row.fabric_source, "node_power_basis": row.node_power_basis}
+        if isinstance(w, TrainingSpec):
+            assert item.training is not None
+            zones = tuple(sorted(nodes_by_zone))
+            per_island = w.max_nodes_per_island if site.cloud == "azure" else max(nodes, 1)
+            pools.append(PoolPlan(
+                role="training", zones=zones, nodes_by_zone=nodes_by_zone, fallback_instance_types=(),
+                min_nodes=nodes, islands=_islands(nodes, per_island), capacity_type=w.capacity.type,
+                reservation_id=w.capacity.reservation_id, placement_group=w.capacity.placement_group,
+                sizing={**asdict(item.training), "catalog": catalog_rows}, **common,
+            ))
+        else:
+            assert item.inference is not None
+            inf = item.inference
+            share = nodes / total
+            zones = tuple(z for z in site.zones if z in nodes_by_zone)
+            warm = min(nodes, max(len(zones), math.ceil(round(inf.warm_nodes * share, 9))))
+            pools.append(PoolPlan(
+                role="inference", zones=zones, nodes_by_zone=nodes_by_zone, fallback_instance_types=fallbacks,
+                min_nodes=warm, islands=(nodes,),
+                demand_tokens_per_s=inf.demand_at_horizon_tokens_per_s * share,
+                tokens_per_s_per_node=inf.tokens_per_s_per_node,
+                scaling_metric_name=w.scaling.metric_name, scaling_metric_namespace=w.scaling.metric_namespace,
+                scaling_target_per_node=inf.tokens_per_s_per_node * w.scaling.target_utilization,
+                boot_minutes=w.boot_minutes,
+                sizing={**inf.to_dict(), "catalog": catalog_rows}, **common,
+            ))
+    return pools
+
+
+def _workload_plan(item: _Sized, pools: list[PoolPlan]) -> WorkloadPlan:
+    w = item.spec
+    provisioned = sum(p.nodes for p in pools)
+    common: dict[str, Any] = dict(
+        name=w.name, gpu=w.gpu, pools=tuple(p.name for p in pools), nodes_needed=item.nodes_needed,
+        nodes_provisioned=provisioned, gpus_provisioned=sum(p.gpus for p in pools),
+    )
+    if isinstance(w, TrainingSpec):
+        t = item.training
+        assert t is not None
+        energy = sum(training_energy_mwh(t.gpu_hours * p.nodes / max(provisioned, 1), p.gpus_per_node,
+                                         p.node_power_kw, p.pue) for p in pools)
+        return WorkloadPlan(role="training", days_at_planned_size=t.days_at_rounded_size,
+                            deadline_days=w.deadline_days, energy_mwh=energy,
+                            sizing=t.contract(), **common)
+    inf = item.inference
+    assert inf is not None
+    return WorkloadPlan(
+        role="inference", survive_zone_losses=w.survive_zone_losses, survive_site_losses=w.survive_site_losses,
+        demand_at_horizon_tokens_per_s=inf.demand_at_horizon_tokens_per_s,
+        tokens_per_s_at_max=provisioned * inf.tokens_per_s_per_node,
+        horizon_days=w.horizon_days, lead_time_days=w.lead_time_days,
+        sizing={**inf.memory.contract(), "replicas": inf.replicas, "warm_nodes": inf.warm_nodes},
+        **common,
+    )
+
+
+def _site_plan(site: SiteSpec, pools: list[PoolPlan]) -> SitePlan:
+    gpus: dict[str, int] = {}
+    for p in pools:
+        gpus[p.gpu] = gpus.get(p.gpu, 0) + p.gpus
+    return SitePlan(
+        name=site.name, cloud=site.cloud, region=site.region,
+        power_mw=sum(p.power_kw for p in pools) / 1000.0, envelope_mw=site.power_mw,
+        gpus_by_model=dict(sorted(gpus.items())), quota_gpus=dict(site.quota_gpus),
+        usd_per_hour=sum(p.usd_per_hour or 0.0 for p in pools),
+    )

@@ -1,0 +1,315 @@
+"""Sizing maths: demand in, GPUs and nodes out. The only place these formulas exist.
+
+Pure functions, no I/O, no Pulumi. The planner, the components (for counts) and the policy pack
+(to recompute what a demand needs) all call these.
+
+Training (scaling-law compute)::
+
+    C      = 6 · N_active · D                      FLOPs (or a total the owner gives)
+    GPUs   = C / (peak dense BF16 FLOP/s · MFU · deadline_s)     rounded up to whole nodes
+    GPU-h  = C / (peak · MFU) / 3600
+    days   = GPU-h / (GPUs at the rounded size · 24)
+
+Inference (memory fit, then throughput)::
+
+    weights   = params · bytes(dtype)
+    kv_cache  = 2 · layers · kv_heads · head_dim · bytes(kv_dtype) · context · concurrency
+    gpus/replica = smallest power of two ≤ one node (whole nodes beyond) with
+                   gpus · memory_per_gpu · (1 − reserved) ≥ weights + kv_cache
+    demand(t) = peak_now · (1 + growth)^(t / 30.4375 days)
+    replicas  = ⌈demand(lead time + horizon) · (1 + headroom) / tokens_per_s_per_replica⌉
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gpufleet.catalog import GpuModel
+from gpufleet.errors import Issue, SpecError
+
+SECONDS_PER_DAY = 86_400.0
+DAYS_PER_MONTH = 365.25 / 12
+BYTES_PER_GIB = 2**30
+
+BYTES_PER_DTYPE: dict[str, float] = {
+    "fp32": 4.0,
+    "fp16": 2.0,
+    "bf16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5,
+}
+
+
+# --- training -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingSizing:
+    """What a training run needs, with the inputs and catalog rows it was computed from."""
+
+    flops: float
+    gpus: int  # GPUs in the rounded fleet (nodes × GPUs per node)
+    nodes: int
+    gpu_hours: float  # compute needed, independent of rounding
+    days_at_rounded_size: float
+    gpus_exact: float  # C / (peak · MFU · deadline), before rounding
+    meets_deadline: bool
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    def contract(self) -> dict[str, float | int]:
+        """The five keys ``gpufleet size training --json`` prints."""
+        return {
+            "flops": self.flops,
+            "gpus": self.gpus,
+            "nodes": self.nodes,
+            "gpu_hours": self.gpu_hours,
+            "days_at_rounded_size": self.days_at_rounded_size,
+        }
+
+
+def training_flops(params: float, tokens: float, active_params: float | None = None) -> float:
+    """Scaling-law training compute: 6 · N_active · D FLOPs."""
+    return 6.0 * (active_params if active_params is not None else params) * tokens
+
+
+def size_training(
+    *,
+    flops: float,
+    gpu: GpuModel,
+    gpus_per_node: int,
+    deadline_days: float,
+    mfu: float,
+    fixed_nodes: int | None = None,
+    instance_type: str | None = None,
+) -> TrainingSizing:
+    """Size a training run: the smallest whole-node fleet that finishes ``flops`` by the deadline.
+
+    Args:
+        flops: total training compute.
+        gpu: the GPU model (its dense BF16 peak is used).
+        gpus_per_node: GPUs per node of the instance type (8 for HGX instances).
+        deadline_days: wall-clock days allowed.
+        mfu: assumed model FLOPs utilisation in (0, 1].
+        fixed_nodes: a node count the owner insists on; kept, and the days it needs reported.
+        instance_type: recorded in the inputs, for retracing.
+
+    Raises:
+        SpecError: when the GPU's peak FLOP/s is not published (we will not guess it).
+    """
+    peak = gpu.bf16_dense_flops
+    if peak is None:
+        raise SpecError(Issue("gpu", f"{gpu.name} has no published dense BF16 peak in the catalog",
+                              "a GPU with bf16_dense_tflops, or give the run's nodes and total_flops"))
+    if not (0 < mfu <= 1):
+        raise SpecError(Issue("mfu", f"must be in (0, 1], got {mfu!r}", "0 < mfu <= 1"))
+    if deadline_days <= 0 or flops <= 0 or gpus_per_node <= 0:
+        raise SpecError(Issue("deadline_days", "flops, deadline and GPUs per node must be positive"))
+    gpu_seconds = flops / (peak * mfu)
+    gpus_exact = gpu_seconds / (deadline_days * SECONDS_PER_DAY)
+    nodes = fixed_nodes if fixed_nodes is not None else max(1, math.ceil(_clean(gpus_exact / gpus_per_node)))
+    gpus = nodes * gpus_per_node
+    days = gpu_seconds / gpus / SECONDS_PER_DAY
+    return TrainingSizing(
+        flops=flops,
+        gpus=gpus,
+        nodes=nodes,
+        gpu_hours=gpu_seconds / 3600.0,
+        days_at_rounded_size=days,
+        gpus_exact=gpus_exact,
+        meets_deadline=days <= deadline_days * (1 + 1e-9),
+        inputs={
+            "gpu": gpu.name,
+            "bf16_dense_tflops": gpu.bf16_dense_tflops,
+            "bf16_source": gpu.source,
+            "mfu": mfu,
+            "deadline_days": deadline_days,
+            "gpus_per_node": gpus_per_node,
+            "instance_type": instance_type,
+            "fixed_nodes": fixed_nodes,
+            "formula": "gpus = flops / (bf16_peak * mfu * deadline_s), rounded up to whole nodes",
+        },
+    )
+
+
+def training_energy_mwh(gpu_hours: float, gpus_per_node: int, node_power_kw: float, pue: float) -> float:
+    """Facility energy of a run: node-hours × node power × PUE, in MWh."""
+    return gpu_hours / gpus_per_node * node_power_kw * pue / 1000.0
+
+
+# --- inference ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemoryFit:
+    """How many GPUs one replica needs to hold its weights and KV cache."""
+
+    weights_gb: float
+    kv_cache_gb: float
+    required_gb: float
+    usable_gb_per_gpu: float
+    gpus_per_replica: int
+    fits: bool  # False when even the largest allowed size does not hold it
+
+    def contract(self) -> dict[str, float | int]:
+        """The keys ``gpufleet size inference --json`` prints."""
+        return {
+            "weights_gb": self.weights_gb,
+            "kv_cache_gb": self.kv_cache_gb,
+            "gpus_per_replica": self.gpus_per_replica,
+        }
+
+
+def weights_bytes(params: float, dtype: str) -> float:
+    return params * BYTES_PER_DTYPE[dtype]
+
+
+def kv_cache_bytes(
+    *, layers: int, kv_heads: int, head_dim: int, dtype: str, context_tokens: int, concurrency: int
+) -> float:
+    """KV cache of one replica: K and V for every layer, KV head and token in flight."""
+    return 2.0 * layers * kv_heads * head_dim * BYTES_PER_DTYPE[dtype] * context_tokens * concurrency
+
+
+def fit_memory(
+    *,
+    params: float,
+    layers: int,
+    kv_heads: int,
+    head_dim: int,
+    dtype: str,
+    context_tokens: int,
+    concurrency: int,
+    gpu_memory_gib: float,
+    gpus_per_node: int,
+    kv_dtype: str | None = None,
+    reserved_fraction: float = 0.1,
+    max_nodes_per_replica: int = 64,
+) -> MemoryFit:
+    """The smallest GPU count per replica whose usable memory holds weights + KV cache.
+
+    Candidates are powers of two up to one node (tensor parallelism splits heads evenly), then
+    whole nodes. ``reserved_fraction`` of each GPU's memory is kept for the runtime.
+    """
+    weights = weights_bytes(params, dtype)
+    kv = kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, dtype=kv_dtype or dtype,
+                        context_tokens=context_tokens, concurrency=concurrency)
+    required = weights + kv
+    usable_per_gpu = gpu_memory_gib * BYTES_PER_GIB * (1.0 - reserved_fraction)
+    candidates = [g for g in (1, 2, 4, 8, 16, 32) if g <= gpus_per_node]
+    if gpus_per_node not in candidates:
+        candidates.append(gpus_per_node)
+    candidates += [gpus_per_node * n for n in range(2, max_nodes_per_replica + 1)]
+    chosen = next((g for g in candidates if g * usable_per_gpu >= required), None)
+    return MemoryFit(
+        weights_gb=weights / 1e9,
+        kv_cache_gb=kv / 1e9,
+        required_gb=required / 1e9,
+        usable_gb_per_gpu=usable_per_gpu / 1e9,
+        gpus_per_replica=chosen if chosen is not None else candidates[-1],
+        fits=chosen is not None,
+    )
+
+
+def forecast_tokens_per_s(peak_now: float, growth_per_month: float, days_from_now: float) -> float:
+    """Compound growth: peak_now · (1 + growth)^(days / 30.4375)."""
+    return peak_now * (1.0 + growth_per_month) ** (days_from_now / DAYS_PER_MONTH)
+
+
+@dataclass(frozen=True)
+class InferenceSizing:
+    """What an inference service needs before placement spreads it over zones and sites."""
+
+    memory: MemoryFit
+    demand_at_landing_tokens_per_s: float
+    demand_at_horizon_tokens_per_s: float
+    replicas: int
+    replicas_per_node: float  # > 1 when several replicas share a node, < 1 for multi-node replicas
+    tokens_per_s_per_node: float
+    nodes: int  # carries the horizon demand with headroom, before loss margins
+    warm_nodes: int  # must be running to absorb demand growth while new nodes boot
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def size_inference(
+    *,
+    memory: MemoryFit,
+    gpus_per_node: int,
+    tokens_per_s_per_replica: float,
+    peak_tokens_per_s: float,
+    growth_per_month: float,
+    lead_time_days: float,
+    horizon_days: float,
+    headroom: float,
+    boot_minutes: float,
+    demand_ramp_per_minute: float,
+    instance_type: str | None = None,
+) -> InferenceSizing:
+    """Replicas and nodes that carry the forecast peak through the horizon, with headroom."""
+    landing = forecast_tokens_per_s(peak_tokens_per_s, growth_per_month, lead_time_days)
+    horizon = forecast_tokens_per_s(peak_tokens_per_s, growth_per_month, lead_time_days + horizon_days)
+    replicas = max(1, math.ceil(_clean(horizon * (1.0 + headroom) / tokens_per_s_per_replica)))
+    gpr = memory.gpus_per_replica
+    if gpr <= gpus_per_node:
+        per_node = gpus_per_node // gpr
+        nodes = math.ceil(replicas / per_node)
+        replicas_per_node: float = per_node
+    else:
+        nodes_per_replica = math.ceil(gpr / gpus_per_node)
+        nodes = replicas * nodes_per_replica
+        replicas_per_node = 1.0 / nodes_per_replica
+    tps_per_node = tokens_per_s_per_replica * replicas_per_node
+    surge = landing * min(1.0, demand_ramp_per_minute * boot_minutes)
+    warm_nodes = min(nodes, max(1, math.ceil(_clean(surge / tps_per_node))))
+    return InferenceSizing(
+        memory=memory,
+        demand_at_landing_tokens_per_s=landing,
+        demand_at_horizon_tokens_per_s=horizon,
+        replicas=replicas,
+        replicas_per_node=replicas_per_node,
+        tokens_per_s_per_node=tps_per_node,
+        nodes=nodes,
+        warm_nodes=warm_nodes,
+        inputs={
+            "instance_type": instance_type,
+            "gpus_per_node": gpus_per_node,
+            "tokens_per_s_per_replica": tokens_per_s_per_replica,
+            "peak_tokens_per_s": peak_tokens_per_s,
+            "growth_per_month": growth_per_month,
+            "lead_time_days": lead_time_days,
+            "horizon_days": horizon_days,
+            "headroom": headroom,
+            "boot_minutes": boot_minutes,
+            "demand_ramp_per_minute": demand_ramp_per_minute,
+            "formula": "replicas = ceil(peak * (1+growth)^((lead+horizon)/30.44d) * (1+headroom) / tps_per_replica)",
+        },
+    )
+
+
+def nodes_surviving_losses(nodes_needed: int, domains: int, losses: int) -> int:
+    """Nodes to spread evenly over ``domains`` so that losing ``losses`` of them leaves ``nodes_needed``.
+
+    Each domain gets ⌈nodes_needed / (domains − losses)⌉ nodes.
+    """
+    if losses <= 0:
+        return nodes_needed
+    if losses >= domains:
+        raise SpecError(Issue("survive_zone_losses", f"cannot survive {losses} losses with {domains} domains",
+                              f"at most {domains - 1}"))
+    return math.ceil(nodes_needed / (domains - losses)) * domains
+
+
+def capacity_after_losses(nodes_by_domain: dict[str, int], losses: int) -> int:
+    """Nodes left after the ``losses`` largest domains fail (the worst case)."""
+    counts = sorted(nodes_by_domain.values(), reverse=True)
+    return sum(counts[losses:])
+
+
+def _clean(x: float) -> float:
+    """Round away float noise before a ceiling (so 72.00000000001 nodes is 72, not 73)."""
+    return round(x, 9)

@@ -1,0 +1,544 @@
+"""The fleet spec: the validated model of what a stack declares under ``gpufleet:fleet``.
+
+Pure: no I/O beyond reading the stack file in :func:`load_stack`, no Pulumi.
+
+A spec has three lists:
+
+* ``sites``: cloud regions or contracted data halls, each with a power envelope, PUE, GPU quotas and
+  prices;
+* ``training``: training runs (model size, tokens, deadline, MFU), sized with scaling-law compute;
+* ``inference``: services (model shape, measured tokens/s per replica, current peak, growth, lead
+  time, horizon), sized from throughput and memory fit.
+
+Validation is strict and collected: unknown keys, wrong types, negative, NaN or infinite numbers,
+unknown GPU models or instance types, and broken cross-references are all reported at once, each
+with its field path (``fleet.inference[1].growth_per_month``), the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from gpufleet.catalog import CLOUDS, load_catalog
+from gpufleet.errors import CatalogError, Issue, Issues, SpecError
+
+CONFIG_KEY = "gpufleet:fleet"
+"""The stack-config key that holds the fleet spec (``pulumi config set --path`` / YAML object)."""
+
+Slug = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$",
+        description="lowercase letters, digits and '-', 2-40 characters, starting with a letter "
+        "(valid as a GCP label value and in every cloud's resource names)",
+    ),
+]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Dtype = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=False)
+
+
+class SiteSpec(_Strict):
+    """A place GPUs can go: a cloud region (with zones) or a contracted data hall."""
+
+    name: Slug
+    cloud: Literal["aws", "azure", "gcp"]
+    region: str = Field(min_length=1)
+    zones: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    power_mw: PositiveFloat
+    """Contracted power envelope of the site, facility side (IT load × PUE), in MW."""
+    pue: Annotated[float, Field(ge=1.0, le=3.0)] = 1.2
+    quota_gpus: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    """GPUs of each model this site may hold (cloud quota, or what the hall is contracted for)."""
+    price_per_gpu_hour: dict[str, NonNegativeFloat] = Field(default_factory=dict)
+    """USD per GPU-hour, by instance type. An instance type with no price here is not offered."""
+    node_power_kw: dict[str, PositiveFloat] = Field(default_factory=dict)
+    """Measured whole-node draw (kW) by instance type; overrides the catalog's estimate."""
+    carbon_g_per_kwh: NonNegativeFloat | None = None
+    failure_domain: str | None = None
+    network_cidr: str = "10.0.0.0/16"
+    """Address space of the site's VPC / VNet."""
+    project: str | None = None
+    """GCP project of the site's provider (GCP only)."""
+    subscription_id: str | None = None
+    """Azure subscription of the site's provider (Azure only)."""
+    resource_group: str | None = None
+    """Azure resource group to create (Azure only; default ``gpufleet-<site>``)."""
+
+    @field_validator("zones")
+    @classmethod
+    def _unique_zones(cls, zones: list[str]) -> list[str]:
+        dupes = sorted({z for z in zones if zones.count(z) > 1})
+        if dupes:
+            raise ValueError(f"zones must be unique, {', '.join(dupes)} repeated")
+        return zones
+
+    @field_validator("network_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not an IPv4 network in CIDR form ({exc})") from None
+        if net.version != 4 or not net.is_private:
+            raise ValueError("must be a private IPv4 range such as 10.0.0.0/16")
+        if net.prefixlen > 20:
+            raise ValueError("must be /20 or larger (pools need room for their subnets)")
+        return value
+
+    @field_validator("quota_gpus")
+    @classmethod
+    def _known_gpus(cls, quotas: dict[str, int]) -> dict[str, int]:
+        catalog = load_catalog()
+        unknown = sorted(set(quotas) - set(catalog.gpus))
+        if unknown:
+            raise ValueError(
+                f"unknown GPU model {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(sorted(catalog.gpus))}"
+            )
+        return quotas
+
+    @field_validator("price_per_gpu_hour", "node_power_kw")
+    @classmethod
+    def _known_instances(cls, table: dict[str, float]) -> dict[str, float]:
+        _check_instance_types(list(table))
+        return table
+
+    @property
+    def envelope_kw(self) -> float:
+        return self.power_mw * 1000.0
+
+
+class CapacitySpec(_Strict):
+    """Where a training cluster's capacity comes from, and whether it uses a placement group.
+
+    The combination matters: AWS Capacity Blocks are already co-located and reject a cluster
+    placement group, and an On-Demand Capacity Reservation only serves a placement group it was
+    created in. Making the choice explicit lets gpufleet refuse what the cloud would reject.
+    """
+
+    type: Literal["on_demand", "odcr", "capacity_block", "reservation"] = "on_demand"
+    reservation_id: str | None = None
+    """ODCR / Capacity Block id (AWS), capacity reservation group id (Azure), reservation name (GCP)."""
+    placement_group: bool = True
+    """Launch into a compact placement (AWS cluster placement group, GCP COLLOCATED policy)."""
+    reservation_in_placement_group: bool = False
+    """AWS ODCR only: the reservation was created in the cluster placement group we launch into."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CapacitySpec:
+        if self.type != "on_demand" and not self.reservation_id:
+            raise ValueError(f"capacity type {self.type!r} needs reservation_id")
+        if self.type == "on_demand" and self.reservation_id:
+            raise ValueError("reservation_id is only valid with type odcr, capacity_block or reservation")
+        if self.type == "capacity_block" and self.placement_group:
+            raise ValueError(
+                "a Capacity Block cannot be combined with a placement group (the block is already "
+                "co-located and launches into a placement group fail); set placement_group: false"
+            )
+        if self.type == "odcr" and self.placement_group and not self.reservation_in_placement_group:
+            raise ValueError(
+                "an On-Demand Capacity Reservation serves a cluster placement group only if it was "
+                "created in it; set reservation_in_placement_group: true (reservation made with the "
+                "group's ARN) or placement_group: false"
+            )
+        return self
+
+
+class TrainingSpec(_Strict):
+    """A training run, sized from scaling-law compute: C = 6 · N_active · D FLOPs."""
+
+    name: Slug
+    params: PositiveFloat
+    """Total model parameters (dense models: all of them)."""
+    active_params: PositiveFloat | None = None
+    """Parameters active per token (mixture-of-experts); defaults to ``params``."""
+    tokens: PositiveFloat
+    """Training tokens D."""
+    total_flops: PositiveFloat | None = None
+    """Total training compute in FLOPs, when known; replaces 6 · N_active · D."""
+    gpu: str
+    instance_types: list[str] | None = None
+    """Allowed instance types in preference order; default: the catalog's fabric-equipped type
+    for ``gpu`` on each allowed site's cloud."""
+    deadline_days: PositiveFloat
+    mfu: Annotated[float, Field(gt=0, le=1)]
+    """Assumed model FLOPs utilisation, in (0, 1]."""
+    nodes: Annotated[int, Field(gt=0)] | None = None
+    """A node count the owner insists on; the plan keeps it and reports the resulting days."""
+    sites: list[str] | None = None
+    """Sites this run may go to (default: any)."""
+    zone: str | None = None
+    """Pin the cluster to this zone (it must belong to the chosen site)."""
+    capacity: CapacitySpec = Field(default_factory=CapacitySpec)
+    max_nodes_per_island: Annotated[int, Field(gt=0, le=300)] = 100
+    """Azure: VMs per InfiniBand island (single placement group): 100 by default, up to 300 after
+    a quota raise."""
+
+    @field_validator("gpu")
+    @classmethod
+    def _known_gpu(cls, gpu: str) -> str:
+        return _check_gpu(gpu)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _known_types(cls, types: list[str] | None) -> list[str] | None:
+        if types is not None:
+            if not types:
+                raise ValueError("must list at least one instance type, or be omitted")
+            _check_instance_types(types)
+        return types
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainingSpec:
+        if self.active_params is not None and self.active_params > self.params:
+            raise ValueError(
+                f"active_params ({self.active_params:g}) cannot exceed params ({self.params:g})"
+            )
+        _check_types_match_gpu(self.instance_types, self.gpu)
+        return self
+
+    @property
+    def flops(self) -> float:
+        if self.total_flops is not None:
+            return self.total_flops
+        return 6.0 * (self.active_params or self.params) * self.tokens
+
+
+class ModelShape(_Strict):
+    """What the memory-fit computation needs to know about a served model."""
+
+    params: PositiveFloat
+    layers: Annotated[int, Field(gt=0)]
+    kv_heads: Annotated[int, Field(gt=0)]
+    head_dim: Annotated[int, Field(gt=0)]
+    dtype: Dtype = "bf16"
+    kv_dtype: Dtype | None = None
+    """Dtype of the KV cache; defaults to ``dtype``."""
+
+
+class ScalingSpec(_Strict):
+    """The metric the autoscaler tracks, which the service publishes per instance."""
+
+    metric_name: str = "tokens_per_s"
+    metric_namespace: str = "gpufleet"
+    target_utilization: Annotated[float, Field(gt=0, le=1)] = 0.7
+    """Fraction of a node's measured tokens/s the autoscaler aims for."""
+
+
+class InferenceSpec(_Strict):
+    """An inference service, sized from its forecast peak and the model's memory fit."""
+
+    name: Slug
+    model: ModelShape
+    context_tokens: Annotated[int, Field(gt=0)]
+    concurrency: Annotated[int, Field(gt=0)]
+    """Concurrent sequences per replica, each holding a full context of KV cache."""
+    tokens_per_s_per_replica: PositiveFloat
+    """The owner's own benchmark of one replica at that concurrency (gpufleet never invents it)."""
+    gpu: str
+    instance_types: list[str] | None = None
+    """Allowed instance types: the first is the primary, the rest are fallbacks."""
+    peak_tokens_per_s: PositiveFloat
+    """Today's peak demand."""
+    growth_per_month: NonNegativeFloat
+    """Compound monthly demand growth, as a fraction (0.08 = 8 %/month)."""
+    lead_time_days: NonNegativeFloat
+    """Procurement lead time: days from today until new capacity is serving."""
+    horizon_days: PositiveFloat
+    """How long after landing this capacity must carry the growing demand."""
+    headroom: NonNegativeFloat = 0.2
+    """Extra capacity above the forecast peak, as a fraction."""
+    survive_zone_losses: Annotated[int, Field(ge=0)] = 1
+    survive_site_losses: Annotated[int, Field(ge=0)] = 0
+    sites: list[str] | None = None
+    """Sites this service may use (default: any site on a cloud offering its instance types)."""
+    boot_minutes: PositiveFloat = 10.0
+    """Time from a scale-out decision until a new node serves (boot + model load)."""
+    demand_ramp_per_minute: Fraction = 0.02
+    """Fastest rise of demand, as a fraction of peak per minute; warm capacity absorbs it while
+    new nodes boot."""
+    memory_reserved_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    """Share of each GPU's memory unavailable for weights and KV cache (runtime, activations)."""
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+
+    @field_validator("gpu")
+    @classmethod
+    def _known_gpu(cls, gpu: str) -> str:
+        return _check_gpu(gpu)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _known_types(cls, types: list[str] | None) -> list[str] | None:
+        if types is not None:
+            if not types:
+                raise ValueError("must list at least one instance type, or be omitted")
+            _check_instance_types(types)
+        return types
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InferenceSpec:
+        _check_types_match_gpu(self.instance_types, self.gpu)
+        return self
+
+
+class FleetSpec(_Strict):
+    """The whole declaration: sites, training runs and inference services."""
+
+    sites: list[SiteSpec] = Field(min_length=1)
+    training: list[TrainingSpec] = Field(default_factory=list)
+    inference: list[InferenceSpec] = Field(default_factory=list)
+    carbon_price_per_tonne: NonNegativeFloat = 0.0
+    """USD per tonne CO2e added to the placement objective (0: cost only)."""
+
+    def site(self, name: str) -> SiteSpec:
+        return next(s for s in self.sites if s.name == name)
+
+    @property
+    def workloads(self) -> list[TrainingSpec | InferenceSpec]:
+        return [*self.training, *self.inference]
+
+
+# --- checks shared by several models --------------------------------------------------------------
+
+
+def _check_gpu(gpu: str) -> str:
+    try:
+        load_catalog().gpu(gpu)
+    except CatalogError as exc:
+        raise ValueError(str(exc).removeprefix("gpu: ")) from None
+    return gpu
+
+
+def _check_instance_types(types: list[str]) -> None:
+    catalog = load_catalog()
+    for name in types:
+        if name not in catalog.instances:
+            raise ValueError(str(catalog_error(name)))
+
+
+def catalog_error(instance_type: str) -> CatalogError:
+    try:
+        load_catalog().instance(instance_type)
+    except CatalogError as exc:
+        return CatalogError(str(exc).removeprefix("instance_type: "))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_types_match_gpu(types: list[str] | None, gpu: str) -> None:
+    if not types:
+        return
+    catalog = load_catalog()
+    wrong = [t for t in types if catalog.instances[t].gpu != gpu]
+    if wrong:
+        carriers = ", ".join(r.instance_type for r in catalog.instances_with_gpu(gpu)) or "none"
+        raise ValueError(
+            f"instance type {', '.join(map(repr, wrong))} does not carry {gpu} GPUs; "
+            f"types with {gpu}: {carriers}"
+        )
+
+
+def _cross_check(spec: FleetSpec, issues: Issues, root: str) -> None:
+    """Checks that need the whole spec: unique names and references between lists."""
+    catalog = load_catalog()
+    site_names = [s.name for s in spec.sites]
+    for i, site in enumerate(spec.sites):
+        if site_names.count(site.name) > 1 and site_names.index(site.name) != i:
+            issues.add(f"{root}.sites[{i}].name", f"duplicate site name {site.name!r}", "unique names")
+        foreign = [t for t in site.price_per_gpu_hour if catalog.instances[t].cloud != site.cloud]
+        if foreign:
+            issues.add(
+                f"{root}.sites[{i}].price_per_gpu_hour",
+                f"{', '.join(foreign)} is not a {site.cloud} instance type",
+                f"{site.cloud} instance types (run `gpufleet catalog --cloud {site.cloud}`)",
+            )
+    seen: dict[str, str] = {}
+    for kind, workloads in (("training", spec.training), ("inference", spec.inference)):
+        for i, w in enumerate(workloads):
+            loc = f"{root}.{kind}[{i}]"
+            if w.name in seen:
+                issues.add(f"{loc}.name", f"duplicate workload name {w.name!r} (also {seen[w.name]})",
+                           "workload names unique across training and inference")
+            seen.setdefault(w.name, loc)
+            for j, s in enumerate(w.sites or []):
+                if s not in site_names:
+                    issues.add(f"{loc}.sites[{j}]", f"unknown site {s!r}", ", ".join(site_names))
+            allowed = [spec.site(s) for s in (w.sites or site_names) if s in site_names]
+            clouds = {s.cloud for s in allowed}
+            if w.instance_types:
+                usable = [t for t in w.instance_types if catalog.instances[t].cloud in clouds]
+                if not usable:
+                    issues.add(
+                        f"{loc}.instance_types",
+                        f"none of {w.instance_types} runs on the clouds of its sites ({', '.join(sorted(clouds))})",
+                        "instance types of those clouds, or add a site on their cloud",
+                    )
+            elif not any(catalog.instances_with_gpu(w.gpu, c) for c in clouds):
+                issues.add(
+                    f"{loc}.gpu",
+                    f"no instance type with {w.gpu} on {', '.join(sorted(clouds))}",
+                    ", ".join(sorted({r.gpu for c in clouds for r in catalog.for_cloud(c)})),
+                )
+            if isinstance(w, TrainingSpec) and w.zone is not None:
+                if not any(w.zone in s.zones for s in allowed):
+                    issues.add(f"{loc}.zone", f"zone {w.zone!r} is not a zone of its sites",
+                               ", ".join(z for s in allowed for z in s.zones))
+            if isinstance(w, InferenceSpec) and allowed:
+                most_zones = max(len(s.zones) for s in allowed)
+                if w.survive_site_losses == 0 and w.survive_zone_losses >= most_zones:
+                    issues.add(
+                        f"{loc}.survive_zone_losses",
+                        f"{w.survive_zone_losses} zone losses cannot be survived with at most "
+                        f"{most_zones} zones per site",
+                        f"at most {most_zones - 1}, or add zones, or use survive_site_losses",
+                    )
+                domains = {s.failure_domain or s.name for s in allowed}
+                if w.survive_site_losses >= len(domains):
+                    issues.add(
+                        f"{loc}.survive_site_losses",
+                        f"{w.survive_site_losses} site losses cannot be survived with "
+                        f"{len(domains)} failure domain(s) allowed",
+                        f"at most {len(domains) - 1}, or allow more sites",
+                    )
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def _loc(root: str, parts: tuple[int | str, ...]) -> str:
+    text = root
+    for p in parts:
+        text += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return text
+
+
+def _issues_from_validation(exc: ValidationError, root: str) -> list[Issue]:
+    issues: list[Issue] = []
+    for err in exc.errors(include_url=False):
+        # Union members (x | None) add the member name to the path: drop those segments.
+        parts = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        loc = _loc(root, parts)
+        kind = err["type"]
+        value = err.get("input")
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg.removeprefix("Value error, ")
+        hint = ""
+        if kind == "extra_forbidden":
+            message = f"unknown field {str(parts[-1])!r}"
+            hint = _allowed_fields_hint(parts) or "see docs/spec.md"
+        elif kind == "missing":
+            message = "is required"
+        elif kind == "finite_number" or (isinstance(value, float) and not math.isfinite(value)):
+            message = f"must be a finite number, got {value!r}"
+        else:
+            message = f"{msg}, got {_show(value)}" if kind != "value_error" else f"{msg} (got {_show(value)})"
+            if "expected" in err.get("ctx", {}):
+                hint = str(err["ctx"]["expected"])
+        issues.append(Issue(loc, message, hint))
+    return issues
+
+
+_UNION_TAGS = {"int", "float", "str", "list[str]", "constrained-int", "constrained-float"}
+
+
+def _allowed_fields_hint(parts: tuple[int | str, ...]) -> str:
+    """The fields the model at ``parts[:-1]`` accepts, for an unknown-field error."""
+    model: Any = FleetSpec
+    for part in parts[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return ""
+        model = _inner_model(field.annotation)
+        if model is None:
+            return ""
+    fields = getattr(model, "model_fields", None)
+    return ", ".join(fields) if fields else ""
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The BaseModel inside ``X``, ``list[X]`` or ``X | None``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def parse_fleet(data: Any, *, root: str = "fleet", source: str = "") -> FleetSpec:
+    """Validate a fleet object (already parsed from YAML or JSON) into a :class:`FleetSpec`.
+
+    Raises:
+        SpecError: with every issue found, each naming its field path.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(Issue(root, f"must be a mapping with sites, training and inference, got {_show(data)}"),
+                        source=source)
+    try:
+        spec = FleetSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_issues_from_validation(exc, root), source=source) from None
+    issues = Issues(source=source)
+    _cross_check(spec, issues, root)
+    issues.raise_if_any()
+    return spec
+
+
+def load_stack(path: str | Path) -> tuple[str, FleetSpec]:
+    """Read ``stacks/Pulumi.<stack>.yaml`` and validate its ``gpufleet:fleet`` object.
+
+    Returns:
+        The stack name (from the file name) and the validated spec.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(Issue("stack", f"cannot read {source}: {exc.strerror}"), source=source) from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise SpecError(Issue("stack", f"not valid YAML at {where}: {getattr(exc, 'problem', exc)}"),
+                        source=source) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise SpecError(Issue("config", "a stack file needs a top-level 'config:' mapping"), source=source)
+    config = doc["config"]
+    if CONFIG_KEY not in config:
+        raise SpecError(Issue(f"config.{CONFIG_KEY}", "is required",
+                              "the fleet object: sites, training, inference"), source=source)
+    unknown = sorted(k for k in config if k.startswith("gpufleet:") and k != CONFIG_KEY)
+    if unknown:
+        raise SpecError([Issue(f"config.{k}", "unknown gpufleet setting", CONFIG_KEY) for k in unknown],
+                        source=source)
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
+    return stack, parse_fleet(config[CONFIG_KEY], source=source)
