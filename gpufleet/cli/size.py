@@ -1,0 +1,104 @@
+"""``gpufleet size``: the sizing formulas on their own, for a quick answer without a stack."""
+
+from __future__ import annotations
+
+import math
+
+import click
+from rich.table import Table
+
+from gpufleet.catalog import load_catalog
+from gpufleet.cli._output import console, fmt_num, fmt_sci, print_json
+from gpufleet.errors import Issue, SpecError
+from gpufleet.sizing import BYTES_PER_DTYPE, fit_memory, size_training, training_flops
+
+POSITIVE = click.FloatRange(min=0, min_open=True)
+FRACTION = click.FloatRange(min=0, max=1, min_open=True)
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value}", ctx=ctx, param=param)
+    return value
+
+
+def _gpu(name: str, flag: str) -> tuple[object, int]:
+    catalog = load_catalog()
+    gpu = catalog.gpu(name, loc=flag)
+    rows = catalog.instances_with_gpu(name)
+    gpus_per_node = max((r.gpus for r in rows), default=8)
+    return gpu, gpus_per_node
+
+
+@click.group()
+def size() -> None:
+    """Size one training run or one inference replica from the formulas, without a stack."""
+
+
+@size.command("training")
+@click.option("--params", type=POSITIVE, required=True, callback=_finite, help="Total model parameters N (e.g. 7e10).")
+@click.option("--active-params", type=POSITIVE, callback=_finite,
+              help="Parameters active per token (mixture-of-experts); default: --params.")
+@click.option("--tokens", type=POSITIVE, required=True, callback=_finite, help="Training tokens D.")
+@click.option("--gpu", "gpu_name", required=True, help="GPU model as NVIDIA names it (H100, H200, B200, A100, ...).")
+@click.option("--days", type=POSITIVE, required=True, callback=_finite, help="Deadline in days of wall-clock time.")
+@click.option("--mfu", type=FRACTION, required=True, callback=_finite, help="Assumed model FLOPs utilisation, in (0, 1].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: flops, gpus, nodes, gpu_hours, days_at_rounded_size.")
+def size_training_cmd(params: float, active_params: float | None, tokens: float, gpu_name: str, days: float,
+                      mfu: float, as_json: bool) -> None:
+    """GPUs and nodes for a training run: C = 6 · N_active · D FLOPs, finished by the deadline.
+
+    Rounds up to whole nodes of the GPU's largest (8-GPU) instance in the catalog.
+    """
+    if active_params is not None and active_params > params:
+        raise SpecError(Issue("--active-params", f"{active_params:g} exceeds --params {params:g}",
+                              "active parameters <= total parameters"))
+    gpu, per_node = _gpu(gpu_name, "--gpu")
+    result = size_training(flops=training_flops(params, tokens, active_params), gpu=gpu,  # type: ignore[arg-type]
+                           gpus_per_node=per_node, deadline_days=days, mfu=mfu)
+    if as_json:
+        print_json(result.contract())
+        return
+    table = Table(title=f"Training run on {gpu_name} ({per_node} GPUs per node)", show_header=False)
+    table.add_row("compute", f"{fmt_sci(result.flops)} FLOPs")
+    table.add_row("GPUs (exact)", fmt_num(result.gpus_exact, 1))
+    table.add_row("nodes", fmt_num(result.nodes))
+    table.add_row("GPUs", fmt_num(result.gpus))
+    table.add_row("GPU-hours", fmt_num(result.gpu_hours))
+    table.add_row("days at that size", f"{result.days_at_rounded_size:.2f} (deadline {days:g})")
+    console().print(table)
+
+
+@size.command("inference")
+@click.option("--params", type=POSITIVE, required=True, callback=_finite, help="Model parameters.")
+@click.option("--layers", type=click.IntRange(min=1), required=True, help="Transformer layers.")
+@click.option("--kv-heads", type=click.IntRange(min=1), required=True, help="Key/value heads (GQA groups).")
+@click.option("--head-dim", type=click.IntRange(min=1), required=True, help="Dimension of one attention head.")
+@click.option("--dtype", type=click.Choice(sorted(BYTES_PER_DTYPE)), required=True,
+              help="Dtype of weights and KV cache.")
+@click.option("--context-tokens", type=click.IntRange(min=1), required=True, help="Context length per sequence.")
+@click.option("--concurrency", type=click.IntRange(min=1), required=True, help="Concurrent sequences per replica.")
+@click.option("--gpu", "gpu_name", required=True, help="GPU model (H100, H200, L40S, L4, A10G, ...).")
+@click.option("--reserved-fraction", type=click.FloatRange(min=0, max=1, max_open=True), default=0.1,
+              show_default=True, help="Share of each GPU's memory kept for the runtime.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: weights_gb, kv_cache_gb, gpus_per_replica.")
+def size_inference_cmd(params: float, layers: int, kv_heads: int, head_dim: int, dtype: str, context_tokens: int,
+                       concurrency: int, gpu_name: str, reserved_fraction: float, as_json: bool) -> None:
+    """GPUs one replica needs to hold the weights and the KV cache of its concurrent sequences."""
+    gpu, per_node = _gpu(gpu_name, "--gpu")
+    fit = fit_memory(params=params, layers=layers, kv_heads=kv_heads, head_dim=head_dim, dtype=dtype,
+                     context_tokens=context_tokens, concurrency=concurrency,
+                     gpu_memory_gib=gpu.memory_gib, gpus_per_node=per_node,  # type: ignore[attr-defined]
+                     reserved_fraction=reserved_fraction)
+    if not fit.fits:
+        raise SpecError(Issue("--concurrency", f"{fit.required_gb:,.0f} GB does not fit any replica size of {gpu_name}",
+                              "fewer sequences, a shorter context or a smaller dtype"))
+    if as_json:
+        print_json(fit.contract())
+        return
+    table = Table(title=f"One replica on {gpu_name}", show_header=False)
+    table.add_row("weights", f"{fit.weights_gb:,.1f} GB")
+    table.add_row("KV cache", f"{fit.kv_cache_gb:,.1f} GB")
+    table.add_row("usable per GPU", f"{fit.usable_gb_per_gpu:,.1f} GB")
+    table.add_row("GPUs per replica", str(fit.gpus_per_replica))
+    console().print(table)
