@@ -5,7 +5,8 @@ Pure: reads two CSV files inside the package (``data/instances.csv``, ``data/gpu
 
 Every number carries its provenance: ``source`` is the URL (or API) the row's specs were read from;
 ``*_status`` columns say whether a figure was read in a primary source (``verified``), only in a
-secondary one (``secondary``), derived by arithmetic (``derived``), or not verified (``unverified``).
+secondary one (``secondary``), derived by arithmetic (``derived``), not verified (``unverified``), or
+read differently in two sources (``conflict``, with the choice explained in ``notes``).
 A figure nobody publishes is left empty and the loader returns ``None`` for it: never a guess.
 """
 
@@ -28,6 +29,7 @@ CLOUDS: tuple[str, ...] = ("aws", "azure", "gcp")
 
 Fabric = Literal["efa", "infiniband", "gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "none"]
 FABRICS: tuple[str, ...] = ("efa", "infiniband", "gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "none")
+STATUSES: tuple[str, ...] = ("verified", "secondary", "derived", "unverified", "conflict")
 
 GIB_PER_GB = 1e9 / 2**30
 
@@ -45,6 +47,7 @@ class GpuModel:
     tflops_status: str
     source: str
     notes: str = ""
+    memory_vendor_gb: float | None = None  # NVIDIA's nominal per-GPU figure
 
     @property
     def bf16_dense_flops(self) -> float | None:
@@ -75,6 +78,8 @@ class InstanceType:
     fabric_source: str
     retrieved_on: str
     notes: str = ""
+    spec_status: str = ""  # GPUs, memory, vCPUs, host memory
+    power_status: str = ""  # node_power_kw
 
     @property
     def total_gpu_memory_gib(self) -> float:
@@ -148,11 +153,29 @@ def _did_you_mean(word: str, options: dict[str, object]) -> str:
     return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
+def _check_source(row: dict[str, str], where: str) -> None:
+    for column in ("source", "fabric_source"):
+        if column in row and not row[column].startswith("https://"):
+            raise CatalogError(f"{column} must be an https URL, got {row[column]!r}", loc=where)
+
+
+def _check_statuses(row: dict[str, str], columns: tuple[str, ...], where: str) -> None:
+    for column in columns:
+        value = row.get(column, "")
+        if value and value not in STATUSES:
+            raise CatalogError(f"{column} {value!r} is not a status", loc=where, hint=", ".join(STATUSES))
+
+
 @lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
     """Load and check the shipped catalog (cached: the files never change at run time)."""
     gpus: dict[str, GpuModel] = {}
-    for row in _read("gpus.csv"):
+    for n, row in enumerate(_read("gpus.csv"), start=2):
+        where = f"catalog gpus.csv row {n}"
+        if row["gpu"] in gpus:
+            raise CatalogError(f"duplicate GPU model {row['gpu']!r}", loc=where)
+        _check_statuses(row, ("tdp_status", "tflops_status"), where)
+        _check_source(row, where)
         gpus[row["gpu"]] = GpuModel(
             name=row["gpu"],
             memory_gib=float(row["memory_gib"]),
@@ -163,10 +186,11 @@ def load_catalog() -> Catalog:
             tflops_status=row["tflops_status"],
             source=row["source"],
             notes=row.get("notes", ""),
+            memory_vendor_gb=_opt_float(row.get("memory_vendor_gb", "")),
         )
     instances: dict[str, InstanceType] = {}
     for n, row in enumerate(_read("instances.csv"), start=2):
-        where = f"catalog instances.csv line {n}"
+        where = f"catalog instances.csv row {n}"
         if row["instance_type"] in instances:
             raise CatalogError(f"duplicate instance type {row['instance_type']!r}", loc=where)
         if row["cloud"] not in CLOUDS:
@@ -175,8 +199,8 @@ def load_catalog() -> Catalog:
             raise CatalogError(f"unknown fabric {row['fabric']!r}", loc=where, hint=", ".join(FABRICS))
         if row["gpu"] not in gpus:
             raise CatalogError(f"GPU {row['gpu']!r} is not in gpus.csv", loc=where)
-        if not row["source"].startswith(("http://", "https://", "aws-api:")):
-            raise CatalogError("every row needs a source URL", loc=where)
+        _check_source(row, where)
+        _check_statuses(row, ("fabric_status", "spec_status", "power_status"), where)
         instances[row["instance_type"]] = InstanceType(
             instance_type=row["instance_type"],
             cloud=row["cloud"],
@@ -197,6 +221,8 @@ def load_catalog() -> Catalog:
             fabric_source=row["fabric_source"],
             retrieved_on=row["retrieved_on"],
             notes=row.get("notes", ""),
+            spec_status=row.get("spec_status", ""),
+            power_status=row.get("power_status", ""),
         )
     return Catalog(instances=instances, gpus=gpus)
 
@@ -205,6 +231,7 @@ __all__ = [
     "CATALOG_SCHEMA_VERSION",
     "CLOUDS",
     "FABRICS",
+    "STATUSES",
     "Catalog",
     "GpuModel",
     "InstanceType",
