@@ -335,7 +335,9 @@ def _place(spec: FleetSpec, sized: list[_Sized], catalog: Catalog, time_limit_s:
             {
                 "name": s.name, "cloud": s.cloud, "region": s.region, "zones": list(s.zones),
                 "power_mw": s.power_mw, "pue": s.pue, "quota_gpus": dict(s.quota_gpus),
-                "price_per_gpu_hour": dict(s.price_per_gpu_hour),
+                # No price table at all means "prices unknown" (cost 0), not "nothing offered".
+                "price_per_gpu_hour": dict(s.price_per_gpu_hour) or None,
+                "node_power_kw": dict(s.node_power_kw),
                 **({"carbon_g_per_kwh": s.carbon_g_per_kwh} if s.carbon_g_per_kwh is not None else {}),
                 **({"failure_domain": s.failure_domain} if s.failure_domain else {}),
             }
@@ -359,7 +361,8 @@ def _place(spec: FleetSpec, sized: list[_Sized], catalog: Catalog, time_limit_s:
     facts = {
         r.instance_type: InstanceFacts(instance_type=r.instance_type, cloud=r.cloud, gpu=r.gpu, gpus=r.gpus,
                                        node_power_kw=r.node_power_kw or 0.0)
-        for item in sized for r in item.candidates
+        for r in catalog.for_cloud()
+        if r.node_power_kw is not None
     }
     result = solve(problem, facts, time_limit_s=time_limit_s)
     result.raise_if_infeasible()
@@ -375,15 +378,17 @@ def _islands(nodes: int, per_island: int) -> tuple[int, ...]:
 def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: list[Any]) -> list[PoolPlan]:
     w = item.spec
     mine = [a for a in assignments if a.pool == w.name and a.nodes > 0]
-    by_site: dict[str, list[Any]] = {}
+    groups: dict[tuple[str, str], list[Any]] = {}
     for a in mine:
-        by_site.setdefault(a.site, []).append(a)
+        groups.setdefault((a.site, a.instance_type), []).append(a)
     total = sum(a.nodes for a in mine) or 1
     pools: list[PoolPlan] = []
-    for site_name in sorted(by_site):
+    for site_name, instance_type in sorted(groups):
         site = spec.site(site_name)
-        rows = by_site[site_name]
-        row = catalog.instance(rows[0].instance_type)
+        rows = groups[(site_name, instance_type)]
+        row = catalog.instance(instance_type)
+        several = sum(1 for key in groups if key[0] == site_name) > 1
+        pool_name = f"{w.name}-{site.name}" + (f"-{_type_slug(instance_type)}" if several else "")
         nodes_by_zone = {z: sum(a.nodes for a in rows if a.zone == z) for z in site.zones}
         nodes_by_zone = {z: n for z, n in nodes_by_zone.items() if n > 0}
         nodes = sum(nodes_by_zone.values())
@@ -392,7 +397,7 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
         fallbacks = tuple(r.instance_type for r in item.candidates
                           if r.cloud == site.cloud and r.instance_type != row.instance_type)
         common: dict[str, Any] = dict(
-            name=f"{w.name}-{site.name}", workload=w.name, cloud=site.cloud, site=site.name,
+            name=pool_name, workload=w.name, cloud=site.cloud, site=site.name,
             region=site.region, instance_type=row.instance_type, gpu=row.gpu, gpus_per_node=row.gpus,
             nodes=nodes, gpus=nodes * row.gpus, node_power_kw=node_kw, pue=site.pue,
             power_kw=nodes * node_kw * site.pue,
@@ -429,6 +434,10 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
                 sizing={**inf.to_dict(), "catalog": catalog_rows}, **common,
             ))
     return pools
+
+
+def _type_slug(instance_type: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in instance_type.lower()).strip("-")
 
 
 def _workload_plan(item: _Sized, pools: list[PoolPlan]) -> WorkloadPlan:

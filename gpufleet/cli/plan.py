@@ -51,7 +51,7 @@ def render_plan(result: FleetPlan) -> None:
                       f"{w.survive_site_losses} site loss(es)")
         else:
             detail = f"{w.days_at_planned_size:.1f} days of {w.deadline_days:g} allowed; {w.energy_mwh:,.0f} MWh"
-        workloads.add_row(w.name, w.role, f"{w.nodes_needed} nodes", f"{w.nodes_provisioned} nodes "
+        workloads.add_row(w.name, w.role, _nodes(w.nodes_needed), f"{_nodes(w.nodes_provisioned)} "
                           f"({w.gpus_provisioned} {w.gpu})", detail)
     out.print(workloads)
     sites = Table(title="Sites: power and quota")
@@ -65,3 +65,7 @@ def render_plan(result: FleetPlan) -> None:
     out.print(sites)
     out.print(f"Fleet: {result.gpus:,} GPUs, {result.power_mw:.2f} MW, ${result.usd_per_hour:,.0f}/h "
               f"(placement {result.placement.get('status')}, gap {result.placement.get('mip_gap')})")
+
+
+def _nodes(n: int) -> str:
+    return f"{n} node" if n == 1 else f"{n} nodes"

@@ -176,7 +176,12 @@ def build_candidates(problem: PlacementProblem, facts: Mapping[str, InstanceFact
     in_scope: list[list[int]] = []
     exclusions: list[Exclusions] = []
     for p, pool in enumerate(problem.pools):
-        scope = [s for s, site in enumerate(sites) if pool.regions is None or site.region in pool.regions]
+        scope = [
+            s
+            for s, site in enumerate(sites)
+            if (pool.regions is None or site.region in pool.regions)
+            and (pool.sites is None or site.name in pool.sites)
+        ]
         why = Exclusions()
         pool_options: list[Option] = []
         for s in scope:
@@ -194,7 +199,8 @@ def build_candidates(problem: PlacementProblem, facts: Mapping[str, InstanceFact
                     why.unpriced.append((s, itype))
                     continue
                 price = prices[itype] if prices else 0.0
-                site_kw = fact.node_power_kw * site.pue
+                node_kw = site.node_power_kw.get(itype, fact.node_power_kw)
+                site_kw = node_kw * site.pue
                 carbon_usd = carbon_price * site_kw * (site.carbon_g_per_kwh or 0.0) / 1e6
                 pool_options.append(
                     Option(
@@ -204,7 +210,7 @@ def build_candidates(problem: PlacementProblem, facts: Mapping[str, InstanceFact
                         rank=rank,
                         gpu=fact.gpu,
                         gpus=fact.gpus,
-                        node_kw=fact.node_power_kw,
+                        node_kw=node_kw,
                         site_kw=site_kw,
                         cost_per_node_hour=fact.gpus * price + carbon_usd,
                         domain=site_domain[s],

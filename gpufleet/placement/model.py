@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, ValidationError
 
 from gpufleet.errors import BindingConstraint, InfeasiblePlanError, Issue, Issues, SpecError
 
@@ -49,6 +49,8 @@ class SiteSpec(BaseModel):
             price (counted as 0 and noted in the result).
         carbon_g_per_kwh: grid carbon intensity in gCO2e/kWh, if known.
         failure_domain: sites sharing a failure domain fail together; defaults to the site itself.
+        node_power_kw: measured whole-node draw (kW) by instance type at this site; overrides the
+            instance facts (the catalog's estimate).
     """
 
     model_config = _MODEL_CONFIG
@@ -63,6 +65,7 @@ class SiteSpec(BaseModel):
     price_per_gpu_hour: dict[str, NonNegativeFloat] | None = None
     carbon_g_per_kwh: float | None = Field(default=None, ge=0)
     failure_domain: str | None = Field(default=None, min_length=1)
+    node_power_kw: dict[str, PositiveFloat] = Field(default_factory=dict)
 
 
 class PoolSpec(BaseModel):
@@ -76,6 +79,7 @@ class PoolSpec(BaseModel):
         nodes: nodes the pool needs (for inference: its peak, which must survive site losses).
         instance_types: allowed instance types, most preferred first.
         regions: if given, only sites in these regions are candidates.
+        sites: if given, only these sites (by name) are candidates.
         survive_site_losses: inference only; failure domains the pool must survive losing
             (default 1).
         zone: training only; pin the pool to this zone (default: the site's first zone).
@@ -88,6 +92,7 @@ class PoolSpec(BaseModel):
     nodes: int = Field(ge=0)
     instance_types: list[Name] = Field(min_length=1)
     regions: list[Name] | None = None
+    sites: list[Name] | None = None
     survive_site_losses: int | None = Field(default=None, ge=0)
     zone: str | None = Field(default=None, min_length=1)
 
@@ -388,7 +393,7 @@ def check_problem(
             ploc = f"{loc}.price_per_gpu_hour{_key(itype)}"
             fact = check_type(ploc, itype)
             if fact is not None and fact.cloud != site.cloud:
-                issues.add(ploc, f"{itype!r} is a {fact.cloud} instance type, priced at a {site.cloud} site", f"{site.cloud} instance types")
+                issues.add(ploc, f"{itype!r} runs on {fact.cloud}, but site {site.name!r} is on {site.cloud}", f"{site.cloud} instance types")
 
     regions = {s.region for s in problem.sites}
     all_zones = {z for s in problem.sites for z in s.zones}
