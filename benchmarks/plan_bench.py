@@ -60,8 +60,8 @@ def measure(services: int) -> dict[str, float]:
     spec = parse_fleet(data)
     t1 = time.perf_counter()
     catalog = load_catalog()
-    for w in spec.workloads:
-        _size(w, spec, catalog)
+    for i, w in enumerate(spec.inference):
+        _size(w, spec, catalog, f"fleet.inference[{i}]")
     t2 = time.perf_counter()
     plan = build_plan(spec, "bench", time_limit_s=60)
     t3 = time.perf_counter()

@@ -221,7 +221,8 @@ def build_plan(spec: FleetSpec, stack: str = "dev", *, catalog: Catalog | None =
             error names the binding constraints and the smallest relaxation.
     """
     catalog = catalog or load_catalog()
-    sized = [_size(w, spec, catalog) for w in spec.workloads]
+    sized = [_size(w, spec, catalog, f"fleet.training[{i}]") for i, w in enumerate(spec.training)]
+    sized += [_size(w, spec, catalog, f"fleet.inference[{i}]") for i, w in enumerate(spec.inference)]
     placement = _place(spec, sized, catalog, time_limit_s)
     pools: list[PoolPlan] = []
     for item in sized:
@@ -242,12 +243,6 @@ def build_plan(spec: FleetSpec, stack: str = "dev", *, catalog: Catalog | None =
             "solve_seconds": placement.solve_seconds,
         },
     )
-
-
-def _loc(w: TrainingSpec | InferenceSpec, spec: FleetSpec) -> str:
-    if isinstance(w, TrainingSpec):
-        return f"fleet.training[{spec.training.index(w)}]"
-    return f"fleet.inference[{spec.inference.index(w)}]"
 
 
 def _candidates(w: TrainingSpec | InferenceSpec, sites: list[SiteSpec], catalog: Catalog,
@@ -277,9 +272,9 @@ def _candidates(w: TrainingSpec | InferenceSpec, sites: list[SiteSpec], catalog:
     return rows
 
 
-def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog) -> _Sized:
-    loc = _loc(w, spec)
-    allowed = [spec.site(s) for s in w.sites] if w.sites else list(spec.sites)
+def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, loc: str) -> _Sized:
+    sites_by_name = {s.name: s for s in spec.sites}
+    allowed = [sites_by_name[s] for s in w.sites] if w.sites else list(spec.sites)
     candidates = _candidates(w, allowed, catalog, loc)
     clouds = {r.cloud for r in candidates}
     sites = [s for s in allowed if s.cloud in clouds]
