@@ -53,7 +53,10 @@ Notations:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -404,13 +407,40 @@ def run(form: Formulation, *, time_limit_s: float, mip_rel_gap: float) -> Optimi
         ``x``, ``mip_gap``).
     """
     constraints = [form.rows] if form.rows is not None else []
-    return milp(
-        form.c,
-        integrality=form.integrality,
-        bounds=Bounds(form.lower, form.upper),
-        constraints=constraints,
-        options={"time_limit": max(time_limit_s, 0.01), "mip_rel_gap": mip_rel_gap, "presolve": True},
-    )
+    with _quiet_native_stdout():
+        return milp(
+            form.c,
+            integrality=form.integrality,
+            bounds=Bounds(form.lower, form.upper),
+            constraints=constraints,
+            options={"time_limit": max(time_limit_s, 0.01), "mip_rel_gap": mip_rel_gap, "presolve": True},
+        )
+
+
+@contextlib.contextmanager
+def _quiet_native_stdout() -> Iterator[None]:
+    """Silence what HiGHS' C++ code writes to file descriptor 1 while it solves.
+
+    scipy's ``disp=False`` does not cover every message (some builds print
+    ``HighsMipSolverData::transformNewIntegerFeasibleSolution`` lines), and anything on stdout
+    would corrupt ``--json`` output.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # captured or replaced stdout: nothing native to hide
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            try:
+                yield
+            finally:
+                os.dup2(saved, fd)
+    finally:
+        os.close(saved)
 
 
 def decode(form: Formulation, cands: Candidates, x: np.ndarray) -> list[tuple[Option, int]]:
