@@ -55,8 +55,7 @@ def _read_json(path: Path) -> object:
     show_default=True,
     help="Relative optimality gap at which HiGHS stops.",
 )
-@click.pass_context
-def place(ctx: click.Context, input_path: Path, as_json: bool, time_limit_s: float, mip_rel_gap: float) -> None:
+def place(input_path: Path, as_json: bool, time_limit_s: float, mip_rel_gap: float) -> None:
     """Place pools on sites at minimum cost under power, quota, zone and survival limits.
 
     Solves a mixed-integer program with HiGHS. When nothing fits, says which sites' power or which
@@ -72,7 +71,9 @@ def place(ctx: click.Context, input_path: Path, as_json: bool, time_limit_s: flo
     else:
         _render(problem, result)
     if not result.ok:
-        ctx.exit(EXIT_BLOCKED)
+        # SystemExit rather than ctx.exit: with standalone_mode=False click returns ctx.exit's code
+        # from main() instead of raising it.
+        raise SystemExit(EXIT_BLOCKED)
 
 
 def _render(problem: PlacementProblem, result: PlacementResult) -> None:
