@@ -92,7 +92,12 @@ def _no_option_reason(cands: Candidates, p: int) -> tuple[str, str]:
     pool = cands.pools[p]
     sites = cands.sites
     scope = cands.in_scope[p]
-    where = f"regions {_names(pool.regions)}" if pool.regions is not None else "the problem"
+    limits = []
+    if pool.regions is not None:
+        limits.append(f"regions {_names(pool.regions)}")
+    if pool.sites is not None:
+        limits.append(f"sites {_names(pool.sites)}")
+    where = " and ".join(limits) if limits else "the problem"
     parts: list[str] = []
     kinds: set[str] = set()
     for itype in pool.instance_types:

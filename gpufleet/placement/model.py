@@ -352,7 +352,7 @@ def check_problem(
     unknown_type_hint: str = "",
     missing_power: Iterable[str] = (),
 ) -> None:
-    """Check what single fields cannot: names, instance types, regions, zones and role-only fields.
+    """Check what single fields cannot: names, instance types, regions, sites, zones, role-only fields.
 
     Args:
         problem: a problem that passed ``parse_problem``.
@@ -389,11 +389,12 @@ def check_problem(
         for gpu in site.quota_gpus:
             if gpu not in gpu_models:
                 issues.add(f"{loc}.quota_gpus{_key(gpu)}", f"unknown GPU model {gpu!r}{_did_you_mean(gpu, gpu_models)}", ", ".join(gpu_models))
-        for itype in site.price_per_gpu_hour or {}:
-            ploc = f"{loc}.price_per_gpu_hour{_key(itype)}"
-            fact = check_type(ploc, itype)
-            if fact is not None and fact.cloud != site.cloud:
-                issues.add(ploc, f"{itype!r} runs on {fact.cloud}, but site {site.name!r} is on {site.cloud}", f"{site.cloud} instance types")
+        for table in ("price_per_gpu_hour", "node_power_kw"):
+            for itype in getattr(site, table) or {}:
+                ploc = f"{loc}.{table}{_key(itype)}"
+                fact = check_type(ploc, itype)
+                if fact is not None and fact.cloud != site.cloud:
+                    issues.add(ploc, f"{itype!r} runs on {fact.cloud}, but site {site.name!r} is on {site.cloud}", f"{site.cloud} instance types")
 
     regions = {s.region for s in problem.sites}
     all_zones = {z for s in problem.sites for z in s.zones}
@@ -410,6 +411,9 @@ def check_problem(
         for r, region in enumerate(pool.regions or []):
             if region not in regions:
                 issues.add(f"{loc}.regions[{r}]", f"no site is in region {region!r}{_did_you_mean(region, regions)}", ", ".join(sorted(regions)))
+        for r, name in enumerate(pool.sites or []):
+            if name not in seen_sites:
+                issues.add(f"{loc}.sites[{r}]", f"no site is named {name!r}{_did_you_mean(name, seen_sites)}", "names of sites[]")
         if pool.role == "training" and pool.survive_site_losses is not None:
             issues.add(f"{loc}.survive_site_losses", f"applies to inference pools only, got {pool.survive_site_losses} on a training pool", "omit it for training pools")
         if pool.zone is not None:

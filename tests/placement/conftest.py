@@ -62,10 +62,11 @@ def verify(problem: PlacementProblem, facts: Mapping[str, InstanceFacts], result
         assert a.instance_type in p.instance_types
         assert f.cloud == s.cloud
         assert p.regions is None or s.region in p.regions
+        assert p.sites is None or s.name in p.sites
         prices = s.price_per_gpu_hour
         assert not prices or a.instance_type in prices, f"{a.instance_type} unpriced at {a.site}"
         price = prices[a.instance_type] if prices else 0.0
-        kw = a.nodes * f.node_power_kw * s.pue
+        kw = a.nodes * s.node_power_kw.get(a.instance_type, f.node_power_kw) * s.pue
         kw_at_site[a.site] += kw
         gpus_at_site[(a.site, f.gpu)] += a.nodes * f.gpus
         cost += a.nodes * f.gpus * price + carbon_price * kw * (s.carbon_g_per_kwh or 0.0) / 1e6

@@ -87,12 +87,12 @@ def test_cross_field_errors_are_collected_against_the_instance_facts(facts, make
     data = {
         "sites": [
             make_site("A", quota_gpus={"H10O": 8}, price_per_gpu_hour={"h8": 1.0, "zh8": 1.0}),
-            make_site("A", zones=["z", "z"]),
+            make_site("A", zones=["z", "z"], node_power_kw={"gh8": 9.0}),
         ],
         "pools": [
             make_pool("t", "training", 2, ["h88", "h8", "h8"], survive_site_losses=1, regions=["r9"]),
             make_pool("t", "inference", 2, ["l1"], zone="A-a"),
-            make_pool("u", "training", 2, ["h8"], zone="nowhere"),
+            make_pool("u", "training", 2, ["h8"], zone="nowhere", sites=["A", "B"]),
         ],
     }
     problem = PlacementProblem.model_validate(data)
@@ -111,6 +111,8 @@ def test_cross_field_errors_are_collected_against_the_instance_facts(facts, make
         "pools[1].name",
         "pools[1].zone",
         "pools[2].zone",
+        "pools[2].sites[1]",
+        "sites[1].node_power_kw.gh8",
     }
     assert "did you mean 'h8'" in issues["pools[0].instance_types[0]"].message
     assert "did you mean 'H100'" in issues["sites[0].quota_gpus.H10O"].message

@@ -321,3 +321,19 @@ def test_result_json_has_the_documented_keys(facts, make_site, make_pool):
         assert key in out
     assert set(out["assignments"][0]) == {"pool", "site", "zone", "instance_type", "nodes"}
     result.raise_if_infeasible()  # a placement: no error
+
+
+def test_pool_sites_and_measured_node_power_override(facts, check, make_site, make_pool):
+    # "cheap" measured h8 at 12.5 kW: 0.1 MW holds 8 nodes (the catalog's 10 kW would give 10).
+    # "elsewhere" is cheaper still but the pool may only use "cheap" and "dear".
+    data = {
+        "sites": [
+            make_site("elsewhere", price_per_gpu_hour={"h8": 0.5}),
+            make_site("cheap", power_mw=0.1, node_power_kw={"h8": 12.5}, price_per_gpu_hour={"h8": 1.0}),
+            make_site("dear", price_per_gpu_hour={"h8": 2.0}),
+        ],
+        "pools": [make_pool("chat", "inference", 12, ["h8"], survive_site_losses=0, sites=["cheap", "dear"])],
+    }
+    problem, result = _solve(data, facts)
+    check(problem, facts, result)
+    assert _placed(result) == {("chat", "cheap", "h8"): 8, ("chat", "dear", "h8"): 4}
