@@ -1,0 +1,35 @@
+"""``gpufleet diff``: what a change to a stack does to capacity, power, cost, placement and policy.
+
+The pieces, each usable on its own:
+
+* :mod:`gpufleet.diff.model`: :class:`Side` (a plan and its policy verdicts) and :func:`compare`,
+  which returns a :class:`FleetDiff` (pure);
+* :mod:`gpufleet.diff.markdown`: :func:`render_markdown`, the PR comment (pure, size-bounded);
+* :mod:`gpufleet.diff.chart`: :func:`render_chart`, demand against capacity as SVG (matplotlib);
+* :mod:`gpufleet.diff.sources`: stack files and ``REF:PATH`` git sources, planned and previewed
+  into sides (I/O).
+
+``FleetDiff.to_json()`` is the JSON output; the CLI is :mod:`gpufleet.cli.diff`.
+"""
+
+from __future__ import annotations
+
+from gpufleet.diff.model import (
+    DIFF_SCHEMA_VERSION,
+    HOURS_PER_MONTH,
+    FleetDiff,
+    Side,
+    Violation,
+    compare,
+)
+from gpufleet.diff.markdown import render_markdown
+
+__all__ = [
+    "DIFF_SCHEMA_VERSION",
+    "HOURS_PER_MONTH",
+    "FleetDiff",
+    "Side",
+    "Violation",
+    "compare",
+    "render_markdown",
+]
