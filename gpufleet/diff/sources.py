@@ -1,0 +1,150 @@
+"""Where the two stacks of a diff come from, and turning each into a :class:`~gpufleet.diff.model.Side`.
+
+The I/O half of ``gpufleet diff`` (the model and the renderers are pure). A stack is given as
+
+* a path to a stack file (``stacks/Pulumi.prod.yaml``), which must exist; or
+* a git ref and a path, ``REF:PATH`` (``origin/main:stacks/Pulumi.prod.yaml``), read with
+  ``git show`` into a temporary file of the same name (the stack name comes from the file name).
+  A PATH that does not exist at REF is an *absent* stack: a stack this change adds (as base) or
+  deletes (as head). An unknown REF is bad input.
+
+Each side is planned with :func:`~gpufleet.plan.build_plan` and, unless told otherwise, previewed
+with ``gpufleet.preview.run_preview`` (the Pulumi program under mocks, then the policy pack) for its
+policy verdicts. A side whose placement is infeasible becomes an ``infeasible`` side rather than an
+error: for head that is a blocked change, and the report says why.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpufleet.diff.model import Side
+from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
+from gpufleet.plan import FleetPlan, build_plan
+from gpufleet.spec import load_stack
+
+PreviewFn = Callable[[Path, Path | None], Mapping[str, Any]]
+"""Runs the policy pack on a stack file and returns ``PreviewResult.to_json()``."""
+
+
+@dataclass(frozen=True)
+class StackSource:
+    """A stack as the user named it, and the file that holds it (``None`` when absent)."""
+
+    text: str
+    path: Path | None
+    stack: str
+    ref: str | None = None
+
+
+def stack_name(path: str | Path) -> str:
+    """``prod`` for ``.../Pulumi.prod.yaml`` (the same rule as :func:`gpufleet.spec.load_stack`)."""
+    return Path(path).name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
+
+
+def resolve(text: str, workdir: Path, *, repo: Path | None = None, label: str = "stack") -> StackSource:
+    """Find the stack file for ``text`` (a path, or ``REF:PATH``), copying git content to ``workdir``.
+
+    Raises:
+        SpecError: the path does not exist, the ref is unknown, or git is not available.
+    """
+    path = Path(text)
+    if path.is_file():
+        return StackSource(text, path, stack_name(path))
+    ref, sep, rel = text.partition(":")
+    if not sep or not ref or not rel or re.match(r"^[A-Za-z]$", ref):  # no ref, or a Windows drive letter
+        raise SpecError(Issue(f"--{label}", f"no such stack file: {text}",
+                              "a stack file, or REF:PATH such as origin/main:stacks/Pulumi.prod.yaml"))
+    cwd = str(repo) if repo else None
+    if _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd).returncode != 0:
+        raise SpecError(Issue(f"--{label}", f"unknown git ref {ref!r} in {text}",
+                              "a branch, tag or commit (fetch the base branch first: git fetch origin main)"))
+    name = stack_name(rel)
+    if _git(["cat-file", "-e", f"{ref}:{rel}"], cwd).returncode != 0:
+        return StackSource(text, None, name, ref)
+    shown = _git(["show", f"{ref}:{rel}"], cwd)
+    if shown.returncode != 0:
+        raise SpecError(Issue(f"--{label}", f"git show {ref}:{rel} failed: {shown.stderr.strip()}"))
+    target = workdir / label / Path(rel).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(shown.stdout, encoding="utf-8")
+    return StackSource(text, target, name, ref)
+
+
+def _git(args: list[str], cwd: str | None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise SpecError(Issue("git", f"cannot run git: {exc.strerror}", "install git, or pass stack files")) from None
+
+
+@dataclass
+class Timings:
+    """Seconds spent per phase, for the benchmark and ``--verbose`` runs."""
+
+    plan_s: float = 0.0
+    preview_s: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def load_side(source: StackSource, label: str, *, policy_config: Path | None = None,
+              preview: PreviewFn | None = None, evaluate_policies: bool = True,
+              timings: Timings | None = None) -> Side:
+    """Plan (and preview, for policy verdicts) one side.
+
+    Args:
+        source: what :func:`resolve` returned.
+        label: ``base`` or ``head``.
+        policy_config: the policy pack config file, passed to the preview.
+        preview: the preview function (default: ``gpufleet.preview.run_preview``); tests pass a fake.
+        evaluate_policies: False skips the preview (the side's verdicts are then "not evaluated").
+        timings: accumulates plan and preview seconds.
+
+    Raises:
+        SpecError: the stack file does not validate (with the name the user gave, not a temp path).
+    """
+    if source.path is None:
+        return Side.absent(label, source.text, source.stack)
+    started = time.perf_counter()
+    try:
+        stack, spec = load_stack(source.path)
+        plan: FleetPlan = build_plan(spec, source.stack or stack)
+    except SpecError as exc:
+        raise SpecError(exc.issues, source=f"{label} {source.text}") from None
+    except InfeasiblePlanError as exc:
+        return Side.infeasible(label, source.text, source.stack, str(exc))
+    finally:
+        if timings is not None:
+            timings.plan_s += time.perf_counter() - started
+    if not evaluate_policies:
+        return Side.planned(label, source.text, plan, violations=None)
+    run = preview or default_preview
+    started = time.perf_counter()
+    try:
+        result = run(source.path, policy_config)
+    except SpecError as exc:
+        raise SpecError(exc.issues, source=f"{label} {source.text}") from None
+    finally:
+        if timings is not None:
+            timings.preview_s += time.perf_counter() - started
+    verdict = result.get("verdict")
+    return Side.planned(label, source.text, plan, violations=list(result.get("violations") or []),
+                        verdict=verdict if verdict in ("pass", "blocked") else None)
+
+
+def default_preview(stack_file: Path, policy_config: Path | None) -> Mapping[str, Any]:
+    """``gpufleet.preview.run_preview(stack_file, policy_config).to_json()``."""
+    try:
+        from gpufleet.preview import run_preview
+    except ImportError as exc:  # the pulumi extra is missing
+        raise SpecError(Issue("preview", f"the offline preview is not available ({exc})",
+                              "pip install 'gpufleet[pulumi]'")) from None
+    result = run_preview(stack_file, policy_config)
+    data: Mapping[str, Any] = result.to_json()
+    return data
