@@ -1,0 +1,56 @@
+"""Pulumi components that build a gpufleet plan: one facade per capability, one backend per cloud.
+
+Facades (type tokens ``gpufleet:index:<Class>``):
+
+* :class:`SiteNetwork` — a site's network, shared by its pools;
+* :class:`TrainingCluster` — a static training cluster in one zone, fabric switched on;
+* :class:`InferencePool` — an autoscaled inference pool across zones.
+
+Backends (:mod:`components.aws`, :mod:`components.azure`, :mod:`components.gcp`) register themselves
+with :func:`register`; :func:`backend_for` picks one by cloud name. Importing this package imports
+all three.
+"""
+
+from components import aws as _aws  # noqa: F401  (registers the AWS backend)
+from components import azure as _azure  # noqa: F401  (registers the Azure backend)
+from components import gcp as _gcp  # noqa: F401  (registers the GCP backend)
+from components.base import (
+    TYPE_PREFIX,
+    CloudBackend,
+    ClusterBuild,
+    InferencePoolArgs,
+    NetworkBuild,
+    PoolBuild,
+    SiteNetworkArgs,
+    TrainingClusterArgs,
+    backend_for,
+    pool_facts,
+    register,
+    registered,
+)
+from components.cluster import InferencePool, TrainingCluster
+from components.network import SiteNetwork
+from components.program import demand_for, plan_summary
+from components.validate import check_plan, validate_plan
+
+__all__ = [
+    "TYPE_PREFIX",
+    "CloudBackend",
+    "ClusterBuild",
+    "InferencePool",
+    "InferencePoolArgs",
+    "NetworkBuild",
+    "PoolBuild",
+    "SiteNetwork",
+    "SiteNetworkArgs",
+    "TrainingCluster",
+    "TrainingClusterArgs",
+    "backend_for",
+    "check_plan",
+    "demand_for",
+    "plan_summary",
+    "pool_facts",
+    "register",
+    "registered",
+    "validate_plan",
+]

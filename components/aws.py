@@ -1,0 +1,309 @@
+"""AWS backend: VPC per site, EFA training clusters, autoscaled inference groups.
+
+Sources for the rules applied here (read 2026-11):
+
+* EFA interface layout: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-acc-inst-types.html
+  (primary ENA ``interface`` at network card 0 / device 0; ``efa-only`` at card 0 / device 1 when
+  card 0 carries EFA; ``efa-only`` at device 0 of every other card).
+* EFA security group: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/create-efa.html (all
+  traffic to and from the group itself).
+* Warm pools cannot be added to a group with a mixed instances policy:
+  https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html
+* Deep Learning Base AMIs through public SSM parameters:
+  https://docs.aws.amazon.com/dlami/latest/devguide/find-dlami-id.html
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.base import (
+    CloudBackend,
+    ClusterBuild,
+    InferencePoolArgs,
+    NetworkBuild,
+    PoolBuild,
+    SiteNetworkArgs,
+    TrainingClusterArgs,
+    carve,
+    child,
+    invoke_opts,
+    register,
+)
+from gpufleet.catalog import InstanceType, load_catalog
+from gpufleet.errors import Issue
+from gpufleet.plan import PoolPlan
+from gpufleet.spec import SiteSpec
+
+ROOT_VOLUME_GIB = 512
+"""Encrypted gp3 root volume; the DLAMI needs ~100 GiB and containers and checkpoints need the rest."""
+
+_BLACKWELL = {"B200", "B300", "GB200", "GB300"}
+_NEURON = ("Trainium", "Inferentia")
+
+
+def dlami_parameter(row: InstanceType) -> str:
+    """The public SSM parameter of the Deep Learning Base AMI for the instance's accelerator generation."""
+    if row.gpu.startswith(_NEURON):
+        return "/aws/service/neuron/dlami/multi-framework/ubuntu-24.04/latest/image_id"
+    arch = "arm64" if row.gpu in {"GB200", "GB300"} else "x86_64"
+    release = "ubuntu-24.04" if row.gpu in _BLACKWELL else "ubuntu-22.04"
+    return f"/aws/service/deeplearning/ami/{arch}/base-oss-nvidia-driver-gpu-{release}/latest/ami-id"
+
+
+def efa_layout(row: InstanceType) -> list[tuple[int, int, str]]:
+    """(network card, device index, interface type) of every interface a training node gets.
+
+    The primary ENA interface sits at card 0 / device 0. The EFA cards are the last
+    ``fabric_interfaces`` cards (all of them on p5/p5e/p5en/p6-b200; cards 1-16 on p6-b300, whose
+    card 0 is ENA-only). An EFA on card 0 goes to device 1; on every other card to device 0.
+    """
+    layout = [(0, 0, "interface")]
+    if row.fabric != "efa" or row.fabric_interfaces <= 0:
+        return layout
+    first = max(row.network_cards - row.fabric_interfaces, 0)
+    for card in range(first, first + row.fabric_interfaces):
+        layout.append((card, 1 if card == 0 else 0, "efa-only"))
+    return layout
+
+
+def _tags(tags: Mapping[str, str], name: str) -> dict[str, str]:
+    return dict(sorted({**tags, "Name": name}.items()))
+
+
+def _group_tags(tags: Mapping[str, str], name: str) -> list[aws.autoscaling.GroupTagArgs]:
+    return [aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True)
+            for k, v in _tags(tags, name).items()]
+
+
+def _tag_specifications(tags: Mapping[str, str], name: str) -> list[aws.ec2.LaunchTemplateTagSpecificationArgs]:
+    return [aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=_tags(tags, name))
+            for kind in ("instance", "network-interface", "volume")]
+
+
+@register("aws")
+class AwsBackend(CloudBackend):
+    """EC2: VPC + subnets, placement groups, EFA launch templates, autoscaling groups."""
+
+    fabrics = frozenset({"efa"})
+    capacity_types = frozenset({"on_demand", "odcr", "capacity_block"})
+
+    # checks ------------------------------------------------------------------------------------------
+
+    def check_site(self, site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+        issues: list[Issue] = []
+        if len(site.zones) > 8:
+            issues.append(Issue(f"{loc}.zones", f"{len(site.zones)} zones; gpufleet carves at most 8 zone subnets "
+                                "from network_cidr", "at most 8 zones per AWS site"))
+        return issues
+
+    def check_pool(self, pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
+        issues: list[Issue] = []
+        if pool.role == "training" and row.fabric == "efa" and row.fabric_interfaces > row.network_cards:
+            issues.append(Issue(f"{loc}.instance_types",
+                                f"catalog row {row.instance_type} lists {row.fabric_interfaces} EFA interfaces "
+                                f"but {row.network_cards} network cards (one EFA per card)",
+                                "fix the catalog row"))
+        return issues
+
+    def check_image(self, image: str, loc: str) -> list[Issue]:
+        if image.startswith("ami-") or image.startswith("/"):
+            return []
+        return [Issue(loc, f"AWS image {image!r} is neither an AMI id nor an SSM parameter name",
+                      "ami-0123456789abcdef0, or a public SSM parameter such as "
+                      "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id")]
+
+    def fabric_interfaces(self, pool: PoolPlan, row: InstanceType) -> int:
+        return sum(1 for _, _, kind in efa_layout(row) if kind == "efa-only")
+
+    # building ----------------------------------------------------------------------------------------
+
+    def provider(self, site: SiteSpec) -> pulumi.ProviderResource:
+        return aws.Provider(f"{site.name}-provider", region=site.region)
+
+    def build_network(self, owner: Any, args: SiteNetworkArgs) -> NetworkBuild:
+        site = args.site
+        name = owner.pulumi_resource_name
+        prefix = ipaddress.ip_network(site.network_cidr).prefixlen + 3
+        site_tags = {"gpufleet-site": site.name}
+        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=site.network_cidr, enable_dns_hostnames=True,
+                          enable_dns_support=True, tags=_tags(site_tags, f"{name}-vpc"), opts=child(owner))
+        subnets: dict[str, pulumi.Input[str]] = {}
+        for index, zone in enumerate(site.zones):
+            subnet = aws.ec2.Subnet(
+                f"{name}-{zone}", vpc_id=vpc.id, availability_zone=zone,
+                cidr_block=carve(site.network_cidr, prefix, index), map_public_ip_on_launch=False,
+                tags=_tags(site_tags, f"{name}-{zone}"), opts=child(owner))
+            subnets[zone] = subnet.id
+        return NetworkBuild(network_id=vpc.id, subnet_ids=subnets, handles={"vpc": vpc})
+
+    def _image(self, owner: Any, row: InstanceType, override: str | None) -> pulumi.Input[str]:
+        if override and override.startswith("ami-"):
+            return override
+        parameter = override or dlami_parameter(row)
+        return aws.ssm.get_parameter_output(name=parameter, opts=invoke_opts(owner)).value
+
+    def _egress_group(self, owner: Any, name: str, vpc_id: pulumi.Input[str], tags: Mapping[str, str],
+                      ingress_cidr: str | None) -> aws.ec2.SecurityGroup:
+        """The primary interface's group: outbound anywhere; inbound only from the VPC, if at all."""
+        ingress = [] if ingress_cidr is None else [aws.ec2.SecurityGroupIngressArgs(
+            protocol="-1", from_port=0, to_port=0, cidr_blocks=[ingress_cidr],
+            description="service traffic from inside the VPC")]
+        return aws.ec2.SecurityGroup(
+            name, vpc_id=vpc_id, description="gpufleet node primary interface",
+            ingress=ingress,
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
+                                                    description="outbound (images, object storage, APIs)")],
+            tags=_tags(tags, name), opts=child(owner))
+
+    def _launch_template(self, owner: Any, name: str, pool: PoolPlan, row: InstanceType,
+                         image: pulumi.Input[str], interfaces: list[aws.ec2.LaunchTemplateNetworkInterfaceArgs],
+                         **extra: Any) -> aws.ec2.LaunchTemplate:
+        return aws.ec2.LaunchTemplate(
+            name,
+            image_id=image,
+            instance_type=row.instance_type,
+            network_interfaces=interfaces,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/sda1",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=ROOT_VOLUME_GIB, volume_type="gp3", encrypted="true", delete_on_termination="true"),
+            )],
+            tag_specifications=_tag_specifications(pool.tags, name),
+            tags=_tags(pool.tags, name),
+            update_default_version=True,
+            opts=child(owner),
+            **extra,
+        )
+
+    def build_training(self, owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
+        pool = args.pool
+        row = load_catalog().instance(pool.instance_type)
+        name = owner.pulumi_resource_name
+        zone = pool.zones[0]
+        vpc_id = args.network.network_id
+        efa_sg = aws.ec2.SecurityGroup(
+            f"{name}-efa", vpc_id=vpc_id,
+            description="EFA: all traffic to and from members of this group, nothing else",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="-1", from_port=0, to_port=0, self=True,
+                                                      description="all traffic from the cluster itself")],
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, self=True,
+                                                    description="all traffic to the cluster itself")],
+            tags=_tags(pool.tags, f"{name}-efa"), opts=child(owner))
+        egress_sg = self._egress_group(owner, f"{name}-egress", vpc_id, pool.tags, ingress_cidr=None)
+        interfaces = [
+            aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                network_card_index=card, device_index=device, interface_type=kind,
+                security_groups=[efa_sg.id, egress_sg.id] if kind == "interface" else [efa_sg.id],
+                delete_on_termination="true",
+                **({"associate_public_ip_address": "false"} if kind == "interface" else {}),
+            )
+            for card, device, kind in efa_layout(row)
+        ]
+        extra: dict[str, Any] = {}
+        placement_ids: list[pulumi.Input[str]] = []
+        group: aws.ec2.PlacementGroup | None = None
+        if pool.placement_group:
+            group = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=_tags(pool.tags, f"{name}-pg"),
+                                           opts=child(owner))
+            extra["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=group.name)
+            placement_ids.append(group.name)
+        if pool.capacity_type in ("odcr", "capacity_block") and pool.reservation_id:
+            extra["capacity_reservation_specification"] = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+                capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                    capacity_reservation_id=pool.reservation_id))
+            placement_ids.append(pool.reservation_id)
+        if pool.capacity_type == "capacity_block":
+            extra["instance_market_options"] = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+        template = self._launch_template(owner, f"{name}-lt", pool, row, self._image(owner, row, args.image),
+                                         interfaces, **extra)
+        nodes = pool.nodes
+        asg = aws.autoscaling.Group(
+            f"{name}-nodes",
+            min_size=nodes, max_size=nodes, desired_capacity=nodes,
+            vpc_zone_identifiers=[args.network.subnet_ids[zone]],
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=template.id, version="$Default"),
+            placement_group=group.name if group is not None else None,
+            health_check_type="EC2",
+            health_check_grace_period=int(pool.boot_minutes * 60),
+            capacity_rebalance=False,
+            # A Capacity Block may start after this deployment: don't wait for its instances.
+            wait_for_capacity_timeout="0" if pool.capacity_type == "capacity_block" else None,
+            tags=_group_tags(pool.tags, f"{name}-node"),
+            opts=child(owner),
+        )
+        return ClusterBuild(node_group_ids=[asg.name], placement_ids=placement_ids,
+                            fabric_interfaces_attached=sum(1 for i in interfaces if i.interface_type == "efa-only"))
+
+    def build_inference(self, owner: Any, args: InferencePoolArgs) -> PoolBuild:
+        pool = args.pool
+        row = load_catalog().instance(pool.instance_type)
+        name = owner.pulumi_resource_name
+        sg = self._egress_group(owner, f"{name}-sg", args.network.network_id, pool.tags,
+                                ingress_cidr=args.network.site.network_cidr)
+        interfaces = [aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+            network_card_index=0, device_index=0, interface_type="interface", security_groups=[sg.id],
+            delete_on_termination="true", associate_public_ip_address="false")]
+        template = self._launch_template(owner, f"{name}-lt", pool, row, self._image(owner, row, args.image), interfaces)
+        spec = aws.autoscaling.GroupLaunchTemplateArgs(id=template.id, version="$Default")
+        notes: list[str] = []
+        extra: dict[str, Any] = {}
+        warm = 0
+        if pool.fallback_instance_types:
+            extra["mixed_instances_policy"] = aws.autoscaling.GroupMixedInstancesPolicyArgs(
+                launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
+                    launch_template_specification=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
+                        launch_template_id=template.id, version="$Default"),
+                    overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(instance_type=t)
+                               for t in (pool.instance_type, *pool.fallback_instance_types)],
+                ),
+                instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
+                    on_demand_allocation_strategy="prioritized", on_demand_base_capacity=0,
+                    on_demand_percentage_above_base_capacity=100),
+            )
+            notes.append("no warm pool: EC2 Auto Scaling refuses warm pools on groups with a mixed instances "
+                         "policy (fallback instance types); min_nodes stay running instead")
+        else:
+            extra["launch_template"] = spec
+            warm = pool.min_nodes
+            extra["warm_pool"] = aws.autoscaling.GroupWarmPoolArgs(
+                pool_state="Stopped", min_size=warm, max_group_prepared_capacity=pool.nodes,
+                instance_reuse_policy=aws.autoscaling.GroupWarmPoolInstanceReusePolicyArgs(reuse_on_scale_in=True))
+        subnets = [args.network.subnet_ids[zone] for zone in pool.zones]
+        warmup = int(pool.boot_minutes * 60)
+        asg = aws.autoscaling.Group(
+            f"{name}-nodes",
+            min_size=pool.min_nodes, max_size=pool.nodes, desired_capacity=pool.min_nodes,
+            vpc_zone_identifiers=subnets,
+            health_check_type="EC2",
+            health_check_grace_period=warmup,
+            default_instance_warmup=warmup,
+            tags=_group_tags(pool.tags, f"{name}-node"),
+            opts=child(owner, ignore_changes=["desiredCapacity"]),
+            **extra,
+        )
+        policy = aws.autoscaling.Policy(
+            f"{name}-target-tracking",
+            autoscaling_group_name=asg.name,
+            policy_type="TargetTrackingScaling",
+            estimated_instance_warmup=warmup,
+            target_tracking_configuration=aws.autoscaling.PolicyTargetTrackingConfigurationArgs(
+                target_value=pool.scaling_target_per_node,
+                customized_metric_specification=aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationArgs(
+                    metric_name=pool.scaling_metric_name,
+                    namespace=pool.scaling_metric_namespace,
+                    statistic="Average",
+                    metric_dimensions=[aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimensionArgs(
+                        name="AutoScalingGroupName", value=asg.name)],
+                ),
+            ),
+            opts=child(owner),
+        )
+        return PoolBuild(node_group_id=asg.name, autoscaler_id=policy.arn, warm_nodes=warm, notes=notes)

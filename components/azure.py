@@ -1,0 +1,254 @@
+"""Azure backend: resource group + VNet per site, InfiniBand scale sets, autoscaled inference scale sets.
+
+Sources for the rules applied here (read 2026-11):
+
+* InfiniBand only links VMs of the same scale set, in a single placement group (≤ 100 VMs by
+  default, ≤ 300 after a support request); the RDMA network reserves 172.16.0.0/16, so the VNet
+  must not overlap it: https://learn.microsoft.com/azure/virtual-machines/setup-infiniband
+* HPC images (publisher ``microsoft-dsvm``, offer ``ubuntu-hpc``):
+  https://learn.microsoft.com/azure/virtual-machines/azure-hpc-vm-images
+  The SKU string ``2204`` is the Ubuntu 22.04 image; override it per pool if your region differs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pulumi_azure_native as azure
+
+from components.base import (
+    CloudBackend,
+    ClusterBuild,
+    InferencePoolArgs,
+    NetworkBuild,
+    PoolBuild,
+    SiteNetworkArgs,
+    TrainingClusterArgs,
+    carve,
+    child,
+    register,
+)
+from gpufleet.catalog import InstanceType, load_catalog
+from gpufleet.errors import Issue
+from gpufleet.plan import PoolPlan
+from gpufleet.spec import SiteSpec
+
+INFINIBAND_RESERVED = ipaddress.ip_network("172.16.0.0/16")
+"""Address range the InfiniBand (RDMA) network uses; a VNet must not overlap it."""
+
+HPC_IMAGE = ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")
+"""Default node image: Ubuntu-HPC 22.04 (InfiniBand drivers, NCCL, NVIDIA driver)."""
+
+SINGLE_PLACEMENT_GROUP_MAX_VMS = 300
+"""Largest single-placement-group scale set Azure allows (100 by default, 300 after a quota raise)."""
+
+ADMIN_USER = "azureuser"
+OS_DISK_GIB = 256
+
+
+def _image_reference(override: str | None) -> azure.compute.ImageReferenceArgs:
+    if override and override.startswith("/"):
+        return azure.compute.ImageReferenceArgs(id=override)
+    publisher, offer, sku, version = override.split(":") if override else HPC_IMAGE
+    return azure.compute.ImageReferenceArgs(publisher=publisher, offer=offer, sku=sku, version=version)
+
+
+def _computer_name_prefix(name: str) -> str:
+    """Host name prefix: letters, digits and '-', at most 50 characters (Azure appends 6)."""
+    return name[:50].rstrip("-")
+
+
+def _vm_profile(name: str, subnet_id: pulumi.Input[str], image: str | None, ssh_public_key: str,
+                capacity_reservation_group: str | None = None) -> azure.compute.VirtualMachineScaleSetVMProfileArgs:
+    return azure.compute.VirtualMachineScaleSetVMProfileArgs(
+        os_profile=azure.compute.VirtualMachineScaleSetOSProfileArgs(
+            computer_name_prefix=_computer_name_prefix(name),
+            admin_username=ADMIN_USER,
+            linux_configuration=azure.compute.LinuxConfigurationArgs(
+                disable_password_authentication=True,
+                ssh=azure.compute.SshConfigurationArgs(public_keys=[azure.compute.SshPublicKeyArgs(
+                    path=f"/home/{ADMIN_USER}/.ssh/authorized_keys", key_data=ssh_public_key)]),
+            ),
+        ),
+        storage_profile=azure.compute.VirtualMachineScaleSetStorageProfileArgs(
+            image_reference=_image_reference(image),
+            os_disk=azure.compute.VirtualMachineScaleSetOSDiskArgs(
+                create_option="FromImage", caching="ReadWrite", disk_size_gb=OS_DISK_GIB,
+                managed_disk=azure.compute.VirtualMachineScaleSetManagedDiskParametersArgs(
+                    storage_account_type="Premium_LRS")),
+        ),
+        # One private NIC, no public IP configuration: nodes are reachable only inside the VNet.
+        network_profile=azure.compute.VirtualMachineScaleSetNetworkProfileArgs(
+            network_interface_configurations=[azure.compute.VirtualMachineScaleSetNetworkConfigurationArgs(
+                name="primary", primary=True, enable_accelerated_networking=True,
+                ip_configurations=[azure.compute.VirtualMachineScaleSetIPConfigurationArgs(
+                    name="primary", primary=True, subnet=azure.compute.ApiEntityReferenceArgs(id=subnet_id))],
+            )],
+        ),
+        capacity_reservation=None if capacity_reservation_group is None else azure.compute.CapacityReservationProfileArgs(
+            capacity_reservation_group=azure.compute.SubResourceArgs(id=capacity_reservation_group)),
+    )
+
+
+@register("azure")
+class AzureBackend(CloudBackend):
+    """Azure: resource group, VNet, proximity placement groups, VM scale sets, autoscale settings."""
+
+    fabrics = frozenset({"infiniband"})
+    capacity_types = frozenset({"on_demand", "reservation"})
+    needs_ssh_key = True
+
+    # checks ------------------------------------------------------------------------------------------
+
+    def check_site(self, site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+        net = ipaddress.ip_network(site.network_cidr)
+        if net.overlaps(INFINIBAND_RESERVED):
+            return [Issue(f"{loc}.network_cidr",
+                          f"VNet range {site.network_cidr} overlaps {INFINIBAND_RESERVED}, which Azure reserves "
+                          "for the InfiniBand (RDMA) network of ND-series VMs",
+                          "a private range outside 172.16.0.0/16, e.g. 10.20.0.0/16")]
+        return []
+
+    def check_pool(self, pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
+        issues: list[Issue] = []
+        if pool.role == "training":
+            big = [n for n in pool.islands if n > SINGLE_PLACEMENT_GROUP_MAX_VMS]
+            if big or not pool.islands or sum(pool.islands) != pool.nodes:
+                issues.append(Issue(f"{loc}.max_nodes_per_island",
+                                    f"InfiniBand islands {list(pool.islands)} must be non-empty, sum to "
+                                    f"{pool.nodes} nodes and hold at most {SINGLE_PLACEMENT_GROUP_MAX_VMS} VMs each",
+                                    "max_nodes_per_island ≤ 300 (100 without a quota raise)"))
+        return issues
+
+    def check_image(self, image: str, loc: str) -> list[Issue]:
+        if image.startswith("/") or len(image.split(":")) == 4:
+            return []
+        return [Issue(loc, f"Azure image {image!r} is neither publisher:offer:sku:version nor an image resource id",
+                      "microsoft-dsvm:ubuntu-hpc:2204:latest, or /subscriptions/.../images/...")]
+
+    # building ----------------------------------------------------------------------------------------
+
+    def provider(self, site: SiteSpec) -> pulumi.ProviderResource:
+        extra: dict[str, Any] = {}
+        if site.subscription_id:
+            extra["subscription_id"] = site.subscription_id
+        return azure.Provider(f"{site.name}-provider", location=site.region, **extra)
+
+    def build_network(self, owner: Any, args: SiteNetworkArgs) -> NetworkBuild:
+        site = args.site
+        name = owner.pulumi_resource_name
+        tags = {"gpufleet-site": site.name}
+        group = azure.resources.ResourceGroup(
+            f"{name}-rg", resource_group_name=site.resource_group or f"gpufleet-{site.name}",
+            location=site.region, tags=tags, opts=child(owner))
+        vnet = azure.network.VirtualNetwork(
+            f"{name}-vnet", resource_group_name=group.name, location=site.region,
+            address_space=azure.network.AddressSpaceArgs(address_prefixes=[site.network_cidr]),
+            tags=tags, opts=child(owner))
+        prefix = ipaddress.ip_network(site.network_cidr).prefixlen + 1
+        subnet = azure.network.Subnet(
+            f"{name}-nodes", resource_group_name=group.name, virtual_network_name=vnet.name,
+            address_prefix=carve(site.network_cidr, prefix, 0), opts=child(owner))
+        return NetworkBuild(network_id=vnet.id, subnet_ids={zone: subnet.id for zone in site.zones},
+                            handles={"resource_group": group, "vnet": vnet, "subnet": subnet})
+
+    def build_training(self, owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
+        pool = args.pool
+        row = load_catalog().instance(pool.instance_type)
+        name = owner.pulumi_resource_name
+        group = args.network.handles["resource_group"]
+        zone = pool.zones[0]
+        placement_ids: list[pulumi.Input[str]] = []
+        ppg = None
+        if pool.placement_group:
+            ppg = azure.compute.ProximityPlacementGroup(
+                f"{name}-ppg", resource_group_name=group.name, location=pool.region,
+                proximity_placement_group_type="Standard",
+                intent=azure.compute.ProximityPlacementGroupPropertiesIntentArgs(vm_sizes=[row.instance_type]),
+                zones=[zone], tags=pool.tags, opts=child(owner))
+            placement_ids.append(ppg.id)
+        reservation = pool.reservation_id if pool.capacity_type == "reservation" else None
+        if reservation:
+            placement_ids.append(reservation)
+        scale_sets: list[pulumi.Input[str]] = []
+        for index, vms in enumerate(pool.islands):
+            island = f"{name}-ib{index}"
+            # One scale set per InfiniBand island: IB links only VMs of one single placement group.
+            vmss = azure.compute.VirtualMachineScaleSet(
+                island,
+                resource_group_name=group.name,
+                location=pool.region,
+                orchestration_mode="Uniform",
+                sku=azure.compute.SkuArgs(name=row.instance_type, tier="Standard", capacity=vms),
+                single_placement_group=True,
+                overprovision=False,
+                platform_fault_domain_count=1,
+                zones=[zone],
+                proximity_placement_group=None if ppg is None else azure.compute.SubResourceArgs(id=ppg.id),
+                upgrade_policy=azure.compute.UpgradePolicyArgs(mode="Manual"),
+                virtual_machine_profile=_vm_profile(island, args.network.subnet_ids[zone], args.image,
+                                                    args.ssh_public_key or "", reservation),
+                tags=pool.tags,
+                opts=child(owner),
+            )
+            scale_sets.append(vmss.id)
+        # InfiniBand comes up on every HCA of the size inside a single placement group.
+        return ClusterBuild(node_group_ids=scale_sets, placement_ids=placement_ids,
+                            fabric_interfaces_attached=row.fabric_interfaces if row.fabric == "infiniband" else 0)
+
+    def build_inference(self, owner: Any, args: InferencePoolArgs) -> PoolBuild:
+        pool = args.pool
+        name = owner.pulumi_resource_name
+        group = args.network.handles["resource_group"]
+        zones = list(pool.zones)
+        vmss = azure.compute.VirtualMachineScaleSet(
+            f"{name}-vmss",
+            resource_group_name=group.name,
+            location=pool.region,
+            orchestration_mode="Uniform",
+            sku=azure.compute.SkuArgs(name=pool.instance_type, tier="Standard", capacity=pool.min_nodes),
+            # Serving needs no InfiniBand; several placement groups let the set grow past 100 VMs.
+            single_placement_group=False,
+            overprovision=False,
+            zones=zones,
+            zone_balance=True if len(zones) > 1 else None,
+            upgrade_policy=azure.compute.UpgradePolicyArgs(mode="Manual"),
+            virtual_machine_profile=_vm_profile(name, args.network.subnet_ids[zones[0]], args.image,
+                                                args.ssh_public_key or ""),
+            tags=pool.tags,
+            opts=child(owner, ignore_changes=["sku.capacity"]),
+        )
+        target = pool.scaling_target_per_node
+        trigger = dict(metric_name=pool.scaling_metric_name, metric_namespace=pool.scaling_metric_namespace,
+                       metric_resource_uri=vmss.id, statistic="Average", time_aggregation="Average",
+                       time_grain="PT1M", time_window="PT5M")
+        setting = azure.monitor.AutoscaleSetting(
+            f"{name}-autoscale",
+            resource_group_name=group.name,
+            location=pool.region,
+            target_resource_uri=vmss.id,
+            enabled=True,
+            profiles=[azure.monitor.AutoscaleProfileArgs(
+                name="tokens-per-node",
+                capacity=azure.monitor.ScaleCapacityArgs(
+                    minimum=str(pool.min_nodes), maximum=str(pool.nodes), default=str(pool.min_nodes)),
+                rules=[
+                    azure.monitor.ScaleRuleArgs(
+                        metric_trigger=azure.monitor.MetricTriggerArgs(operator="GreaterThan", threshold=target, **trigger),
+                        scale_action=azure.monitor.ScaleActionArgs(direction="Increase", type="PercentChangeCount",
+                                                                   value="20", cooldown="PT5M")),
+                    azure.monitor.ScaleRuleArgs(
+                        metric_trigger=azure.monitor.MetricTriggerArgs(operator="LessThan", threshold=round(target * 0.6, 6),
+                                                                       **trigger),
+                        scale_action=azure.monitor.ScaleActionArgs(direction="Decrease", type="ChangeCount",
+                                                                   value="1", cooldown="PT10M")),
+                ],
+            )],
+            tags=pool.tags,
+            opts=child(owner),
+        )
+        notes = ["no standby pool: Azure keeps warm capacity as the scale set's minimum (min_nodes running)"]
+        return PoolBuild(node_group_id=vmss.id, autoscaler_id=setting.id, warm_nodes=0, notes=notes)

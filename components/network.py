@@ -1,0 +1,70 @@
+"""``SiteNetwork``: a site's network, created once and shared by every pool placed there.
+
+AWS: a VPC and one private subnet per zone. Azure: a resource group, a VNet (never overlapping the
+InfiniBand range 172.16.0.0/16) and a node subnet. GCP: the system VPC and subnet, plus the extra
+VPCs the pools' machine families need (A3 Mega / A3 High GPU VPCs, A3 Ultra / A4 second gVNIC VPC
+and per-zone RoCE VPC). The cloud-specific work is done by the site cloud's backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.base import TYPE_PREFIX, SiteNetworkArgs, backend_for
+
+
+class SiteNetwork(pulumi.ComponentResource):
+    """The network of one site.
+
+    Pass the site's explicit provider in ``opts`` (``providers=[provider]``); every child inherits
+    it, and the site's clusters and pools reuse it through :attr:`provider`.
+
+    Attributes:
+        site: the site spec.
+        provider: the explicit provider the network was given (None when none was).
+        network_id: the VPC / VNet / system network id.
+        subnet_ids: subnet id per zone of the site.
+        handles: cloud-specific objects the same cloud's cluster and pool builders use.
+    """
+
+    network_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SiteNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        site = args.site
+        props: dict[str, Any] = {
+            "site": site.name,
+            "cloud": site.cloud,
+            "region": site.region,
+            "zones": list(site.zones),
+            "network_cidr": site.network_cidr,
+            "pools": sorted(p.name for p in args.pools),
+        }
+        super().__init__(f"{TYPE_PREFIX}SiteNetwork", name, props, opts)
+        self.site = site
+        self.provider = _provider_of(opts)
+        build = backend_for(site.cloud).build_network(self, args)
+        self.network_id = pulumi.Output.from_input(build.network_id)
+        self.subnet_ids: dict[str, pulumi.Output[str]] = {
+            zone: pulumi.Output.from_input(subnet) for zone, subnet in sorted(build.subnet_ids.items())
+        }
+        self.handles: dict[str, Any] = build.handles
+        self.register_outputs({
+            **props,
+            "network_id": self.network_id,
+            "subnet_ids": self.subnet_ids,
+        })
+
+
+def _provider_of(opts: pulumi.ResourceOptions | None) -> pulumi.ProviderResource | None:
+    if opts is None:
+        return None
+    if isinstance(opts.provider, pulumi.ProviderResource):
+        return opts.provider
+    providers = opts.providers
+    if isinstance(providers, dict):
+        found = list(providers.values())
+    else:
+        found = list(providers or [])
+    return found[0] if len(found) == 1 else None

@@ -1,0 +1,120 @@
+"""What the Pulumi program needs besides the components: demand objects and the plan summary.
+
+Pure (no resources). ``__main__.py`` calls these; tests call them directly.
+
+The ``demand`` objects repeat the spec's own fields (same names), so a policy pack reading the
+stack can recompute what a workload needs with :mod:`gpufleet.sizing` without the stack file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpufleet.plan import FleetPlan, PoolPlan
+from gpufleet.spec import FleetSpec, InferenceSpec, TrainingSpec
+
+
+def training_demand(work: TrainingSpec) -> dict[str, Any]:
+    """``{workload, flops, gpu, deadline_days, mfu}`` of a training run."""
+    return {
+        "workload": work.name,
+        "flops": work.flops,
+        "gpu": work.gpu,
+        "deadline_days": work.deadline_days,
+        "mfu": work.mfu,
+    }
+
+
+def inference_demand(work: InferenceSpec, pool: PoolPlan) -> dict[str, Any]:
+    """The service's demand and model shape, keyed as the spec names them, plus ``gpus_per_replica``.
+
+    ``gpus_per_replica`` is the plan's memory fit (from the pool's sizing), not recomputed here.
+    ``model.kv_dtype`` is resolved to ``model.dtype`` when the spec leaves it out, so the object
+    carries no nulls.
+    """
+    model = work.model
+    memory = pool.sizing.get("memory", {}) if isinstance(pool.sizing, dict) else {}
+    return {
+        "workload": work.name,
+        "peak_tokens_per_s": work.peak_tokens_per_s,
+        "growth_per_month": work.growth_per_month,
+        "lead_time_days": work.lead_time_days,
+        "horizon_days": work.horizon_days,
+        "headroom": work.headroom,
+        "tokens_per_s_per_replica": work.tokens_per_s_per_replica,
+        "survive_zone_losses": work.survive_zone_losses,
+        "survive_site_losses": work.survive_site_losses,
+        "boot_minutes": work.boot_minutes,
+        "demand_ramp_per_minute": work.demand_ramp_per_minute,
+        "model": {
+            "params": model.params,
+            "layers": model.layers,
+            "kv_heads": model.kv_heads,
+            "head_dim": model.head_dim,
+            "dtype": model.dtype,
+            "kv_dtype": model.kv_dtype or model.dtype,
+        },
+        "context_tokens": work.context_tokens,
+        "concurrency": work.concurrency,
+        "memory_reserved_fraction": work.memory_reserved_fraction,
+        "gpu": work.gpu,
+        "gpus_per_replica": int(memory.get("gpus_per_replica", 0)),
+    }
+
+
+def demand_for(spec: FleetSpec, pool: PoolPlan) -> dict[str, Any]:
+    """The demand object of the workload a pool serves."""
+    for training in spec.training:
+        if training.name == pool.workload:
+            return training_demand(training)
+    for service in spec.inference:
+        if service.name == pool.workload:
+            return inference_demand(service, pool)
+    raise KeyError(f"pool {pool.name} serves unknown workload {pool.workload!r}")
+
+
+def pool_summary(plan: FleetPlan, pool: PoolPlan) -> dict[str, Any]:
+    """One pool in the stack outputs: size, power, price and how much of its demand it covers."""
+    summary: dict[str, Any] = {
+        "role": pool.role,
+        "workload": pool.workload,
+        "cloud": pool.cloud,
+        "site": pool.site,
+        "zones": list(pool.zones),
+        "instance_type": pool.instance_type,
+        "gpu": pool.gpu,
+        "gpus": pool.gpus,
+        "nodes": pool.nodes,
+        "min_nodes": pool.min_nodes,
+        "power_kw": round(pool.power_kw, 3),
+        "usd_per_hour": None if pool.usd_per_hour is None else round(pool.usd_per_hour, 2),
+    }
+    if pool.role == "inference":
+        capacity = pool.nodes * pool.tokens_per_s_per_node
+        summary["demand"] = {
+            "tokens_per_s": round(pool.demand_tokens_per_s, 3),
+            "capacity_tokens_per_s_at_max": round(capacity, 3),
+            "covered": capacity + 1e-9 >= pool.demand_tokens_per_s,
+        }
+    else:
+        work = next((w for w in plan.workloads if w.name == pool.workload), None)
+        days = float(pool.sizing.get("days_at_rounded_size", work.days_at_planned_size if work else 0.0))
+        deadline = float(work.deadline_days if work else pool.sizing.get("inputs", {}).get("deadline_days", 0.0))
+        summary["demand"] = {
+            "flops": pool.sizing.get("flops"),
+            "days_at_planned_size": round(days, 3),
+            "deadline_days": deadline,
+            "covered": days <= deadline * (1 + 1e-9),
+        }
+    return {k: v for k, v in summary.items() if v is not None}
+
+
+def plan_summary(plan: FleetPlan) -> dict[str, Any]:
+    """The stack outputs: fleet totals and one entry per pool."""
+    return {
+        "stack": plan.stack,
+        "gpus": plan.gpus,
+        "power_mw": round(plan.power_mw, 6),
+        "usd_per_hour": round(plan.usd_per_hour, 2),
+        "pools": {pool.name: pool_summary(plan, pool) for pool in sorted(plan.pools, key=lambda p: p.name)},
+    }
