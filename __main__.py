@@ -1,0 +1,84 @@
+"""The gpufleet Pulumi program: stack config → spec → plan → components → stack outputs.
+
+Config (``stacks/Pulumi.<stack>.yaml``):
+
+* ``gpufleet:fleet`` (required): the fleet object: sites, training runs, inference services.
+* ``gpufleet:sshPublicKey``: OpenSSH public key for Azure scale sets (required when the plan puts a
+  pool on Azure; set it with ``pulumi config set gpufleet:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"``).
+* ``gpufleet:images``: optional image overrides, pool or workload name → image (AMI id or SSM
+  parameter; ``publisher:offer:sku:version`` or image id; ``<project>/<family>`` or self link).
+
+Everything is checked before the first resource is registered: spec errors, an infeasible plan,
+and what the clouds would reject (an Azure VNet overlapping 172.16.0.0/16, a fabric the cloud does
+not offer, a training cluster spread over two zones, ...). One ``SpecError`` lists every issue.
+
+Cloud differences live behind ``components.backend_for``; this file never names a cloud.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+import gpufleet.plan
+from components import (
+    InferencePool,
+    InferencePoolArgs,
+    SiteNetwork,
+    SiteNetworkArgs,
+    TrainingCluster,
+    TrainingClusterArgs,
+    backend_for,
+    demand_for,
+    plan_summary,
+    validate_plan,
+)
+from components.validate import PLACEHOLDER_MARK
+from gpufleet.spec import parse_fleet
+
+
+def main() -> None:
+    config = pulumi.Config("gpufleet")
+    stack = pulumi.get_stack()
+    source = f"stack {stack}"
+
+    # 1. Validate everything; no resource exists yet.
+    spec = parse_fleet(config.require_object("fleet"), source=source)
+    plan = gpufleet.plan.build_plan(spec, stack)
+    ssh_public_key = config.get("sshPublicKey")
+    images: dict[str, str] = dict(config.get_object("images") or {})
+    validate_plan(spec, plan, ssh_public_key=ssh_public_key, images=images,
+                  deploying=not pulumi.runtime.is_dry_run(), source=source)
+
+    # 2. One provider and one network per site that hosts pools.
+    networks: dict[str, SiteNetwork] = {}
+    for site in sorted(spec.sites, key=lambda s: s.name):
+        pools = tuple(p for p in plan.pools if p.site == site.name)
+        if not pools:
+            continue
+        provider = backend_for(site.cloud).provider(site)
+        networks[site.name] = SiteNetwork(site.name, SiteNetworkArgs(site=site, pools=pools),
+                                          opts=pulumi.ResourceOptions(providers=[provider]))
+
+    # 3. One component per pool.
+    for pool in sorted(plan.pools, key=lambda p: p.name):
+        common = dict(
+            pool=pool,
+            network=networks[pool.site],
+            demand=demand_for(spec, pool),
+            image=images.get(pool.name) or images.get(pool.workload),
+            ssh_public_key=ssh_public_key,
+        )
+        if pool.role == "training":
+            TrainingCluster(pool.name, TrainingClusterArgs(**common))
+        else:
+            InferencePool(pool.name, InferencePoolArgs(**common))
+
+    # 4. The plan, as stack outputs.
+    summary = plan_summary(plan)
+    for key, value in summary.items():
+        pulumi.export(key, value)
+    if ssh_public_key and PLACEHOLDER_MARK in ssh_public_key:
+        pulumi.export("notes", ["gpufleet:sshPublicKey is the offline placeholder key; set your own before `pulumi up`"])
+
+
+main()
