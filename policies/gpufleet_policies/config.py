@@ -1,0 +1,229 @@
+"""The pack's policies: names, descriptions, enforcement levels and config schemas.
+
+Config follows Pulumi's policy-config format (``pulumi preview --policy-pack-config FILE``): a JSON
+object keyed by policy name, each value an object with an optional ``enforcementLevel`` and the
+policy's properties::
+
+    {
+      "capacity-covers-demand": {
+        "enforcementLevel": "mandatory",
+        "floors": {
+          "chat-70b": {"peak_tokens_per_s": 60000, "growth_per_month": 0.1},
+          "pretrain-8b": {"flops": 7.2e21, "deadline_days": 14}
+        }
+      },
+      "power-within-envelope": {"max_utilization": 0.9}
+    }
+
+``floors`` (accepted by every policy that reads demand) maps a workload to demand fields named as
+the fleet spec names them. The engine fills in each property's ``default`` and validates the
+properties against these schemas before the pack runs; the pack checks again (the engine does not
+reject properties a schema does not name) and reports a broken config as a violation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpufleet.policy_engine import validate_json_schema
+
+SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
+DTYPES = ["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
+
+_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+_NON_NEGATIVE = {"type": "number", "minimum": 0}
+_COUNT = {"type": "integer", "minimum": 0}
+_POSITIVE_INT = {"type": "integer", "minimum": 1}
+
+
+def _d(schema: Mapping[str, Any], text: str) -> dict[str, Any]:
+    return {**schema, "description": text}
+
+
+FLOOR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A workload's demand floor: fields as the fleet spec names them. Inference: throughput, "
+                   "growth, horizon and model shape; training: compute, deadline and MFU. Fields left out "
+                   "come from the demand the stack's own resources declare.",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "peak_tokens_per_s": _d(_POSITIVE, "today's peak demand, tokens/s"),
+        "growth_per_month": _d(_NON_NEGATIVE, "compound monthly growth as a fraction (0.08 = 8 %/month)"),
+        "lead_time_days": _d(_NON_NEGATIVE, "days until new capacity serves"),
+        "horizon_days": _d(_POSITIVE, "days after landing the capacity must carry the growing demand"),
+        "headroom": _d(_NON_NEGATIVE, "extra capacity above the forecast, as a fraction"),
+        "tokens_per_s_per_replica": _d(_POSITIVE, "measured tokens/s of one replica"),
+        "survive_zone_losses": _d(_COUNT, "zones whose loss the service must survive"),
+        "survive_site_losses": _d(_COUNT, "sites (failure domains) whose loss the service must survive"),
+        "boot_minutes": _d(_POSITIVE, "minutes from a scale-out decision until a new node serves"),
+        "demand_ramp_per_minute": _d({"type": "number", "minimum": 0, "maximum": 1},
+                                     "fastest rise of demand, fraction of peak per minute"),
+        "model": {
+            "type": "object",
+            "description": "the served model's shape",
+            "additionalProperties": False,
+            "properties": {
+                "params": _d(_POSITIVE, "parameters"),
+                "layers": _POSITIVE_INT,
+                "kv_heads": _POSITIVE_INT,
+                "head_dim": _POSITIVE_INT,
+                "dtype": {"type": "string", "enum": DTYPES},
+                "kv_dtype": {"type": "string", "enum": DTYPES},
+            },
+        },
+        "context_tokens": _d(_POSITIVE_INT, "context length each sequence holds in KV cache"),
+        "concurrency": _d(_POSITIVE_INT, "concurrent sequences per replica"),
+        "memory_reserved_fraction": _d({"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                                       "share of GPU memory kept for the runtime"),
+        "gpus_per_replica": _d(_POSITIVE_INT, "GPUs one replica runs on"),
+        "flops": _d(_POSITIVE, "total training compute, FLOPs"),
+        "total_flops": _d(_POSITIVE, "total training compute, FLOPs (the spec's name)"),
+        "params": _d(_POSITIVE, "model parameters (with tokens: 6·N·D FLOPs)"),
+        "active_params": _d(_POSITIVE, "parameters active per token (mixture of experts)"),
+        "tokens": _d(_POSITIVE, "training tokens"),
+        "deadline_days": _d(_POSITIVE, "wall-clock days the run may take"),
+        "mfu": _d({"type": "number", "exclusiveMinimum": 0, "maximum": 1}, "model FLOPs utilisation"),
+    },
+}
+
+FLOORS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Demand floors by workload name, owned by the capacity team. A workload must carry the "
+                   "larger of its floor and the demand its resources declare; a floor naming a workload the "
+                   "stack does not provision is a violation.",
+    "default": {},
+    "propertyNames": {"pattern": SLUG_PATTERN},
+    "additionalProperties": FLOOR_SCHEMA,
+}
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """Metadata of one policy: what the pack registers and the docs describe."""
+
+    name: str
+    description: str
+    enforcement: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    remediation: str = ""
+    severity: str = "high"
+
+    def validate(self, config: Mapping[str, Any] | None) -> list[str]:
+        """Problems with this policy's config (properties only; ``enforcementLevel`` is the engine's)."""
+        schema = {"type": "object", "properties": self.properties, "additionalProperties": False}
+        given = {k: v for k, v in (config or {}).items() if k != "enforcementLevel"}
+        return validate_json_schema(given, schema)
+
+    def with_defaults(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The config with each missing property set to its schema default."""
+        out = {k: v["default"] for k, v in self.properties.items() if "default" in v}
+        out.update({k: v for k, v in (config or {}).items() if k != "enforcementLevel"})
+        return out
+
+
+CAPACITY = PolicySpec(
+    name="capacity-covers-demand",
+    description="Each workload's provisioned capacity covers its forecast demand through the horizon, with "
+                "headroom (inference: the autoscalers' maximum summed over its pools; training: its node count "
+                "against the deadline).",
+    enforcement="mandatory",
+    properties={"floors": FLOORS_SCHEMA},
+    remediation="Raise the node count or autoscaler maximum through the fleet spec (run `gpufleet plan`), not "
+                "by hand; or, with the capacity team, lower the workload's floor in the policy config.",
+    severity="critical",
+)
+
+ZONE_LOSS = PolicySpec(
+    name="survives-zone-loss",
+    description="An inference service's capacity left after losing the zones (and sites) it declares it "
+                "survives still carries the forecast peak.",
+    enforcement="mandatory",
+    properties={"floors": FLOORS_SCHEMA},
+    remediation="Spread the pools over more zones or sites, or raise their maximum, through the fleet spec.",
+)
+
+WARM = PolicySpec(
+    name="warm-capacity-covers-boot-time",
+    description="An inference service's autoscaler minimum keeps enough nodes running to absorb the demand "
+                "growth while a new GPU node boots and loads the model.",
+    enforcement="advisory",
+    properties={
+        "floors": FLOORS_SCHEMA,
+        "default_boot_minutes": _d({**_POSITIVE, "default": 10},
+                                   "boot and model-load minutes for services that declare none"),
+    },
+    remediation="Raise the autoscaler minimum, shorten boot (a warm pool, a smaller image), or lower the "
+                "declared demand ramp.",
+    severity="medium",
+)
+
+FABRIC = PolicySpec(
+    name="training-fabric-complete",
+    description="A multi-node training cluster attaches every fabric interface its instance type has (EFA "
+                "interfaces, InfiniBand in one placement group, MRDMA or GPU NICs), sits in one zone, and "
+                "launches into its compact placement.",
+    enforcement="mandatory",
+    properties={
+        "min_nodes": _d({**_POSITIVE_INT, "default": 2}, "clusters of at least this many nodes need the fabric"),
+    },
+    remediation="Let the TrainingCluster component build the node template from the catalog instead of "
+                "editing the launch/instance template or scale set by hand.",
+)
+
+POWER = PolicySpec(
+    name="power-within-envelope",
+    description="Per site, the facility draw of every GPU node at full scale (nodes × node power × PUE) stays "
+                "within the site's contracted power envelope.",
+    enforcement="mandatory",
+    properties={
+        "max_utilization": _d({"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1.0},
+                              "share of each site's envelope the GPU nodes may use"),
+    },
+    remediation="Move pools to another site or shrink them through the fleet spec (the placement respects "
+                "power), or raise the site's contracted power_mw.",
+)
+
+MEMORY = PolicySpec(
+    name="model-fits-memory",
+    description="Each inference pool's GPUs per replica hold the model weights and the KV cache its context "
+                "and concurrency declare.",
+    enforcement="mandatory",
+    properties={"floors": FLOORS_SCHEMA},
+    remediation="Raise gpus_per_replica, or lower concurrency or context, or use a smaller dtype or a GPU with "
+                "more memory.",
+)
+
+QUOTA = PolicySpec(
+    name="gpu-quota-respected",
+    description="The GPUs requested per site and GPU model (at full scale) do not exceed the quota the stack "
+                "declares for that site (advisory offline; the live quota is checked by `gpufleet preflight`).",
+    enforcement="advisory",
+    properties={
+        "quota_gpus": _d({"type": "object", "default": {},
+                          "propertyNames": {"pattern": SLUG_PATTERN},
+                          "additionalProperties": {"type": "object", "additionalProperties": _COUNT}},
+                         "quota overrides: {site: {GPU model: GPUs}}; replaces what the stack declares"),
+    },
+    remediation="Request a quota increase, or move pools to a site with quota, through the fleet spec.",
+    severity="medium",
+)
+
+RAN_CLEANLY = PolicySpec(
+    name="policies-ran-cleanly",
+    description="Every gpufleet policy ran to completion with a valid config: a policy that crashed blocks "
+                "the preview instead of passing silently.",
+    enforcement="mandatory",
+    remediation="Read the error in the violation; fix the policy config or report the bug in the pack.",
+    severity="critical",
+)
+
+POLICIES: tuple[PolicySpec, ...] = (CAPACITY, ZONE_LOSS, WARM, FABRIC, POWER, MEMORY, QUOTA, RAN_CLEANLY)
+"""Every policy, in the order the pack runs them (``policies-ran-cleanly`` last)."""
+
+BY_NAME: dict[str, PolicySpec] = {p.name: p for p in POLICIES}
+
+
+__all__ = ["BY_NAME", "FLOORS_SCHEMA", "FLOOR_SCHEMA", "POLICIES", "PolicySpec"]

@@ -1,0 +1,611 @@
+"""What the stack provisions, read from the cloud resources themselves.
+
+Pure: works on plain dicts (a resource's type, name, URN, parent URN and properties, as the engine
+sends them to ``AnalyzeStack``); no Pulumi import, so every rule can be tested on hand-built dicts.
+
+Capacity is read from the resources that decide it, never from what a component says it asked for,
+so a maximum lowered by hand (not through the spec) is still seen:
+
+========  ===================================================  =====================================
+cloud     node group (nodes)                                   autoscaler (min / max)
+========  ===================================================  =====================================
+AWS       ``aws:autoscaling/group:Group`` minSize, maxSize,     the group itself
+          desiredCapacity, availabilityZones
+Azure     ``azure-native:compute:VirtualMachineScaleSet``       ``azure-native:monitor:AutoscaleSetting``
+          sku.capacity, zones, singlePlacementGroup             profiles[].capacity.minimum/maximum
+GCP       ``gcp:compute/regionInstanceGroupManager`` or         ``gcp:compute/regionAutoscaler`` /
+          ``gcp:compute/instanceGroupManager`` targetSize,      ``gcp:compute/autoscaler``
+          distributionPolicyZones / zone                        autoscalingPolicy.min/maxReplicas
+========  ===================================================  =====================================
+
+Fabric is read from ``aws:ec2/launchTemplate`` networkInterfaces and ``aws:ec2/placementGroup``
+strategy, the scale set's ``singlePlacementGroup``, and ``gcp:compute/instanceTemplate``
+networkInterfaces[].nicType with the ``gcp:compute/resourcePolicy`` it names.
+
+Each resource belongs to a *pool* (one workload at one site): by its ``gpufleet-pool`` tag or
+label, or else by its nearest ``gpufleet:index:InferencePool`` / ``TrainingCluster`` ancestor.
+Autoscalers carry no labels on GCP, hence the ancestor walk. A pool's demand and facts (instance
+type, node power) come from its component's props; site envelopes and quotas from the
+``gpufleet:index:SiteNetwork`` props.
+
+Unknown values (Pulumi's sentinel strings during a preview) never raise here: a number that decides
+capacity and is unknown is recorded in :attr:`Pool.unknown`, and the rules say they could not check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+UNKNOWN_VALUES: frozenset[str] = frozenset({
+    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
+    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
+    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # string (the engine sends every unknown as this one)
+    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
+    "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
+    "e48ece36-62e2-4504-bad9-02848725956a",  # archive
+    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
+})
+"""Pulumi's sentinels for values unknown during a preview (the same strings as pulumi_policy's)."""
+
+INFERENCE_POOL = "gpufleet:index:InferencePool"
+TRAINING_CLUSTER = "gpufleet:index:TrainingCluster"
+SITE_NETWORK = "gpufleet:index:SiteNetwork"
+
+AWS_ASG = "aws:autoscaling/group:Group"
+AWS_LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+AWS_PLACEMENT_GROUP = "aws:ec2/placementGroup:PlacementGroup"
+AWS_INSTANCE = "aws:ec2/instance:Instance"
+AZURE_VMSS = "azure-native:compute:VirtualMachineScaleSet"
+AZURE_AUTOSCALE = ("azure-native:monitor:AutoscaleSetting", "azure-native:insights:AutoscaleSetting")
+AZURE_VM = "azure-native:compute:VirtualMachine"
+GCP_REGION_MIG = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"
+GCP_ZONE_MIG = "gcp:compute/instanceGroupManager:InstanceGroupManager"
+GCP_AUTOSCALERS = ("gcp:compute/regionAutoscaler:RegionAutoscaler", "gcp:compute/autoscaler:Autoscaler")
+GCP_TEMPLATES = ("gcp:compute/instanceTemplate:InstanceTemplate",
+                 "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate")
+GCP_RESOURCE_POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
+GCP_INSTANCE = "gcp:compute/instance:Instance"
+
+NODE_GROUPS = (AWS_ASG, AZURE_VMSS, GCP_REGION_MIG, GCP_ZONE_MIG)
+SINGLE_NODES = (AWS_INSTANCE, AZURE_VM, GCP_INSTANCE)
+
+TAG_WORKLOAD = "gpufleet-workload"
+TAG_ROLE = "gpufleet-role"
+TAG_SITE = "gpufleet-site"
+TAG_POOL = "gpufleet-pool"
+TAG_GPU = "gpufleet-gpu"
+TAG_GPUS_PER_NODE = "gpufleet-gpus-per-node"
+
+
+def is_unknown(value: Any) -> bool:
+    """True for a value Pulumi cannot know during a preview."""
+    return isinstance(value, str) and value in UNKNOWN_VALUES
+
+
+# --- reading plain property dicts ------------------------------------------------------------------
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def pick(props: Mapping[str, Any] | None, *names: str, default: Any = None) -> Any:
+    """The first of ``names`` present in ``props``, trying each as written, camelCase and snake_case.
+
+    Component props are snake_case (as the program wrote them); cloud resources' properties are
+    camelCase (as the engine sees them). Either spelling finds either.
+    """
+    if not isinstance(props, Mapping):
+        return default
+    for name in names:
+        for key in (name, _camel(name), _snake(name)):
+            if key in props:
+                return props[key]
+    return default
+
+
+def as_number(value: Any) -> float | None:
+    """A finite number, or None (unknown, missing, not a number). Numeric strings count (Azure)."""
+    if isinstance(value, bool) or value is None or is_unknown(value):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value == value and abs(value) != float("inf") else None
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    number = as_number(value)
+    return None if number is None else int(round(number))
+
+
+def tags_of(props: Mapping[str, Any]) -> dict[str, str]:
+    """Tags or labels as a plain ``{key: value}`` map (known string values only).
+
+    Reads ``tags`` (a map, or AWS autoscaling's list of ``{key, value}``), ``labels`` and GCP's
+    ``allInstancesConfig.labels``.
+    """
+    out: dict[str, str] = {}
+    for source in (pick(props, "tags"), pick(props, "labels"),
+                   pick(pick(props, "allInstancesConfig") or {}, "labels")):
+        if isinstance(source, Mapping):
+            items: Iterable[tuple[Any, Any]] = source.items()
+        elif isinstance(source, list):
+            items = ((t.get("key"), t.get("value")) for t in source if isinstance(t, Mapping))
+        else:
+            continue
+        for key, value in items:
+            if isinstance(key, str) and isinstance(value, str) and not is_unknown(value):
+                out.setdefault(key, value)
+    return out
+
+
+# --- the model -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource as ``AnalyzeStack`` sees it, with plain-dict properties."""
+
+    type: str
+    name: str
+    urn: str
+    props: Mapping[str, Any]
+    parent: str | None = None
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return tags_of(self.props)
+
+
+@dataclass
+class NodeGroup:
+    """A set of identical nodes the cloud scales as one (ASG, scale set, MIG) or a single instance.
+
+    Attributes:
+        min_nodes / max_nodes: the autoscaler's bounds (a fixed-size group: its size, both).
+        count: the nodes a fixed-size (training) group runs.
+        zones: the zones its nodes spread over, evenly ("" when the cloud picks).
+        autoscaler: the autoscale setting / autoscaler governing it, if any.
+        instance_type: read from the launch template / scale-set SKU / instance template.
+        templates: the launch or instance templates it launches from.
+    """
+
+    resource: Resource
+    cloud: str
+    min_nodes: int | None = None
+    max_nodes: int | None = None
+    count: int | None = None
+    zones: tuple[str, ...] = ()
+    autoscaler: Resource | None = None
+    instance_type: str | None = None
+    templates: list[Resource] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.resource.name
+
+
+@dataclass
+class Pool:
+    """One workload's nodes at one site: a component and the node groups it owns.
+
+    Attributes:
+        name: the ``gpufleet-pool`` value (``<workload>-<site>``), or the component's name.
+        component: the InferencePool / TrainingCluster component, if the stack has one.
+        demand: the demand its component declares (keys as the spec names them), or {}.
+        unknown: descriptions of deciding values that are unknown during this preview.
+    """
+
+    name: str
+    workload: str = ""
+    role: str = ""
+    site: str = ""
+    cloud: str = ""
+    gpu: str = ""
+    gpus_per_node: int | None = None
+    instance_type: str | None = None
+    node_power_kw: float | None = None
+    component: Resource | None = None
+    groups: list[NodeGroup] = field(default_factory=list)
+    resources: list[Resource] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def demand(self) -> dict[str, Any]:
+        value = pick(self.component.props, "demand") if self.component else None
+        return dict(value) if isinstance(value, Mapping) else {}
+
+    @property
+    def urn(self) -> str:
+        """Where a finding about the pool points: its component, else its first node group."""
+        if self.component is not None:
+            return self.component.urn
+        return self.groups[0].resource.urn if self.groups else ""
+
+    @property
+    def declared_zones(self) -> tuple[str, ...]:
+        zones = pick(self.component.props, "zones") if self.component else None
+        return tuple(z for z in zones if isinstance(z, str)) if isinstance(zones, list) else ()
+
+    def of_type(self, *types: str) -> list[Resource]:
+        return [r for r in self.resources if r.type in types]
+
+    @property
+    def max_nodes(self) -> int | None:
+        """Σ of the groups' maximum (None when one is unknown)."""
+        values = [g.max_nodes for g in self.groups]
+        return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+    @property
+    def min_nodes(self) -> int | None:
+        values = [g.min_nodes for g in self.groups]
+        return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+    @property
+    def count(self) -> int | None:
+        """Nodes a fixed-size (training) pool runs: Σ min(count, max) over its groups."""
+        total = 0
+        for g in self.groups:
+            if g.count is None or g.max_nodes is None:
+                return None
+            total += min(g.count, g.max_nodes)
+        return total
+
+    def nodes_by_zone(self, *, at: str = "max") -> dict[str, int] | None:
+        """Nodes per ``site/zone`` at the groups' maximum (``at="max"``) or fixed count."""
+        out: dict[str, int] = {}
+        for g in self.groups:
+            total = g.max_nodes if at == "max" else (None if g.count is None or g.max_nodes is None
+                                                     else min(g.count, g.max_nodes))
+            if total is None:
+                return None
+            zones = g.zones or ("(zone chosen by the cloud)",)
+            for zone, n in spread(total, zones).items():
+                key = f"{self.site}/{zone}"
+                out[key] = out.get(key, 0) + n
+        return out
+
+
+@dataclass
+class Site:
+    """A site as its SiteNetwork component declares it."""
+
+    name: str
+    resource: Resource | None = None
+    power_mw: float | None = None
+    pue: float | None = None
+    quota_gpus: dict[str, int] = field(default_factory=dict)
+    failure_domain: str = ""
+
+    @property
+    def urn(self) -> str:
+        return self.resource.urn if self.resource else ""
+
+
+@dataclass
+class Inventory:
+    """Everything the rules read: pools by name, sites by name, every resource by URN."""
+
+    pools: dict[str, Pool]
+    sites: dict[str, Site]
+    by_urn: dict[str, Resource]
+
+    def workloads(self) -> dict[str, list[Pool]]:
+        """Pools grouped by workload, workloads sorted by name."""
+        out: dict[str, list[Pool]] = {}
+        for pool in sorted(self.pools.values(), key=lambda p: p.name):
+            if pool.workload:
+                out.setdefault(pool.workload, []).append(pool)
+        return dict(sorted(out.items()))
+
+
+def spread(total: int, zones: Sequence[str]) -> dict[str, int]:
+    """``total`` nodes over ``zones`` as evenly as the clouds balance them (the first zones get the
+    remainder)."""
+    base, extra = divmod(total, len(zones))
+    return {z: base + (1 if i < extra else 0) for i, z in enumerate(zones)}
+
+
+# --- building the inventory ------------------------------------------------------------------------
+
+
+def build_inventory(resources: Iterable[Resource]) -> Inventory:
+    """Read pools, node groups, autoscalers, templates and sites out of a stack's resources."""
+    items = list(resources)
+    by_urn = {r.urn: r for r in items}
+    pools: dict[str, Pool] = {}
+    sites: dict[str, Site] = {}
+
+    for r in items:
+        if r.type in (INFERENCE_POOL, TRAINING_CLUSTER):
+            name = _pool_name(r)
+            pool = pools.setdefault(name, Pool(name=name))
+            pool.component = r
+            _fill_from_component(pool, r)
+        elif r.type == SITE_NETWORK:
+            site = _site(r)
+            sites[site.name] = site
+
+    owner_cache: dict[str, str | None] = {}
+    for r in items:
+        if r.type in (INFERENCE_POOL, TRAINING_CLUSTER, SITE_NETWORK) or r.type.startswith("pulumi:"):
+            continue
+        name = _owner_pool(r, by_urn, owner_cache)
+        if name is None:
+            continue
+        pool = pools.setdefault(name, Pool(name=name))
+        pool.resources.append(r)
+        tags = r.tags
+        pool.workload = pool.workload or tags.get(TAG_WORKLOAD, "")
+        pool.role = pool.role or tags.get(TAG_ROLE, "")
+        pool.site = pool.site or tags.get(TAG_SITE, "")
+        pool.gpu = pool.gpu or tags.get(TAG_GPU, "")
+        if pool.gpus_per_node is None:
+            pool.gpus_per_node = as_int(tags.get(TAG_GPUS_PER_NODE))
+
+    for pool in pools.values():
+        _read_groups(pool)
+    return Inventory(pools=dict(sorted(pools.items())), sites=dict(sorted(sites.items())), by_urn=by_urn)
+
+
+def _pool_name(component: Resource) -> str:
+    props = component.props
+    tags = tags_of(props)
+    for value in (tags.get(TAG_POOL), pick(props, "pool"), pick(props, "name")):
+        if isinstance(value, str) and value and not is_unknown(value):
+            return value
+    return component.name
+
+
+def _fill_from_component(pool: Pool, component: Resource) -> None:
+    props = component.props
+    demand = pick(props, "demand") or {}
+    pool.role = "training" if component.type == TRAINING_CLUSTER else "inference"
+    for attr, value in (("workload", pick(props, "workload") or pick(demand, "workload")),
+                        ("site", pick(props, "site")), ("cloud", pick(props, "cloud")),
+                        ("gpu", pick(props, "gpu") or pick(demand, "gpu")),
+                        ("instance_type", pick(props, "instance_type"))):
+        if isinstance(value, str) and value and not is_unknown(value):
+            setattr(pool, attr, value)
+    pool.gpus_per_node = as_int(pick(props, "gpus_per_node")) or pool.gpus_per_node
+    pool.node_power_kw = as_number(pick(props, "node_power_kw"))
+
+
+def _site(component: Resource) -> Site:
+    props = component.props
+    name = pick(props, "site", "name")
+    quota = pick(props, "quota_gpus")
+    return Site(
+        name=name if isinstance(name, str) and name and not is_unknown(name) else component.name,
+        resource=component,
+        power_mw=as_number(pick(props, "power_mw")),
+        pue=as_number(pick(props, "pue")),
+        quota_gpus={str(k): int(v) for k, v in quota.items() if as_number(v) is not None} if isinstance(quota, Mapping) else {},
+        failure_domain=str(pick(props, "failure_domain") or ""),
+    )
+
+
+def _owner_pool(r: Resource, by_urn: Mapping[str, Resource], cache: dict[str, str | None]) -> str | None:
+    """The pool a resource belongs to: its ``gpufleet-pool`` tag, else its nearest pool ancestor."""
+    pool_tag = r.tags.get(TAG_POOL)
+    if pool_tag:
+        return pool_tag
+    seen: list[str] = []
+    parent = r.parent
+    found: str | None = None
+    while parent:
+        if parent in cache:
+            found = cache[parent]
+            break
+        seen.append(parent)
+        up = by_urn.get(parent)
+        if up is None:
+            break
+        if up.type in (INFERENCE_POOL, TRAINING_CLUSTER):
+            found = _pool_name(up)
+            break
+        tag = up.tags.get(TAG_POOL)
+        if tag:
+            found = tag
+            break
+        parent = up.parent
+    for urn in seen:
+        cache[urn] = found
+    return found
+
+
+def _read_groups(pool: Pool) -> None:
+    """Node groups of a pool, with their bounds, zones, autoscaler, templates and instance type."""
+    templates_aws = pool.of_type(AWS_LAUNCH_TEMPLATE)
+    templates_gcp = pool.of_type(*GCP_TEMPLATES)
+    groups: list[NodeGroup] = []
+    for r in pool.resources:
+        if r.type == AWS_ASG:
+            groups.append(_aws_group(pool, r, templates_aws))
+        elif r.type == AZURE_VMSS:
+            groups.append(_azure_group(pool, r))
+        elif r.type in (GCP_REGION_MIG, GCP_ZONE_MIG):
+            groups.append(_gcp_group(pool, r, templates_gcp))
+        elif r.type in SINGLE_NODES:
+            cloud = {AWS_INSTANCE: "aws", AZURE_VM: "azure", GCP_INSTANCE: "gcp"}[r.type]
+            zone = pick(r.props, "availabilityZone", "zone")
+            itype = pick(r.props, "instanceType", "machineType") or pick(pick(r.props, "hardwareProfile") or {}, "vmSize")
+            groups.append(NodeGroup(resource=r, cloud=cloud, min_nodes=1, max_nodes=1, count=1,
+                                    zones=(zone,) if isinstance(zone, str) and not is_unknown(zone) else (),
+                                    instance_type=itype if isinstance(itype, str) and not is_unknown(itype) else None))
+    _attach_autoscalers(pool, groups, pool.of_type(*AZURE_AUTOSCALE), "azure")
+    _attach_autoscalers(pool, groups, pool.of_type(*GCP_AUTOSCALERS), "gcp")
+    for g in groups:
+        if g.autoscaler is not None:
+            _apply_autoscaler(pool, g)
+        for label, value in (("minimum", g.min_nodes), ("maximum", g.max_nodes)):
+            if value is None:
+                pool.unknown.append(f"{g.name}: the node {label} is unknown during preview")
+        if g.instance_type and not pool.instance_type:
+            pool.instance_type = g.instance_type
+        if not pool.cloud:
+            pool.cloud = g.cloud
+    pool.groups = sorted(groups, key=lambda g: g.resource.urn)
+
+
+def _known_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(v for v in value if isinstance(v, str) and v and not is_unknown(v))
+    return ()
+
+
+def _aws_group(pool: Pool, r: Resource, templates: list[Resource]) -> NodeGroup:
+    p = r.props
+    zones = _known_list(pick(p, "availabilityZones"))
+    if not zones:
+        subnets = pick(p, "vpcZoneIdentifiers")
+        declared = pool.declared_zones
+        if isinstance(subnets, list) and subnets:
+            zones = declared if len(declared) == len(subnets) else tuple(f"subnet {i + 1}" for i in range(len(subnets)))
+    linked = _linked_templates(p, templates)
+    itype = None
+    for t in linked:
+        value = pick(t.props, "instanceType")
+        if isinstance(value, str) and not is_unknown(value):
+            itype = value
+            break
+    overrides = pick(pick(pick(p, "mixedInstancesPolicy") or {}, "launchTemplate") or {}, "overrides")
+    if itype is None and isinstance(overrides, list) and overrides:
+        value = pick(overrides[0], "instanceType")
+        itype = value if isinstance(value, str) and not is_unknown(value) else None
+    desired = as_int(pick(p, "desiredCapacity"))
+    minimum = as_int(pick(p, "minSize"))
+    return NodeGroup(resource=r, cloud="aws", min_nodes=minimum, max_nodes=as_int(pick(p, "maxSize")),
+                     count=desired if desired is not None else minimum, zones=zones,
+                     instance_type=itype, templates=linked)
+
+
+def _linked_templates(asg_props: Mapping[str, Any], templates: list[Resource]) -> list[Resource]:
+    """The launch templates an ASG launches from: matched by name or id when known, else all of the
+    pool's (every one of them must then be complete)."""
+    refs: list[Any] = []
+    lt = pick(asg_props, "launchTemplate")
+    if isinstance(lt, Mapping):
+        refs += [pick(lt, "name"), pick(lt, "id")]
+    spec = pick(pick(pick(asg_props, "mixedInstancesPolicy") or {}, "launchTemplate") or {}, "launchTemplateSpecification")
+    if isinstance(spec, Mapping):
+        refs += [pick(spec, "launchTemplateName"), pick(spec, "launchTemplateId")]
+    known = {v for v in refs if isinstance(v, str) and v and not is_unknown(v)}
+    matched = [t for t in templates if known & {pick(t.props, "name"), pick(t.props, "namePrefix"), t.name}]
+    return matched or list(templates)
+
+
+def _azure_group(pool: Pool, r: Resource) -> NodeGroup:
+    p = r.props
+    sku = pick(p, "sku") or {}
+    capacity = as_int(pick(sku, "capacity"))
+    name = pick(sku, "name")
+    return NodeGroup(resource=r, cloud="azure", min_nodes=capacity, max_nodes=capacity, count=capacity,
+                     zones=_known_list(pick(p, "zones")),
+                     instance_type=name if isinstance(name, str) and not is_unknown(name) else None)
+
+
+def _gcp_group(pool: Pool, r: Resource, templates: list[Resource]) -> NodeGroup:
+    p = r.props
+    if r.type == GCP_ZONE_MIG:
+        zone = pick(p, "zone")
+        zones: tuple[str, ...] = (zone,) if isinstance(zone, str) and not is_unknown(zone) else ()
+    else:
+        zones = _known_list(pick(p, "distributionPolicyZones")) or pool.declared_zones
+    size = as_int(pick(p, "targetSize"))
+    refs = {pick(v, "instanceTemplate") for v in (pick(p, "versions") or []) if isinstance(v, Mapping)}
+    refs.add(pick(p, "instanceTemplate"))
+    known = {v for v in refs if isinstance(v, str) and v and not is_unknown(v)}
+    linked = [t for t in templates if any(_names_resource(ref, t) for ref in known)] or list(templates)
+    itype = None
+    for t in linked:
+        value = pick(t.props, "machineType")
+        if isinstance(value, str) and not is_unknown(value):
+            itype = value.rsplit("/", 1)[-1]
+            break
+    return NodeGroup(resource=r, cloud="gcp", min_nodes=size, max_nodes=size, count=size, zones=zones,
+                     instance_type=itype, templates=linked)
+
+
+def _names_resource(reference: str, r: Resource) -> bool:
+    """True when a reference (self link, id, name) points at ``r``."""
+    names = {r.name, pick(r.props, "name"), pick(r.props, "namePrefix")}
+    tail = reference.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    return any(isinstance(n, str) and n and (n == tail or n == reference) for n in names)
+
+
+def _attach_autoscalers(pool: Pool, groups: list[NodeGroup], autoscalers: list[Resource], cloud: str) -> None:
+    """Pair each autoscaler with the node group it targets: by reference when known, else the only
+    group of the pool, else in name order."""
+    candidates = [g for g in groups if g.cloud == cloud and g.resource.type in NODE_GROUPS]
+    if not autoscalers or not candidates:
+        return
+    free = list(candidates)
+    unmatched: list[Resource] = []
+    for a in sorted(autoscalers, key=lambda x: x.urn):
+        target = pick(a.props, "targetResourceUri", "target")
+        hit = None
+        if isinstance(target, str) and not is_unknown(target):
+            hit = next((g for g in free if _names_resource(target, g.resource)), None)
+        if hit is None:
+            unmatched.append(a)
+            continue
+        hit.autoscaler = a
+        free.remove(hit)
+    for a, g in zip(unmatched, sorted(free, key=lambda x: x.resource.urn), strict=False):
+        g.autoscaler = a
+    extra = unmatched[len(free):]
+    for a in extra:
+        pool.unknown.append(f"{a.name}: autoscaler matches no node group of pool {pool.name}")
+
+
+def _apply_autoscaler(pool: Pool, g: NodeGroup) -> None:
+    a = g.autoscaler
+    assert a is not None
+    if a.type in AZURE_AUTOSCALE:
+        profiles = [p for p in pick(a.props, "profiles") or [] if isinstance(p, Mapping)]
+        mins, maxs = [], []
+        for prof in profiles:
+            cap = pick(prof, "capacity") or {}
+            mins.append(as_int(pick(cap, "minimum")))
+            maxs.append(as_int(pick(cap, "maximum")))
+        # Any profile may be the active one: the smallest bounds are what is guaranteed.
+        g.min_nodes = None if not mins or None in mins else min(m for m in mins if m is not None)
+        g.max_nodes = None if not maxs or None in maxs else min(m for m in maxs if m is not None)
+        if pick(a.props, "enabled") is False:
+            g.min_nodes = g.max_nodes = g.count
+    else:
+        policy = pick(a.props, "autoscalingPolicy") or {}
+        g.min_nodes = as_int(pick(policy, "minReplicas"))
+        g.max_nodes = as_int(pick(policy, "maxReplicas"))
+        if str(pick(policy, "mode") or "ON").upper() == "OFF":
+            g.min_nodes = g.max_nodes = g.count
+
+
+__all__ = [
+    "Inventory",
+    "NodeGroup",
+    "Pool",
+    "Resource",
+    "Site",
+    "as_int",
+    "as_number",
+    "build_inventory",
+    "is_unknown",
+    "pick",
+    "spread",
+    "tags_of",
+]

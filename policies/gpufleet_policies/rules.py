@@ -1,0 +1,567 @@
+"""The rules: one function per policy, each taking an :class:`Inventory` and the policy's config.
+
+Pure (no Pulumi): call them on hand-built resources in tests. Each returns a :class:`RuleResult`:
+findings (each a message a person can act on, in nodes, GPUs, MW or GB, and the URN it is about) and
+the deciding values it could not read because they are unknown during a preview.
+
+Every need is computed by :mod:`gpufleet.sizing` through :mod:`gpufleet_policies.demand`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpufleet.catalog import InstanceType
+from gpufleet.sizing import capacity_after_losses
+
+from gpufleet_policies.demand import (
+    Demand,
+    DemandError,
+    InferenceNeed,
+    demand_sources,
+    floor_role,
+    gpu_model,
+    inference_need,
+    instance_row,
+    memory_fit,
+    training_need,
+)
+from gpufleet_policies.resources import (
+    AWS_PLACEMENT_GROUP,
+    GCP_RESOURCE_POLICY,
+    Inventory,
+    Pool,
+    as_number,
+    is_unknown,
+    pick,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation: what is missing, in units a person can act on, and where."""
+
+    message: str
+    urn: str = ""
+    workload: str = ""
+
+
+@dataclass
+class RuleResult:
+    """What a rule found, and the deciding values it could not read during a preview."""
+
+    findings: list[Finding] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    def add(self, message: str, urn: str = "", workload: str = "") -> None:
+        self.findings.append(Finding(message, urn, workload))
+
+
+Rule = Callable[[Inventory, Mapping[str, Any]], RuleResult]
+
+
+# --- shared helpers --------------------------------------------------------------------------------
+
+
+def _gpus(n: int, row: InstanceType) -> str:
+    return f"{n * row.gpus:,} {row.gpu}"
+
+
+def _nodes(n: int) -> str:
+    return f"{n:,} node{'s' if n != 1 else ''}"
+
+
+def _row(pools: list[Pool], result: RuleResult, what: str) -> InstanceType | None:
+    """The catalog row the workload's pools run (the one with the least GPU memory, as the planner
+    sizes), or None after reporting why not."""
+    rows = []
+    for p in pools:
+        row = instance_row(p.instance_type)
+        if row is None:
+            result.add(f"{p.name}: instance type {p.instance_type or '(none found)'} is not in the gpufleet "
+                       f"catalog, so {what} cannot be checked; use a catalogued type (`gpufleet catalog`)",
+                       p.urn, p.workload)
+            return None
+        rows.append(row)
+    if not rows:
+        return None
+    return min(rows, key=lambda r: (r.gpu_memory_gib, r.instance_type))
+
+
+def _sources(workload: str, role: str, pools: list[Pool], floors: Mapping[str, Any],
+             result: RuleResult) -> list[Demand]:
+    declared = [(p.name, p.demand) for p in pools if p.demand]
+    try:
+        return demand_sources(workload, role, declared, floors.get(workload))
+    except DemandError as exc:
+        result.add(str(exc), pools[0].urn if pools else "", workload)
+        return []
+
+
+def _workloads(inv: Inventory, floors: Mapping[str, Any], role: str | None = None) -> list[tuple[str, str, list[Pool]]]:
+    """(workload, role, pools) for every workload the stack provisions or a floor names."""
+    by_workload = inv.workloads()
+    names = sorted(set(by_workload) | set(floors))
+    out = []
+    for name in names:
+        pools = by_workload.get(name, [])
+        wrole = pools[0].role if pools else (floor_role(floors.get(name) or {}) or "")
+        if role is None or wrole == role:
+            out.append((name, wrole, pools))
+    return out
+
+
+def _unknown(pools: list[Pool], result: RuleResult) -> bool:
+    problems = [u for p in pools for u in p.unknown]
+    result.unknown += problems
+    return bool(problems)
+
+
+def _inference_needs(workload: str, pools: list[Pool], row: InstanceType, floors: Mapping[str, Any],
+                     result: RuleResult, *, boot_minutes: float | None = None) -> list[InferenceNeed]:
+    needs = []
+    for source in _sources(workload, "inference", pools, floors, result):
+        try:
+            needs.append(inference_need(source, row, boot_minutes=boot_minutes))
+        except DemandError as exc:
+            result.add(str(exc), pools[0].urn if pools else "", workload)
+    return needs
+
+
+def _no_demand(workload: str, pools: list[Pool], result: RuleResult) -> None:
+    result.add(f"{workload}: no demand to check capacity against: its components declare none and the "
+               "policy config gives no floor; declare the demand (gpufleet components record it) or add a floor",
+               pools[0].urn if pools else "", workload)
+
+
+def _not_provisioned(workload: str, result: RuleResult) -> None:
+    result.add(f"{workload}: the policy config sets a demand floor, but the stack provisions no capacity for it "
+               f"(no resource tagged gpufleet-workload={workload}): 0 nodes provisioned", "", workload)
+
+
+# --- capacity-covers-demand ------------------------------------------------------------------------
+
+
+def check_capacity_covers_demand(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    """Provisioned capacity covers the forecast through the horizon with headroom (inference), or
+    finishes the run by its deadline (training)."""
+    result = RuleResult()
+    floors = config.get("floors") or {}
+    for workload, role, pools in _workloads(inv, floors):
+        if not pools:
+            _not_provisioned(workload, result)
+            continue
+        row = _row(pools, result, "its capacity")
+        if row is None or _unknown(pools, result):
+            continue
+        if role == "training":
+            _training_capacity(workload, pools, row, floors, result)
+        else:
+            _inference_capacity(workload, pools, row, floors, result)
+    return result
+
+
+def _inference_capacity(workload: str, pools: list[Pool], row: InstanceType, floors: Mapping[str, Any],
+                        result: RuleResult) -> None:
+    needs = _inference_needs(workload, pools, row, floors, result)
+    if not needs:
+        if not any(f.workload == workload for f in result.findings):
+            _no_demand(workload, pools, result)
+        return
+    provisioned = sum(p.max_nodes or 0 for p in pools)
+    need = max(needs, key=lambda n: n.nodes)
+    if provisioned >= need.nodes:
+        return
+    short = need.nodes - provisioned
+    s = need.sizing
+    horizon = need.demand.get("horizon_days")
+    result.add(
+        f"{workload}: {_nodes(provisioned)} provisioned at the {horizon:g}-day horizon, forecast needs "
+        f"{need.nodes:,} ({_nodes(short)}, {_gpus(short, row)} short); demand {need.demand.source}: "
+        f"{s.demand_at_horizon_tokens_per_s:,.0f} tokens/s by day "
+        f"{need.demand.get('lead_time_days') + horizon:g} with {need.demand.get('headroom'):.0%} headroom, "
+        f"{s.tokens_per_s_per_node:,.0f} tokens/s per {row.instance_type} node; pools: "
+        + ", ".join(f"{p.name} max {p.max_nodes}" for p in pools),
+        pools[0].urn, workload)
+
+
+def _training_capacity(workload: str, pools: list[Pool], row: InstanceType, floors: Mapping[str, Any],
+                       result: RuleResult) -> None:
+    sources = _sources(workload, "training", pools, floors, result)
+    if not sources:
+        if not any(f.workload == workload for f in result.findings):
+            _no_demand(workload, pools, result)
+        return
+    provisioned = sum(p.count or 0 for p in pools)
+    sizings = []
+    for source in sources:
+        try:
+            sizings.append((source, training_need(source, row, gpu_model(pools[0].gpu))))
+        except DemandError as exc:
+            result.add(str(exc), pools[0].urn, workload)
+    if not sizings:
+        return
+    source, need = max(sizings, key=lambda x: x[1].nodes)
+    if provisioned >= need.nodes:
+        return
+    short = need.nodes - provisioned
+    deadline = source.get("deadline_days")
+    at = (f"at {provisioned:,} nodes the run takes {need.gpu_hours / (provisioned * row.gpus) / 24:,.1f} days"
+          if provisioned else "no node runs it")
+    result.add(
+        f"{workload}: {_nodes(provisioned)} provisioned, the {deadline:g}-day deadline needs {need.nodes:,} "
+        f"({_nodes(short)}, {_gpus(short, row)} short); {at}; demand {source.source}: "
+        f"{need.flops:.3g} FLOPs at {source.get('mfu'):.0%} MFU on {row.instance_type}",
+        pools[0].urn, workload)
+
+
+# --- survives-zone-loss ----------------------------------------------------------------------------
+
+
+def check_survives_zone_loss(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    """After losing the declared zones (or sites), the rest still carries the forecast peak."""
+    result = RuleResult()
+    floors = config.get("floors") or {}
+    for workload, _role, pools in _workloads(inv, floors, "inference"):
+        if not pools:
+            continue  # capacity-covers-demand reports a floor with no capacity
+        row = _row(pools, result, "zone-loss survival")
+        if row is None or _unknown(pools, result):
+            continue
+        needs = _inference_needs(workload, pools, row, floors, result)
+        if not needs:
+            continue
+        need_nodes = max(n.nodes for n in needs)
+        zone_losses = max(n.zone_losses for n in needs)
+        site_losses = max(n.site_losses for n in needs)
+        urn = pools[0].urn
+        if zone_losses > 0:
+            by_zone: dict[str, int] = {}
+            for p in pools:
+                for zone, n in (p.nodes_by_zone() or {}).items():
+                    by_zone[zone] = by_zone.get(zone, 0) + n
+            _check_losses(workload, "zone", by_zone, zone_losses, need_nodes, row, urn, result)
+        if site_losses > 0:
+            by_domain: dict[str, int] = {}
+            for p in pools:
+                site = inv.sites.get(p.site)
+                domain = (site.failure_domain if site and site.failure_domain else p.site) or p.name
+                by_domain[domain] = by_domain.get(domain, 0) + (p.max_nodes or 0)
+            _check_losses(workload, "site", by_domain, site_losses, need_nodes, row, urn, result)
+    return result
+
+
+def _check_losses(workload: str, kind: str, by_domain: dict[str, int], losses: int, need: int,
+                  row: InstanceType, urn: str, result: RuleResult) -> None:
+    left = capacity_after_losses(by_domain, losses) if losses < len(by_domain) else 0
+    if left >= need:
+        return
+    lost = sorted(by_domain.items(), key=lambda kv: (-kv[1], kv[0]))[:losses]
+    short = need - left
+    what = ", ".join(f"{d} with {n}" for d, n in lost) or "every one"
+    plural = "s" if len(by_domain) != 1 else ""
+    result.add(
+        f"{workload}: losing {losses} of {len(by_domain)} {kind}{plural} ({what}) leaves {_nodes(left)}, the "
+        f"forecast peak needs {need:,} ({_nodes(short)}, {_gpus(short, row)} short)", urn, workload)
+
+
+# --- warm-capacity-covers-boot-time ----------------------------------------------------------------
+
+
+def check_warm_capacity(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    """The autoscalers' minimum absorbs the demand growth during a node's boot and model load."""
+    result = RuleResult()
+    floors = config.get("floors") or {}
+    default_boot = float(config.get("default_boot_minutes") or 10)
+    for workload, _role, pools in _workloads(inv, floors, "inference"):
+        if not pools:
+            continue
+        row = _row(pools, result, "warm capacity")
+        if row is None or _unknown(pools, result):
+            continue
+        needs = _inference_needs(workload, pools, row, floors, result, boot_minutes=default_boot)
+        if not needs:
+            continue
+        need = max(needs, key=lambda n: n.sizing.warm_nodes)
+        warm = sum(p.min_nodes or 0 for p in pools)
+        if warm >= need.sizing.warm_nodes:
+            continue
+        s = need.sizing
+        ramp = need.demand.get("demand_ramp_per_minute")
+        surge = s.demand_at_landing_tokens_per_s * min(1.0, ramp * need.boot_minutes)
+        short = s.warm_nodes - warm
+        result.add(
+            f"{workload}: the autoscalers keep {_nodes(warm)} running; demand can rise {surge:,.0f} tokens/s "
+            f"({ramp:.0%} of peak per minute) during a {need.boot_minutes:g}-minute boot, which needs "
+            f"{s.warm_nodes:,} running ({_nodes(short)}, {_gpus(short, row)} short)", pools[0].urn, workload)
+    return result
+
+
+# --- training-fabric-complete ----------------------------------------------------------------------
+
+
+def check_training_fabric(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    """A multi-node training cluster has its full fabric, one zone, and its compact placement."""
+    result = RuleResult()
+    min_nodes = int(config.get("min_nodes") or 2)
+    for pool in inv.pools.values():
+        if pool.role != "training" or not pool.groups:
+            continue
+        if _unknown([pool], result):
+            continue
+        count = pool.count or 0
+        if count < min_nodes:
+            continue
+        row = instance_row(pool.instance_type)
+        if row is None:
+            result.add(f"{pool.name}: instance type {pool.instance_type or '(none found)'} is not in the gpufleet "
+                       "catalog, so its fabric cannot be checked", pool.urn, pool.workload)
+            continue
+        problems = _zone_problems(pool) + _fabric_problems(pool, row)
+        if problems:
+            result.add(f"{pool.name}: {count}-node {row.instance_type} training cluster is missing fabric: "
+                       + "; ".join(problems), pool.urn, pool.workload)
+    return result
+
+
+def _zone_problems(pool: Pool) -> list[str]:
+    zones = sorted({z for g in pool.groups for z in g.zones})
+    if any(not g.zones for g in pool.groups):
+        return ["its node group does not pin a zone (the cloud may spread the nodes over several)"]
+    if len(zones) > 1:
+        return [f"it spans zones {', '.join(zones)} (a fabric does not cross zones)"]
+    return []
+
+
+def _fabric_problems(pool: Pool, row: InstanceType) -> list[str]:
+    if row.fabric == "none" or row.fabric_interfaces <= 0:
+        return []
+    if row.fabric == "efa":
+        return _aws_efa(pool, row)
+    if row.fabric == "infiniband":
+        return _azure_ib(pool)
+    if row.fabric in ("rdma", "gpudirect-tcpx", "gpudirect-tcpxo"):
+        return _gcp_nics(pool, row)
+    return [f"fabric {row.fabric!r} has no check"]
+
+
+def _aws_efa(pool: Pool, row: InstanceType) -> list[str]:
+    problems: list[str] = []
+    placement_groups = pool.of_type(AWS_PLACEMENT_GROUP)
+    for g in pool.groups:
+        if not g.templates:
+            problems.append(f"node group {g.name} has no launch template to attach EFA interfaces")
+            continue
+        capacity_block = False
+        pg_refs: list[Any] = [pick(g.resource.props, "placementGroup")]
+        for t in g.templates:
+            nics = [n for n in pick(t.props, "networkInterfaces") or [] if isinstance(n, Mapping)]
+            efa = sum(1 for n in nics if str(pick(n, "interfaceType") or "").lower() in ("efa", "efa-only"))
+            if efa < row.fabric_interfaces:
+                problems.append(f"launch template {t.name} attaches {efa} of the {row.fabric_interfaces} EFA "
+                                f"interfaces a {row.instance_type} has ({row.fabric_interfaces - efa} missing)")
+            market = pick(pick(t.props, "instanceMarketOptions") or {}, "marketType")
+            capacity_block = capacity_block or market == "capacity-block"
+            pg_refs.append(pick(pick(t.props, "placement") or {}, "groupName"))
+        if capacity_block:
+            continue  # Capacity Blocks are co-located already and refuse a placement group
+        refs = [r for r in pg_refs if r]
+        if not refs:
+            problems.append(f"node group {g.name} launches into no cluster placement group")
+            continue
+        known = {r for r in refs if isinstance(r, str) and not is_unknown(r)}
+        named = [p for p in placement_groups if known & {pick(p.props, "name"), p.name}] or placement_groups
+        if not named:
+            problems.append(f"node group {g.name} names placement group {', '.join(sorted(known)) or '(unknown)'}, "
+                            "which this stack does not create")
+        elif not any(str(pick(p.props, "strategy") or "").lower() == "cluster" for p in named):
+            strategies = ", ".join(f"{p.name}: {pick(p.props, 'strategy')!r}" for p in named)
+            problems.append(f"its placement group is not a cluster placement group ({strategies})")
+    return problems
+
+
+def _azure_ib(pool: Pool) -> list[str]:
+    problems = []
+    for g in pool.groups:
+        spg = pick(g.resource.props, "singlePlacementGroup")
+        if spg is not True and not is_unknown(spg):
+            problems.append(f"scale set {g.name} is not a single placement group (singlePlacementGroup is "
+                            f"{spg!r}; InfiniBand connects only VMs of one placement group)")
+    return problems
+
+
+def _gcp_nics(pool: Pool, row: InstanceType) -> list[str]:
+    problems: list[str] = []
+    policies = pool.of_type(GCP_RESOURCE_POLICY)
+    compact = [p for p in policies
+               if str(pick(pick(p.props, "groupPlacementPolicy") or {}, "collocation") or "").upper() == "COLLOCATED"]
+    for g in pool.groups:
+        if not g.templates:
+            problems.append(f"node group {g.name} has no instance template to attach the GPU NICs")
+            continue
+        for t in g.templates:
+            nics = [n for n in pick(t.props, "networkInterfaces") or [] if isinstance(n, Mapping)]
+            if row.fabric == "rdma":
+                have = sum(1 for n in nics if str(pick(n, "nicType") or "").upper() == "MRDMA")
+                kind = "MRDMA NICs"
+            else:
+                have = max(0, len(nics) - 1)  # one system NIC, the rest are GPU NICs
+                kind = "GPU NICs"
+            if have < row.fabric_interfaces:
+                problems.append(f"instance template {t.name} attaches {have} of the {row.fabric_interfaces} {kind} "
+                                f"a {row.instance_type} has ({row.fabric_interfaces - have} missing)")
+            if not pick(t.props, "resourcePolicies"):
+                problems.append(f"instance template {t.name} names no compact placement policy")
+        if not compact:
+            problems.append("the stack creates no COLLOCATED resource policy for it")
+    return problems
+
+
+# --- power-within-envelope -------------------------------------------------------------------------
+
+
+def check_power_within_envelope(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    """Per site, nodes at full scale × node power × PUE stays within the site's envelope."""
+    result = RuleResult()
+    max_util = float(config.get("max_utilization") or 1.0)
+    by_site: dict[str, list[Pool]] = {}
+    for pool in inv.pools.values():
+        if pool.groups:
+            by_site.setdefault(pool.site or "(no site)", []).append(pool)
+    for site_name, pools in sorted(by_site.items()):
+        if _unknown(pools, result):
+            continue
+        site = inv.sites.get(site_name)
+        draws: list[tuple[Pool, int, float, float]] = []  # pool, nodes, kW per node, PUE
+        for p in pools:
+            nodes = (p.max_nodes if p.role != "training" else p.count) or 0
+            row = instance_row(p.instance_type)
+            node_kw = p.node_power_kw or (row.node_power_kw if row else None)
+            pue = (site.pue if site and site.pue else None) or _pool_pue(p)
+            if node_kw is None or pue is None:
+                missing = "node power" if node_kw is None else "PUE"
+                result.add(f"{site_name}: {p.name} declares no {missing} and the catalog has none for "
+                           f"{p.instance_type or 'its instance type'}; its draw cannot be checked", p.urn, p.workload)
+                continue
+            draws.append((p, nodes, node_kw, pue))
+        draw_mw = sum(n * kw * pue for _, n, kw, pue in draws) / 1000.0
+        if site is None or site.power_mw is None:
+            result.add(f"{site_name}: {draw_mw:,.2f} MW of GPU nodes at full scale, but the stack declares no power "
+                       "envelope for the site (its SiteNetwork has no power_mw); the draw cannot be checked",
+                       site.urn if site else pools[0].urn)
+            continue
+        allowed = site.power_mw * max_util
+        if draw_mw <= allowed + 1e-9:
+            continue
+        over_kw = (draw_mw - allowed) * 1000.0
+        big = max(draws, key=lambda d: d[2] * d[3])
+        nodes_over = math.ceil(round(over_kw / (big[2] * big[3]), 9))
+        pools_text = ", ".join(f"{p.name} {n * kw * pue / 1000:,.2f} MW ({n} nodes)" for p, n, kw, pue in draws)
+        limit = f"the {site.power_mw:g} MW envelope" + (f" at {max_util:.0%}" if max_util < 1 else "")
+        result.add(f"{site_name}: {draw_mw:,.2f} MW at full scale exceeds {limit} by {over_kw / 1000:,.2f} MW "
+                   f"(about {nodes_over} {big[0].instance_type} nodes too many); pools: {pools_text}",
+                   site.urn or pools[0].urn)
+    return result
+
+
+def _pool_pue(pool: Pool) -> float | None:
+    return as_number(pick(pool.component.props, "pue")) if pool.component else None
+
+
+# --- model-fits-memory -----------------------------------------------------------------------------
+
+
+def check_model_fits_memory(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    """Each inference pool's GPUs per replica hold the weights and the KV cache it declares."""
+    result = RuleResult()
+    floors = config.get("floors") or {}
+    for pool in inv.pools.values():
+        if pool.role != "inference" or not (pool.groups or pool.component):
+            continue
+        row = _row([pool], result, "memory fit")
+        if row is None:
+            continue
+        for source in _sources(pool.workload, "inference", [pool], floors, result):
+            try:
+                used, fit = memory_fit(source, row)
+            except DemandError as exc:
+                result.add(str(exc), pool.urn, pool.workload)
+                continue
+            usable = used.gpus_per_replica * used.usable_gb_per_gpu
+            if usable + 1e-9 >= used.required_gb:
+                continue
+            hint = (f"{fit.gpus_per_replica} GPUs per replica fit" if fit.fits
+                    else f"no replica of up to {fit.gpus_per_replica} {row.gpu} fits")
+            result.add(
+                f"{pool.name}: {used.gpus_per_replica} × {row.gpu} per replica hold {usable:,.0f} GB usable; "
+                f"weights {used.weights_gb:,.0f} GB + KV cache {used.kv_cache_gb:,.0f} GB need "
+                f"{used.required_gb:,.0f} GB ({used.required_gb - usable:,.0f} GB short; {hint}); demand "
+                f"{source.source}", pool.urn, pool.workload)
+    return result
+
+
+# --- gpu-quota-respected ---------------------------------------------------------------------------
+
+
+def check_gpu_quota(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    """GPUs requested per site and model stay within the quota the stack (or the config) declares."""
+    result = RuleResult()
+    overrides = config.get("quota_gpus") or {}
+    requested: dict[tuple[str, str], tuple[int, list[Pool]]] = {}
+    for pool in inv.pools.values():
+        if not pool.groups:
+            continue
+        if _unknown([pool], result):
+            continue
+        row = instance_row(pool.instance_type)
+        gpn = row.gpus if row else pool.gpus_per_node
+        model = row.gpu if row else (gpu_model(pool.gpu).name if gpu_model(pool.gpu) else pool.gpu)
+        if not gpn or not model:
+            continue
+        nodes = (pool.max_nodes if pool.role != "training" else pool.count) or 0
+        total, pools = requested.get((pool.site, model), (0, []))
+        requested[(pool.site, model)] = (total + nodes * gpn, [*pools, pool])
+    for (site_name, model), (gpus, pools) in sorted(requested.items()):
+        site = inv.sites.get(site_name)
+        quotas = overrides.get(site_name) if site_name in overrides else (site.quota_gpus if site else {})
+        if not quotas:
+            continue  # nothing declared for the site: preflight checks the live quota
+        quota = next((int(v) for k, v in quotas.items() if k.lower() == model.lower()), None)
+        urn = site.urn if site and site.urn else pools[0].urn
+        if quota is None:
+            result.add(f"{site_name}: {gpus:,} {model} requested, but the site declares no {model} quota "
+                       f"(it declares {', '.join(sorted(quotas))})", urn)
+        elif gpus > quota:
+            result.add(f"{site_name}: {gpus:,} {model} requested at full scale, the quota is {quota:,} "
+                       f"({gpus - quota:,} {model} over); pools: "
+                       + ", ".join(p.name for p in pools), urn)
+    return result
+
+
+RULES: dict[str, Rule] = {
+    "capacity-covers-demand": check_capacity_covers_demand,
+    "survives-zone-loss": check_survives_zone_loss,
+    "warm-capacity-covers-boot-time": check_warm_capacity,
+    "training-fabric-complete": check_training_fabric,
+    "power-within-envelope": check_power_within_envelope,
+    "model-fits-memory": check_model_fits_memory,
+    "gpu-quota-respected": check_gpu_quota,
+}
+"""Rule function of each policy (``policies-ran-cleanly`` has none: the pack runs it)."""
+
+
+__all__ = [
+    "RULES",
+    "Finding",
+    "RuleResult",
+    "check_capacity_covers_demand",
+    "check_gpu_quota",
+    "check_model_fits_memory",
+    "check_power_within_envelope",
+    "check_survives_zone_loss",
+    "check_training_fabric",
+    "check_warm_capacity",
+]
