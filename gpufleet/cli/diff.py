@@ -6,6 +6,7 @@ Markdown or JSON on stdout, optionally draw the chart.
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +26,8 @@ from gpufleet.errors import EXIT_BLOCKED
               help="Policy pack config (the demand floors), used for both sides.")
 @click.option("--format", "output_format", type=click.Choice(["markdown", "json"]), default="markdown",
               show_default=True, help="Markdown is the PR comment; JSON has the same facts, every row.")
+@click.option("--json-out", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the JSON report to this file (one run gives the comment and the data).")
 @click.option("--chart", "chart_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also draw forecast demand against base and head capacity to this SVG file.")
 @click.option("--chart-workload", default="fleet", show_default=True, metavar="NAME",
@@ -33,7 +36,7 @@ from gpufleet.errors import EXIT_BLOCKED
               help="Size limit of the Markdown report (GitHub rejects comments over 65,536 characters); "
                    "longer reports collapse and then leave out rows, and say so.")
 def diff(base_text: str, head_text: str, policy_config: Path | None, output_format: str,
-         chart_path: Path | None, chart_workload: str, max_bytes: int) -> None:
+         json_path: Path | None, chart_path: Path | None, chart_workload: str, max_bytes: int) -> None:
     """Compare two versions of a stack: GPUs, nodes, demand and headroom per workload; power, cost and
     load per site; placement moves; and the policy verdicts of head, the new ones marked.
 
@@ -62,6 +65,9 @@ def diff(base_text: str, head_text: str, policy_config: Path | None, output_form
         from gpufleet.diff.chart import render_chart
 
         render_chart(base, head, chart_path, workload=chart_workload)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     if output_format == "json":
         print_json(result.to_json())
     else:

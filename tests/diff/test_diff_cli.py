@@ -59,12 +59,14 @@ def test_passing_head_exits_0_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["totals"]["gpus_by_model"]["L4"]["change"] == 132
 
 
-def test_chart_option_writes_svg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_chart_and_json_files_with_the_markdown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     chart = tmp_path / "out" / "fleet.svg"
-    code, _, _ = run(["--base", str(stack_file("site-moved", "base")), "--head", str(stack_file("site-moved", "head")),
-                      "--chart", str(chart), "--chart-workload", "summarize-70b"], capsys)
+    data = tmp_path / "out" / "fleet.json"
+    code, out, _ = run(["--base", str(stack_file("site-moved", "base")), "--head", str(stack_file("site-moved", "head")),
+                        "--chart", str(chart), "--chart-workload", "summarize-70b", "--json-out", str(data)], capsys)
     assert code == 0
     assert chart.read_text().lstrip().startswith("<?xml")
+    assert json.loads(data.read_text())["verdict"]["summary"] == out.splitlines()[0].removeprefix("### ")
 
 
 @pytest.mark.parametrize("args, message", [
