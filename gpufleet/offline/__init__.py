@@ -14,11 +14,16 @@ This module is the edge of the core that may import Pulumi (lazily, inside funct
   the engine sees;
 * it runs the repository's ``__main__.py`` with :mod:`runpy` inside
   ``pulumi.runtime.stack.run_pulumi_func``, which waits for every outstanding registration;
-* every run happens in a fresh :class:`contextvars.Context` with its own event loop, so settings,
-  config and the root stack never leak between runs: tests and a CLI can run many stacks in one
-  process.
+* every run happens in its own thread, in a fresh :class:`contextvars.Context` with its own event
+  loop, so settings, config and the root stack never leak between runs (and a caller that is itself
+  running an event loop is not disturbed): tests and a CLI can run many stacks in one process.
 
-Nothing here needs credentials or the network.
+:func:`run_function` does the same for a Python callable instead of a program file (component unit
+tests). Stacks that set no ``gpufleet:sshPublicKey`` get a placeholder key for the offline run only,
+and :attr:`OfflineRun.notes` says so when a resource received it.
+
+Nothing here needs credentials or the network. The API (``run_program``, ``run_function``,
+``OfflineRun``, ``RecordedResource``, ``RecordedCall``) is stable; new fields get defaults.
 
 Design choice: ``run_pulumi_func`` and ``MockMonitor.RegisterResource`` are SDK internals (the
 public ``@pulumi.runtime.test`` decorator only waits for one output). The SDK version is pinned in
@@ -35,6 +40,7 @@ import runpy
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +75,9 @@ __all__ = [
     "OfflineRun",
     "RecordedCall",
     "RecordedResource",
+    "answer_call",
     "read_stack_config",
+    "run_function",
     "run_program",
 ]
 
@@ -250,18 +258,67 @@ def run_program(
         Exception: whatever else the program raised, when ``check`` is True.
     """
     stack, config, notes = read_stack_config(stack_file, project)
-    if SSH_KEY_CONFIG not in config:
+    placeholder = SSH_KEY_CONFIG not in config
+    if placeholder:
         config[SSH_KEY_CONFIG] = PLACEHOLDER_SSH_PUBLIC_KEY
+    program_path = (Path(program) if program is not None else PROGRAM).resolve()
+
+    def main() -> None:
+        runpy.run_path(str(program_path), run_name="__main__")
+
+    run = _in_fresh_thread(_run_isolated, stack, config, project, preview, main, str(program_path.parent))
+    if placeholder and any(_mentions(r.inputs, PLACEHOLDER_SSH_PUBLIC_KEY) for r in run.resources):
         notes.append(
-            f"{SSH_KEY_CONFIG} is not set: a placeholder key was used for this offline run only "
-            "(Azure scale sets need a real key; `pulumi up` refuses the placeholder)"
+            f"{SSH_KEY_CONFIG} is not set: a placeholder key was installed for this offline run only "
+            "(`pulumi up` refuses it; set your own key)"
         )
-    program_path = Path(program) if program is not None else PROGRAM
-    run = _in_fresh_thread(_run_isolated, stack, config, project, preview, program_path)
     run.notes[:0] = notes
     if check and run.error is not None:
         raise run.error
     return run
+
+
+def run_function(
+    program: Callable[[], None],
+    *,
+    stack: str = "test",
+    project: str = "gpufleet",
+    config: Mapping[str, Any] | None = None,
+    preview: bool = True,
+    check: bool = True,
+) -> OfflineRun:
+    """Run a Python callable as a Pulumi program under the same mocks as :func:`run_program`.
+
+    For unit tests of components (build a few resources without a stack file) and for tools that
+    assemble a program in code.
+
+    Args:
+        program: a zero-argument callable that creates resources (and may ``pulumi.export``).
+        stack: the stack name URNs carry.
+        project: the project name URNs carry.
+        config: config values; keys without a namespace get ``<project>:``; values that are not
+            strings are passed as JSON, as the Pulumi CLI does.
+        preview: run as a preview (True) or an update (False).
+        check: re-raise the program's exception (default), or return it in :attr:`OfflineRun.error`.
+    """
+    values: dict[str, str] = {}
+    for key, value in sorted((config or {}).items()):
+        full = key if ":" in key else f"{project}:{key}"
+        values[full] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    run = _in_fresh_thread(_run_isolated, stack, values, project, preview, program, None)
+    if check and run.error is not None:
+        raise run.error
+    return run
+
+
+def _mentions(value: Any, text: str) -> bool:
+    if isinstance(value, str):
+        return text in value
+    if isinstance(value, dict):
+        return any(_mentions(v, text) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions(v, text) for v in value)
+    return False
 
 
 # --- the mocks ---------------------------------------------------------------------------------------
@@ -488,8 +545,9 @@ def _in_fresh_thread(fn: Any, *args: Any) -> OfflineRun:
     return run
 
 
-def _run_isolated(stack: str, config: dict[str, str], project: str, preview: bool, program: Path) -> OfflineRun:
-    """Runs inside a fresh contextvars.Context (see :func:`run_program`)."""
+def _run_isolated(stack: str, config: dict[str, str], project: str, preview: bool,
+                  program: Callable[[], None], search_path: str | None) -> OfflineRun:
+    """Runs inside a fresh contextvars.Context in its own thread (see :func:`_in_fresh_thread`)."""
     import pulumi
     from pulumi.runtime import settings
     from pulumi.runtime.stack import run_pulumi_func
@@ -497,10 +555,9 @@ def _run_isolated(stack: str, config: dict[str, str], project: str, preview: boo
     recorder = _Recorder(project, stack)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    root = str(program.resolve().parent)
-    added_path = root not in sys.path
+    added_path = search_path is not None and search_path not in sys.path
     if added_path:
-        sys.path.insert(0, root)
+        sys.path.insert(0, str(search_path))
     error: BaseException | None = None
     outputs: dict[str, Any] = {}
     started = time.perf_counter()
@@ -509,12 +566,8 @@ def _run_isolated(stack: str, config: dict[str, str], project: str, preview: boo
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview,
                                  monitor=_make_monitor(mocks, recorder))
         pulumi.runtime.set_all_config(dict(config))
-
-        def main() -> None:
-            runpy.run_path(str(program), run_name="__main__")
-
         try:
-            loop.run_until_complete(run_pulumi_func(main))
+            loop.run_until_complete(run_pulumi_func(program))
         except Exception as exc:  # noqa: BLE001 - handed back to the caller
             error = exc
         if error is None:
@@ -528,8 +581,8 @@ def _run_isolated(stack: str, config: dict[str, str], project: str, preview: boo
         finally:
             asyncio.set_event_loop(None)
             loop.close()
-            if added_path and root in sys.path:
-                sys.path.remove(root)
+            if added_path and search_path in sys.path:
+                sys.path.remove(str(search_path))
     resources = sorted(recorder.resources, key=lambda r: r.urn)
     return OfflineRun(stack=stack, resources=resources, outputs=outputs, seconds=seconds, project=project,
                       preview=preview, calls=list(recorder.calls), error=error)
