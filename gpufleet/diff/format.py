@@ -97,6 +97,22 @@ def cell(text: str, limit: int = _MESSAGE_CHARS) -> str:
             .replace("|", "\\|").replace("`", "'"))
 
 
+def resource(text: str) -> str:
+    """A resource as a reviewer reads it: ``name (type)`` from a Pulumi URN, ``stack`` when empty.
+
+    ``urn:pulumi:prod::gpufleet::gpufleet:index:InferencePool$aws:autoscaling/group:Group::chat-8b-aws-use1``
+    becomes ``chat-8b-aws-use1 (aws:autoscaling/group:Group)``; anything else is shown as it is.
+    """
+    if not text:
+        return "stack"
+    if text.startswith("urn:pulumi:"):
+        parts = text.split("::")
+        if len(parts) >= 4:
+            kind = parts[2].rsplit("$", 1)[-1]
+            return f"{'::'.join(parts[3:])} ({kind})"
+    return text
+
+
 def code(text: str) -> str:
     """Inline code for names and paths (backticks inside are replaced so the span cannot break)."""
     return "`" + " ".join(str(text).split()).replace("`", "'").replace("|", "\\|") + "`"

@@ -176,7 +176,6 @@ def _violations(diff: FleetDiff, budget: _Budget) -> list[str]:
         rows = [_violation_row(m) for m in diff.violations]
         shown = budget.take(rows, collapsed=False)
         lines += [*header, *shown, ""]
-        rest = rows[len(shown):] if len(shown) < len(rows) else []
         # Rows past the open cap go into a collapsed block (subject to the collapsed cap).
         if len(shown) < len(rows):
             budget.omitted -= len(rows) - len(shown)
@@ -186,7 +185,7 @@ def _violations(diff: FleetDiff, budget: _Budget) -> list[str]:
                 lines += _details(f"{len(rest)} more violation{'s' if len(rest) != 1 else ''}",
                                   [*header, *kept])
     if diff.resolved:
-        rows = [f"| {fmt.cell(v.enforcement)} | {fmt.code(v.policy)} | {fmt.cell(v.resource, 120)} | "
+        rows = [f"| {fmt.cell(v.enforcement)} | {fmt.code(v.policy)} | {fmt.cell(fmt.resource(v.resource), 120)} | "
                 f"{fmt.cell(v.message)} |" for v in diff.resolved]
         kept = budget.take(rows, collapsed=True)
         if kept:
@@ -199,7 +198,7 @@ def _violation_row(m: MarkedViolation) -> str:
     v = m.violation
     mark = "🆕 new" if m.new else ""
     level = f"🚫 {v.enforcement}" if v.mandatory else fmt.cell(v.enforcement)
-    return f"| {mark} | {level} | {fmt.code(v.policy)} | {fmt.cell(v.resource, 120)} | {fmt.cell(v.message)} |"
+    return f"| {mark} | {level} | {fmt.code(v.policy)} | {fmt.cell(fmt.resource(v.resource), 120)} | {fmt.cell(v.message)} |"
 
 
 # --- workloads ------------------------------------------------------------------------------------
@@ -402,4 +401,6 @@ def _move_row(m: Move) -> str:
 
 
 def _details(summary: str, body: list[str]) -> list[str]:
+    while body and body[-1] == "":
+        body = body[:-1]
     return ["<details>", f"<summary>{fmt.cell(summary)}</summary>", "", *body, "", "</details>", ""]

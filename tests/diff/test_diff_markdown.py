@@ -139,3 +139,19 @@ def test_long_reports_are_cut_safely(fifty: tuple[Side, Side], limit: int) -> No
     for line in md.splitlines():  # no half rows
         if line.startswith("|"):
             assert line.endswith("|")
+
+
+@pytest.mark.parametrize("resource, shown", [
+    ("urn:pulumi:prod::gpufleet::gpufleet:index:InferencePool$aws:autoscaling/group:Group::chat-8b-aws-use1",
+     "chat-8b-aws-use1 (aws:autoscaling/group:Group)"),
+    ("urn:pulumi:prod::gpufleet::pulumi:pulumi:Stack::gpufleet-prod", "gpufleet-prod (pulumi:pulumi:Stack)"),
+    ("", "stack"),
+    ("chat-8b", "chat-8b"),
+])
+def test_resources_are_shown_short(resource: str, shown: str) -> None:
+    plan = side("unchanged", "base", with_policy=False).plan
+    assert plan is not None
+    v = Violation("capacity-covers-demand", "mandatory", resource, "short")
+    md = render_markdown(compare(Side.planned("base", "b", plan, []), Side.planned("head", "h", plan, [v])))
+    (row,) = [line for line in md.splitlines() if line.startswith("| 🆕 new |")]
+    assert f"| {shown} |" in row
