@@ -149,7 +149,8 @@ def verdict_line(diff: FleetDiff) -> str:
     elif base.status == "absent":
         changes = f"new stack, {changes}"
     elif base.status == "infeasible":
-        changes = f"base had no feasible placement, {changes}"
+        changes = (f"base had no feasible placement; head has {gpus_by_model(head.gpus_by_model)}, "
+                   f"{mw(head.power_mw)} MW, {usd(head.usd_per_month)}/month")
     if head.status == "infeasible":
         reason = cell((head.error or "").splitlines()[0] if head.error else "", 160)
         return f"🚫 Blocked: no placement satisfies head{f' ({reason})' if reason else ''}"

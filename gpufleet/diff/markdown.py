@@ -117,15 +117,26 @@ def _summary(diff: FleetDiff) -> list[str]:
         return fmt.gpus_by_model(side.gpus_by_model) if side.plan else "—"
 
     scale = max(diff.power_mw.base, diff.power_mw.head)
-    gpu_change = ", ".join(f"{d.change:+,.0f} {m}" for m, d in diff.gpus_by_model.items() if d.change) or "0"
+    def power(side: Side, value: float) -> str:
+        return "—" if side.status == "infeasible" else fmt.mw(value, scale=scale)
+
+    def cost(side: Side, value: float) -> str:
+        return "—" if side.status == "infeasible" else fmt.usd(value)
+
+    if diff.comparable:
+        gpu_change = ", ".join(f"{d.change:+,.0f} {m}" for m, d in diff.gpus_by_model.items() if d.change) or "0"
+        power_change = fmt.mw(diff.power_mw.change, signed=True, scale=scale)
+        cost_change = fmt.usd(diff.usd_per_month.change, signed=True)
+    else:
+        gpu_change = power_change = cost_change = "—"
     rows = [
         "| fleet | base | head | change |",
         "| --- | --: | --: | --: |",
         f"| GPUs | {gpus(diff.base)} | {gpus(diff.head)} | {gpu_change} |",
-        f"| power, facility (MW) | {fmt.mw(diff.power_mw.base, scale=scale)} | "
-        f"{fmt.mw(diff.power_mw.head, scale=scale)} | {fmt.mw(diff.power_mw.change, signed=True, scale=scale)} |",
-        f"| cost / month | {fmt.usd(diff.usd_per_month.base)} | {fmt.usd(diff.usd_per_month.head)} | "
-        f"{fmt.usd(diff.usd_per_month.change, signed=True)} |",
+        f"| power, facility (MW) | {power(diff.base, diff.power_mw.base)} | "
+        f"{power(diff.head, diff.power_mw.head)} | {power_change} |",
+        f"| cost / month | {cost(diff.base, diff.usd_per_month.base)} | {cost(diff.head, diff.usd_per_month.head)} | "
+        f"{cost_change} |",
         f"| policy | {_policy_cell(diff.base)} | {_policy_cell(diff.head)} | {_policy_change(diff)} |",
     ]
     return rows
@@ -208,6 +219,10 @@ _ROLE_TITLES = {"training": ("Training runs", "run"), "inference": ("Inference s
 
 
 def _workloads(diff: FleetDiff, budget: _Budget) -> list[str]:
+    if not diff.comparable:
+        which = " and ".join(s.label for s in (diff.base, diff.head) if s.status == "infeasible")
+        return ["#### Workloads and sites", "",
+                f"Not compared: {which} has no feasible placement, so there is no plan to set against the other.", ""]
     if not diff.workloads:
         return []
     changed = diff.changed_workloads

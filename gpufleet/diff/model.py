@@ -448,6 +448,11 @@ class FleetDiff:
         return self.head.blocked
 
     @property
+    def comparable(self) -> bool:
+        """Both sides have a plan or are absent; False when one has no feasible placement."""
+        return "infeasible" not in (self.base.status, self.head.status)
+
+    @property
     def new_mandatory(self) -> tuple[Violation, ...]:
         return tuple(m.violation for m in self.violations if m.new and m.violation.mandatory)
 
@@ -514,8 +519,11 @@ class FleetDiff:
 
 def compare(base: Side, head: Side) -> FleetDiff:
     """What changed from ``base`` to ``head``: per workload, per site, placements and policy."""
-    workloads = _workload_deltas(base, head)
-    sites = _site_deltas(base, head)
+    # A side with no feasible placement has no workloads or sites to compare: listing everything as
+    # added or removed would say the change deletes the fleet. The report says why instead.
+    comparable = "infeasible" not in (base.status, head.status)
+    workloads = _workload_deltas(base, head) if comparable else ()
+    sites = _site_deltas(base, head) if comparable else ()
     moves = tuple(
         Move(w.name, w.role, w.base.placements, w.head.placements)
         for w in workloads
@@ -528,7 +536,7 @@ def compare(base: Side, head: Side) -> FleetDiff:
         key=lambda m: (not m.violation.mandatory, not m.new, m.violation.policy, m.violation.resource)))
     resolved = tuple(v for v in base.violations or () if v.key not in head_keys)
     base_gpus, head_gpus = base.gpus_by_model, head.gpus_by_model
-    models = sorted(set(base_gpus) | set(head_gpus))
+    models = sorted(set(base_gpus) | set(head_gpus)) if comparable else []
     return FleetDiff(
         stack=head.stack or base.stack, base=base, head=head, workloads=workloads, sites=sites, moves=moves,
         violations=marked, resolved=resolved,

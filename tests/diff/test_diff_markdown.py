@@ -155,3 +155,22 @@ def test_resources_are_shown_short(resource: str, shown: str) -> None:
     md = render_markdown(compare(Side.planned("base", "b", plan, []), Side.planned("head", "h", plan, [v])))
     (row,) = [line for line in md.splitlines() if line.startswith("| 🆕 new |")]
     assert f"| {shown} |" in row
+
+
+def test_an_infeasible_head_compares_nothing_per_workload() -> None:
+    reason = "No placement fits. Smallest relaxation: needs 20 more L4 quota at gcp-usc1."
+    d = compare(side("unchanged", "base"), Side.infeasible("head", "h.yaml", "fleet", reason))
+    assert d.workloads == () and d.sites == () and d.moves == ()
+    md = render_markdown(d)
+    assert md.splitlines()[0] == f"### 🚫 Blocked: no placement satisfies head ({reason})"
+    assert "| GPUs | 336 H100 · 132 L4 | — | — |" in md
+    assert "| cost / month | $1.1M | — | — |" in md
+    assert "Not compared: head has no feasible placement" in md
+    assert "removed" not in md
+
+
+def test_an_infeasible_base_reports_what_head_has() -> None:
+    d = compare(Side.infeasible("base", "b.yaml", "fleet", "no room"), side("unchanged", "head"))
+    assert d.verdict_line().startswith(
+        "✅ Passes: base had no feasible placement; head has 336 H100 · 132 L4, 0.52 MW, $1.1M/month")
+    assert "Not compared: base has no feasible placement" in render_markdown(d)

@@ -225,4 +225,13 @@ def test_deploy_runs_pulumi_up_per_stack_behind_approval() -> None:
     assert up["concurrency"]["cancel-in-progress"] is False
     (pulumi,) = action(doc, "pulumi/actions@")
     assert pulumi["uses"] == "pulumi/actions@v6"
-    assert pulumi["with"] == {"command": "up", "stack-name": "${{ matrix.stack }}", "policyPacks": "policies"}
+    assert {k: pulumi["with"][k] for k in ("command", "stack-name", "policyPacks")} == {
+        "command": "up", "stack-name": "${{ matrix.stack }}", "policyPacks": "policies"}
+    assert "policies/config/" in pulumi["with"]["policyPackConfigs"]
+
+
+def test_every_report_and_deploy_reads_the_same_floors() -> None:
+    assert "policies/config/$name.json" in runs(load(WORKFLOWS / "pr.yml"))
+    for name in ("preview.yml", "deploy.yml"):
+        (pulumi,) = action(load(WORKFLOWS / name), "pulumi/actions@")
+        assert "format('policies/config/{0}.json', matrix.stack)" in pulumi["with"]["policyPackConfigs"]
