@@ -250,9 +250,10 @@ def render_chart(base: Side, head: Side, path: str | Path, *, workload: str = FL
         raise SpecError(Issue("--chart", "matplotlib is not installed",
                               "pip install 'gpufleet[report]'")) from None
     path = Path(path)
-    rc = {"svg.hashsalt": "gpufleet-diff", "svg.fonttype": "none", "font.family": "DejaVu Sans",
-          "axes.spines.top": False, "axes.spines.right": False}
-    with matplotlib.rc_context(rc):
+    # Text stays text (svg.fonttype none) and ids come from a fixed salt: the same data, the same bytes.
+    with matplotlib.rc_context({"svg.hashsalt": "gpufleet-diff", "svg.fonttype": "none",
+                                "font.family": "DejaVu Sans", "axes.spines.top": False,
+                                "axes.spines.right": False}):
         fig = Figure(figsize=(8.0, 5.0), dpi=100, layout="constrained")
         FigureCanvasAgg(fig)  # no GUI backend and no global pyplot state
         ax = fig.add_subplot()

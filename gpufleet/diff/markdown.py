@@ -285,7 +285,7 @@ def _workload_row(w: WorkloadDelta) -> str:
     gpus = _pair(b.gpus if b else None, h.gpus if h else None, fmt.count, delta=True)
     if w.role == "inference":
         demand = _pair(b.demand_tokens_per_s if b else None, h.demand_tokens_per_s if h else None, fmt.rate)
-        day = (h or b).horizon_day if (h or b) else 0.0
+        day = any_side.horizon_day
         demand += f" (day {fmt.days(day)})" if day else ""
         capacity = _pair(b.capacity_tokens_per_s if b else None, h.capacity_tokens_per_s if h else None, fmt.rate)
         middle = f"{demand} | {capacity}"
@@ -379,7 +379,8 @@ def _site_row(s: SiteDelta) -> str:
     if pue is not None:
         power += f" (PUE {pue:g})"
     envelope = _pair(f"{b.envelope_used_pct:.0f}%" if b else None, f"{h.envelope_used_pct:.0f}%" if h else None, str)
-    env_mw = (h or b).envelope_mw if (h or b) else 0.0
+    either = h or b
+    env_mw = either.envelope_mw if either is not None else 0.0
     envelope += f" of {env_mw:g} MW"
     if h and h.envelope_used_pct > 100.0 + 1e-9:
         envelope += " ⚠️"
