@@ -387,16 +387,33 @@ class StackResource:
     def from_recorded(cls, recorded: Any) -> StackResource:
         """From a ``gpufleet.offline`` recorded resource (``type``, ``name``, ``urn``, ``inputs``,
         ``parent``, ``provider``), or a mapping with those keys."""
+        from gpufleet.offline import UNKNOWN as OFFLINE_UNKNOWN
+
         get = recorded.get if isinstance(recorded, Mapping) else lambda k, d=None: getattr(recorded, k, d)
         provider = get("provider", None)
+        props = get("inputs", None) or get("properties", None) or {}
         return cls(
             type=get("type"),
             name=get("name"),
             urn=get("urn"),
-            properties=dict(get("inputs", None) or get("properties", None) or {}),
+            properties=_with_unknowns(props, OFFLINE_UNKNOWN),
             parent=get("parent", None) or None,
             provider=provider_urn(provider) if provider else None,
         )
+
+
+UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""What the engine sends for any value unknown during a preview (``MarshalProperties`` with
+``KeepUnknowns``: every unknown becomes the unknown-string sentinel)."""
+
+
+def _with_unknowns(value: Any, marker: str) -> Any:
+    """A plain copy of ``value`` with the offline runner's unknown marker replaced by the engine's."""
+    if isinstance(value, Mapping):
+        return {str(k): _with_unknowns(v, marker) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_with_unknowns(v, marker) for v in value]
+    return UNKNOWN_SENTINEL if value == marker else value
 
 
 def provider_urn(reference: str) -> str:
@@ -694,9 +711,21 @@ class PolicyEngine:
                                  json_format.MessageToDict(v.properties))
             for k, v in resp.initialConfig.items()
         }
-        self._info = PackInfo(name=resp.name, version=resp.version, policies=tuple(sorted(policies, key=lambda x: x.name)),
+        # As the engine does: PulumiPolicy.yaml's version wins over the one the pack reports.
+        self._info = PackInfo(name=resp.name, version=self.yaml_version() or resp.version, policies=tuple(sorted(policies, key=lambda x: x.name)),
                               supports_config=resp.supportsConfig, initial_config=initial)
         return self._info
+
+    def yaml_version(self) -> str:
+        """The ``version`` in the pack's PulumiPolicy.yaml ("" when absent)."""
+        import yaml
+
+        try:
+            doc = yaml.safe_load((self.pack_dir / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            return ""
+        version = doc.get("version") if isinstance(doc, Mapping) else None
+        return str(version) if version is not None else ""
 
     def configure(self, config: Mapping[str, PolicyConfigEntry]) -> None:
         """``Configure`` with an already reconciled config (see :func:`reconcile_policy_config`)."""
@@ -735,7 +764,7 @@ class PolicyEngine:
                 message = message[len(d.description):].lstrip("\n")
             out.append(Diagnostic(policy=d.policyName, enforcement=_PROTO_LEVELS[int(d.enforcementLevel)],
                                   message=message, urn=d.urn, description=d.description,
-                                  pack=d.policyPackName, pack_version=d.policyPackVersion))
+                                  pack=d.policyPackName, pack_version=self.info().version))
         return out
 
     def run(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpufleet.catalog import InstanceType
-from gpufleet.sizing import capacity_after_losses
+from gpufleet.sizing import TrainingSizing, capacity_after_losses
 
 from gpufleet_policies.demand import (
     Demand,
@@ -74,7 +74,7 @@ def _nodes(n: int) -> str:
     return f"{n:,} node{'s' if n != 1 else ''}"
 
 
-def _row(pools: list[Pool], result: RuleResult, what: str) -> InstanceType | None:
+def row_for(pools: list[Pool], result: RuleResult, what: str) -> InstanceType | None:
     """The catalog row the workload's pools run (the one with the least GPU memory, as the planner
     sizes), or None after reporting why not."""
     rows = []
@@ -101,7 +101,7 @@ def _sources(workload: str, role: str, pools: list[Pool], floors: Mapping[str, A
         return []
 
 
-def _workloads(inv: Inventory, floors: Mapping[str, Any], role: str | None = None) -> list[tuple[str, str, list[Pool]]]:
+def workloads_of(inv: Inventory, floors: Mapping[str, Any], role: str | None = None) -> list[tuple[str, str, list[Pool]]]:
     """(workload, role, pools) for every workload the stack provisions or a floor names."""
     by_workload = inv.workloads()
     names = sorted(set(by_workload) | set(floors))
@@ -114,13 +114,13 @@ def _workloads(inv: Inventory, floors: Mapping[str, Any], role: str | None = Non
     return out
 
 
-def _unknown(pools: list[Pool], result: RuleResult) -> bool:
+def has_unknown(pools: list[Pool], result: RuleResult) -> bool:
     problems = [u for p in pools for u in p.unknown]
     result.unknown += problems
     return bool(problems)
 
 
-def _inference_needs(workload: str, pools: list[Pool], row: InstanceType, floors: Mapping[str, Any],
+def inference_needs(workload: str, pools: list[Pool], row: InstanceType, floors: Mapping[str, Any],
                      result: RuleResult, *, boot_minutes: float | None = None) -> list[InferenceNeed]:
     needs = []
     for source in _sources(workload, "inference", pools, floors, result):
@@ -150,12 +150,12 @@ def check_capacity_covers_demand(inv: Inventory, config: Mapping[str, Any]) -> R
     finishes the run by its deadline (training)."""
     result = RuleResult()
     floors = config.get("floors") or {}
-    for workload, role, pools in _workloads(inv, floors):
+    for workload, role, pools in workloads_of(inv, floors):
         if not pools:
             _not_provisioned(workload, result)
             continue
-        row = _row(pools, result, "its capacity")
-        if row is None or _unknown(pools, result):
+        row = row_for(pools, result, "its capacity")
+        if row is None or has_unknown(pools, result):
             continue
         if role == "training":
             _training_capacity(workload, pools, row, floors, result)
@@ -166,7 +166,7 @@ def check_capacity_covers_demand(inv: Inventory, config: Mapping[str, Any]) -> R
 
 def _inference_capacity(workload: str, pools: list[Pool], row: InstanceType, floors: Mapping[str, Any],
                         result: RuleResult) -> None:
-    needs = _inference_needs(workload, pools, row, floors, result)
+    needs = inference_needs(workload, pools, row, floors, result)
     if not needs:
         if not any(f.workload == workload for f in result.findings):
             _no_demand(workload, pools, result)
@@ -188,22 +188,26 @@ def _inference_capacity(workload: str, pools: list[Pool], row: InstanceType, flo
         pools[0].urn, workload)
 
 
+def training_needs(workload: str, pools: list[Pool], row: InstanceType, floors: Mapping[str, Any],
+                   result: RuleResult) -> list[tuple[Demand, TrainingSizing]]:
+    """Each training demand of a workload, sized on ``row`` (problems go to ``result``)."""
+    sizings = []
+    for source in _sources(workload, "training", pools, floors, result):
+        try:
+            sizings.append((source, training_need(source, row, gpu_model(pools[0].gpu) if pools else None)))
+        except DemandError as exc:
+            result.add(str(exc), pools[0].urn if pools else "", workload)
+    return sizings
+
+
 def _training_capacity(workload: str, pools: list[Pool], row: InstanceType, floors: Mapping[str, Any],
                        result: RuleResult) -> None:
-    sources = _sources(workload, "training", pools, floors, result)
-    if not sources:
+    sizings = training_needs(workload, pools, row, floors, result)
+    if not sizings:
         if not any(f.workload == workload for f in result.findings):
             _no_demand(workload, pools, result)
         return
     provisioned = sum(p.count or 0 for p in pools)
-    sizings = []
-    for source in sources:
-        try:
-            sizings.append((source, training_need(source, row, gpu_model(pools[0].gpu))))
-        except DemandError as exc:
-            result.add(str(exc), pools[0].urn, workload)
-    if not sizings:
-        return
     source, need = max(sizings, key=lambda x: x[1].nodes)
     if provisioned >= need.nodes:
         return
@@ -225,13 +229,13 @@ def check_survives_zone_loss(inv: Inventory, config: Mapping[str, Any]) -> RuleR
     """After losing the declared zones (or sites), the rest still carries the forecast peak."""
     result = RuleResult()
     floors = config.get("floors") or {}
-    for workload, _role, pools in _workloads(inv, floors, "inference"):
+    for workload, _role, pools in workloads_of(inv, floors, "inference"):
         if not pools:
             continue  # capacity-covers-demand reports a floor with no capacity
-        row = _row(pools, result, "zone-loss survival")
-        if row is None or _unknown(pools, result):
+        row = row_for(pools, result, "zone-loss survival")
+        if row is None or has_unknown(pools, result):
             continue
-        needs = _inference_needs(workload, pools, row, floors, result)
+        needs = inference_needs(workload, pools, row, floors, result)
         if not needs:
             continue
         need_nodes = max(n.nodes for n in needs)
@@ -276,13 +280,13 @@ def check_warm_capacity(inv: Inventory, config: Mapping[str, Any]) -> RuleResult
     result = RuleResult()
     floors = config.get("floors") or {}
     default_boot = float(config.get("default_boot_minutes") or 10)
-    for workload, _role, pools in _workloads(inv, floors, "inference"):
+    for workload, _role, pools in workloads_of(inv, floors, "inference"):
         if not pools:
             continue
-        row = _row(pools, result, "warm capacity")
-        if row is None or _unknown(pools, result):
+        row = row_for(pools, result, "warm capacity")
+        if row is None or has_unknown(pools, result):
             continue
-        needs = _inference_needs(workload, pools, row, floors, result, boot_minutes=default_boot)
+        needs = inference_needs(workload, pools, row, floors, result, boot_minutes=default_boot)
         if not needs:
             continue
         need = max(needs, key=lambda n: n.sizing.warm_nodes)
@@ -310,7 +314,7 @@ def check_training_fabric(inv: Inventory, config: Mapping[str, Any]) -> RuleResu
     for pool in inv.pools.values():
         if pool.role != "training" or not pool.groups:
             continue
-        if _unknown([pool], result):
+        if has_unknown([pool], result):
             continue
         count = pool.count or 0
         if count < min_nodes:
@@ -423,46 +427,76 @@ def _gcp_nics(pool: Pool, row: InstanceType) -> list[str]:
 # --- power-within-envelope -------------------------------------------------------------------------
 
 
-def check_power_within_envelope(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
-    """Per site, nodes at full scale × node power × PUE stays within the site's envelope."""
-    result = RuleResult()
-    max_util = float(config.get("max_utilization") or 1.0)
+@dataclass(frozen=True)
+class Draw:
+    """A pool's facility draw at full scale."""
+
+    pool: Pool
+    nodes: int
+    node_kw: float
+    pue: float
+
+    @property
+    def kw(self) -> float:
+        return self.nodes * self.node_kw * self.pue
+
+
+def pools_by_site(inv: Inventory) -> dict[str, list[Pool]]:
+    """Pools with node groups, by site name (sorted)."""
     by_site: dict[str, list[Pool]] = {}
     for pool in inv.pools.values():
         if pool.groups:
             by_site.setdefault(pool.site or "(no site)", []).append(pool)
-    for site_name, pools in sorted(by_site.items()):
-        if _unknown(pools, result):
+    return dict(sorted(by_site.items()))
+
+
+def full_scale_nodes(pool: Pool) -> int:
+    """Nodes at full scale: an inference pool's maximum, a training cluster's count."""
+    return (pool.max_nodes if pool.role != "training" else pool.count) or 0
+
+
+def site_draws(inv: Inventory, site_name: str, pools: list[Pool], result: RuleResult) -> list[Draw]:
+    """The draw of each pool at a site (pools without a power figure go to ``result``)."""
+    site = inv.sites.get(site_name)
+    draws = []
+    for p in pools:
+        row = instance_row(p.instance_type)
+        node_kw = p.node_power_kw or (row.node_power_kw if row else None)
+        pue = (site.pue if site and site.pue else None) or _pool_pue(p)
+        if node_kw is None or pue is None:
+            missing = "node power" if node_kw is None else "PUE"
+            result.add(f"{site_name}: {p.name} declares no {missing} and the catalog has none for "
+                       f"{p.instance_type or 'its instance type'}; its draw cannot be checked", p.urn, p.workload)
+            continue
+        draws.append(Draw(p, full_scale_nodes(p), node_kw, pue))
+    return draws
+
+
+def check_power_within_envelope(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    """Per site, nodes at full scale × node power × PUE stays within the site's envelope."""
+    result = RuleResult()
+    max_util = float(config.get("max_utilization") or 1.0)
+    for site_name, pools in pools_by_site(inv).items():
+        if has_unknown(pools, result):
             continue
         site = inv.sites.get(site_name)
-        draws: list[tuple[Pool, int, float, float]] = []  # pool, nodes, kW per node, PUE
-        for p in pools:
-            nodes = (p.max_nodes if p.role != "training" else p.count) or 0
-            row = instance_row(p.instance_type)
-            node_kw = p.node_power_kw or (row.node_power_kw if row else None)
-            pue = (site.pue if site and site.pue else None) or _pool_pue(p)
-            if node_kw is None or pue is None:
-                missing = "node power" if node_kw is None else "PUE"
-                result.add(f"{site_name}: {p.name} declares no {missing} and the catalog has none for "
-                           f"{p.instance_type or 'its instance type'}; its draw cannot be checked", p.urn, p.workload)
-                continue
-            draws.append((p, nodes, node_kw, pue))
-        draw_mw = sum(n * kw * pue for _, n, kw, pue in draws) / 1000.0
+        draws = site_draws(inv, site_name, pools, result)
+        draw_mw = sum(d.kw for d in draws) / 1000.0
         if site is None or site.power_mw is None:
             result.add(f"{site_name}: {draw_mw:,.2f} MW of GPU nodes at full scale, but the stack declares no power "
                        "envelope for the site (its SiteNetwork has no power_mw); the draw cannot be checked",
                        site.urn if site else pools[0].urn)
             continue
         allowed = site.power_mw * max_util
-        if draw_mw <= allowed + 1e-9:
+        if draw_mw <= allowed + 1e-9 or not draws:
             continue
         over_kw = (draw_mw - allowed) * 1000.0
-        big = max(draws, key=lambda d: d[2] * d[3])
-        nodes_over = math.ceil(round(over_kw / (big[2] * big[3]), 9))
-        pools_text = ", ".join(f"{p.name} {n * kw * pue / 1000:,.2f} MW ({n} nodes)" for p, n, kw, pue in draws)
+        big = max(draws, key=lambda d: d.node_kw * d.pue)
+        nodes_over = math.ceil(round(over_kw / (big.node_kw * big.pue), 9))
+        pools_text = ", ".join(f"{d.pool.name} {d.kw / 1000:,.2f} MW ({d.nodes} nodes)" for d in draws)
         limit = f"the {site.power_mw:g} MW envelope" + (f" at {max_util:.0%}" if max_util < 1 else "")
         result.add(f"{site_name}: {draw_mw:,.2f} MW at full scale exceeds {limit} by {over_kw / 1000:,.2f} MW "
-                   f"(about {nodes_over} {big[0].instance_type} nodes too many); pools: {pools_text}",
+                   f"(about {nodes_over} {big.pool.instance_type} nodes too many); pools: {pools_text}",
                    site.urn or pools[0].urn)
     return result
 
@@ -481,7 +515,7 @@ def check_model_fits_memory(inv: Inventory, config: Mapping[str, Any]) -> RuleRe
     for pool in inv.pools.values():
         if pool.role != "inference" or not (pool.groups or pool.component):
             continue
-        row = _row([pool], result, "memory fit")
+        row = row_for([pool], result, "memory fit")
         if row is None:
             continue
         for source in _sources(pool.workload, "inference", [pool], floors, result):
@@ -514,14 +548,14 @@ def check_gpu_quota(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
     for pool in inv.pools.values():
         if not pool.groups:
             continue
-        if _unknown([pool], result):
+        if has_unknown([pool], result):
             continue
         row = instance_row(pool.instance_type)
         gpn = row.gpus if row else pool.gpus_per_node
         model = row.gpu if row else (gpu_model(pool.gpu).name if gpu_model(pool.gpu) else pool.gpu)
         if not gpn or not model:
             continue
-        nodes = (pool.max_nodes if pool.role != "training" else pool.count) or 0
+        nodes = full_scale_nodes(pool)
         total, pools = requested.get((pool.site, model), (0, []))
         requested[(pool.site, model)] = (total + nodes * gpn, [*pools, pool])
     for (site_name, model), (gpus, pools) in sorted(requested.items()):
