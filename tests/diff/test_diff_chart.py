@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import plan_of, side
+from diff_fixtures import plan_of, side
 from gpufleet.diff import Side
 from gpufleet.diff.chart import FLEET, chart_data, render_chart
 from gpufleet.errors import SpecError

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FIXTURES, policy_of, stack_file
+from diff_fixtures import FIXTURES, policy_of, stack_file
 from gpufleet.cli import main
 from gpufleet.diff import sources
 

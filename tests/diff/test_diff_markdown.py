@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import diff_of, side
+from diff_fixtures import diff_of, side
 from gpufleet.diff import Side, Violation, compare, render_markdown
 from gpufleet.plan import build_plan
 from gpufleet.spec import parse_fleet

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from conftest import diff_of, plan_of, side
+from diff_fixtures import diff_of, plan_of, side
 from gpufleet.diff import HOURS_PER_MONTH, Side, Violation, compare
 from gpufleet.diff.model import workload_figures
 
