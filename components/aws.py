@@ -16,11 +16,19 @@ Sources for the rules applied here (read 2026-11):
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+with warnings.catch_warnings():
+    # pulumi_aws 7.51 warns, when ec2 is imported, about a deprecated class it still defines
+    # (EncryptionControl); nothing here uses it. Load the modules with that one warning silenced.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\.")
+    # The SDK's submodules load lazily: touching a member is what imports them.
+    _ = (aws.ec2.Vpc, aws.autoscaling.Group, aws.ssm.get_parameter_output)
 
 from components.base import (
     CloudBackend,

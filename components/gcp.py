@@ -17,12 +17,20 @@ github.com/GoogleCloudPlatform/cluster-toolkit ``examples/machine-learning/*`` a
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
+
+with warnings.catch_warnings():
+    # pulumi_gcp 10.2 warns, when compute is imported, about deprecated classes it still defines
+    # (MangedSslCertificate, RouterStatus); nothing here uses them.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_gcp\.")
+    # The SDK's submodules load lazily: touching a member is what imports them.
+    _ = gcp.compute.Network
 
 from components.base import (
     CloudBackend,

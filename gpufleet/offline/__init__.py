@@ -428,6 +428,26 @@ class _Recorder:
         self.calls: list[RecordedCall] = []
         self.pending = threading.local()
         self.providers: dict[str, dict[str, Any]] = {}
+        self.loops: list[asyncio.AbstractEventLoop] = []
+
+    def thread_loop(self) -> None:
+        """Give the calling executor thread an event loop the run owns (and closes at the end).
+
+        The SDK's mock monitor deserializes properties with an event loop per worker thread and
+        would otherwise create ones nobody closes.
+        """
+        if getattr(self.pending, "loop", None) is None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self.pending.loop = loop
+            with self.lock:
+                self.loops.append(loop)
+
+    def close_loops(self) -> None:
+        with self.lock:
+            loops, self.loops = self.loops, []
+        for loop in loops:
+            loop.close()
 
     def provider_inputs(self, reference: str | None) -> dict[str, Any]:
         """The inputs of the provider a ``<urn>::<id>`` reference points to ({} for default providers)."""
@@ -490,7 +510,16 @@ def _make_monitor(mocks: Any, recorder: _Recorder) -> Any:
     class RecordingMonitor(MockMonitor):
         """The SDK's mock monitor, plus a record of each registration's parent and provider."""
 
+        def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+            recorder.thread_loop()
+            return super().Invoke(request)
+
+        def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+            recorder.thread_loop()
+            return super().ReadResource(request)
+
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+            recorder.thread_loop()
             recorder.pending.inputs = None
             response = super().RegisterResource(request)
             if request.type == "pulumi:pulumi:Stack":
@@ -581,6 +610,7 @@ def _run_isolated(stack: str, config: dict[str, str], project: str, preview: boo
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+            recorder.close_loops()
             if added_path and search_path in sys.path:
                 sys.path.remove(str(search_path))
     resources = sorted(recorder.resources, key=lambda r: r.urn)

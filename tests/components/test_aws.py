@@ -1,0 +1,166 @@
+"""AWS backend: EFA interface layout, placement and capacity, security groups, inference groups."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from components.aws import dlami_parameter, efa_layout
+from gpufleet.catalog import load_catalog
+from gpufleet.offline import OfflineRun, RecordedResource
+
+
+def _only(run: OfflineRun, type_token: str, prefix: str) -> RecordedResource:
+    (found,) = [r for r in run.of_type(type_token) if r.name.startswith(prefix)]
+    return found
+
+
+@pytest.mark.parametrize(("instance_type", "efa"), [
+    ("p5.48xlarge", 32),       # 32 network cards, one EFA each
+    ("p5e.48xlarge", 32),
+    ("p5en.48xlarge", 16),     # 16 cards of 200 Gbps
+    ("p6-b200.48xlarge", 8),   # 8 cards
+    ("p4d.24xlarge", 4),       # 4 cards
+])
+def test_efa_layout_enables_every_card_the_catalog_lists(instance_type: str, efa: int) -> None:
+    layout = efa_layout(load_catalog().instance(instance_type))
+    assert layout[0] == (0, 0, "interface")  # the primary ENA interface
+    efas = [(card, device) for card, device, kind in layout if kind == "efa-only"]
+    assert len(efas) == efa
+    assert len({card for card, _ in efas}) == efa  # one per network card
+    assert (0, 1) in efas  # card 0 carries its EFA at device 1
+    assert all(device == 0 for card, device in efas if card != 0)
+    assert sum(1 for _, _, kind in layout if kind == "interface") == 1
+
+
+def test_efa_layout_skips_an_ena_only_card_zero() -> None:
+    # p6-b300: 17 network cards, 16 EFA; card 0 is ENA-only (DescribeInstanceTypes).
+    p5 = load_catalog().instance("p5.48xlarge")
+    b300 = dataclasses.replace(p5, instance_type="p6-b300.48xlarge", network_cards=17, fabric_interfaces=16)
+    layout = efa_layout(b300)
+    efas = [(card, device) for card, device, kind in layout if kind == "efa-only"]
+    assert efas == [(card, 0) for card in range(1, 17)]
+
+
+def test_instances_without_efa_get_only_the_primary_interface() -> None:
+    assert efa_layout(load_catalog().instance("g6e.xlarge")) == [(0, 0, "interface")]
+
+
+@pytest.mark.parametrize(("instance_type", "parameter"), [
+    ("p5.48xlarge", "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"),
+    ("p6-b200.48xlarge", "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id"),
+])
+def test_images_come_from_the_dlami_parameter_of_the_gpu_generation(instance_type: str, parameter: str) -> None:
+    assert dlami_parameter(load_catalog().instance(instance_type)) == parameter
+
+
+def test_p5_cluster_template_placement_and_security(site_of: Callable[..., Any], pool_of: Callable[..., Any],
+                                                   build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("aws", "training", nodes=16)
+    run = build(site_of("aws"), [pool])
+    template = _only(run, "aws:ec2/launchTemplate:LaunchTemplate", pool.name).inputs
+    nics = template["networkInterfaces"]
+    efa = [n for n in nics if n["interfaceType"] == "efa-only"]
+    assert len(efa) == 32 and len({n["networkCardIndex"] for n in efa}) == 32
+    assert all(n["deleteOnTermination"] == "true" for n in nics)
+    assert [n for n in nics if n["interfaceType"] == "interface"][0]["associatePublicIpAddress"] == "false"
+    assert template["metadataOptions"]["httpTokens"] == "required"
+    assert template["blockDeviceMappings"][0]["ebs"]["encrypted"] == "true"
+    assert {t["resourceType"] for t in template["tagSpecifications"]} == {"instance", "network-interface", "volume"}
+
+    group = _only(run, "aws:ec2/placementGroup:PlacementGroup", pool.name).inputs
+    assert group["strategy"] == "cluster"
+    assert template["placement"]["groupName"] == f"{pool.name}-pg"
+
+    efa_sg = _only(run, "aws:ec2/securityGroup:SecurityGroup", f"{pool.name}-efa").inputs
+    assert efa_sg["ingress"] == [{**efa_sg["ingress"][0], "self": True, "protocol": "-1"}]
+    assert efa_sg["egress"] == [{**efa_sg["egress"][0], "self": True, "protocol": "-1"}]
+    for sg in run.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        for rule in sg.inputs.get("ingress", []):
+            assert "0.0.0.0/0" not in rule.get("cidrBlocks", []), sg.name
+
+    asg = _only(run, "aws:autoscaling/group:Group", pool.name).inputs
+    assert asg["minSize"] == asg["maxSize"] == asg["desiredCapacity"] == 16
+    subnet = _only(run, "aws:ec2/subnet:Subnet", f"aws-test-{pool.zones[0]}")
+    assert asg["vpcZoneIdentifiers"] == [subnet.id]
+    assert asg["placementGroup"] == f"{pool.name}-pg"
+
+
+def test_odcr_is_targeted_by_the_template(site_of: Callable[..., Any], pool_of: Callable[..., Any],
+                                          build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("aws", "training", capacity_type="odcr", reservation_id="cr-0123456789abcdef0")
+    run = build(site_of("aws"), [pool])
+    template = _only(run, "aws:ec2/launchTemplate:LaunchTemplate", pool.name).inputs
+    target = template["capacityReservationSpecification"]["capacityReservationTarget"]
+    assert target == {"capacityReservationId": "cr-0123456789abcdef0"}
+    assert "instanceMarketOptions" not in template
+
+
+def test_capacity_block_uses_the_capacity_block_market_and_no_placement_group(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("aws", "training", capacity_type="capacity_block", reservation_id="cr-0fedcba9876543210",
+                   placement_group=False)
+    run = build(site_of("aws"), [pool])
+    template = _only(run, "aws:ec2/launchTemplate:LaunchTemplate", pool.name).inputs
+    assert template["instanceMarketOptions"] == {"marketType": "capacity-block"}
+    assert template["capacityReservationSpecification"]["capacityReservationTarget"]["capacityReservationId"] \
+        == "cr-0fedcba9876543210"
+    assert "placement" not in template
+    assert run.of_type("aws:ec2/placementGroup:PlacementGroup") == []
+    asg = _only(run, "aws:autoscaling/group:Group", pool.name).inputs
+    assert "placementGroup" not in asg and asg["minSize"] == asg["maxSize"]
+
+
+def test_inference_group_spreads_over_zones_with_target_tracking_and_a_warm_pool(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("aws", "inference", nodes=12, min_nodes=3)
+    run = build(site_of("aws"), [pool])
+    asg = _only(run, "aws:autoscaling/group:Group", pool.name)
+    assert (asg.inputs["minSize"], asg.inputs["maxSize"], asg.inputs["desiredCapacity"]) == (3, 12, 3)
+    assert asg.ignore_changes == ("desiredCapacity",)
+    assert len(asg.inputs["vpcZoneIdentifiers"]) == 3
+    assert asg.inputs["warmPool"]["poolState"] == "Stopped"
+    assert asg.inputs["warmPool"]["minSize"] == 3 and asg.inputs["warmPool"]["maxGroupPreparedCapacity"] == 12
+    assert "mixedInstancesPolicy" not in asg.inputs
+    policy = _only(run, "aws:autoscaling/policy:Policy", pool.name).inputs
+    assert policy["policyType"] == "TargetTrackingScaling"
+    tracking = policy["targetTrackingConfiguration"]
+    assert tracking["targetValue"] == pool.scaling_target_per_node
+    metric = tracking["customizedMetricSpecification"]
+    assert (metric["metricName"], metric["namespace"]) == (pool.scaling_metric_name, pool.scaling_metric_namespace)
+
+
+def test_fallback_types_use_a_mixed_instances_policy_and_say_why_there_is_no_warm_pool(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("aws", "inference", fallback_instance_types=("g6e.24xlarge",))
+    run = build(site_of("aws"), [pool])
+    asg = _only(run, "aws:autoscaling/group:Group", pool.name).inputs
+    overrides = asg["mixedInstancesPolicy"]["launchTemplate"]["overrides"]
+    assert [o["instanceType"] for o in overrides] == ["g6e.12xlarge", "g6e.24xlarge"]
+    assert asg["mixedInstancesPolicy"]["instancesDistribution"]["onDemandAllocationStrategy"] == "prioritized"
+    assert "warmPool" not in asg and "launchTemplate" not in asg
+    component = run.named(pool.name)
+    assert component.is_component
+
+
+def test_image_override_skips_the_ssm_lookup(site_of: Callable[..., Any], pool_of: Callable[..., Any],
+                                             build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("aws", "training")
+    run = build(site_of("aws"), [pool], images={pool.name: "ami-0abcdef1234567890"})
+    template = _only(run, "aws:ec2/launchTemplate:LaunchTemplate", pool.name).inputs
+    assert template["imageId"] == "ami-0abcdef1234567890"
+    assert run.calls == []
+
+
+def test_default_image_is_the_dlami_through_ssm(site_of: Callable[..., Any], pool_of: Callable[..., Any],
+                                                build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("aws", "training")
+    run = build(site_of("aws"), [pool])
+    (call,) = run.calls
+    assert call.token == "aws:ssm/getParameter:getParameter"
+    assert call.args["name"] == dlami_parameter(load_catalog().instance("p5.48xlarge"))
+    template = _only(run, "aws:ec2/launchTemplate:LaunchTemplate", pool.name).inputs
+    assert template["imageId"] == call.result["value"]

@@ -1,0 +1,53 @@
+"""The backend registry, and the rule that only backends know cloud names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import components
+from components import CloudBackend, backend_for, register, registered
+from components.aws import AwsBackend
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_all_three_clouds_are_registered() -> None:
+    assert registered() == ("aws", "azure", "gcp")
+    for cloud in registered():
+        backend = backend_for(cloud)
+        assert isinstance(backend, CloudBackend) and backend.name == cloud
+
+
+def test_unknown_cloud_names_the_registered_ones() -> None:
+    with pytest.raises(KeyError, match="no gpufleet backend for cloud 'oci'; registered: aws, azure, gcp"):
+        backend_for("oci")
+
+
+def test_a_second_backend_cannot_take_a_registered_name() -> None:
+    class Other(AwsBackend):
+        pass
+
+    with pytest.raises(ValueError, match="already registered"):
+        register("aws")(Other)
+    assert type(backend_for("aws")) is AwsBackend
+
+
+def test_only_backend_modules_name_a_cloud() -> None:
+    # The facades, the validators and the program dispatch through backend_for, never on a name.
+    cloud_literal = re.compile(r"""["'](aws|azure|gcp)["']""")
+    neutral = [REPO / "__main__.py", *(REPO / "components" / name for name in
+                                       ("__init__.py", "base.py", "cluster.py", "network.py", "program.py",
+                                        "validate.py"))]
+    for path in neutral:
+        assert not cloud_literal.search(path.read_text()), f"{path.name} names a cloud"
+
+
+def test_public_exports_are_pinned() -> None:
+    assert sorted(components.__all__) == sorted([
+        "TYPE_PREFIX", "CloudBackend", "ClusterBuild", "InferencePool", "InferencePoolArgs", "NetworkBuild",
+        "PoolBuild", "SiteNetwork", "SiteNetworkArgs", "TrainingCluster", "TrainingClusterArgs", "backend_for",
+        "check_plan", "demand_for", "plan_summary", "pool_facts", "register", "registered", "validate_plan",
+    ])
