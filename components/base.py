@@ -5,8 +5,8 @@ Three facades (:class:`~components.network.SiteNetwork`, :class:`~components.clu
 :class:`CloudBackend` registered for its pool's cloud and lets it create the child resources. A
 backend registers itself with :func:`register`::
 
-    @register("aws")
-    class AwsBackend(CloudBackend):
+    @register("mycloud")
+    class MyCloudBackend(CloudBackend):
         ...
 
 Nothing outside a backend module (and this registry) knows a cloud's name.
