@@ -147,14 +147,22 @@ def oversized_training(cands: Candidates) -> list[str]:
 
 
 def price_notes(cands: Candidates, pools: Iterable[int]) -> list[str]:
-    """Say which instance types a pool could not use at which sites because they have no price."""
-    out: list[str] = []
+    """Say which instance types the given pools could not use at which sites for lack of a price.
+
+    One note per instance type and set of sites, naming every pool it affects.
+    """
+    grouped: dict[tuple[str, tuple[int, ...]], list[str]] = {}
     for p in sorted(set(pools)):
-        by_type: dict[str, list[str]] = {}
+        by_type: dict[str, list[int]] = {}
         for s, itype in cands.exclusions[p].unpriced:
-            by_type.setdefault(itype, []).append(cands.sites[s].name)
-        for itype, names in by_type.items():
-            out.append(f"{itype} has no price at {_names(names)}, so pool {cands.pools[p].name!r} cannot use it there")
+            by_type.setdefault(itype, []).append(s)
+        for itype, excluded in by_type.items():
+            grouped.setdefault((itype, tuple(excluded)), []).append(cands.pools[p].name)
+    out = []
+    for (itype, at), names in grouped.items():
+        where = _names(cands.sites[s].name for s in at)
+        label = "pools" if len(names) > 1 else "pool"
+        out.append(f"{itype} has no price at {where}, so {label} {_names(names)} cannot use it there")
     return out
 
 
@@ -172,6 +180,7 @@ class Relaxation:
 
     binding: list[BindingConstraint]
     pools: list[int]
+    proven: bool = True  # False when the time limit stopped HiGHS before it proved this the smallest
 
     def phrase(self) -> str:
         """``needs 3.4 MW more power at us-east and 512 more H100 quota at eastus``."""
@@ -217,6 +226,7 @@ def relaxations(
         if res.x is None:
             break
         relaxation = _read_relaxation(cands, decode(form, cands, res.x))
+        relaxation.proven = res.status == 0
         if not relaxation.binding:
             break
         found.append(relaxation)
@@ -265,7 +275,10 @@ def capacity_explanation(cands: Candidates, found: list[Relaxation]) -> str:
     lines += [f"- {text}." for text in oversized_training(cands)]
     if found:
         first = found[0]
-        lines.append(f"Smallest relaxation that makes it feasible: {first.phrase()}.")
+        if first.proven:
+            lines.append(f"Smallest relaxation that makes it feasible: {first.phrase()}.")
+        else:
+            lines.append(f"A relaxation that makes it feasible (the time limit stopped the search for the smallest): {first.phrase()}.")
         lines += [f"- {b.where}: {b.detail}." for b in first.binding]
         lines += [f"Alternatively: {alt.phrase()}." for alt in found[1:]]
         notes = price_notes(cands, (p for r in found for p in r.pools))
