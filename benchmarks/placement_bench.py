@@ -83,7 +83,7 @@ def instance(n_sites: int, n_pools: int, seed: int, headroom: float | None = Non
         else:
             types = list(rng.choice(INFERENCE_TYPES))
             rng.shuffle(types)
-            pool = {"name": f"serve-{j}", "role": "inference", "nodes": rng.randint(2, 48), "instance_types": types}
+            pool: dict[str, Any] = {"name": f"serve-{j}", "role": "inference", "nodes": rng.randint(2, 48), "instance_types": types}
             if rng.random() < 0.2:
                 pool["survive_site_losses"] = 2
             pools.append(pool)
@@ -96,7 +96,7 @@ def instance(n_sites: int, n_pools: int, seed: int, headroom: float | None = Non
     for p in pools:
         f = FACTS[p["instance_types"][0]]
         demand_gpus[f.gpu] += p["nodes"] * f.gpus
-    sites = []
+    sites: list[dict[str, Any]] = []
     for i in range(n_sites):
         cloud, region = regions[i] if i < n_regions else rng.choice(regions)
         scale = rng.uniform(0.5, 1.5)
@@ -111,7 +111,7 @@ def instance(n_sites: int, n_pools: int, seed: int, headroom: float | None = Non
                 share = 2048.0 if headroom is None else max(headroom * demand_gpus.get(gpu, 0.0) / n_sites, 640.0)
                 quota[gpu] = int(math.ceil(share * scale / 8) * 8)
         power_mw = 8.0 if headroom is None else max(headroom * demand_mw / n_sites, 1.2)
-        site = {
+        site: dict[str, Any] = {
             "name": f"site-{i}", "cloud": cloud, "region": region,
             "zones": [f"{region}-{z}" for z in "abc"[: rng.randint(2, 3)]],
             "power_mw": round(power_mw * scale, 3), "pue": round(rng.uniform(1.1, 1.5), 2),
@@ -205,9 +205,10 @@ class _Greedy:
         best: tuple[float, list[tuple[Any, str, int]]] | None = None
         for m in range(k + 1, min(len(domains), k + 8) + 1):
             per_domain = math.ceil(pool.nodes / (m - k))
-            plans = []
+            plans: list[tuple[float, list[tuple[Any, str, int]]]] = []
             for options in domains.values():
-                left, plan, cost = per_domain, [], 0.0
+                plan: list[tuple[Any, str, int]] = []
+                left, cost = per_domain, 0.0
                 for unit, s, t in options:  # cheapest site in the domain first
                     take = min(left, self._room(s, t) - sum(n for s2, t2, n in plan if s2 is s))
                     if take > 0:
