@@ -591,7 +591,10 @@ class PolicyEngine:
         t.start()
         self._threads.append(t)
         if not got_line.wait(self.startup_timeout) or not first_line or not first_line[0].strip().isdigit():
-            code = self.process.poll()
+            try:  # stdout closed: the pack is exiting; wait for its code
+                code = self.process.wait(timeout=5) if got_line.is_set() else self.process.poll()
+            except subprocess.TimeoutExpired:
+                code = None
             self.close()
             state = f"exited with code {code}" if code is not None else f"printed no port in {self.startup_timeout:g} s"
             raise PolicyEngineError(f"the policy pack at {self.pack_dir} {state}"

@@ -213,7 +213,7 @@ def _training_capacity(workload: str, pools: list[Pool], row: InstanceType, floo
         return
     short = need.nodes - provisioned
     deadline = source.get("deadline_days")
-    at = (f"at {provisioned:,} nodes the run takes {need.gpu_hours / (provisioned * row.gpus) / 24:,.1f} days"
+    at = (f"at {_nodes(provisioned)} the run takes {need.gpu_hours / (provisioned * row.gpus) / 24:,.1f} days"
           if provisioned else "no node runs it")
     result.add(
         f"{workload}: {_nodes(provisioned)} provisioned, the {deadline:g}-day deadline needs {need.nodes:,} "

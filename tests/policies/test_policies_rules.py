@@ -51,7 +51,7 @@ def test_capacity_reads_the_azure_scale_set_size(stack: Stack) -> None:
     stack.props("finetune-8b-azure-eastus-island-0")["sku"]["capacity"] = 1
     [msg] = messages(stack, "capacity-covers-demand")
     assert msg.startswith("finetune-8b: 1 node provisioned, the 14-day deadline needs 2 (1 node, 8 H100 short); "
-                          "at 1 nodes the run takes 26.3 days")
+                          "at 1 node the run takes 26.3 days")
 
 
 def test_capacity_training_counts_the_smaller_of_desired_and_maximum(stack: Stack) -> None:
