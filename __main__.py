@@ -77,7 +77,8 @@ def main() -> None:
     summary = plan_summary(plan)
     for key, value in summary.items():
         pulumi.export(key, value)
-    if ssh_public_key and PLACEHOLDER_MARK in ssh_public_key:
+    if ssh_public_key and PLACEHOLDER_MARK in ssh_public_key and any(
+            backend_for(p.cloud).needs_ssh_key for p in plan.pools):
         pulumi.export("notes", ["gpufleet:sshPublicKey is the offline placeholder key; set your own before `pulumi up`"])
 
 

@@ -1,0 +1,95 @@
+"""Bad input fails before any resource is registered, with one clear message listing every issue."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import gpufleet.plan
+from gpufleet.errors import InfeasiblePlanError, SpecError
+from gpufleet.offline import OfflineRun, run_program
+
+from conftest import BAD_STACKS  # type: ignore[import-not-found]
+
+
+def _refused(name: str) -> tuple[OfflineRun, str]:
+    run = run_program(BAD_STACKS / f"Pulumi.{name}.yaml", check=False)
+    assert isinstance(run.error, SpecError), run.error
+    assert run.resources == [], [r.name for r in run.resources]  # not even a provider
+    return run, str(run.error)
+
+
+def test_overlapping_vnet_is_refused_before_any_resource() -> None:
+    _, text = _refused("bad-vnet")
+    assert "fleet.sites[0].network_cidr" in text
+    assert "172.16.0.0/16 overlaps 172.16.0.0/16" in text and "InfiniBand" in text
+
+
+def test_training_on_an_instance_type_without_the_clouds_fabric_is_refused_before_any_resource() -> None:
+    _, text = _refused("bad-fabric")
+    assert "fleet.training[0].instance_types" in text
+    assert "a2-highgpu-8g, which has no GPU fabric on gcp" in text
+    assert "gpudirect-tcpx, gpudirect-tcpxo, rdma" in text
+
+
+def test_spec_errors_are_refused_before_any_resource() -> None:
+    _, text = _refused("bad-spec")
+    assert "2 errors in the input" in text
+    assert "fleet.sites[0].power_mw" in text and "fleet.sites[0].pue_ratio" in text
+
+
+def test_training_spread_over_two_zones_is_refused_before_any_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = gpufleet.plan.build_plan
+
+    def spreading_planner(spec: object, stack: str, **kwargs: object) -> gpufleet.plan.FleetPlan:
+        plan = real(spec, stack, **kwargs)  # type: ignore[arg-type]
+        spread = []
+        for pool in plan.pools:
+            half = pool.nodes // 2
+            spread.append(dataclasses.replace(pool, zones=("us-east-1a", "us-east-1b"),
+                                              nodes_by_zone={"us-east-1a": half, "us-east-1b": pool.nodes - half}))
+        return dataclasses.replace(plan, pools=tuple(spread))
+
+    monkeypatch.setattr(gpufleet.plan, "build_plan", spreading_planner)
+    _, text = _refused("two-zone-training")
+    assert "fleet.training[0].zone" in text
+    assert "spread over zones us-east-1a, us-east-1b" in text
+
+
+def test_infeasible_plans_are_refused_before_any_resource(tmp_path: Path) -> None:
+    text = (BAD_STACKS / "Pulumi.two-zone-training.yaml").read_text().replace("quota_gpus: {H100: 256}",
+                                                                              "quota_gpus: {H100: 8}")
+    stack = tmp_path / "Pulumi.tiny-quota.yaml"
+    stack.write_text(text)
+    run = run_program(stack, check=False)
+    assert isinstance(run.error, InfeasiblePlanError) and run.resources == []
+
+
+def test_every_issue_is_listed_at_once(tmp_path: Path) -> None:
+    text = (BAD_STACKS / "Pulumi.bad-vnet.yaml").read_text()
+    text = text.replace("    training:", "    inference: []\n    training:")
+    stack = tmp_path / "Pulumi.deploying.yaml"
+    stack.write_text(text)
+    run = run_program(stack, preview=False, check=False)  # `pulumi up`: the placeholder key is refused too
+    assert isinstance(run.error, SpecError) and run.resources == []
+    text = str(run.error)
+    assert "2 errors in the input" in text
+    assert "network_cidr" in text and "config.gpufleet:sshPublicKey: is the offline placeholder key" in text
+
+
+def test_check_true_raises_the_programs_error() -> None:
+    with pytest.raises(SpecError, match="InfiniBand"):
+        run_program(BAD_STACKS / "Pulumi.bad-vnet.yaml")
+
+
+def test_an_update_with_a_real_key_goes_through(tmp_path: Path) -> None:
+    text = (BAD_STACKS / "Pulumi.bad-vnet.yaml").read_text().replace("172.16.0.0/16", "10.20.0.0/16")
+    text = text.replace("config:\n", "config:\n  gpufleet:sshPublicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA op@host\n")
+    stack = tmp_path / "Pulumi.ok.yaml"
+    stack.write_text(text)
+    run = run_program(stack, preview=False)
+    assert run.notes == [] and "notes" not in run.outputs
+    keys = [r for r in run.resources if r.type == "azure-native:compute:VirtualMachineScaleSet"]
+    assert keys and all("op@host" in str(r.inputs) for r in keys)

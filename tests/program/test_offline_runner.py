@@ -1,0 +1,142 @@
+"""The offline runner: the SDK internals it stands on, isolation between runs, config, outputs, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from gpufleet.offline import OfflineRun, answer_call, read_stack_config, run_function, run_program
+
+from conftest import stack_file  # type: ignore[import-not-found]
+
+
+# --- the SDK internals the runner relies on: fail loudly when they change --------------------------
+
+
+def test_pulumi_sdk_internals_the_runner_relies_on_are_still_there() -> None:
+    from pulumi.runtime import mocks, settings, stack
+    from pulumi.runtime.proto import resource_pb2
+
+    from importlib.metadata import version
+
+    assert version("pulumi") == "3.272.0", "re-check gpufleet.offline against the new SDK, then update this pin"
+    # run_pulumi_func(func) runs func and waits for every outstanding registration.
+    assert inspect.iscoroutinefunction(stack.run_pulumi_func)
+    assert list(inspect.signature(stack.run_pulumi_func).parameters) == ["func"]
+    # set_mocks accepts our own monitor; the monitor's gRPC methods keep their names.
+    assert "monitor" in inspect.signature(mocks.set_mocks).parameters
+    for method in ("RegisterResource", "Invoke", "ReadResource"):
+        assert callable(getattr(mocks.MockMonitor, method))
+    assert list(inspect.signature(mocks.MockMonitor.RegisterResource).parameters) == ["self", "request"]
+    # The request fields we record.
+    fields = {f.name for f in resource_pb2.RegisterResourceRequest.DESCRIPTOR.fields}
+    assert {"type", "name", "parent", "provider", "custom", "ignoreChanges", "protect", "dependencies"} <= fields
+    # Stack outputs live on the root stack resource.
+    assert callable(settings.get_root_resource)
+    assert "outputs" in stack.Stack.__annotations__
+    assert callable(pulumi.runtime.Mocks.new_resource) and callable(pulumi.runtime.Mocks.call)
+
+
+def _toy() -> None:
+    class Box(pulumi.ComponentResource):
+        def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+            super().__init__("gpufleet:index:Box", name, {"size": 3}, opts)
+            provider = pulumi.ProviderResource("aws", f"{name}-provider", {"region": "us-east-1"},
+                                               pulumi.ResourceOptions(parent=self))
+            pulumi.CustomResource("aws:ec2/vpc:Vpc", f"{name}-vpc", {"cidrBlock": "10.0.0.0/16"},
+                                  pulumi.ResourceOptions(parent=self, provider=provider,
+                                                         ignore_changes=["tags"]))
+            self.register_outputs({"size": 3})
+
+    Box("box")
+    config = pulumi.Config("gpufleet")
+    pulumi.export("answer", config.require_int("answer"))
+    pulumi.export("object", config.require_object("object"))
+
+
+def test_a_callable_program_registers_every_resource_with_parents_providers_and_options() -> None:
+    run = run_function(_toy, stack="toy", config={"answer": 42, "object": {"a": [1, 2]}})
+    assert sorted((r.type, r.name) for r in run.resources) == [
+        ("aws:ec2/vpc:Vpc", "box-vpc"), ("gpufleet:index:Box", "box"), ("pulumi:providers:aws", "box-provider")]
+    assert [r.urn for r in run.resources] == sorted(r.urn for r in run.resources)
+    box, vpc = run.named("box"), run.named("box-vpc")
+    assert box.parent == run.stack_urn and vpc.parent == box.urn
+    assert box.inputs == {"size": 3} and not box.custom
+    assert vpc.inputs == {"cidrBlock": "10.0.0.0/16"} and vpc.ignore_changes == ("tags",)
+    assert vpc.provider == f"{run.named('box-provider').urn}::box-provider-provider-id"
+    assert vpc.id.startswith("vpc-")
+    assert run.outputs == {"answer": 42, "object": {"a": [1, 2]}}
+    assert run.children(box) == sorted([vpc, run.named("box-provider")], key=lambda r: r.urn)
+
+
+def test_runs_are_isolated_from_each_other() -> None:
+    first = run_function(_toy, stack="one", config={"answer": 1, "object": {}})
+    second = run_function(_toy, stack="two", config={"answer": 2, "object": {}})
+    assert first.outputs["answer"] == 1 and second.outputs["answer"] == 2
+    assert all(r.urn.startswith("urn:pulumi:two::") for r in second.resources)
+    assert len(first.resources) == len(second.resources) == 3
+    # Nothing leaks into the caller's context either.
+    from pulumi.runtime import settings
+
+    assert settings.get_root_resource() is None
+
+
+def test_the_runner_works_from_inside_a_running_event_loop() -> None:
+    async def caller() -> OfflineRun:
+        return run_function(_toy, config={"answer": 7, "object": []})
+
+    assert asyncio.run(caller()).outputs["answer"] == 7
+
+
+def test_check_false_returns_the_error_and_what_was_registered_before_it() -> None:
+    def broken() -> None:
+        pulumi.CustomResource("aws:ec2/vpc:Vpc", "before", {"cidrBlock": "10.0.0.0/16"})
+        raise RuntimeError("boom")
+
+    run = run_function(broken, check=False)
+    assert isinstance(run.error, RuntimeError) and str(run.error) == "boom"
+    assert [r.name for r in run.resources] == ["before"]
+    with pytest.raises(RuntimeError, match="boom"):
+        run_function(broken)
+
+
+def test_stack_config_is_passed_the_way_the_cli_passes_it(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.cfg.yaml"
+    path.write_text(
+        "config:\n"
+        "  gpufleet:fleet: {sites: [], b: 2}\n"
+        "  aws:region: us-east-1\n"
+        "  plain: 3\n"
+        "  flag: true\n"
+        "  gpufleet:secret:\n"
+        "    secure: AAABAcipher\n"
+    )
+    stack, config, notes = read_stack_config(path)
+    assert stack == "cfg"
+    assert config == {
+        "aws:region": "us-east-1",
+        "gpufleet:fleet": json.dumps({"b": 2, "sites": []}, sort_keys=True),
+        "gpufleet:flag": "true",
+        "gpufleet:plain": "3",
+    }
+    assert notes == ["gpufleet:secret is an encrypted secret; it cannot be decrypted offline and was not set"]
+
+
+def test_data_source_answers_are_deterministic() -> None:
+    ssm = answer_call("aws:ssm/getParameter:getParameter", {"name": "/p"}, {"region": "us-east-2"})
+    assert ssm == answer_call("aws:ssm/getParameter:getParameter", {"name": "/p"}, {"region": "us-east-2"})
+    assert ssm["value"].startswith("ami-")
+    assert ssm["value"] != answer_call("aws:ssm/getParameter:getParameter", {"name": "/p"}, {"region": "eu-west-1"})["value"]
+    image = answer_call("gcp:compute/getImage:getImage", {"family": "f", "project": "p"})
+    assert image["selfLink"] == "https://www.googleapis.com/compute/v1/projects/p/global/images/f-v20260101"
+
+
+def test_the_dev_stack_runs_under_mocks_in_update_mode_too() -> None:
+    run = run_program(stack_file("dev"), preview=False, check=False)
+    # `pulumi up` refuses the offline placeholder key that the dev stack's Azure pool would get.
+    assert run.error is not None and "placeholder" in str(run.error) and run.resources == []
