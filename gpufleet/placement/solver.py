@@ -98,7 +98,8 @@ def solve(
         if res.x is not None and res.status in (_OPTIMAL, _LIMIT):
             status = "optimal" if res.status == _OPTIMAL else "feasible"
             placed = decode(form, cands, res.x)
-            return _placed(cands, placed, status, float(res.mip_gap), notes, start)
+            gap = 0.0 if res.mip_gap is None else float(res.mip_gap)
+            return _placed(cands, placed, status, gap, notes, start)
         if res.status == _LIMIT:
             text = f"HiGHS found no placement within the {time_limit_s:g} s time limit; raise the time limit."
             return PlacementResult(
