@@ -97,20 +97,21 @@ def cell(text: str, limit: int = _MESSAGE_CHARS) -> str:
             .replace("|", "\\|").replace("`", "'"))
 
 
-def resource(text: str) -> str:
+def resource(urn: str, name: str = "") -> str:
     """A resource as a reviewer reads it: ``name (type)`` from a Pulumi URN, ``stack`` when empty.
 
-    ``urn:pulumi:prod::gpufleet::gpufleet:index:InferencePool$aws:autoscaling/group:Group::chat-8b-aws-use1``
-    becomes ``chat-8b-aws-use1 (aws:autoscaling/group:Group)``; anything else is shown as it is.
+    ``urn:pulumi:prod::gpufleet::pulumi:pulumi:Stack$gpufleet:index:InferencePool::chat-8b-gcp-usc1``
+    becomes ``chat-8b-gcp-usc1 (gpufleet:index:InferencePool)``; anything else is shown as it is.
+    ``name`` (the logical name the preview reports) wins over the URN's.
     """
-    if not text:
-        return "stack"
-    if text.startswith("urn:pulumi:"):
-        parts = text.split("::")
+    if not urn:
+        return name or "stack"
+    if urn.startswith("urn:pulumi:"):
+        parts = urn.split("::")
         if len(parts) >= 4:
             kind = parts[2].rsplit("$", 1)[-1]
-            return f"{'::'.join(parts[3:])} ({kind})"
-    return text
+            return f"{name or '::'.join(parts[3:])} ({kind})"
+    return name or urn
 
 
 def code(text: str) -> str:

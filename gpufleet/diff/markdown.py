@@ -28,6 +28,7 @@ from gpufleet.diff.model import (
     Move,
     SiteDelta,
     Side,
+    Violation,
     WorkloadDelta,
     WorkloadFigures,
 )
@@ -196,8 +197,8 @@ def _violations(diff: FleetDiff, budget: _Budget) -> list[str]:
                 lines += _details(f"{len(rest)} more violation{'s' if len(rest) != 1 else ''}",
                                   [*header, *kept])
     if diff.resolved:
-        rows = [f"| {fmt.cell(v.enforcement)} | {fmt.code(v.policy)} | {fmt.cell(fmt.resource(v.resource), 120)} | "
-                f"{fmt.cell(v.message)} |" for v in diff.resolved]
+        rows = [f"| {fmt.cell(v.enforcement)} | {fmt.code(v.policy)} | {_resource(v)} | {fmt.cell(v.message)} |"
+                for v in diff.resolved]
         kept = budget.take(rows, collapsed=True)
         if kept:
             lines += _details(f"✅ {len(rows)} violation{'s' if len(rows) != 1 else ''} on base resolved by this change",
@@ -209,7 +210,11 @@ def _violation_row(m: MarkedViolation) -> str:
     v = m.violation
     mark = "🆕 new" if m.new else ""
     level = f"🚫 {v.enforcement}" if v.mandatory else fmt.cell(v.enforcement)
-    return f"| {mark} | {level} | {fmt.code(v.policy)} | {fmt.cell(fmt.resource(v.resource), 120)} | {fmt.cell(v.message)} |"
+    return f"| {mark} | {level} | {fmt.code(v.policy)} | {_resource(v)} | {fmt.cell(v.message)} |"
+
+
+def _resource(v: Violation) -> str:
+    return fmt.cell(fmt.resource(v.resource, v.resource_name), 120)
 
 
 # --- workloads ------------------------------------------------------------------------------------
@@ -304,7 +309,8 @@ def _workload_row(w: WorkloadDelta) -> str:
 def _headroom(f: WorkloadFigures) -> str:
     if f.headroom_pct is None:
         return "—"
-    return f"{fmt.pct(f.headroom_pct)} ({fmt.count(f.headroom_gpus, signed=True)} GPUs)"
+    gpus = fmt.count(f.headroom_gpus, signed=True)
+    return f"{fmt.pct(f.headroom_pct)} ({gpus} GPU{'' if gpus in ('+1', '-1') else 's'})"
 
 
 def _placement(b: WorkloadFigures | None, h: WorkloadFigures | None) -> str:

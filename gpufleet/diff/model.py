@@ -44,38 +44,43 @@ class Violation:
     """One policy violation reported by the policy pack.
 
     Attributes:
-        policy: the policy name, e.g. ``gpufleet-inference-capacity-covers-demand``.
-        enforcement: ``mandatory`` (blocks), ``advisory`` (warns) or ``disabled``.
-        resource: the resource (or stack) the violation is about, usually its URN or name.
+        policy: the policy name, e.g. ``capacity-covers-demand``.
+        enforcement: ``mandatory`` or ``remediate`` (both block), ``advisory`` (warns), ``disabled``.
+        resource: the resource the violation is about, as its URN ("" for the stack as a whole).
         message: what the policy said.
+        resource_name: the resource's logical name, for display ("" when unknown).
     """
 
     policy: str
     enforcement: str
     resource: str
     message: str
+    resource_name: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
-        """What makes two violations "the same" across base and head."""
+        """What makes two violations "the same" across base and head: policy and resource."""
         return (self.policy, self.resource)
 
     @property
     def mandatory(self) -> bool:
-        return self.enforcement == "mandatory"
+        """Blocks the plan (Pulumi's ``remediate`` level blocks as ``mandatory`` does)."""
+        return self.enforcement in ("mandatory", "remediate")
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Violation:
+        """From one entry of ``PreviewResult.to_json()["violations"]``."""
         return cls(
             policy=str(data.get("policy", "")),
             enforcement=str(data.get("enforcement", "advisory")),
-            resource=str(data.get("resource", "") or ""),
+            resource=str(data.get("resource") or ""),
             message=str(data.get("message", "")),
+            resource_name=str(data.get("resource_name") or ""),
         )
 
     def to_json(self) -> dict[str, str]:
         return {"policy": self.policy, "enforcement": self.enforcement, "resource": self.resource,
-                "message": self.message}
+                "resource_name": self.resource_name, "message": self.message}
 
 
 @dataclass(frozen=True)

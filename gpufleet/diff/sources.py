@@ -124,10 +124,14 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
             timings.plan_s += time.perf_counter() - started
     if not evaluate_policies:
         return Side.planned(label, source.text, plan, violations=None)
-    run = preview or default_preview
     started = time.perf_counter()
     try:
-        result = run(source.path, policy_config)
+        if preview is not None:
+            result = preview(source.path, policy_config)
+        else:
+            # A stack read from git sits in a temporary directory: use the pack of the repository
+            # we run in, the same pack for both sides, so the verdicts differ only by the stack.
+            result = default_preview(source.path, policy_config, repo=Path.cwd() if source.ref else None)
     except SpecError as exc:
         raise SpecError(exc.issues, source=f"{label} {source.text}") from None
     finally:
@@ -138,13 +142,19 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
                         verdict=verdict if verdict in ("pass", "blocked") else None)
 
 
-def default_preview(stack_file: Path, policy_config: Path | None) -> Mapping[str, Any]:
-    """``gpufleet.preview.run_preview(stack_file, policy_config).to_json()``."""
+def default_preview(stack_file: Path, policy_config: Path | None, *, repo: Path | None = None) -> Mapping[str, Any]:
+    """The verdict and violations of ``gpufleet.preview.run_preview`` (its JSON report, trimmed).
+
+    Args:
+        repo: where to look for the policy pack (``policies/`` next to ``Pulumi.yaml``); default:
+            the repository holding ``stack_file``.
+    """
     try:
+        from gpufleet.policy_engine import default_pack_dir
         from gpufleet.preview import run_preview
     except ImportError as exc:  # the pulumi extra is missing
         raise SpecError(Issue("preview", f"the offline preview is not available ({exc})",
                               "pip install 'gpufleet[pulumi]'")) from None
-    result = run_preview(stack_file, policy_config)
-    data: Mapping[str, Any] = result.to_json()
-    return data
+    pack_dir = default_pack_dir(repo) if repo is not None else None
+    data = run_preview(stack_file, policy_config, pack_dir=pack_dir).to_json()
+    return {"verdict": data.get("verdict"), "violations": data.get("violations", [])}

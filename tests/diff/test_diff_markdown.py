@@ -26,9 +26,10 @@ def test_capacity_cut_report() -> None:
     assert "132 → 48 (-84)" in chat and "40.6k → 16.3k (day 120)" in chat
     new = [line for line in md.splitlines() if line.startswith("| 🆕 new |")]
     assert len(new) == 2
-    assert any("`gpufleet-inference-capacity-floor`" in line and "🚫 mandatory" in line for line in new)
-    assert any("`gpufleet-training-meets-deadline`" in line for line in new)
-    old = [line for line in md.splitlines() if "`gpufleet-training-single-zone`" in line]
+    assert all("| 🚫 mandatory | `capacity-covers-demand` |" in line for line in new)
+    assert "| chat-8b-gcp-usc1 (gpufleet:index:InferencePool) | chat-8b: 12 nodes provisioned" in new[0]
+    assert "| pretrain-70b-aws-use1 (gpufleet:index:TrainingCluster) | pretrain-70b: 24 nodes" in new[1]
+    old = [line for line in md.splitlines() if "`gpu-quota-respected`" in line]
     assert len(old) == 1 and old[0].startswith("|  | advisory |")
     # The unchanged service is collapsed, after the changed ones.
     details = md.index("<summary>1 unchanged workload</summary>")
@@ -49,7 +50,8 @@ def test_demand_raised_report() -> None:
 def test_site_moved_report() -> None:
     md = render_markdown(diff_of("site-moved"))
     # 48 H100 leave Azure (PUE 1.2, $4.10) for AWS (PUE 1.15, $3.93): no GPU change, less power and cost.
-    assert md.splitlines()[0] == "### ✅ Passes: -0.003 MW, -$6.0k/month, 1 placement move · 1 advisory warning"
+    assert md.splitlines()[0] == "### ✅ Passes: -0.003 MW, -$6.0k/month, 1 placement move"
+    assert "<summary>✅ 1 violation on base resolved by this change</summary>" in md
     assert "#### Placement moves: 1" in md
     (move,) = _table_rows(md, "`summarize-70b` (inference)")
     assert "azure-eastus · 1, 2, 3 · Standard_ND96isr_H100_v5 ×6" in move

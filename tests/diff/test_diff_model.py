@@ -33,10 +33,12 @@ def test_capacity_cut_changes_the_cut_workloads_and_marks_new_violations() -> No
     assert chat.gpus_change < 0 and "demand" in chat.fields
     assert d.gpus_by_model["H100"].change == -96
     assert d.blocked and d.exit_code == 3
-    assert [(m.violation.policy, m.new) for m in d.violations] == [
-        ("gpufleet-inference-capacity-floor", True),
-        ("gpufleet-training-meets-deadline", True),
-        ("gpufleet-training-single-zone", False),
+    # The floors (tests/fixtures/diff/policy-config.json) keep the base's demand: both cuts are new
+    # violations; azure-eastus was over its (advisory) quota on base already.
+    assert [(m.violation.policy, m.violation.resource_name, m.new) for m in d.violations] == [
+        ("capacity-covers-demand", "chat-8b-gcp-usc1", True),
+        ("capacity-covers-demand", "pretrain-70b-aws-use1", True),
+        ("gpu-quota-respected", "azure-eastus", False),
     ]
     assert len(d.new_mandatory) == 2
 
@@ -54,6 +56,9 @@ def test_demand_raised_adds_capacity_and_keeps_headroom() -> None:
 
 def test_site_move_is_reported_as_a_move() -> None:
     d = diff_of("site-moved")
+    # Leaving azure-eastus resolves its quota overrun.
+    assert [(v.policy, v.resource_name) for v in d.resolved] == [("gpu-quota-respected", "azure-eastus")]
+    assert d.violations == ()
     (move,) = d.moves
     assert move.workload == "summarize-70b"
     assert [p.site for p in move.before] == ["azure-eastus"]
