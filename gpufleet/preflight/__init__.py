@@ -1,0 +1,106 @@
+"""``gpufleet preflight``: check a plan against what the providers actually offer the account.
+
+A plan can be perfectly sized and still undeployable: the instance type is not offered in the
+chosen zone, the account's GPU quota is a fraction of the request, the reservation it counts on
+does not exist. :func:`run_preflight` asks each cloud's API (through the :class:`CloudChecker`
+registered for it) and returns a :class:`PreflightReport` of typed findings, each shortfall with
+ranked alternatives.
+
+Importing this package imports no cloud SDK: each checker imports its SDK when it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from gpufleet.catalog import CLOUDS
+from gpufleet.plan import FleetPlan, PoolPlan
+from gpufleet.preflight import aws as _aws  # noqa: F401  (registers the AWS checker)
+from gpufleet.preflight import azure as _azure  # noqa: F401  (registers the Azure checker)
+from gpufleet.preflight import gcp as _gcp  # noqa: F401  (registers the GCP checker)
+from gpufleet.preflight.base import (
+    CHECKERS,
+    Alternative,
+    CloudChecker,
+    Finding,
+    PreflightOptions,
+    api_error,
+    quiet_sdk_logs,
+    rank_alternatives,
+    register,
+)
+from gpufleet.preflight.report import PreflightReport
+from gpufleet.spec import FleetSpec
+
+
+def run_preflight(
+    plan: FleetPlan | Sequence[PoolPlan],
+    spec: FleetSpec,
+    *,
+    stack: str = "",
+    clouds: Sequence[str] | None = None,
+    options: PreflightOptions | None = None,
+    checkers: Mapping[str, CloudChecker] | None = None,
+) -> PreflightReport:
+    """Check every pool of ``plan`` on ``clouds`` (default: all) and collect the findings.
+
+    Args:
+        plan: the plan (or just its pools) to check.
+        spec: the spec it was built from: sites, and which sites each workload may use.
+        clouds: restrict the run to these clouds.
+        options: endpoints, retries and timeouts for the checkers.
+        checkers: ready-made checkers by cloud (tests inject fakes); others come from the registry.
+
+    A cloud whose checker fails unexpectedly is reported as an ``api_error`` and the run continues
+    with the other clouds.
+    """
+    pools = list(plan.pools if isinstance(plan, FleetPlan) else plan)
+    stack = stack or (plan.stack if isinstance(plan, FleetPlan) else "")
+    options = options or PreflightOptions()
+    selected = tuple(c for c in CLOUDS if clouds is None or c in clouds)
+    allowed = {w.name: set(w.sites or [s.name for s in spec.sites]) for w in spec.workloads}
+    findings: list[Finding] = []
+    with quiet_sdk_logs():
+        for cloud in selected:
+            cloud_pools = [p for p in pools if p.cloud == cloud]
+            if not cloud_pools:
+                continue
+            sites = [s for s in spec.sites if s.cloud == cloud]
+            checker = (checkers or {}).get(cloud) or CHECKERS[cloud](options)
+            try:
+                found = checker.check(cloud_pools, sites)
+            except Exception as exc:  # a checker bug must not hide the other clouds' results
+                found = [api_error(cloud, p.site, [p], f"{cloud} checker", exc, f"the {cloud} pools")
+                         for p in cloud_pools]
+            findings += [_within_spec(f, pools, allowed) for f in found]
+    return PreflightReport.of(stack, findings, selected)
+
+
+def _within_spec(finding: Finding, pools: Sequence[PoolPlan], allowed: dict[str, set[str]]) -> Finding:
+    """Mark site alternatives the finding's workloads may not use as spec changes, and re-rank."""
+    if not finding.alternatives:
+        return finding
+    workloads = {p.workload for p in pools if p.name in finding.pools}
+    may_use = set().union(*(allowed.get(w, set()) for w in workloads)) if workloads else set()
+    changed = []
+    for a in finding.alternatives:
+        if a.kind == "site" and a.in_spec and may_use and a.site not in may_use:
+            names = ", ".join(sorted(workloads))
+            a = Alternative(a.kind, a.site, a.region, a.zones, a.instance_type, a.covers_gpus, False,
+                            f"{a.note}; add {a.site} to the sites of {names}")
+        changed.append(a)
+    return Finding(finding.cloud, finding.kind, finding.severity, finding.site, finding.pools, finding.check,
+                   finding.message, finding.shortfall_gpus, rank_alternatives(changed, finding.shortfall_gpus),
+                   finding.details)
+
+
+__all__ = [
+    "CHECKERS",
+    "Alternative",
+    "CloudChecker",
+    "Finding",
+    "PreflightOptions",
+    "PreflightReport",
+    "register",
+    "run_preflight",
+]
