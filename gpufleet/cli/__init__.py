@@ -59,7 +59,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: maps gpufleet's typed errors to exit codes."""
     try:
-        cli.main(args=argv, prog_name="gpufleet", standalone_mode=False)
+        # Without standalone mode click *returns* the code of ctx.exit(n) instead of raising.
+        result = cli.main(args=argv, prog_name="gpufleet", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
@@ -75,4 +76,4 @@ def main(argv: list[str] | None = None) -> None:
     except GpufleetError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    sys.exit(result if isinstance(result, int) else 0)
