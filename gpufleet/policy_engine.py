@@ -150,14 +150,13 @@ def _check_number(value: float, schema: Mapping[str, Any], where: str) -> list[s
         errors.append(f"{where}: must be at least {schema['minimum']:g}, got {value:g}")
     if "maximum" in schema and value > schema["maximum"]:
         errors.append(f"{where}: must be at most {schema['maximum']:g}, got {value:g}")
-    for key, ok, word in (("exclusiveMinimum", lambda v, b: v > b, "greater than"),
-                          ("exclusiveMaximum", lambda v, b: v < b, "less than")):
+    for key, sign, word in (("exclusiveMinimum", 1, "greater than"), ("exclusiveMaximum", -1, "less than")):
         bound = schema.get(key)
         if bound is None:
             continue
         if isinstance(bound, bool):
             raise ValueError(f"{key} must be a number (draft 6+), not a boolean, at {where}")
-        if not ok(value, bound):
+        if not sign * (value - bound) > 0:
             errors.append(f"{where}: must be {word} {bound:g}, got {value:g}")
     return errors
 
@@ -393,9 +392,9 @@ class StackResource:
         provider = get("provider", None)
         props = get("inputs", None) or get("properties", None) or {}
         return cls(
-            type=get("type"),
-            name=get("name"),
-            urn=get("urn"),
+            type=str(get("type")),
+            name=str(get("name")),
+            urn=str(get("urn")),
             properties=_with_unknowns(props, OFFLINE_UNKNOWN),
             parent=get("parent", None) or None,
             provider=provider_urn(provider) if provider else None,

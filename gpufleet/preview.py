@@ -232,7 +232,7 @@ def _summary_module(pack_dir: Path) -> ModuleType:
 
 def _pack_resources(resources: list[StackResource], pack_dir: Path) -> list[Any]:
     _summary_module(pack_dir)
-    from gpufleet_policies.resources import Resource  # type: ignore[import-not-found]
+    from gpufleet_policies.resources import Resource
 
     return [Resource(type=r.type, name=r.name, urn=r.urn, props=r.properties, parent=r.parent) for r in resources]
 

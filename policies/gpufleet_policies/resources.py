@@ -331,8 +331,8 @@ def build_inventory(resources: Iterable[Resource]) -> Inventory:
 
     for r in items:
         if r.type in (INFERENCE_POOL, TRAINING_CLUSTER):
-            name = _pool_name(r)
-            pool = pools.setdefault(name, Pool(name=name))
+            pool_name = _pool_name(r)
+            pool = pools.setdefault(pool_name, Pool(name=pool_name))
             pool.component = r
             _fill_from_component(pool, r)
         elif r.type == SITE_NETWORK:
@@ -343,10 +343,10 @@ def build_inventory(resources: Iterable[Resource]) -> Inventory:
     for r in items:
         if r.type in (INFERENCE_POOL, TRAINING_CLUSTER, SITE_NETWORK) or r.type.startswith("pulumi:"):
             continue
-        name = _owner_pool(r, by_urn, owner_cache)
-        if name is None:
+        owner = _owner_pool(r, by_urn, owner_cache)
+        if owner is None:
             continue
-        pool = pools.setdefault(name, Pool(name=name))
+        pool = pools.setdefault(owner, Pool(name=owner))
         pool.resources.append(r)
         tags = r.tags
         pool.workload = pool.workload or tags.get(TAG_WORKLOAD, "")

@@ -552,7 +552,8 @@ def check_gpu_quota(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
             continue
         row = instance_row(pool.instance_type)
         gpn = row.gpus if row else pool.gpus_per_node
-        model = row.gpu if row else (gpu_model(pool.gpu).name if gpu_model(pool.gpu) else pool.gpu)
+        known = gpu_model(pool.gpu)
+        model = row.gpu if row else (known.name if known else pool.gpu)
         if not gpn or not model:
             continue
         nodes = full_scale_nodes(pool)

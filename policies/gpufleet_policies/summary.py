@@ -69,10 +69,10 @@ def workload_summaries(inv: Inventory, floors: Mapping[str, Any]) -> list[dict[s
             entry["nodes_min"] = provisioned
             sizings = training_needs(name, pools, row, floors, scratch)
             if sizings:
-                source, need = max(sizings, key=lambda x: x[1].nodes)
-                entry.update(nodes_needed=need.nodes, demand_source=source.source,
-                             deadline_days=source.get("deadline_days"), flops=need.flops,
-                             days_at_provisioned=(need.gpu_hours / (provisioned * row.gpus) / 24 if provisioned else None))
+                source, t = max(sizings, key=lambda x: x[1].nodes)
+                entry.update(nodes_needed=t.nodes, demand_source=source.source,
+                             deadline_days=source.get("deadline_days"), flops=t.flops,
+                             days_at_provisioned=(t.gpu_hours / (provisioned * row.gpus) / 24 if provisioned else None))
         else:
             provisioned = sum(p.max_nodes or 0 for p in pools)
             entry["nodes_min"] = sum(p.min_nodes or 0 for p in pools)
