@@ -104,7 +104,8 @@ def _header(diff: FleetDiff) -> list[str]:
              f"Stack {fmt.code(diff.stack)}: base {_where(diff.base)} → head {_where(diff.head)}"]
     for side in (diff.base, diff.head):
         if side.status == "infeasible":
-            lines += ["", f"> ⚠️ {side.label.capitalize()} has no feasible placement: {fmt.cell(side.error or '', 600)}"]
+            why = fmt.cell(side.error or "", 600)
+            lines += ["", f"> ⚠️ {side.label.capitalize()} has no feasible placement: {why}"]
     return lines
 
 
@@ -201,7 +202,8 @@ def _violations(diff: FleetDiff, budget: _Budget) -> list[str]:
                 for v in diff.resolved]
         kept = budget.take(rows, collapsed=True)
         if kept:
-            lines += _details(f"✅ {len(rows)} violation{'s' if len(rows) != 1 else ''} on base resolved by this change",
+            plural = "s" if len(rows) != 1 else ""
+            lines += _details(f"✅ {len(rows)} violation{plural} on base resolved by this change",
                               ["| enforcement | policy | resource | message |", "| --- | --- | --- | --- |", *kept])
     return lines
 
