@@ -18,6 +18,10 @@ from components.base import TYPE_PREFIX, SiteNetworkArgs, backend_for
 class SiteNetwork(pulumi.ComponentResource):
     """The network of one site.
 
+    Its props and outputs also carry the site's declared limits (``power_mw``, ``pue``,
+    ``quota_gpus``, ``failure_domain``, ``carbon_g_per_kwh``) so a policy can check the pools
+    placed there against them from the stack alone.
+
     Pass the site's explicit provider in ``opts`` (``providers=[provider]``); every child inherits
     it, and the site's clusters and pools reuse it through :attr:`provider`.
 
@@ -39,8 +43,14 @@ class SiteNetwork(pulumi.ComponentResource):
             "region": site.region,
             "zones": list(site.zones),
             "network_cidr": site.network_cidr,
+            "power_mw": site.power_mw,
+            "pue": site.pue,
+            "quota_gpus": dict(sorted(site.quota_gpus.items())),
+            "failure_domain": site.failure_domain or site.name,
             "pools": sorted(p.name for p in args.pools),
         }
+        if site.carbon_g_per_kwh is not None:
+            props["carbon_g_per_kwh"] = site.carbon_g_per_kwh
         super().__init__(f"{TYPE_PREFIX}SiteNetwork", name, props, opts)
         self.site = site
         self.provider = _provider_of(opts)

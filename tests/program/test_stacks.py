@@ -276,3 +276,17 @@ def test_nothing_is_left_unknown_in_a_preview(name: str, stack_run: Run) -> None
     run = stack_run(name)
     for r in run.resources:
         assert "<computed>" not in _values(r.inputs), r.name
+
+
+def test_the_policy_pack_passes_every_stack(stack_run: Run) -> None:
+    # The pack reads the component props and the cloud resources; the two must tell one story.
+    from conftest import REPO  # type: ignore[import-not-found]
+    from gpufleet.policy_engine import PolicyEngine, StackResource
+
+    if not (REPO / "policies" / "PulumiPolicy.yaml").exists():
+        pytest.skip("no policy pack in this checkout")
+    for name in STACK_NAMES:
+        resources = [StackResource.from_recorded(r) for r in stack_run(name).resources]
+        with PolicyEngine(REPO / "policies", stack=name) as engine:
+            result = engine.run(resources)
+        assert [(d.policy, d.message) for d in result.diagnostics] == [], name
