@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -50,6 +51,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.filterwarnings(_GOOGLE_PYTHON_NOTICE))
+            if "moto_url" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.moto)
 
 
 # --- AWS: the emulator and the stubs --------------------------------------------------------------
@@ -74,10 +77,15 @@ def moto_url() -> Iterator[str]:
     """The moto server's URL: CI's (GPUFLEET_MOTO_URL), or one started on 127.0.0.1 for this session."""
     url = os.environ.get(MOTO_URL_ENV)
     if url:
-        assert urlparse_host(url) in LOCAL_HOSTS, f"{MOTO_URL_ENV} must point at this machine, got {url}"
+        assert urlsplit(url).hostname in LOCAL_HOSTS, f"{MOTO_URL_ENV} must point at this machine, got {url}"
         yield url.rstrip("/")
         return
     binary = Path(sys.executable).with_name("moto_server")
+    if not binary.exists():
+        found = shutil.which("moto_server")
+        if found is None:
+            pytest.fail("moto_server not found: pip install 'moto[server]' (or set GPUFLEET_MOTO_URL)")
+        binary = Path(found)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
@@ -98,10 +106,6 @@ def moto_url() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def urlparse_host(url: str) -> str:
-    return urlsplit(url).hostname or ""
 
 
 @pytest.fixture

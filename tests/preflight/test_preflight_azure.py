@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -95,7 +96,7 @@ def test_unavailable_api_is_an_api_error_per_check(recorded_http: Callable[..., 
                                                    azure_client_factory: Callable[..., Any], azure_credential: Any,
                                                    sites: list[Any], serve: Any) -> None:
     adapter = recorded_http("azure_unavailable.json")
-    serve_z1 = type(serve)(**{**serve.__dict__, "zones": ("1",), "nodes_by_zone": {"1": 4}})
+    serve_z1 = replace(serve, zones=("1",), nodes_by_zone={"1": 4})
     findings = make_checker(adapter, azure_client_factory, azure_credential).check([serve_z1], sites[:1])
     assert {(f.kind, f.severity) for f in findings} == {("offering", "ok"), ("catalog", "ok"), ("api_error", "unknown")}
     [err] = [f for f in findings if f.kind == "api_error"]
