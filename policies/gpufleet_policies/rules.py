@@ -70,6 +70,11 @@ def _gpus(n: int, row: InstanceType) -> str:
     return f"{n * row.gpus:,} {row.gpu}"
 
 
+def _power(mw: float) -> str:
+    """MW with two decimals, or kW below 0.1 MW (so a small site's numbers stay readable)."""
+    return f"{mw:,.2f} MW" if abs(mw) >= 0.1 else f"{mw * 1000:,.1f} kW"
+
+
 def _nodes(n: int) -> str:
     return f"{n:,} node{'s' if n != 1 else ''}"
 
@@ -483,7 +488,7 @@ def check_power_within_envelope(inv: Inventory, config: Mapping[str, Any]) -> Ru
         draws = site_draws(inv, site_name, pools, result)
         draw_mw = sum(d.kw for d in draws) / 1000.0
         if site is None or site.power_mw is None:
-            result.add(f"{site_name}: {draw_mw:,.2f} MW of GPU nodes at full scale, but the stack declares no power "
+            result.add(f"{site_name}: {_power(draw_mw)} of GPU nodes at full scale, but the stack declares no power "
                        "envelope for the site (its SiteNetwork has no power_mw); the draw cannot be checked",
                        site.urn if site else pools[0].urn)
             continue
@@ -493,9 +498,9 @@ def check_power_within_envelope(inv: Inventory, config: Mapping[str, Any]) -> Ru
         over_kw = (draw_mw - allowed) * 1000.0
         big = max(draws, key=lambda d: d.node_kw * d.pue)
         nodes_over = math.ceil(round(over_kw / (big.node_kw * big.pue), 9))
-        pools_text = ", ".join(f"{d.pool.name} {d.kw / 1000:,.2f} MW ({d.nodes} nodes)" for d in draws)
+        pools_text = ", ".join(f"{d.pool.name} {_power(d.kw / 1000)} ({d.nodes} nodes)" for d in draws)
         limit = f"the {site.power_mw:g} MW envelope" + (f" at {max_util:.0%}" if max_util < 1 else "")
-        result.add(f"{site_name}: {draw_mw:,.2f} MW at full scale exceeds {limit} by {over_kw / 1000:,.2f} MW "
+        result.add(f"{site_name}: {_power(draw_mw)} at full scale exceeds {limit} by {_power(over_kw / 1000)} "
                    f"(about {nodes_over} {big.pool.instance_type} nodes too many); pools: {pools_text}",
                    site.urn or pools[0].urn)
     return result

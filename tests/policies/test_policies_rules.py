@@ -242,7 +242,7 @@ def test_fabric_single_node_cluster_is_exempt(stack: Stack) -> None:
 def test_power_catches_a_site_over_its_envelope(stack: Stack) -> None:
     stack.props("aws-use1")["power_mw"] = 0.8
     [msg] = messages(stack, "power-within-envelope")
-    assert msg.startswith("aws-use1: 0.86 MW at full scale exceeds the 0.8 MW envelope by 0.06 MW "
+    assert msg.startswith("aws-use1: 0.86 MW at full scale exceeds the 0.8 MW envelope by 56.8 kW "
                           "(about 5 p5.48xlarge nodes too many); pools: chat-70b-aws-use1 0.22 MW (18 nodes)")
 
 
@@ -255,7 +255,7 @@ def test_power_reads_the_autoscaler_maximum(stack: Stack) -> None:
 
 def test_power_utilization_cap_from_config(stack: Stack) -> None:
     [msg] = messages(stack, "power-within-envelope", {"max_utilization": 0.4})
-    assert msg.startswith("aws-use1: 0.86 MW at full scale exceeds the 2 MW envelope at 40% by 0.06 MW")
+    assert msg.startswith("aws-use1: 0.86 MW at full scale exceeds the 2 MW envelope at 40% by 56.8 kW")
 
 
 def test_power_without_a_declared_envelope_fails_closed(stack: Stack) -> None:

@@ -13,40 +13,24 @@ from tests.preview.conftest import CONFIGS, STACKS
 
 Run = Callable[..., tuple[int, str, str]]
 
-ENVELOPE_GAP = "the stack declares no power envelope for the site"
-"""power-within-envelope fails closed while SiteNetwork props lack power_mw (components/network.py)."""
-
-
 def preview_json(run_cli: Run, stack: str, *extra: str) -> tuple[int, dict[str, Any], str]:
     code, out, err = run_cli("preview", "--stack", str(STACKS / stack), "--format", "json", *extra)
     return code, json.loads(out), err
 
 
-def real_violations(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Violations other than the envelope the components do not declare yet."""
-    return [v for v in report["violations"] if ENVELOPE_GAP not in v["message"]]
-
-
-def xfail_if_envelope_missing(report: dict[str, Any]) -> None:
-    if any(ENVELOPE_GAP in v["message"] for v in report["violations"]):
-        pytest.xfail("SiteNetwork props carry no power_mw/pue yet (components/network.py): "
-                     "power-within-envelope fails closed on every stack")
-
-
 def test_good_stack_passes(run_cli: Run) -> None:
     code, report, err = preview_json(run_cli, "Pulumi.good.yaml")
+    assert (code, report["verdict"], report["violations"]) == (0, "pass", [])
     assert report["stack"] == "good"
-    assert real_violations(report) == []
     assert {w["name"]: w["status"] for w in report["workloads"]} == {"chat-8b": "ok", "pretrain-8b": "ok"}
+    assert {s["name"]: s["envelope_mw"] for s in report["sites"]} == {"aws-use1": 2.0, "gcp-usc1": 1.5}
     assert "running the program" in err  # progress goes to stderr, never into the JSON
-    xfail_if_envelope_missing(report)
-    assert (code, report["verdict"]) == (0, "pass")
 
 
 def test_under_provisioned_stack_is_blocked(run_cli: Run) -> None:
     code, report, _ = preview_json(run_cli, "Pulumi.under.yaml")
     assert code == 3 and report["verdict"] == "blocked"
-    [v] = real_violations(report)
+    [v] = report["violations"]
     assert v["policy"] == "capacity-covers-demand" and v["enforcement"] == "mandatory"
     assert v["message"].startswith("pretrain-8b: 1 node provisioned, the 14-day deadline needs 2 "
                                    "(1 node, 8 H100 short); at 1 node the run takes 26.3 days")
@@ -57,7 +41,7 @@ def test_under_provisioned_stack_is_blocked(run_cli: Run) -> None:
 def test_floors_above_the_stack_block_it(run_cli: Run) -> None:
     code, report, _ = preview_json(run_cli, "Pulumi.good.yaml", "--policy-config", str(CONFIGS / "floors-high.json"))
     assert code == 3
-    [v] = real_violations(report)
+    [v] = report["violations"]
     assert v["message"].startswith("chat-8b: 12 nodes provisioned at the 90-day horizon, forecast needs 14 "
                                    "(2 nodes, 8 L4 short)")
     [chat] = [w for w in report["workloads"] if w["name"] == "chat-8b"]
@@ -67,15 +51,14 @@ def test_floors_above_the_stack_block_it(run_cli: Run) -> None:
 def test_advisory_findings_do_not_block(run_cli: Run) -> None:
     code, report, _ = preview_json(run_cli, "Pulumi.good.yaml", "--policy-config",
                                    str(CONFIGS / "floors-high-advisory.json"))
-    [v] = real_violations(report)
+    [v] = report["violations"]
     assert (v["policy"], v["enforcement"]) == ("capacity-covers-demand", "advisory")
-    xfail_if_envelope_missing(report)
     assert (code, report["verdict"]) == (0, "pass")
 
 
 def test_floors_that_are_met_pass(run_cli: Run) -> None:
     code, report, _ = preview_json(run_cli, "Pulumi.good.yaml", "--policy-config", str(CONFIGS / "floors-met.json"))
-    assert real_violations(report) == []
+    assert (code, report["violations"]) == (0, [])
 
 
 @pytest.mark.parametrize(("stack", "expected"), [

@@ -12,10 +12,7 @@ import pytest
 
 from gpufleet.offline import run_program
 from gpufleet.policy_engine import PolicyEngine, StackResource, parse_policy_config
-from gpufleet.spec import load_stack
 from tests.preview.conftest import CONFIGS, PACK_DIR, STACKS
-
-SITE_NETWORK = "gpufleet:index:SiteNetwork"
 
 
 @pytest.fixture(scope="module")
@@ -28,21 +25,8 @@ def engine(request: pytest.FixtureRequest) -> Iterator[PolicyEngine]:
 
 
 def recorded(stack: str) -> list[StackResource]:
-    """The stack's resources as the engine would send them; site envelopes filled in from the stack file
-    where the SiteNetwork component does not declare them yet (components/network.py)."""
-    path = STACKS / stack
-    run = run_program(path)
-    _, spec = load_stack(path)
-    out = []
-    for r in run.resources:
-        res = StackResource.from_recorded(r)
-        if res.type == SITE_NETWORK and "power_mw" not in res.properties:
-            site = spec.site(res.properties["site"])
-            res = StackResource(res.type, res.name, res.urn, {
-                **res.properties, "power_mw": site.power_mw, "pue": site.pue, "quota_gpus": dict(site.quota_gpus)},
-                res.parent, res.provider)
-        out.append(res)
-    return out
+    """The stack's resources as the engine would send them."""
+    return [StackResource.from_recorded(r) for r in run_program(STACKS / stack).resources]
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +92,20 @@ def test_floors_through_the_protocol(engine: PolicyEngine, good_resources: list[
     config = parse_policy_config(json.loads((CONFIGS / "floors-high.json").read_text()))
     [d] = engine.run(good_resources, config).diagnostics
     assert d.message.startswith("chat-8b: 12 nodes provisioned at the 90-day horizon, forecast needs 14")
+
+
+def test_site_envelope_and_quota_are_read_from_the_site_network(engine: PolicyEngine,
+                                                                good_resources: list[StackResource]) -> None:
+    site = next(r for r in good_resources if r.type == "gpufleet:index:SiteNetwork" and r.name == "gcp-usc1")
+    assert (site.properties["power_mw"], site.properties["pue"]) == (1.5, 1.1)
+
+    def squeeze(props: dict[str, Any]) -> None:
+        props.update(power_mw=0.005, quota_gpus={"L4": 16})
+
+    diags = {d.policy: d for d in engine.run(edited(good_resources, site.name, squeeze)).diagnostics}
+    assert set(diags) == {"power-within-envelope", "gpu-quota-respected"}
+    assert diags["power-within-envelope"].message.startswith(
+        "gcp-usc1: 10.1 kW at full scale exceeds the 0.005 MW envelope by 5.1 kW (about 7 g2-standard-48 nodes too many); "
+        "pools: chat-8b-gcp-usc1 10.1 kW (12 nodes)")
+    assert diags["gpu-quota-respected"].enforcement == "advisory"
+    assert diags["gpu-quota-respected"].message.startswith("gcp-usc1: 48 L4 requested at full scale, the quota is 16")

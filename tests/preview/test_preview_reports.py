@@ -111,7 +111,8 @@ def test_sarif(under: PreviewResult) -> None:
     assert len(result["partialFingerprints"]["gpufleetViolation/v1"]) == 64
 
 
-def test_sarif_of_a_passing_preview_has_no_results(good: PreviewResult) -> None:
-    passing = replace(good, violations=[v for v in good.violations if "power envelope" not in v.message])
-    assert render_sarif(passing)["runs"][0]["results"] == []
-    assert render_markdown(passing).startswith("### ✅ gpufleet preview `good`: pass\n")
+def test_reports_of_a_passing_preview(good: PreviewResult) -> None:
+    assert (good.verdict, good.exit_code, good.violations) == ("pass", 0, [])
+    assert render_sarif(good)["runs"][0]["results"] == []
+    assert render_markdown(good).startswith("### ✅ gpufleet preview `good`: pass\n")
+    assert "#### Policy violations" not in render_markdown(good)
