@@ -17,6 +17,8 @@ Cloud differences live behind ``components.backend_for``; this file never names 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 
 import gpufleet.plan
@@ -61,7 +63,7 @@ def main() -> None:
 
     # 3. One component per pool.
     for pool in sorted(plan.pools, key=lambda p: p.name):
-        common = dict(
+        common: dict[str, Any] = dict(
             pool=pool,
             network=networks[pool.site],
             demand=demand_for(spec, pool),

@@ -211,7 +211,7 @@ class AwsBackend(CloudBackend):
                 network_card_index=card, device_index=device, interface_type=kind,
                 security_groups=[efa_sg.id, egress_sg.id] if kind == "interface" else [efa_sg.id],
                 delete_on_termination="true",
-                **({"associate_public_ip_address": "false"} if kind == "interface" else {}),
+                associate_public_ip_address="false" if kind == "interface" else None,
             )
             for card, device, kind in efa_layout(row)
         ]

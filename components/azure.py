@@ -76,7 +76,7 @@ def _vm_profile(name: str, subnet_id: pulumi.Input[str], image: str | None, ssh_
         storage_profile=azure.compute.VirtualMachineScaleSetStorageProfileArgs(
             image_reference=_image_reference(image),
             os_disk=azure.compute.VirtualMachineScaleSetOSDiskArgs(
-                create_option="FromImage", caching="ReadWrite", disk_size_gb=OS_DISK_GIB,
+                create_option="FromImage", caching=azure.compute.CachingTypes.READ_WRITE, disk_size_gb=OS_DISK_GIB,
                 managed_disk=azure.compute.VirtualMachineScaleSetManagedDiskParametersArgs(
                     storage_account_type="Premium_LRS")),
         ),
@@ -181,14 +181,14 @@ class AzureBackend(CloudBackend):
                 island,
                 resource_group_name=group.name,
                 location=pool.region,
-                orchestration_mode="Uniform",
+                orchestration_mode=azure.compute.OrchestrationMode.UNIFORM,
                 sku=azure.compute.SkuArgs(name=row.instance_type, tier="Standard", capacity=vms),
                 single_placement_group=True,
                 overprovision=False,
                 platform_fault_domain_count=1,
                 zones=[zone],
                 proximity_placement_group=None if ppg is None else azure.compute.SubResourceArgs(id=ppg.id),
-                upgrade_policy=azure.compute.UpgradePolicyArgs(mode="Manual"),
+                upgrade_policy=azure.compute.UpgradePolicyArgs(mode=azure.compute.UpgradeMode.MANUAL),
                 virtual_machine_profile=_vm_profile(island, args.network.subnet_ids[zone], args.image,
                                                     args.ssh_public_key or "", reservation),
                 tags=pool.tags,
@@ -208,23 +208,28 @@ class AzureBackend(CloudBackend):
             f"{name}-vmss",
             resource_group_name=group.name,
             location=pool.region,
-            orchestration_mode="Uniform",
+            orchestration_mode=azure.compute.OrchestrationMode.UNIFORM,
             sku=azure.compute.SkuArgs(name=pool.instance_type, tier="Standard", capacity=pool.min_nodes),
             # Serving needs no InfiniBand; several placement groups let the set grow past 100 VMs.
             single_placement_group=False,
             overprovision=False,
             zones=zones,
             zone_balance=True if len(zones) > 1 else None,
-            upgrade_policy=azure.compute.UpgradePolicyArgs(mode="Manual"),
+            upgrade_policy=azure.compute.UpgradePolicyArgs(mode=azure.compute.UpgradeMode.MANUAL),
             virtual_machine_profile=_vm_profile(name, args.network.subnet_ids[zones[0]], args.image,
                                                 args.ssh_public_key or ""),
             tags=pool.tags,
             opts=child(owner, ignore_changes=["sku.capacity"]),
         )
         target = pool.scaling_target_per_node
-        trigger = dict(metric_name=pool.scaling_metric_name, metric_namespace=pool.scaling_metric_namespace,
-                       metric_resource_uri=vmss.id, statistic="Average", time_aggregation="Average",
-                       time_grain="PT1M", time_window="PT5M")
+
+        def trigger(operator: azure.monitor.ComparisonOperationType, threshold: float) -> azure.monitor.MetricTriggerArgs:
+            return azure.monitor.MetricTriggerArgs(
+                metric_name=pool.scaling_metric_name, metric_namespace=pool.scaling_metric_namespace,
+                metric_resource_uri=vmss.id, operator=operator, threshold=threshold,
+                statistic=azure.monitor.MetricStatisticType.AVERAGE,
+                time_aggregation=azure.monitor.TimeAggregationType.AVERAGE, time_grain="PT1M", time_window="PT5M")
+
         setting = azure.monitor.AutoscaleSetting(
             f"{name}-autoscale",
             resource_group_name=group.name,
@@ -237,14 +242,15 @@ class AzureBackend(CloudBackend):
                     minimum=str(pool.min_nodes), maximum=str(pool.nodes), default=str(pool.min_nodes)),
                 rules=[
                     azure.monitor.ScaleRuleArgs(
-                        metric_trigger=azure.monitor.MetricTriggerArgs(operator="GreaterThan", threshold=target, **trigger),
-                        scale_action=azure.monitor.ScaleActionArgs(direction="Increase", type="PercentChangeCount",
-                                                                   value="20", cooldown="PT5M")),
+                        metric_trigger=trigger(azure.monitor.ComparisonOperationType.GREATER_THAN, target),
+                        scale_action=azure.monitor.ScaleActionArgs(
+                            direction=azure.monitor.ScaleDirection.INCREASE,
+                            type=azure.monitor.ScaleType.PERCENT_CHANGE_COUNT, value="20", cooldown="PT5M")),
                     azure.monitor.ScaleRuleArgs(
-                        metric_trigger=azure.monitor.MetricTriggerArgs(operator="LessThan", threshold=round(target * 0.6, 6),
-                                                                       **trigger),
-                        scale_action=azure.monitor.ScaleActionArgs(direction="Decrease", type="ChangeCount",
-                                                                   value="1", cooldown="PT10M")),
+                        metric_trigger=trigger(azure.monitor.ComparisonOperationType.LESS_THAN, round(target * 0.6, 6)),
+                        scale_action=azure.monitor.ScaleActionArgs(
+                            direction=azure.monitor.ScaleDirection.DECREASE,
+                            type=azure.monitor.ScaleType.CHANGE_COUNT, value="1", cooldown="PT10M")),
                 ],
             )],
             tags=pool.tags,

@@ -280,7 +280,8 @@ class GcpBackend(CloudBackend):
         gpu_nics = 0
         if layout is not None:
             if layout.host_nics > 1:
-                nics.append(self._nic(*handles["gvnic2"], "GVNIC"))
+                second, second_subnet = handles["gvnic2"]
+                nics.append(self._nic(second, second_subnet, "GVNIC"))
             if layout.roce:
                 roce, subnets = handles["roce"][zone]
                 nics += [self._nic(roce, subnets[j], layout.gpu_nic_type) for j in range(layout.gpu_nics)]

@@ -38,10 +38,12 @@ PLACEHOLDER_MARK = "gpufleet-offline-placeholder"
 
 def workload_loc(spec: FleetSpec, workload: str) -> str:
     """Field path of a workload in the spec, e.g. ``fleet.training[0]``."""
-    for kind, items in (("training", spec.training), ("inference", spec.inference)):
-        for i, w in enumerate(items):
-            if w.name == workload:
-                return f"fleet.{kind}[{i}]"
+    for i, training in enumerate(spec.training):
+        if training.name == workload:
+            return f"fleet.training[{i}]"
+    for i, service in enumerate(spec.inference):
+        if service.name == workload:
+            return f"fleet.inference[{i}]"
     return f"fleet.{workload}"
 
 

@@ -512,16 +512,16 @@ def _make_monitor(mocks: Any, recorder: _Recorder) -> Any:
 
         def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
             recorder.thread_loop()
-            return super().Invoke(request)
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
 
         def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
             recorder.thread_loop()
-            return super().ReadResource(request)
+            return super().ReadResource(request)  # type: ignore[no-untyped-call]
 
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
             recorder.thread_loop()
             recorder.pending.inputs = None
-            response = super().RegisterResource(request)
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
             if request.type == "pulumi:pulumi:Stack":
                 return response
             inputs = recorder.pending.inputs or {}
