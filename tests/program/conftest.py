@@ -17,8 +17,6 @@ from gpufleet.spec import FleetSpec, load_stack
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = REPO / "stacks"
-BAD_STACKS = REPO / "tests" / "fixtures" / "stacks"
-STACK_NAMES = ["dev", "aws-training", "azure-inference", "gcp-a3ultra", "prod"]
 
 
 def stack_file(name: str) -> Path:

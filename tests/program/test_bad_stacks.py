@@ -11,7 +11,7 @@ import gpufleet.plan
 from gpufleet.errors import InfeasiblePlanError, SpecError
 from gpufleet.offline import OfflineRun, run_program
 
-from conftest import BAD_STACKS  # type: ignore[import-not-found]
+BAD_STACKS = Path(__file__).resolve().parents[1] / "fixtures" / "stacks"
 
 
 def _refused(name: str) -> tuple[OfflineRun, str]:

@@ -12,7 +12,7 @@ import pytest
 
 from gpufleet.offline import OfflineRun, answer_call, read_stack_config, run_function, run_program
 
-from conftest import stack_file  # type: ignore[import-not-found]
+DEV_STACK = Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.dev.yaml"
 
 
 # --- the SDK internals the runner relies on: fail loudly when they change --------------------------
@@ -137,6 +137,6 @@ def test_data_source_answers_are_deterministic() -> None:
 
 
 def test_the_dev_stack_runs_under_mocks_in_update_mode_too() -> None:
-    run = run_program(stack_file("dev"), preview=False, check=False)
+    run = run_program(DEV_STACK, preview=False, check=False)
     # `pulumi up` refuses the offline placeholder key that the dev stack's Azure pool would get.
     assert run.error is not None and "placeholder" in str(run.error) and run.resources == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from gpufleet.offline import OfflineRun, RecordedResource
 from gpufleet.plan import FleetPlan, PoolPlan
 from gpufleet.spec import FleetSpec
 
-from conftest import STACK_NAMES  # type: ignore[import-not-found]
+REPO = Path(__file__).resolve().parents[2]
+STACK_NAMES = ["dev", "aws-training", "azure-inference", "gcp-a3ultra", "prod"]
 
 Run = Callable[[str], OfflineRun]
 Plan = Callable[[str], tuple[FleetSpec, FleetPlan]]
@@ -245,10 +247,8 @@ def test_component_props_repeat_the_pool_facts(stack_run: Run, stack_plan: Plan)
 def test_two_runs_register_identical_inputs(name: str, stack_run: Run) -> None:
     from gpufleet.offline import run_program
 
-    from conftest import stack_file  # type: ignore[import-not-found]
-
     first = stack_run(name)
-    second = run_program(stack_file(name))
+    second = run_program(REPO / "stacks" / f"Pulumi.{name}.yaml")
     dump = lambda run: json.dumps(run.inputs_by_urn(), sort_keys=True)  # noqa: E731
     assert dump(first) == dump(second)
     assert [r.urn for r in first.resources] == [r.urn for r in second.resources]
@@ -280,7 +280,6 @@ def test_nothing_is_left_unknown_in_a_preview(name: str, stack_run: Run) -> None
 
 def test_the_policy_pack_passes_every_stack(stack_run: Run) -> None:
     # The pack reads the component props and the cloud resources; the two must tell one story.
-    from conftest import REPO  # type: ignore[import-not-found]
     from gpufleet.policy_engine import PolicyEngine, StackResource
 
     if not (REPO / "policies" / "PulumiPolicy.yaml").exists():
