@@ -38,6 +38,8 @@ from gpufleet.errors import CatalogError, Issue, Issues, SpecError
 
 CONFIG_KEY = "gpufleet:fleet"
 """The stack-config key that holds the fleet spec (``pulumi config set --path`` / YAML object)."""
+PROGRAM_KEYS = ("gpufleet:sshPublicKey", "gpufleet:images")
+"""Other gpufleet settings, read and checked by the Pulumi program (``components/validate.py``)."""
 
 Slug = Annotated[
     str,
@@ -536,9 +538,10 @@ def load_stack(path: str | Path) -> tuple[str, FleetSpec]:
     if CONFIG_KEY not in config:
         raise SpecError(Issue(f"config.{CONFIG_KEY}", "is required",
                               "the fleet object: sites, training, inference"), source=source)
-    unknown = sorted(k for k in config if k.startswith("gpufleet:") and k != CONFIG_KEY)
+    known = (CONFIG_KEY, *PROGRAM_KEYS)
+    unknown = sorted(k for k in config if k.startswith("gpufleet:") and k not in known)
     if unknown:
-        raise SpecError([Issue(f"config.{k}", "unknown gpufleet setting", CONFIG_KEY) for k in unknown],
+        raise SpecError([Issue(f"config.{k}", "unknown gpufleet setting", ", ".join(known)) for k in unknown],
                         source=source)
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
     return stack, parse_fleet(config[CONFIG_KEY], source=source)

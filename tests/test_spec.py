@@ -135,3 +135,10 @@ def test_cli_exit_code_2_and_every_message(run_cli: Callable[..., tuple[int, str
 def test_cli_missing_stack_file_is_bad_input(run_cli: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
     code, _, err = run_cli("plan", "--stack", str(tmp_path / "Pulumi.nope.yaml"))
     assert code == 2 and "cannot read" in err
+
+
+def test_program_settings_are_accepted_beside_the_fleet(write_stack: Callable[..., Path],
+                                                        fleet: dict[str, Any]) -> None:
+    extra = {"gpufleet:sshPublicKey": "ssh-ed25519 AAAAC3Nza you@host", "gpufleet:images": {"chat": "ami-123"}}
+    stack, spec = load_stack(write_stack(fleet, extra=extra))
+    assert spec.inference[0].name == "chat"
