@@ -165,7 +165,25 @@ class CapacitySpec(_Strict):
         return self
 
 
-class TrainingSpec(_Strict):
+class _GpuWorkload(_Strict):
+    """Checks shared by training runs and inference services: a known GPU and known instance types."""
+
+    @field_validator("gpu", check_fields=False)
+    @classmethod
+    def _known_gpu(cls, gpu: str) -> str:
+        return _check_gpu(gpu)
+
+    @field_validator("instance_types", check_fields=False)
+    @classmethod
+    def _known_types(cls, types: list[str] | None) -> list[str] | None:
+        if types is not None:
+            if not types:
+                raise ValueError("must list at least one instance type, or be omitted")
+            _check_instance_types(types)
+        return types
+
+
+class TrainingSpec(_GpuWorkload):
     """A training run, sized from scaling-law compute: C = 6 · N_active · D FLOPs."""
 
     name: Slug
@@ -194,20 +212,6 @@ class TrainingSpec(_Strict):
     max_nodes_per_island: Annotated[int, Field(gt=0, le=300)] = 100
     """Azure: VMs per InfiniBand island (single placement group): 100 by default, up to 300 after
     a quota raise."""
-
-    @field_validator("gpu")
-    @classmethod
-    def _known_gpu(cls, gpu: str) -> str:
-        return _check_gpu(gpu)
-
-    @field_validator("instance_types")
-    @classmethod
-    def _known_types(cls, types: list[str] | None) -> list[str] | None:
-        if types is not None:
-            if not types:
-                raise ValueError("must list at least one instance type, or be omitted")
-            _check_instance_types(types)
-        return types
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingSpec:
@@ -246,7 +250,7 @@ class ScalingSpec(_Strict):
     """Fraction of a node's measured tokens/s the autoscaler aims for."""
 
 
-class InferenceSpec(_Strict):
+class InferenceSpec(_GpuWorkload):
     """An inference service, sized from its forecast peak and the model's memory fit."""
 
     name: Slug
@@ -281,20 +285,6 @@ class InferenceSpec(_Strict):
     memory_reserved_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1
     """Share of each GPU's memory unavailable for weights and KV cache (runtime, activations)."""
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
-
-    @field_validator("gpu")
-    @classmethod
-    def _known_gpu(cls, gpu: str) -> str:
-        return _check_gpu(gpu)
-
-    @field_validator("instance_types")
-    @classmethod
-    def _known_types(cls, types: list[str] | None) -> list[str] | None:
-        if types is not None:
-            if not types:
-                raise ValueError("must list at least one instance type, or be omitted")
-            _check_instance_types(types)
-        return types
 
     @model_validator(mode="after")
     def _consistent(self) -> InferenceSpec:
