@@ -215,7 +215,7 @@ def fit_memory(
 
 def forecast_tokens_per_s(peak_now: float, growth_per_month: float, days_from_now: float) -> float:
     """Compound growth: peak_now · (1 + growth)^(days / 30.4375)."""
-    return peak_now * (1.0 + growth_per_month) ** (days_from_now / DAYS_PER_MONTH)
+    return float(peak_now * (1.0 + growth_per_month) ** (days_from_now / DAYS_PER_MONTH))
 
 
 @dataclass(frozen=True)

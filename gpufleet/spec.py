@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -363,7 +364,9 @@ def _cross_check(spec: FleetSpec, issues: Issues, root: str) -> None:
                 f"{site.cloud} instance types (run `gpufleet catalog --cloud {site.cloud}`)",
             )
     seen: dict[str, str] = {}
-    for kind, workloads in (("training", spec.training), ("inference", spec.inference)):
+    groups: tuple[tuple[str, Sequence[TrainingSpec | InferenceSpec]], ...] = (
+        ("training", spec.training), ("inference", spec.inference))
+    for kind, workloads in groups:
         for i, w in enumerate(workloads):
             loc = f"{root}.{kind}[{i}]"
             if w.name in seen:

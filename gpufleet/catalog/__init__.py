@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -148,7 +149,7 @@ class Catalog:
         return max(rows, key=lambda r: (r.gpus, r.fabric_gbps, r.instance_type))
 
 
-def _did_you_mean(word: str, options: dict[str, object]) -> str:
+def _did_you_mean(word: str, options: Mapping[str, object]) -> str:
     close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
     return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
