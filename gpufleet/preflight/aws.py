@@ -92,6 +92,7 @@ class AwsChecker(CloudChecker):
     """Checks AWS pools with boto3 (see the module docstring for the calls)."""
 
     cloud = "aws"
+    credential_source = "botocore credential chain"
 
     def __init__(self, options: PreflightOptions | None = None, *, client_factory: ClientFactory | None = None) -> None:
         super().__init__(options)
@@ -149,32 +150,15 @@ class AwsChecker(CloudChecker):
 
     # --- the seam ------------------------------------------------------------------------------------
 
-    def check(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec]) -> list[Finding]:
-        pools = [p for p in pools if p.cloud == self.cloud]
-        sites = [s for s in sites if s.cloud == self.cloud]
-        if not pools:
+    def check_site_catalog(self, site: SiteSpec, mine: Sequence[PoolPlan], pools: Sequence[PoolPlan],
+                           described: set[str]) -> list[Finding]:
+        offered = self._offered.get(site.region, {})
+        types = [t for t in sorted({p.instance_type for p in mine} - described) if offered.get(t)]
+        if not types:
             return []
-        problem = self.credentials_problem()
-        if problem:
-            return not_checked(self.cloud, sites, pools, "botocore credential chain", problem)
-        findings: list[Finding] = []
-        described: set[str] = set()
-        for site in sites:
-            mine = [p for p in pools if p.site == site.name]
-            if not mine:
-                continue
-            findings += self.check_offerings(site, mine, sites)
-            types = sorted({p.instance_type for p in mine} - described)
-            offered = self._offered.get(site.region, {})
-            types = [t for t in types if offered.get(t)]
-            if types:
-                described.update(types)
-                findings += self.check_catalog(site.region, types, site=site.name,
-                                               pools=[p for p in pools if p.instance_type in types])
-        findings += self.check_quotas(pools, sites)
-        for site in sites:
-            findings += self.check_reservations(site, [p for p in pools if p.site == site.name])
-        return findings
+        described.update(types)
+        return self.check_catalog(site.region, types, site=site.name,
+                                  pools=[p for p in pools if p.instance_type in types])
 
     # --- offerings -----------------------------------------------------------------------------------
 

@@ -137,6 +137,7 @@ class AzureChecker(CloudChecker):
     """Checks Azure pools with azure-mgmt-compute (see the module docstring for the calls)."""
 
     cloud = "azure"
+    credential_source = "azure-identity DefaultAzureCredential"
 
     def __init__(self, options: PreflightOptions | None = None, *, credential: Any = None,
                  client_factory: ClientFactory | None = None) -> None:
@@ -167,36 +168,22 @@ class AzureChecker(CloudChecker):
 
     # --- the seam ------------------------------------------------------------------------------------
 
-    def check(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec]) -> list[Finding]:
-        pools = [p for p in pools if p.cloud == self.cloud]
-        sites = [s for s in sites if s.cloud == self.cloud]
-        if not pools:
-            return []
+    def credentials_problem(self) -> str | None:
         if self.credential is None:
             self.credential, problem = detect_credential()
-            if problem:
-                return not_checked(self.cloud, sites, pools, "azure-identity DefaultAzureCredential", problem)
-        findings: list[Finding] = []
-        usable: list[SiteSpec] = []
-        for site in sites:
-            if self.subscription_of(site) is None:
-                findings += not_checked(self.cloud, [site], pools, "subscription",
-                                        f"site {site.name} has no subscription_id and AZURE_SUBSCRIPTION_ID is unset")
-            else:
-                usable.append(site)
-        described: set[str] = set()
-        for site in usable:
-            mine = [p for p in pools if p.site == site.name]
-            if not mine:
-                continue
-            findings += self.check_offerings(site, mine, usable)
-            types = sorted({p.instance_type for p in mine} - described)
-            described.update(types)
-            findings += self.check_catalog(site, types, [p for p in pools if p.instance_type in types])
-        findings += self.check_quotas([p for p in pools if any(p.site == s.name for s in usable)], usable)
-        for site in usable:
-            findings += self.check_reservations(site, [p for p in pools if p.site == site.name])
-        return findings
+            return problem
+        return None
+
+    def site_unusable(self, site: SiteSpec) -> tuple[str, str] | None:
+        if self.subscription_of(site) is None:
+            return "subscription", f"site {site.name} has no subscription_id and AZURE_SUBSCRIPTION_ID is unset"
+        return None
+
+    def check_site_catalog(self, site: SiteSpec, mine: Sequence[PoolPlan], pools: Sequence[PoolPlan],
+                           described: set[str]) -> list[Finding]:
+        types = sorted({p.instance_type for p in mine} - described)
+        described.update(types)
+        return self.check_catalog(site, types, [p for p in pools if p.instance_type in types])
 
     # --- SKUs and offerings ----------------------------------------------------------------------------
 

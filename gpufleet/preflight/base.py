@@ -156,10 +156,66 @@ class CloudChecker(ABC):
         self.options = options or PreflightOptions()
         self.catalog = self.options.the_catalog()
 
-    @abstractmethod
+    credential_source: ClassVar[str]
+    """What finds the credentials, as a finding names it (e.g. ``botocore credential chain``)."""
+
     def check(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec]) -> list[Finding]:
-        """Check ``pools`` (all on this cloud) placed at ``sites`` (every site of this cloud in the
-        spec, so alternatives can name the others)."""
+        """Check ``pools`` placed at ``sites`` (every site of this cloud in the spec, so alternatives
+        can name the others): credentials, then per site its offerings and catalog agreement, then
+        quotas and reservations. Pools and sites of other clouds are ignored."""
+        pools = [p for p in pools if p.cloud == self.cloud]
+        sites = [s for s in sites if s.cloud == self.cloud]
+        if not pools:
+            return []
+        problem = self.credentials_problem()
+        if problem:
+            return not_checked(self.cloud, sites, pools, self.credential_source, problem)
+        findings: list[Finding] = []
+        usable: list[SiteSpec] = []
+        for site in sites:
+            unusable = self.site_unusable(site)
+            if unusable is None:
+                usable.append(site)
+            else:
+                findings += not_checked(self.cloud, [site], pools, *unusable)
+        described: set[str] = set()
+        for site in usable:
+            mine = [p for p in pools if p.site == site.name]
+            if mine:
+                findings += self.check_offerings(site, mine, usable)
+                findings += self.check_site_catalog(site, mine, pools, described)
+        names = {s.name for s in usable}
+        findings += self.check_quotas([p for p in pools if p.site in names], usable)
+        for site in usable:
+            findings += self.check_reservations(site, [p for p in pools if p.site == site.name])
+        return findings
+
+    @abstractmethod
+    def credentials_problem(self) -> str | None:
+        """Why this cloud cannot be checked (no credentials), or None. Must not hang."""
+
+    def site_unusable(self, site: SiteSpec) -> tuple[str, str] | None:
+        """``(what, why)`` when a site lacks what its checks need (a project, a subscription)."""
+        return None
+
+    @abstractmethod
+    def check_offerings(self, site: SiteSpec, pools: Sequence[PoolPlan],
+                        sites: Sequence[SiteSpec]) -> list[Finding]:
+        """Is each pool's instance type offered in its zones? Alternatives may name ``sites``."""
+
+    @abstractmethod
+    def check_site_catalog(self, site: SiteSpec, mine: Sequence[PoolPlan], pools: Sequence[PoolPlan],
+                           described: set[str]) -> list[Finding]:
+        """Does the provider describe the site's instance types as the catalog does? Types already
+        in ``described`` were compared at another site; add the ones compared here."""
+
+    @abstractmethod
+    def check_quotas(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec]) -> list[Finding]:
+        """Do the account's quotas cover the pools?"""
+
+    @abstractmethod
+    def check_reservations(self, site: SiteSpec, pools: Sequence[PoolPlan]) -> list[Finding]:
+        """Do the reservations the site's pools count on exist, with room?"""
 
 
 CHECKERS: dict[str, type[CloudChecker]] = {}

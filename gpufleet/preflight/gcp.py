@@ -120,6 +120,7 @@ class GcpChecker(CloudChecker):
     """Checks GCP pools with google-cloud-compute (see the module docstring for the calls)."""
 
     cloud = "gcp"
+    credential_source = "google.auth.default"
 
     def __init__(self, options: PreflightOptions | None = None, *, credentials: Any = None,
                  project: str | None = None, client_factory: ClientFactory | None = None) -> None:
@@ -161,39 +162,28 @@ class GcpChecker(CloudChecker):
 
     # --- the seam ------------------------------------------------------------------------------------
 
-    def check(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec]) -> list[Finding]:
-        pools = [p for p in pools if p.cloud == self.cloud]
-        sites = [s for s in sites if s.cloud == self.cloud]
-        if not pools:
-            return []
+    def credentials_problem(self) -> str | None:
         if self.credentials is None:
             credentials, project, problem = detect_credentials()
             if problem:
-                return not_checked(self.cloud, sites, pools, "google.auth.default", problem)
+                return problem
             self.credentials, self.default_project = credentials, self.default_project or project
+        return None
+
+    def site_unusable(self, site: SiteSpec) -> tuple[str, str] | None:
+        if self.project_of(site) is None:
+            return "project", f"site {site.name} has no project and the credentials name none"
+        return None
+
+    def check_site_catalog(self, site: SiteSpec, mine: Sequence[PoolPlan], pools: Sequence[PoolPlan],
+                           described: set[str]) -> list[Finding]:
         findings: list[Finding] = []
-        usable: list[SiteSpec] = []
-        for site in sites:
-            if self.project_of(site) is None:
-                findings += not_checked(self.cloud, [site], pools, "project",
-                                        f"site {site.name} has no project and the credentials name none")
-            else:
-                usable.append(site)
-        described: set[str] = set()
-        for site in usable:
-            mine = [p for p in pools if p.site == site.name]
-            if not mine:
-                continue
-            findings += self.check_offerings(site, mine, usable)
-            for pool in mine:
-                if pool.instance_type not in described:
-                    catalog = self.check_catalog(site, pool, [p for p in pools if p.instance_type == pool.instance_type])
-                    if catalog:
-                        described.add(pool.instance_type)
-                        findings += catalog
-        findings += self.check_quotas([p for p in pools if any(p.site == s.name for s in usable)], usable)
-        for site in usable:
-            findings += self.check_reservations(site, [p for p in pools if p.site == site.name])
+        for pool in mine:
+            if pool.instance_type not in described:
+                catalog = self.check_catalog(site, pool, [p for p in pools if p.instance_type == pool.instance_type])
+                if catalog:
+                    described.add(pool.instance_type)
+                    findings += catalog
         return findings
 
     # --- machine types -------------------------------------------------------------------------------

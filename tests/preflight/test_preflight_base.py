@@ -25,11 +25,8 @@ SDKS = ("boto3", "botocore", "azure", "google.cloud", "google.auth", "google.api
 def test_one_checker_per_cloud_registered_by_decorator() -> None:
     assert CHECKERS == {"aws": AwsChecker, "azure": AzureChecker, "gcp": GcpChecker}
 
-    class Other(CloudChecker):
+    class Other(_Quiet):
         cloud = "aws"
-
-        def check(self, pools: Sequence[PoolPlan], sites: Sequence[Any]) -> list[Finding]:
-            return []
 
     with pytest.raises(ValueError, match="already registered"):
         register(Other)
@@ -117,17 +114,39 @@ def test_text_report_golden() -> None:
     )
 
 
-class _Broken(CloudChecker):
+class _Quiet(CloudChecker):
+    """A checker whose every check passes; subclasses change one step."""
+
+    credential_source = "test"
+
+    def credentials_problem(self) -> str | None:
+        return None
+
+    def check_offerings(self, site: Any, pools: Sequence[PoolPlan], sites: Sequence[Any]) -> list[Finding]:
+        return []
+
+    def check_site_catalog(self, site: Any, mine: Sequence[PoolPlan], pools: Sequence[PoolPlan],
+                           described: set[str]) -> list[Finding]:
+        return []
+
+    def check_quotas(self, pools: Sequence[PoolPlan], sites: Sequence[Any]) -> list[Finding]:
+        return []
+
+    def check_reservations(self, site: Any, pools: Sequence[PoolPlan]) -> list[Finding]:
+        return []
+
+
+class _Broken(_Quiet):
     cloud = "aws"
 
-    def check(self, pools: Sequence[PoolPlan], sites: Sequence[Any]) -> list[Finding]:
+    def credentials_problem(self) -> str | None:
         raise RuntimeError("boom")
 
 
-class _Fixed(CloudChecker):
+class _Fixed(_Quiet):
     cloud = "gcp"
 
-    def check(self, pools: Sequence[PoolPlan], sites: Sequence[Any]) -> list[Finding]:
+    def check_offerings(self, site: Any, pools: Sequence[PoolPlan], sites: Sequence[Any]) -> list[Finding]:
         return [Finding("gcp", "offering", "error", p.site, (p.name,), "x", "not offered", shortfall_gpus=p.gpus,
                         alternatives=(Alternative("site", "elsewhere", "r", ("z",), p.instance_type, None, True, "fits"),
                                       Alternative("site", p.site, "r", ("z2",), p.instance_type, None, True, "here")))
