@@ -24,58 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from gpufleet.preview import PreviewResult, run_preview
+
+from fleets import big_fleet, write_stack  # benchmarks/fleets.py (scripts run from benchmarks/)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT / "stacks" / "Pulumi.dev.yaml"
 TARGET_S = 30.0
-
-_SITES = [
-    ("aws-use1", "aws", "us-east-1", ["us-east-1a", "us-east-1b", "us-east-1c"], "p5.48xlarge", 3.93, 1.15),
-    ("aws-usw2", "aws", "us-west-2", ["us-west-2a", "us-west-2b", "us-west-2c"], "p5.48xlarge", 3.93, 1.2),
-    ("azure-eastus", "azure", "eastus", ["1", "2", "3"], "Standard_ND96isr_H100_v5", 4.10, 1.2),
-    ("azure-westus3", "azure", "westus3", ["1", "2", "3"], "Standard_ND96isr_H100_v5", 4.10, 1.25),
-    ("gcp-usc1", "gcp", "us-central1", ["us-central1-a", "us-central1-b", "us-central1-c"], "a3-highgpu-8g", 4.20, 1.1),
-    ("gcp-euw4", "gcp", "europe-west4", ["europe-west4-a", "europe-west4-b", "europe-west4-c"], "a3-highgpu-8g",
-     4.40, 1.1),
-]
-
-
-def big_fleet(services: int = 40) -> dict[str, Any]:
-    """About 10,000 H100s with 40 services: 4 training runs of ~1,000 GPUs, services of ~150 GPUs."""
-    sites = []
-    for i, (name, cloud, region, zones, itype, price, pue) in enumerate(_SITES):
-        site: dict[str, Any] = {
-            "name": name, "cloud": cloud, "region": region, "zones": zones, "power_mw": 12.0, "pue": pue,
-            "quota_gpus": {"H100": 4096}, "price_per_gpu_hour": {itype: price},
-            "network_cidr": f"10.{10 * (i + 1)}.0.0/16",
-        }
-        if cloud == "gcp":
-            site["project"] = "gpufleet-bench"
-        sites.append(site)
-    training = [{"name": f"pretrain-{i}", "params": 7.0e10, "tokens": 2.5e12, "gpu": "H100", "deadline_days": 30,
-                 "mfu": 0.4, "sites": [_SITES[i % 6][0]]} for i in range(4)]
-    inference = []
-    for i in range(services):
-        home = _SITES[i % 6]
-        inference.append({
-            "name": f"svc-{i:02d}",
-            "model": {"params": 7.0e10, "layers": 80, "kv_heads": 8, "head_dim": 128, "dtype": "fp8"},
-            "context_tokens": 16384, "concurrency": 16, "tokens_per_s_per_replica": 3000, "gpu": "H100",
-            "instance_types": [home[4]], "peak_tokens_per_s": 58000 + 1500 * i, "growth_per_month": 0.05,
-            "lead_time_days": 45, "horizon_days": 90, "headroom": 0.25, "survive_zone_losses": 1,
-            "sites": [home[0]],
-        })
-    return {"sites": sites, "training": training, "inference": inference}
-
-
-def write_stack(directory: Path, name: str, fleet: dict[str, Any]) -> Path:
-    path = directory / f"Pulumi.{name}.yaml"
-    path.write_text(yaml.safe_dump({"config": {"gpufleet:fleet": fleet}}, sort_keys=False))
-    return path
-
 
 def timed(stack_file: Path) -> dict[str, Any]:
     began = time.perf_counter()
@@ -101,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        big_file = write_stack(Path(tmp), "big", big_fleet(args.services))
+        big_file = write_stack(Path(tmp) / "Pulumi.big.yaml", big_fleet(args.services))
         runs: dict[str, dict[str, Any]] = {}
         # The first preview in a process pays for importing the cloud SDKs; warm up so both stacks
         # are measured the same way.
