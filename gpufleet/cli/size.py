@@ -7,7 +7,7 @@ import math
 import click
 from rich.table import Table
 
-from gpufleet.catalog import load_catalog
+from gpufleet.catalog import GpuModel, load_catalog
 from gpufleet.cli._output import console, fmt_num, fmt_sci, print_json
 from gpufleet.errors import Issue, SpecError
 from gpufleet.sizing import BYTES_PER_DTYPE, fit_memory, size_training, training_flops
@@ -22,7 +22,8 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     return value
 
 
-def _gpu(name: str, flag: str) -> tuple[object, int]:
+def _gpu(name: str, flag: str) -> tuple[GpuModel, int]:
+    """The GPU model and the GPUs per node of its largest instance in the catalog."""
     catalog = load_catalog()
     gpu = catalog.gpu(name, loc=flag)
     rows = catalog.instances_with_gpu(name)
@@ -54,7 +55,7 @@ def size_training_cmd(params: float, active_params: float | None, tokens: float,
         raise SpecError(Issue("--active-params", f"{active_params:g} exceeds --params {params:g}",
                               "active parameters <= total parameters"))
     gpu, per_node = _gpu(gpu_name, "--gpu")
-    result = size_training(flops=training_flops(params, tokens, active_params), gpu=gpu,  # type: ignore[arg-type]
+    result = size_training(flops=training_flops(params, tokens, active_params), gpu=gpu,
                            gpus_per_node=per_node, deadline_days=days, mfu=mfu)
     if as_json:
         print_json(result.contract())
@@ -88,7 +89,7 @@ def size_inference_cmd(params: float, layers: int, kv_heads: int, head_dim: int,
     gpu, per_node = _gpu(gpu_name, "--gpu")
     fit = fit_memory(params=params, layers=layers, kv_heads=kv_heads, head_dim=head_dim, dtype=dtype,
                      context_tokens=context_tokens, concurrency=concurrency,
-                     gpu_memory_gib=gpu.memory_gib, gpus_per_node=per_node,  # type: ignore[attr-defined]
+                     gpu_memory_gib=gpu.memory_gib, gpus_per_node=per_node,
                      reserved_fraction=reserved_fraction)
     if not fit.fits:
         raise SpecError(Issue("--concurrency", f"{fit.required_gb:,.0f} GB does not fit any replica size of {gpu_name}",
