@@ -34,7 +34,7 @@ from components import (
     plan_summary,
     validate_plan,
 )
-from components.validate import PLACEHOLDER_MARK
+from gpufleet.names import PLACEHOLDER_MARK
 from gpufleet.spec import parse_fleet
 
 

@@ -34,6 +34,7 @@ import pulumi
 
 from gpufleet.catalog import InstanceType
 from gpufleet.errors import Issue
+from gpufleet.names import TYPE_PREFIX
 from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
 
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
     from components.cluster import InferencePool, TrainingCluster
     from components.network import SiteNetwork
 
-TYPE_PREFIX = "gpufleet:index:"
-"""Component type tokens are ``gpufleet:index:<Class>``."""
 
 
 # --- Args ------------------------------------------------------------------------------------------

@@ -27,13 +27,12 @@ from collections.abc import Mapping
 from components.base import CloudBackend, backend_for, registered
 from gpufleet.catalog import Catalog, load_catalog
 from gpufleet.errors import Issue, SpecError
+from gpufleet.names import PLACEHOLDER_MARK
 from gpufleet.plan import FleetPlan, PoolPlan
 from gpufleet.spec import FleetSpec
 
 SSH_KEY_PREFIXES = ("ssh-rsa ", "ssh-ed25519 ", "ecdsa-sha2-nistp256 ", "ecdsa-sha2-nistp384 ",
                     "ecdsa-sha2-nistp521 ", "sk-ssh-ed25519@openssh.com ")
-PLACEHOLDER_MARK = "gpufleet-offline-placeholder"
-"""Comment of the placeholder key offline runs use; ``pulumi up`` refuses it."""
 
 
 def workload_loc(spec: FleetSpec, workload: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from gpufleet.catalog import Catalog, InstanceType, load_catalog
 from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
+from gpufleet.names import TAG_GPU, TAG_GPUS_PER_NODE, TAG_POOL, TAG_ROLE, TAG_SITE, TAG_WORKLOAD
 from gpufleet.sizing import (
     InferenceSizing,
     TrainingSizing,
@@ -96,12 +97,12 @@ class PoolPlan:
         ``_`` and ``-``; values at most 63 characters).
         """
         return {
-            "gpufleet-workload": self.workload,
-            "gpufleet-role": self.role,
-            "gpufleet-site": self.site,
-            "gpufleet-pool": self.name,
-            "gpufleet-gpu": self.gpu.lower(),
-            "gpufleet-gpus-per-node": str(self.gpus_per_node),
+            TAG_WORKLOAD: self.workload,
+            TAG_ROLE: self.role,
+            TAG_SITE: self.site,
+            TAG_POOL: self.name,
+            TAG_GPU: self.gpu.lower(),
+            TAG_GPUS_PER_NODE: str(self.gpus_per_node),
         }
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.errors import EXIT_INTERNAL, GpufleetError, Issue, SpecError
+from gpufleet.names import UNKNOWN_SENTINEL
 
 ENFORCEMENT_LEVELS: tuple[str, ...] = ("advisory", "mandatory", "remediate", "disabled")
 """Pulumi's enforcement levels, in the order of the protobuf enum (0 advisory … 3 remediate)."""
@@ -399,11 +400,6 @@ class StackResource:
             parent=get("parent", None) or None,
             provider=provider_urn(provider) if provider else None,
         )
-
-
-UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-"""What the engine sends for any value unknown during a preview (``MarshalProperties`` with
-``KeepUnknowns``: every unknown becomes the unknown-string sentinel)."""
 
 
 def _with_unknowns(value: Any, marker: str) -> Any:

@@ -22,16 +22,12 @@ results pointing at the stack file).
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import json
 import re
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from gpufleet.errors import EXIT_BLOCKED, EXIT_OK
@@ -156,6 +152,7 @@ def run_preview(
         PolicyEngineError: the pack did not start or answer (exit 1).
     """
     from gpufleet.offline import read_stack_config, run_program
+    from gpufleet.policy.summary import summarize
 
     say = progress or (lambda _msg: None)
     stack_path = Path(stack_file)
@@ -180,8 +177,7 @@ def run_preview(
     finally:
         if own_engine:
             eng.close()
-    summary = _summary_module(pack_dir).summarize(_pack_resources(resources, pack_dir),
-                                                  {k: v.properties for k, v in engine_run.config.items()})
+    summary = summarize(_pack_resources(resources), {k: v.properties for k, v in engine_run.config.items()})
     names = {r.urn: r.name for r in resources}
     violations = [_violation(d, names) for d in engine_run.diagnostics]
     violations.sort(key=lambda v: (not v.blocking, v.policy, v.resource or "", v.message))
@@ -212,27 +208,8 @@ def _violation(d: Diagnostic, names: Mapping[str, str]) -> Violation:
                      resource_name=names.get(d.urn) if d.urn else None, description=d.description)
 
 
-def _summary_module(pack_dir: Path) -> ModuleType:
-    """The pack's ``gpufleet_policies.summary``, loaded from ``pack_dir`` (the pack is not installed
-    as a package; it is a directory next to the program)."""
-    package = sys.modules.get("gpufleet_policies")
-    wanted = (pack_dir / "gpufleet_policies").resolve()
-    if package is None or Path(package.__path__[0]).resolve() != wanted:
-        spec = importlib.util.spec_from_file_location("gpufleet_policies", wanted / "__init__.py",
-                                                      submodule_search_locations=[str(wanted)])
-        if spec is None or spec.loader is None:
-            raise ImportError(f"no gpufleet_policies package in {pack_dir}")
-        for name in [m for m in sys.modules if m == "gpufleet_policies" or m.startswith("gpufleet_policies.")]:
-            del sys.modules[name]
-        package = importlib.util.module_from_spec(spec)
-        sys.modules["gpufleet_policies"] = package
-        spec.loader.exec_module(package)
-    return importlib.import_module("gpufleet_policies.summary")
-
-
-def _pack_resources(resources: list[StackResource], pack_dir: Path) -> list[Any]:
-    _summary_module(pack_dir)
-    from gpufleet_policies.resources import Resource
+def _pack_resources(resources: list[StackResource]) -> list[Any]:
+    from gpufleet.policy.resources import Resource
 
     return [Resource(type=r.type, name=r.name, urn=r.urn, props=r.properties, parent=r.parent) for r in resources]
 

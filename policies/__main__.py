@@ -1,13 +1,13 @@
 """The gpufleet CrossGuard policy pack: ``pulumi preview --policy-pack policies``.
 
 This file only builds the ``PolicyPack`` (constructing it starts the gRPC server the engine talks
-to, prints its port and blocks). The rules live in the importable ``gpufleet_policies`` package,
+to, prints its port and blocks). The rules live in the importable :mod:`gpufleet.policy` package of the core,
 so they can be called and tested on their own.
 """
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from gpufleet_policies.pack import PACK_DESCRIPTION, PACK_NAME, build_policies
+from gpufleet.policy.pack import PACK_DESCRIPTION, PACK_NAME, build_policies
 
 PolicyPack(
     name=PACK_NAME,

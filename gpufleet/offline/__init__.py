@@ -48,20 +48,13 @@ from typing import Any
 import yaml
 
 from gpufleet.errors import Issue, SpecError
+from gpufleet.names import PLACEHOLDER_SSH_PUBLIC_KEY, SSH_KEY_CONFIG
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository root: where ``Pulumi.yaml``, ``__main__.py`` and ``components/`` live."""
 
 PROGRAM = REPO_ROOT / "__main__.py"
 
-SSH_KEY_CONFIG = "gpufleet:sshPublicKey"
-"""Stack config key holding the SSH public key installed on Azure scale sets."""
-
-PLACEHOLDER_SSH_PUBLIC_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdwdWZsZWV0LW9mZmxpbmUtcGxhY2Vob2xkZXIta2V5 "
-    "gpufleet-offline-placeholder"
-)
-"""Used only by offline runs of stacks that set no SSH key; ``pulumi up`` refuses it."""
 
 UNKNOWN = "<computed>"
 """Stands for a value a provider would compute (unknown during a preview)."""

@@ -48,7 +48,7 @@ class Stack(list):  # type: ignore[type-arg]
         return (r for r in self if r["type"] == type_token)
 
     def policy_resources(self) -> list[Any]:
-        from gpufleet_policies.resources import Resource
+        from gpufleet.policy.resources import Resource
 
         return [Resource(type=r["type"], name=r["name"], urn=r["urn"], props=copy.deepcopy(r["properties"]),
                          parent=r["parent"]) for r in self]

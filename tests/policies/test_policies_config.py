@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from gpufleet.policy_engine import parse_policy_config, validate_json_schema
-from gpufleet_policies.config import BY_NAME, FLOOR_SCHEMA, FLOORS_SCHEMA, POLICIES
+from gpufleet.policy.config import BY_NAME, FLOOR_SCHEMA, FLOORS_SCHEMA, POLICIES
 from tests.policies.conftest import PACK_DIR, REPO
 
 FLOORS = [

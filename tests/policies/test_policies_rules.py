@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from gpufleet_policies.config import BY_NAME
-from gpufleet_policies.pack import run_rule
-from gpufleet_policies.rules import RULES, RuleResult
+from gpufleet.policy.config import BY_NAME
+from gpufleet.policy.pack import run_rule
+from gpufleet.policy.rules import RULES, RuleResult
 from tests.policies.policy_baseline import UNKNOWN, Stack, baseline
 
 

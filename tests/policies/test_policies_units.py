@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from gpufleet.offline import UNKNOWN as OFFLINE_UNKNOWN
+from gpufleet.names import UNKNOWN_SENTINEL, UNKNOWN_VALUES
 from gpufleet.policy_engine import (
-    UNKNOWN_SENTINEL,
     StackResource,
     _to_analyzer_resource,
     default_pack_dir,
     provider_urn,
     urn_type,
 )
-from gpufleet_policies.resources import UNKNOWN_VALUES, as_int, pick, spread, tags_of
+from gpufleet.policy.resources import as_int, pick, spread, tags_of
 from tests.policies.conftest import PACK_DIR, REPO
 
 
@@ -77,7 +77,7 @@ def test_rules_import_no_pulumi() -> None:
     # Only pack.py (the CrossGuard objects) touches pulumi_policy, and only when called.
     code = ("import sys, importlib\n"
             "for m in ('resources', 'demand', 'config', 'rules', 'summary', 'pack'):\n"
-            "    importlib.import_module('gpufleet_policies.' + m)\n"
+            "    importlib.import_module('gpufleet.policy.' + m)\n"
             "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_policy', 'grpc'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=PACK_DIR, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

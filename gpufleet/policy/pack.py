@@ -19,9 +19,9 @@ import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from gpufleet_policies.config import POLICIES, RAN_CLEANLY, PolicySpec
-from gpufleet_policies.resources import Inventory, Resource, build_inventory
-from gpufleet_policies.rules import RULES, Rule, RuleResult
+from gpufleet.policy.config import POLICIES, RAN_CLEANLY, PolicySpec
+from gpufleet.policy.resources import Inventory, Resource, build_inventory
+from gpufleet.policy.rules import RULES, Rule, RuleResult
 
 PACK_NAME = "gpufleet"
 PACK_DESCRIPTION = ("gpufleet: blocks GPU fleet plans that cannot carry their demand (capacity, zone loss, "

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gpufleet_policies.resources import Inventory, Resource, build_inventory
-from gpufleet_policies.rules import (
+from gpufleet.policy.resources import Inventory, Resource, build_inventory
+from gpufleet.policy.rules import (
     RuleResult,
     full_scale_nodes,
     inference_needs,

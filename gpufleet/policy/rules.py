@@ -4,7 +4,7 @@ Pure (no Pulumi): call them on hand-built resources in tests. Each returns a :cl
 findings (each a message a person can act on, in nodes, GPUs, MW or GB, and the URN it is about) and
 the deciding values it could not read because they are unknown during a preview.
 
-Every need is computed by :mod:`gpufleet.sizing` through :mod:`gpufleet_policies.demand`.
+Every need is computed by :mod:`gpufleet.sizing` through :mod:`gpufleet.policy.demand`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from gpufleet.catalog import InstanceType
 from gpufleet.sizing import TrainingSizing, capacity_after_losses
 
-from gpufleet_policies.demand import (
+from gpufleet.policy.demand import (
     Demand,
     DemandError,
     InferenceNeed,
@@ -29,7 +29,7 @@ from gpufleet_policies.demand import (
     memory_fit,
     training_need,
 )
-from gpufleet_policies.resources import (
+from gpufleet.policy.resources import (
     AWS_PLACEMENT_GROUP,
     GCP_RESOURCE_POLICY,
     Inventory,

@@ -33,7 +33,7 @@ from gpufleet.sizing import (
 )
 from gpufleet.spec import InferenceSpec, ModelShape
 
-from gpufleet_policies.resources import is_unknown, pick
+from gpufleet.policy.resources import is_unknown, pick
 
 INFERENCE_FIELDS = ("peak_tokens_per_s", "growth_per_month", "lead_time_days", "horizon_days", "headroom",
                     "tokens_per_s_per_replica", "survive_zone_losses", "survive_site_losses", "boot_minutes",

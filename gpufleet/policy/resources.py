@@ -39,20 +39,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-UNKNOWN_VALUES: frozenset[str] = frozenset({
-    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
-    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
-    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # string (the engine sends every unknown as this one)
-    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
-    "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
-    "e48ece36-62e2-4504-bad9-02848725956a",  # archive
-    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
-})
-"""Pulumi's sentinels for values unknown during a preview (the same strings as pulumi_policy's)."""
+from gpufleet.names import (
+    INFERENCE_POOL,
+    SITE_NETWORK,
+    TAG_GPU,
+    TAG_GPUS_PER_NODE,
+    TAG_POOL,
+    TAG_ROLE,
+    TAG_SITE,
+    TAG_WORKLOAD,
+    TRAINING_CLUSTER,
+    UNKNOWN_VALUES,
+)
 
-INFERENCE_POOL = "gpufleet:index:InferencePool"
-TRAINING_CLUSTER = "gpufleet:index:TrainingCluster"
-SITE_NETWORK = "gpufleet:index:SiteNetwork"
 
 AWS_ASG = "aws:autoscaling/group:Group"
 AWS_LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -72,12 +71,6 @@ GCP_INSTANCE = "gcp:compute/instance:Instance"
 NODE_GROUPS = (AWS_ASG, AZURE_VMSS, GCP_REGION_MIG, GCP_ZONE_MIG)
 SINGLE_NODES = (AWS_INSTANCE, AZURE_VM, GCP_INSTANCE)
 
-TAG_WORKLOAD = "gpufleet-workload"
-TAG_ROLE = "gpufleet-role"
-TAG_SITE = "gpufleet-site"
-TAG_POOL = "gpufleet-pool"
-TAG_GPU = "gpufleet-gpu"
-TAG_GPUS_PER_NODE = "gpufleet-gpus-per-node"
 
 
 def is_unknown(value: Any) -> bool:

@@ -1,0 +1,1 @@
+"""gpufleet's knowledge of AWS: profile, preflight reads, resource readers."""

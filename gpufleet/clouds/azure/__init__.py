@@ -1,0 +1,1 @@
+"""gpufleet's knowledge of azure: profile, preflight reads, resource readers."""

@@ -1,0 +1,1 @@
+"""gpufleet's knowledge of gcp: profile, preflight reads, resource readers."""
