@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import signal
 import sys
+from types import FrameType
 
 import click
 
 from gpufleet.errors import EXIT_INTERNAL, GpufleetError
+
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as shells report Ctrl-C
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 
 # command name -> "module:attribute" of a click.Command. Add a command by adding a line here.
 COMMANDS: dict[str, str] = {
@@ -56,16 +61,29 @@ def cli() -> None:
     """
 
 
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # SystemExit unwinds every `finally` and context manager: the policy pack child is stopped and
+    # temporary directories are removed before the process exits.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script: maps gpufleet's typed errors to exit codes."""
+    """Entry point of the console script: maps gpufleet's typed errors to exit codes.
+
+    SIGTERM and SIGINT clean up (child processes, temporary files) and exit 143 / 130.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         # Without standalone mode click *returns* the code of ctx.exit(n) instead of raising.
         result = cli.main(args=argv, prog_name="gpufleet", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except click.Abort as exc:
         click.echo("Aborted.", err=True)
-        sys.exit(EXIT_INTERNAL)
+        sys.exit(EXIT_INTERRUPTED if isinstance(exc.__context__, KeyboardInterrupt) else EXIT_INTERNAL)
+    except KeyboardInterrupt:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except click.UsageError as exc:
         # Wrong flags or flag values: bad input.
         exc.show()
