@@ -17,7 +17,7 @@ from gpufleet.errors import Issue, SpecError
 
 
 def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Iterable[str | Path | None],
-                  *, suffixes: Mapping[str, tuple[str, ...]] | None = None) -> None:
+                  *, suffixes: Mapping[str, tuple[str, ...]] | None = None, create_parents: bool = False) -> None:
     """Refuse output paths that would overwrite an input, sit in a missing or read-only directory,
     are not regular files, or have a suffix the format does not allow.
 
@@ -25,6 +25,8 @@ def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Iterable[str
         outputs: flag name (e.g. ``--output``) → path, or None when the flag was not given.
         inputs: every file the run reads.
         suffixes: flag name → allowed suffixes (e.g. ``{"--chart": (".svg", ".png")}``).
+        create_parents: the command creates missing directories (then the nearest existing one
+            must be a writable directory); otherwise a missing directory is refused.
 
     Raises:
         SpecError: listing every bad output path, each under its flag's name.
@@ -45,6 +47,9 @@ def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Iterable[str
                                 "a different output file"))
             continue
         parent = path.parent if str(path.parent) else Path(".")
+        if create_parents:
+            while not parent.exists() and parent != parent.parent:
+                parent = parent.parent
         if not parent.is_dir():
             issues.append(Issue(flag, f"directory {str(parent)!r} does not exist", "an existing directory"))
         elif path.exists() and not path.is_file():
@@ -68,7 +73,8 @@ def _identity(path: Path) -> tuple[int, int] | str | None:
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename
+    (missing directories are created: check them first with :func:`check_outputs`).
 
     Raises:
         SpecError: the file cannot be written (disk full, permissions); the old file is untouched.
@@ -78,6 +84,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     directory = target.parent if str(target.parent) else Path(".")
     tmp_name = ""
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)

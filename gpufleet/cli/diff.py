@@ -49,9 +49,14 @@ def diff(base_text: str, head_text: str, policy_config: Path | None, output_form
     from gpufleet.cli._output import print_json
     from gpufleet.diff import compare, render_markdown
     from gpufleet.diff.sources import load_side, resolve
+    from gpufleet.outputs import check_outputs, write_atomic
 
     if chart_workload != "fleet" and chart_path is None:
         raise click.BadParameter("needs --chart FILE.svg", param_hint="--chart-workload")
+    # Every output is checked before any work: a bad path fails now, not after two previews.
+    stack_files = [Path(t) for t in (base_text, head_text) if Path(t).exists()]
+    check_outputs({"--json-out": json_path, "--chart": chart_path}, [*stack_files, policy_config],
+                  suffixes={"--chart": (".svg", ".png")}, create_parents=True)
     with tempfile.TemporaryDirectory(prefix="gpufleet-diff-") as tmp:
         work = Path(tmp)
         base_src = resolve(base_text, work, label="base")
@@ -66,8 +71,7 @@ def diff(base_text: str, head_text: str, policy_config: Path | None, output_form
 
         render_chart(base, head, chart_path, workload=chart_workload)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        write_atomic(json_path, json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n")
     if output_format == "json":
         print_json(result.to_json())
     else:
