@@ -9,10 +9,12 @@ Config (``stacks/Pulumi.<stack>.yaml``):
   parameter; ``publisher:offer:sku:version`` or image id; ``<project>/<family>`` or self link).
 
 Everything is checked before the first resource is registered: spec errors, an infeasible plan,
-and what the clouds would reject (an Azure VNet overlapping 172.16.0.0/16, a fabric the cloud does
-not offer, a training cluster spread over two zones, ...). One ``SpecError`` lists every issue.
+and what the clouds would reject (:mod:`gpufleet.checks` running each cloud's profile: an Azure
+VNet overlapping 172.16.0.0/16, a fabric the cloud does not offer, a training cluster spread over
+two zones, ...) together with this config. One ``SpecError`` lists every issue.
 
-Cloud differences live behind ``components.backend_for``; this file never names a cloud.
+Cloud differences live behind ``gpufleet.clouds.profile`` and ``components.backend_for``; this file
+never names a cloud.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from components import (
     backend_for,
     demand_for,
     plan_summary,
-    validate_plan,
 )
+from gpufleet import clouds
+from gpufleet.checks import validate_plan
 from gpufleet.names import PLACEHOLDER_MARK
 from gpufleet.spec import parse_fleet
 
@@ -43,9 +46,10 @@ def main() -> None:
     stack = pulumi.get_stack()
     source = f"stack {stack}"
 
-    # 1. Validate everything; no resource exists yet.
+    # 1. Validate everything; no resource exists yet. The plan handed here is checked with this
+    #    config, so one error lists the cloud issues and the config issues together.
     spec = parse_fleet(config.require_object("fleet"), source=source)
-    plan = gpufleet.plan.build_plan(spec, stack)
+    plan = gpufleet.plan.build_plan(spec, stack, check=False)
     ssh_public_key = config.get("sshPublicKey")
     images: dict[str, str] = dict(config.get_object("images") or {})
     validate_plan(spec, plan, ssh_public_key=ssh_public_key, images=images,
@@ -80,7 +84,7 @@ def main() -> None:
     for key, value in summary.items():
         pulumi.export(key, value)
     if ssh_public_key and PLACEHOLDER_MARK in ssh_public_key and any(
-            backend_for(p.cloud).needs_ssh_key for p in plan.pools):
+            clouds.profile(p.cloud).needs_ssh_key for p in plan.pools):
         pulumi.export("notes", ["gpufleet:sshPublicKey is the offline placeholder key; set your own before `pulumi up`"])
 
 

@@ -8,14 +8,15 @@ Facades (type tokens ``gpufleet:index:<Class>``):
 
 Backends (:mod:`components.aws`, :mod:`components.azure`, :mod:`components.gcp`) register themselves
 with :func:`register`; :func:`backend_for` picks one by cloud name. Importing this package imports
-all three.
+all three. What each cloud offers and refuses is its profile in :mod:`gpufleet.clouds`; the checks
+that refuse a plan before anything is built are :mod:`gpufleet.checks` (re-exported here as
+:func:`check_plan` / :func:`validate_plan`, the program's checks).
 """
 
 from components import aws as _aws  # noqa: F401  (registers the AWS backend)
 from components import azure as _azure  # noqa: F401  (registers the Azure backend)
 from components import gcp as _gcp  # noqa: F401  (registers the GCP backend)
 from components.base import (
-    TYPE_PREFIX,
     CloudBackend,
     ClusterBuild,
     InferencePoolArgs,
@@ -31,7 +32,8 @@ from components.base import (
 from components.cluster import InferencePool, TrainingCluster
 from components.network import SiteNetwork
 from components.program import demand_for, plan_summary
-from components.validate import check_plan, validate_plan
+from gpufleet.checks import check_plan, validate_plan
+from gpufleet.names import TYPE_PREFIX
 
 __all__ = [
     "TYPE_PREFIX",

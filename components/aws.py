@@ -1,23 +1,20 @@
 """AWS backend: VPC per site, EFA training clusters, autoscaled inference groups.
 
-Sources for the rules applied here (read 2026-11):
+What AWS offers and refuses (the EFA layout, capacity types, zone subnets, image forms, default
+images) is in :mod:`gpufleet.clouds.aws.profile`; this module builds it. Sources for the build
+choices made here (read 2026-11):
 
-* EFA interface layout: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-acc-inst-types.html
-  (primary ENA ``interface`` at network card 0 / device 0; ``efa-only`` at card 0 / device 1 when
-  card 0 carries EFA; ``efa-only`` at device 0 of every other card).
 * EFA security group: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/create-efa.html (all
   traffic to and from the group itself).
 * Warm pools cannot be added to a group with a mixed instances policy:
   https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html
-* Deep Learning Base AMIs through public SSM parameters:
-  https://docs.aws.amazon.com/dlami/latest/devguide/find-dlami-id.html
 """
 
 from __future__ import annotations
 
 import ipaddress
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -44,44 +41,17 @@ from components.base import (
     register,
 )
 from gpufleet.catalog import InstanceType, load_catalog
-from gpufleet.errors import Issue
+from gpufleet.clouds.aws.profile import ZONE_SUBNET_BITS, dlami_parameter, efa_layout, is_ami_id
+from gpufleet.names import TAG_SITE
 from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
 
 ROOT_VOLUME_GIB = 512
 """Encrypted gp3 root volume; the DLAMI needs ~100 GiB and containers and checkpoints need the rest."""
 
-_BLACKWELL = {"B200", "B300", "GB200", "GB300"}
-_NEURON = ("Trainium", "Inferentia")
-
-
-def dlami_parameter(row: InstanceType) -> str:
-    """The public SSM parameter of the Deep Learning Base AMI for the instance's accelerator generation."""
-    if row.gpu.startswith(_NEURON):
-        return "/aws/service/neuron/dlami/multi-framework/ubuntu-24.04/latest/image_id"
-    arch = "arm64" if row.gpu in {"GB200", "GB300"} else "x86_64"
-    release = "ubuntu-24.04" if row.gpu in _BLACKWELL else "ubuntu-22.04"
-    return f"/aws/service/deeplearning/ami/{arch}/base-oss-nvidia-driver-gpu-{release}/latest/ami-id"
-
-
-def efa_layout(row: InstanceType) -> list[tuple[int, int, str]]:
-    """(network card, device index, interface type) of every interface a training node gets.
-
-    The primary ENA interface sits at card 0 / device 0. The EFA cards are the last
-    ``fabric_interfaces`` cards (all of them on p5/p5e/p5en/p6-b200; cards 1-16 on p6-b300, whose
-    card 0 is ENA-only). An EFA on card 0 goes to device 1; on every other card to device 0.
-    """
-    layout = [(0, 0, "interface")]
-    if row.fabric != "efa" or row.fabric_interfaces <= 0:
-        return layout
-    first = max(row.network_cards - row.fabric_interfaces, 0)
-    for card in range(first, first + row.fabric_interfaces):
-        layout.append((card, 1 if card == 0 else 0, "efa-only"))
-    return layout
-
 
 def _tags(tags: Mapping[str, str], name: str) -> dict[str, str]:
-    return dict(sorted({**tags, "Name": name}.items()))
+    return AwsBackend.profile.resource_tags(tags, name)
 
 
 def _group_tags(tags: Mapping[str, str], name: str) -> list[aws.autoscaling.GroupTagArgs]:
@@ -98,47 +68,14 @@ def _tag_specifications(tags: Mapping[str, str], name: str) -> list[aws.ec2.Laun
 class AwsBackend(CloudBackend):
     """EC2: VPC + subnets, placement groups, EFA launch templates, autoscaling groups."""
 
-    fabrics = frozenset({"efa"})
-    capacity_types = frozenset({"on_demand", "odcr", "capacity_block"})
-
-    # checks ------------------------------------------------------------------------------------------
-
-    def check_site(self, site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
-        issues: list[Issue] = []
-        if len(site.zones) > 8:
-            issues.append(Issue(f"{loc}.zones", f"{len(site.zones)} zones; gpufleet carves at most 8 zone subnets "
-                                "from network_cidr", "at most 8 zones per AWS site"))
-        return issues
-
-    def check_pool(self, pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
-        issues: list[Issue] = []
-        if pool.role == "training" and row.fabric == "efa" and row.fabric_interfaces > row.network_cards:
-            issues.append(Issue(f"{loc}.instance_types",
-                                f"catalog row {row.instance_type} lists {row.fabric_interfaces} EFA interfaces "
-                                f"but {row.network_cards} network cards (one EFA per card)",
-                                "fix the catalog row"))
-        return issues
-
-    def check_image(self, image: str, loc: str) -> list[Issue]:
-        if image.startswith("ami-") or image.startswith("/"):
-            return []
-        return [Issue(loc, f"AWS image {image!r} is neither an AMI id nor an SSM parameter name",
-                      "ami-0123456789abcdef0, or a public SSM parameter such as "
-                      "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id")]
-
-    def fabric_interfaces(self, pool: PoolPlan, row: InstanceType) -> int:
-        return sum(1 for _, _, kind in efa_layout(row) if kind == "efa-only")
-
-    # building ----------------------------------------------------------------------------------------
-
     def provider(self, site: SiteSpec) -> pulumi.ProviderResource:
         return aws.Provider(f"{site.name}-provider", region=site.region)
 
     def build_network(self, owner: Any, args: SiteNetworkArgs) -> NetworkBuild:
         site = args.site
         name = owner.pulumi_resource_name
-        prefix = ipaddress.ip_network(site.network_cidr).prefixlen + 3
-        site_tags = {"gpufleet-site": site.name}
+        prefix = ipaddress.ip_network(site.network_cidr).prefixlen + ZONE_SUBNET_BITS
+        site_tags = {TAG_SITE: site.name}
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=site.network_cidr, enable_dns_hostnames=True,
                           enable_dns_support=True, tags=_tags(site_tags, f"{name}-vpc"), opts=child(owner))
         subnets: dict[str, pulumi.Input[str]] = {}
@@ -151,7 +88,7 @@ class AwsBackend(CloudBackend):
         return NetworkBuild(network_id=vpc.id, subnet_ids=subnets, handles={"vpc": vpc})
 
     def _image(self, owner: Any, row: InstanceType, override: str | None) -> pulumi.Input[str]:
-        if override and override.startswith("ami-"):
+        if override and is_ami_id(override):
             return override
         parameter = override or dlami_parameter(row)
         return aws.ssm.get_parameter_output(name=parameter, opts=invoke_opts(owner)).value

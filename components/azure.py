@@ -1,19 +1,14 @@
 """Azure backend: resource group + VNet per site, InfiniBand scale sets, autoscaled inference scale sets.
 
-Sources for the rules applied here (read 2026-11):
-
-* InfiniBand only links VMs of the same scale set, in a single placement group (≤ 100 VMs by
-  default, ≤ 300 after a support request); the RDMA network reserves 172.16.0.0/16, so the VNet
-  must not overlap it: https://learn.microsoft.com/azure/virtual-machines/setup-infiniband
-* HPC images (publisher ``microsoft-dsvm``, offer ``ubuntu-hpc``):
-  https://learn.microsoft.com/azure/virtual-machines/azure-hpc-vm-images
-  The SKU string ``2204`` is the Ubuntu 22.04 image; override it per pool if your region differs.
+What Azure offers and refuses (InfiniBand islands and the RDMA address range, capacity types, the
+SSH-key requirement, image forms, the default image and resource group) is in
+:mod:`gpufleet.clouds.azure.profile`; this module builds it: one single-placement-group scale set
+per InfiniBand island of the plan.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -31,26 +26,17 @@ from components.base import (
     child,
     register,
 )
-from gpufleet.catalog import InstanceType, load_catalog
-from gpufleet.errors import Issue
-from gpufleet.plan import PoolPlan
+from gpufleet.catalog import load_catalog
+from gpufleet.clouds.azure.profile import HPC_IMAGE, is_image_id, resource_group
+from gpufleet.names import TAG_SITE
 from gpufleet.spec import SiteSpec
-
-INFINIBAND_RESERVED = ipaddress.ip_network("172.16.0.0/16")
-"""Address range the InfiniBand (RDMA) network uses; a VNet must not overlap it."""
-
-HPC_IMAGE = ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")
-"""Default node image: Ubuntu-HPC 22.04 (InfiniBand drivers, NCCL, NVIDIA driver)."""
-
-SINGLE_PLACEMENT_GROUP_MAX_VMS = 300
-"""Largest single-placement-group scale set Azure allows (100 by default, 300 after a quota raise)."""
 
 ADMIN_USER = "azureuser"
 OS_DISK_GIB = 256
 
 
 def _image_reference(override: str | None) -> azure.compute.ImageReferenceArgs:
-    if override and override.startswith("/"):
+    if override and is_image_id(override):
         return azure.compute.ImageReferenceArgs(id=override)
     publisher, offer, sku, version = override.split(":") if override else HPC_IMAGE
     return azure.compute.ImageReferenceArgs(publisher=publisher, offer=offer, sku=sku, version=version)
@@ -97,40 +83,6 @@ def _vm_profile(name: str, subnet_id: pulumi.Input[str], image: str | None, ssh_
 class AzureBackend(CloudBackend):
     """Azure: resource group, VNet, proximity placement groups, VM scale sets, autoscale settings."""
 
-    fabrics = frozenset({"infiniband"})
-    capacity_types = frozenset({"on_demand", "reservation"})
-    needs_ssh_key = True
-
-    # checks ------------------------------------------------------------------------------------------
-
-    def check_site(self, site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
-        net = ipaddress.ip_network(site.network_cidr)
-        if net.overlaps(INFINIBAND_RESERVED):
-            return [Issue(f"{loc}.network_cidr",
-                          f"VNet range {site.network_cidr} overlaps {INFINIBAND_RESERVED}, which Azure reserves "
-                          "for the InfiniBand (RDMA) network of ND-series VMs",
-                          "a private range outside 172.16.0.0/16, e.g. 10.20.0.0/16")]
-        return []
-
-    def check_pool(self, pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
-        issues: list[Issue] = []
-        if pool.role == "training":
-            big = [n for n in pool.islands if n > SINGLE_PLACEMENT_GROUP_MAX_VMS]
-            if big or not pool.islands or sum(pool.islands) != pool.nodes:
-                issues.append(Issue(f"{loc}.max_nodes_per_island",
-                                    f"InfiniBand islands {list(pool.islands)} must be non-empty, sum to "
-                                    f"{pool.nodes} nodes and hold at most {SINGLE_PLACEMENT_GROUP_MAX_VMS} VMs each",
-                                    "max_nodes_per_island ≤ 300 (100 without a quota raise)"))
-        return issues
-
-    def check_image(self, image: str, loc: str) -> list[Issue]:
-        if image.startswith("/") or len(image.split(":")) == 4:
-            return []
-        return [Issue(loc, f"Azure image {image!r} is neither publisher:offer:sku:version nor an image resource id",
-                      "microsoft-dsvm:ubuntu-hpc:2204:latest, or /subscriptions/.../images/...")]
-
-    # building ----------------------------------------------------------------------------------------
-
     def provider(self, site: SiteSpec) -> pulumi.ProviderResource:
         extra: dict[str, Any] = {}
         if site.subscription_id:
@@ -140,9 +92,9 @@ class AzureBackend(CloudBackend):
     def build_network(self, owner: Any, args: SiteNetworkArgs) -> NetworkBuild:
         site = args.site
         name = owner.pulumi_resource_name
-        tags = {"gpufleet-site": site.name}
+        tags = {TAG_SITE: site.name}
         group = azure.resources.ResourceGroup(
-            f"{name}-rg", resource_group_name=site.resource_group or f"gpufleet-{site.name}",
+            f"{name}-rg", resource_group_name=resource_group(site),
             location=site.region, tags=tags, opts=child(owner))
         vnet = azure.network.VirtualNetwork(
             f"{name}-vnet", resource_group_name=group.name, location=site.region,
@@ -197,7 +149,7 @@ class AzureBackend(CloudBackend):
             scale_sets.append(vmss.id)
         # InfiniBand comes up on every HCA of the size inside a single placement group.
         return ClusterBuild(node_group_ids=scale_sets, placement_ids=placement_ids,
-                            fabric_interfaces_attached=row.fabric_interfaces if row.fabric == "infiniband" else 0)
+                            fabric_interfaces_attached=self.profile.fabric_interfaces(row))
 
     def build_inference(self, owner: Any, args: InferencePoolArgs) -> PoolBuild:
         pool = args.pool

@@ -9,7 +9,8 @@ backend registers itself with :func:`register`::
     class MyCloudBackend(CloudBackend):
         ...
 
-Nothing outside a backend module (and this registry) knows a cloud's name.
+The name must be one :mod:`gpufleet.clouds` knows; the backend gets that cloud's profile. Nothing
+outside a backend module (and this registry) knows a cloud's name.
 
 Invariants every backend keeps:
 
@@ -18,23 +19,23 @@ Invariants every backend keeps:
 * every child has ``parent=<the facade>`` and inherits the site's explicit provider from it;
 * every GPU-bearing resource carries ``PoolPlan.tags``;
 * inputs are deterministic: names derive from the pool name, iteration is sorted;
-* problems a cloud would reject are reported by :meth:`CloudBackend.check_site` /
-  :meth:`CloudBackend.check_pool` before any resource is registered.
+* what the cloud offers and refuses comes from its :class:`~gpufleet.clouds.base.CloudProfile`
+  (:attr:`CloudBackend.profile`); :mod:`gpufleet.checks` refuses a bad plan before any resource
+  is registered, so a backend never second-guesses one.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pulumi
 
-from gpufleet.catalog import InstanceType
-from gpufleet.errors import Issue
-from gpufleet.names import TYPE_PREFIX
+from gpufleet import clouds
+from gpufleet.clouds.base import CloudProfile
 from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
 
@@ -151,37 +152,17 @@ class PoolBuild:
 
 
 class CloudBackend(ABC):
-    """One cloud's implementation of the three facades, plus the checks it needs before deploying.
+    """One cloud's implementation of the three facades. Stateless.
 
-    Subclasses set the class attributes and implement the ``build_*`` methods; they are stateless.
+    What the cloud offers and refuses is not here but in its profile (:attr:`profile`, from
+    :mod:`gpufleet.clouds`): a backend builds what the profile describes and
+    :mod:`gpufleet.checks` has already accepted.
     """
 
     name: ClassVar[str] = ""
-    """The cloud name as the spec writes it (``aws``, ``azure``, ``gcp``)."""
-    fabrics: ClassVar[frozenset[str]] = frozenset()
-    """GPU fabrics this backend can switch on (catalog ``fabric`` values, ``none`` excluded)."""
-    capacity_types: ClassVar[frozenset[str]] = frozenset({"on_demand"})
-    """Training capacity types (spec ``capacity.type``) this cloud supports."""
-    needs_ssh_key: ClassVar[bool] = False
-    """True when the cloud's node groups need an SSH public key (config ``gpufleet:sshPublicKey``)."""
-
-    # checks (pure; run before any resource exists) -------------------------------------------------
-
-    def check_site(self, site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
-        """Problems with a site that hosts ``pools``; ``loc`` is the site's field path."""
-        return []
-
-    def check_pool(self, pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
-        """Cloud-specific problems with a pool; ``row`` is its instance type's catalog row."""
-        return []
-
-    def check_image(self, image: str, loc: str) -> list[Issue]:
-        """Problems with an image override string."""
-        return []
-
-    def fabric_interfaces(self, pool: PoolPlan, row: InstanceType) -> int:
-        """Fabric NICs per node a training cluster of this pool attaches (for outputs and checks)."""
-        return row.fabric_interfaces
+    """The cloud name as the spec writes it (set by :func:`register`)."""
+    profile: ClassVar[CloudProfile]
+    """The cloud's profile (set by :func:`register`)."""
 
     # building (inside the facade's constructor) ------------------------------------------------------
 
@@ -214,12 +195,14 @@ def register(name: str) -> Callable[[B], B]:
 
     Raises:
         ValueError: another backend already holds the name.
+        KeyError: :mod:`gpufleet.clouds` knows no such cloud.
     """
 
     def decorate(cls: B) -> B:
         if name in _REGISTRY and type(_REGISTRY[name]) is not cls:
             raise ValueError(f"a backend for {name!r} is already registered ({type(_REGISTRY[name]).__name__})")
         cls.name = name
+        cls.profile = clouds.profile(name)
         _REGISTRY[name] = cls()
         return cls
 

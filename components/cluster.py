@@ -25,13 +25,13 @@ from typing import Any
 import pulumi
 
 from components.base import (
-    TYPE_PREFIX,
     InferencePoolArgs,
     TrainingClusterArgs,
     backend_for,
     pool_facts,
 )
 from components.network import SiteNetwork
+from gpufleet.names import TYPE_PREFIX
 from gpufleet.plan import PoolPlan
 
 FLAT_FACTS = (

@@ -1,15 +1,8 @@
 """GCP backend: system and fabric VPCs per site, GPUDirect training clusters, autoscaled regional MIGs.
 
-NIC layouts by machine family (Google's Cluster Toolkit blueprints and the GPU network bandwidth
-page, read 2026-11: https://cloud.google.com/compute/docs/gpus/gpu-network-bandwidth,
-github.com/GoogleCloudPlatform/cluster-toolkit ``examples/machine-learning/*`` and
-``modules/network/{multivpc,gpu-rdma-vpc}``):
-
-* A3 Mega (``a3-megagpu-8g``, GPUDirect-TCPXO): 1 system gVNIC + 8 GPU NICs, each in its own VPC.
-* A3 High (``a3-highgpu-8g``, GPUDirect-TCPX): 1 system gVNIC + 4 GPU NICs, each in its own VPC.
-* A3 Ultra (``a3-ultragpu-8g``) and A4 (``a4-highgpu-8g``), GPUDirect RDMA over RoCE: 2 gVNIC VPCs +
-  one RoCE VPC created with the zone's ``<zone>-vpc-roce`` network profile, 8 subnets, 8 NICs of
-  type ``MRDMA``. A4X (``a4x-highgpu-4g``): the same with 4 MRDMA NICs.
+What GCP offers and refuses (NIC layouts by machine family, the fabric address slots, capacity
+types, image forms, default images) is in :mod:`gpufleet.clouds.gcp.profile`; this module builds
+it: the layout's host and GPU VPCs per site, and the layout's NICs per training template.
 
 ``InstanceTemplate.resource_policies`` is a single self link (a string) in pulumi_gcp 10.2.0.
 """
@@ -18,8 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -46,141 +37,39 @@ from components.base import (
     register,
 )
 from gpufleet.catalog import InstanceType, load_catalog
-from gpufleet.errors import Issue
+from gpufleet.clouds.gcp.profile import (
+    FABRIC_RANGE,
+    FABRIC_SUBNET_PREFIX,
+    GPU_VPC_FIRST_SLOT,
+    HYPERDISK_ONLY,
+    ROCE_SUBNETS_PER_ZONE,
+    SLOT_GVNIC2,
+    SLOTS_ROCE,
+    SYSTEM_MTU,
+    image_family,
+    is_image_link,
+    layout_for,
+    machine_family,
+    roce_network_profile,
+)
 from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
 
-FABRIC_RANGE = "192.168.0.0/16"
-"""GPU / RoCE subnets are carved from this range in /22 slots (1,022 nodes each); it must not
-overlap the site's own network_cidr, because one VM has NICs in both."""
-
-FABRIC_SUBNET_PREFIX = 22
-_SLOTS_TCPXO = 0  # slots 0-7: the A3 Mega GPU VPCs
-_SLOTS_TCPX = 8  # slots 8-11: the A3 High GPU VPCs
-_SLOT_GVNIC2 = 12  # the second host gVNIC VPC of A3 Ultra / A4
-_SLOTS_ROCE = 16  # 16 + 8 * zone index + subnet: the per-zone RoCE VPCs
-_MAX_ROCE_ZONES = 6
-
-IMAGE_PROJECT = "ubuntu-os-accelerator-images"
-"""Google's accelerator images (NVIDIA driver, MOFED for RoCE): https://cloud.google.com/ai-hypercomputer/docs/software-stack"""
-
 BOOT_DISK_GIB = 500
-
-
-@dataclass(frozen=True)
-class NicLayout:
-    """How a machine family attaches its GPU network.
-
-    Attributes:
-        fabric: the catalog fabric the layout delivers.
-        host_nics: gVNIC NICs on host VPCs (the system VPC, plus a second one on A3 Ultra / A4).
-        gpu_nics: GPU-network NICs.
-        gpu_nic_type: ``GVNIC`` (TCPX / TCPXO) or ``MRDMA`` (RoCE).
-        roce: True: the GPU NICs share one RoCE VPC per zone; False: one VPC per GPU NIC.
-        mtu: MTU of the GPU VPCs.
-    """
-
-    fabric: str
-    host_nics: int
-    gpu_nics: int
-    gpu_nic_type: str
-    roce: bool
-    mtu: int
-
-
-LAYOUTS: dict[str, NicLayout] = {
-    "a3-megagpu": NicLayout("gpudirect-tcpxo", 1, 8, "GVNIC", False, 8244),
-    "a3-highgpu": NicLayout("gpudirect-tcpx", 1, 4, "GVNIC", False, 8244),
-    "a3-ultragpu": NicLayout("rdma", 2, 8, "MRDMA", True, 8896),
-    "a4-highgpu": NicLayout("rdma", 2, 8, "MRDMA", True, 8896),
-    "a4x-highgpu": NicLayout("rdma", 2, 4, "MRDMA", True, 8896),
-}
-"""NIC layout by machine family (the machine type without its ``-<n>g`` suffix)."""
-
-_HYPERDISK_ONLY = ("a3-ultragpu", "a4-highgpu", "a4x-highgpu")
-
-
-def machine_family(machine_type: str) -> str:
-    """``a3-ultragpu-8g`` → ``a3-ultragpu``."""
-    return "-".join(machine_type.split("-")[:2])
-
-
-def layout_for(machine_type: str) -> NicLayout | None:
-    return LAYOUTS.get(machine_family(machine_type))
-
-
-def image_family(row: InstanceType) -> tuple[str, str]:
-    """(project, family) of the default node image for the machine's GPU generation."""
-    if row.gpu in {"GB200", "GB300"}:
-        return IMAGE_PROJECT, "ubuntu-accelerator-2404-arm64-with-nvidia-580"
-    if row.gpu in {"B200", "B300"}:
-        return IMAGE_PROJECT, "ubuntu-accelerator-2404-amd64-with-nvidia-570"
-    return IMAGE_PROJECT, "ubuntu-accelerator-2204-amd64-with-nvidia-570"
-
-
-def _roce_profile(project: str, zone: str) -> str:
-    return f"projects/{project}/global/networkProfiles/{zone}-vpc-roce"
 
 
 def _fabric_subnet(slot: int) -> str:
     return carve(FABRIC_RANGE, FABRIC_SUBNET_PREFIX, slot)
 
 
+def _gpu_vpc_kind(fabric: str) -> str:
+    """``gpudirect-tcpxo`` → ``tcpxo``: the handle and name part of that fabric's GPU VPCs."""
+    return fabric.removeprefix("gpudirect-")
+
+
 @register("gcp")
 class GcpBackend(CloudBackend):
     """Compute Engine: VPCs, compact placement policies, instance templates, MIGs, autoscalers."""
-
-    fabrics = frozenset({"gpudirect-tcpx", "gpudirect-tcpxo", "rdma"})
-    capacity_types = frozenset({"on_demand", "reservation"})
-
-    # checks ------------------------------------------------------------------------------------------
-
-    def check_site(self, site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
-        issues: list[Issue] = []
-        if not site.project:
-            issues.append(Issue(f"{loc}.project", "a GCP site needs its project (the provider's project, and the "
-                                "RoCE network profile path)", "the project id, e.g. my-training-project"))
-        fabric_pools = [p for p in pools if p.role == "training" and layout_for(p.instance_type) is not None]
-        if fabric_pools and ipaddress.ip_network(site.network_cidr).overlaps(ipaddress.ip_network(FABRIC_RANGE)):
-            issues.append(Issue(f"{loc}.network_cidr",
-                                f"{site.network_cidr} overlaps {FABRIC_RANGE}, where gpufleet puts the GPU / RoCE "
-                                "subnets of this site's training clusters", "a range outside 192.168.0.0/16"))
-        roce_zones = sorted({p.zones[0] for p in fabric_pools if (lay := layout_for(p.instance_type)) and lay.roce
-                             and p.zones and p.zones[0] in site.zones})
-        late = [z for z in roce_zones if site.zones.index(z) >= _MAX_ROCE_ZONES]
-        if late:
-            issues.append(Issue(f"{loc}.zones", f"RoCE clusters in zone(s) {', '.join(late)}: only the first "
-                                f"{_MAX_ROCE_ZONES} zones of a site get RoCE address slots",
-                                "list those zones earlier in the site's zones"))
-        return issues
-
-    def check_pool(self, pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
-        if pool.role != "training" or row.fabric == "none":
-            return []
-        layout = layout_for(row.instance_type)
-        if layout is None:
-            return [Issue(f"{loc}.instance_types",
-                          f"{row.instance_type} has fabric {row.fabric!r} but gpufleet knows no NIC layout for the "
-                          f"{machine_family(row.instance_type)} family",
-                          ", ".join(f"{family}-*" for family in sorted(LAYOUTS)))]
-        if layout.fabric != row.fabric:
-            return [Issue(f"{loc}.instance_types",
-                          f"the catalog gives {row.instance_type} fabric {row.fabric!r} but its family's NIC layout "
-                          f"delivers {layout.fabric!r}", "fix the catalog row")]
-        return []
-
-    def check_image(self, image: str, loc: str) -> list[Issue]:
-        if "/global/images/" in image or image.count("/") == 1:
-            return []
-        return [Issue(loc, f"GCP image {image!r} is neither <project>/<family> nor an image self link",
-                      f"{IMAGE_PROJECT}/ubuntu-accelerator-2204-amd64-with-nvidia-570, or "
-                      "projects/<project>/global/images/<image>")]
-
-    def fabric_interfaces(self, pool: PoolPlan, row: InstanceType) -> int:
-        layout = layout_for(row.instance_type)
-        return layout.gpu_nics if layout is not None and row.fabric != "none" else 0
-
-    # building ----------------------------------------------------------------------------------------
 
     def provider(self, site: SiteSpec) -> pulumi.ProviderResource:
         return gcp.Provider(f"{site.name}-provider", project=site.project, region=site.region)
@@ -189,7 +78,7 @@ class GcpBackend(CloudBackend):
         site = args.site
         name = owner.pulumi_resource_name
         prefix = ipaddress.ip_network(site.network_cidr).prefixlen + 1
-        system = gcp.compute.Network(f"{name}-net", auto_create_subnetworks=False, mtu=8896,
+        system = gcp.compute.Network(f"{name}-net", auto_create_subnetworks=False, mtu=SYSTEM_MTU,
                                      routing_mode="REGIONAL", opts=child(owner))
         subnet = gcp.compute.Subnetwork(f"{name}-nodes", network=system.id, region=site.region,
                                         ip_cidr_range=carve(site.network_cidr, prefix, 0),
@@ -202,25 +91,29 @@ class GcpBackend(CloudBackend):
         roce_zones = sorted({p.zones[0] for p in args.pools if p.role == "training" and p.fabric != "none"
                              and (lay := layout_for(p.instance_type)) is not None and lay.roce},
                             key=site.zones.index)
-        for kind, count, first in (("tcpxo", 8, _SLOTS_TCPXO), ("tcpx", 4, _SLOTS_TCPX)):
-            fabric = "gpudirect-" + kind
-            if any(lay is not None and lay.fabric == fabric for lay in layouts):
+        for fabric, first in GPU_VPC_FIRST_SLOT.items():
+            # One VPC per GPU NIC of the widest layout delivering this GPUDirect fabric.
+            delivering = [(lay.gpu_nics, lay.mtu) for lay in layouts if lay is not None and lay.fabric == fabric]
+            if delivering:
+                kind = _gpu_vpc_kind(fabric)
+                count, mtu = max(delivering)
                 handles[kind] = [
-                    self._gpu_vpc(owner, f"{name}-{kind}-{k}", _fabric_subnet(first + k), site.region, 8244)
+                    self._gpu_vpc(owner, f"{name}-{kind}-{k}", _fabric_subnet(first + k), site.region, mtu)
                     for k in range(count)
                 ]
         if roce_zones:
-            handles["gvnic2"] = self._gpu_vpc(owner, f"{name}-gvnic2", _fabric_subnet(_SLOT_GVNIC2), site.region, 8896)
+            handles["gvnic2"] = self._gpu_vpc(owner, f"{name}-gvnic2", _fabric_subnet(SLOT_GVNIC2), site.region,
+                                              SYSTEM_MTU)
             handles["roce"] = {}
             for zone in roce_zones:
-                zi = site.zones.index(zone)
+                first = SLOTS_ROCE + ROCE_SUBNETS_PER_ZONE * site.zones.index(zone)
                 roce = gcp.compute.Network(
-                    f"{name}-roce-{zone}", auto_create_subnetworks=False, mtu=8896,
-                    network_profile=_roce_profile(str(site.project), zone), opts=child(owner))
+                    f"{name}-roce-{zone}", auto_create_subnetworks=False, mtu=SYSTEM_MTU,
+                    network_profile=roce_network_profile(str(site.project), zone), opts=child(owner))
                 subnets = [
                     gcp.compute.Subnetwork(f"{name}-roce-{zone}-{j}", network=roce.id, region=site.region,
-                                           ip_cidr_range=_fabric_subnet(_SLOTS_ROCE + 8 * zi + j), opts=child(owner))
-                    for j in range(8)
+                                           ip_cidr_range=_fabric_subnet(first + j), opts=child(owner))
+                    for j in range(ROCE_SUBNETS_PER_ZONE)
                 ]
                 # No firewall rules: a RoCE VPC does not accept them.
                 handles["roce"][zone] = (roce, subnets)
@@ -240,7 +133,7 @@ class GcpBackend(CloudBackend):
         return network, subnet
 
     def _image(self, owner: Any, row: InstanceType, override: str | None) -> pulumi.Input[str]:
-        if override and "/global/images/" in override:
+        if override and is_image_link(override):
             return override
         project, family = override.split("/") if override else image_family(row)
         return gcp.compute.get_image_output(family=family, project=project, opts=invoke_opts(owner)).self_link
@@ -253,7 +146,7 @@ class GcpBackend(CloudBackend):
 
     def _template(self, owner: Any, name: str, pool: PoolPlan, row: InstanceType, image: pulumi.Input[str],
                   nics: list[gcp.compute.InstanceTemplateNetworkInterfaceArgs], **extra: Any) -> gcp.compute.InstanceTemplate:
-        disk_type = "hyperdisk-balanced" if machine_family(row.instance_type) in _HYPERDISK_ONLY else "pd-balanced"
+        disk_type = "hyperdisk-balanced" if machine_family(row.instance_type) in HYPERDISK_ONLY else "pd-balanced"
         return gcp.compute.InstanceTemplate(
             name,
             machine_type=row.instance_type,
@@ -286,7 +179,7 @@ class GcpBackend(CloudBackend):
                 roce, subnets = handles["roce"][zone]
                 nics += [self._nic(roce, subnets[j], layout.gpu_nic_type) for j in range(layout.gpu_nics)]
             else:
-                vpcs = handles["tcpxo" if layout.fabric == "gpudirect-tcpxo" else "tcpx"]
+                vpcs = handles[_gpu_vpc_kind(layout.fabric)]
                 nics += [self._nic(net, sub, layout.gpu_nic_type) for net, sub in vpcs[: layout.gpu_nics]]
             gpu_nics = layout.gpu_nics
         extra: dict[str, Any] = {}

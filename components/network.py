@@ -12,7 +12,8 @@ from typing import Any
 
 import pulumi
 
-from components.base import TYPE_PREFIX, SiteNetworkArgs, backend_for
+from components.base import SiteNetworkArgs, backend_for
+from gpufleet.names import TYPE_PREFIX
 
 
 class SiteNetwork(pulumi.ComponentResource):

@@ -2,7 +2,8 @@
 
 Pure: no Pulumi, no network. :func:`build_plan` is the one function that turns a
 :class:`~gpufleet.spec.FleetSpec` into a :class:`FleetPlan`; the Pulumi program, the policy pack,
-``gpufleet plan`` and ``gpufleet preview`` all call it, so a number is computed once.
+``gpufleet plan`` and ``gpufleet preview`` all call it, so a number is computed once. It also runs
+:mod:`gpufleet.checks` on the plan, so every caller refuses what the clouds would refuse.
 
 A *workload* (a training run or an inference service) becomes one or more *pools*: one per site
 the placement puts it in. Pools are what the components build.
@@ -15,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from gpufleet.catalog import Catalog, InstanceType, load_catalog
+from gpufleet.checks import ProgramSettings, check_clouds, check_settings
+from gpufleet.clouds import profile as cloud_profile
 from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
 from gpufleet.names import TAG_GPU, TAG_GPUS_PER_NODE, TAG_POOL, TAG_ROLE, TAG_SITE, TAG_WORKLOAD
 from gpufleet.sizing import (
@@ -51,7 +54,8 @@ class PoolPlan:
             carries; training: 0.
         power_kw: facility power at ``nodes`` (nodes × node_power_kw × PUE).
         usd_per_hour: list price at ``nodes``, or None when the site has no price for the type.
-        islands: Azure training: VM counts per InfiniBand island (one scale set each); else [nodes].
+        islands: training: node counts per fabric island, as the cloud's profile splits the cluster
+            (e.g. one Azure scale set per InfiniBand island); else [nodes].
     """
 
     name: str
@@ -212,12 +216,25 @@ class _Sized:
 
 
 def build_plan(spec: FleetSpec, stack: str = "dev", *, catalog: Catalog | None = None,
-               time_limit_s: float = 10.0) -> FleetPlan:
-    """Size every workload, place every pool, and return the plan.
+               time_limit_s: float = 10.0, settings: ProgramSettings | None = None,
+               check: bool = True) -> FleetPlan:
+    """Size every workload, place every pool, check the plan against the clouds, and return it.
+
+    Args:
+        spec: the validated spec.
+        stack: the stack name the plan carries.
+        catalog: the catalog (default: the shipped one).
+        time_limit_s: the placement solver's time limit.
+        settings: the program's config (SSH key, image overrides), where the caller knows it:
+            checked with the plan, every issue in one error.
+        check: False leaves the checks to the caller (the Pulumi program checks the plan it is
+            handed, with its config, through :func:`gpufleet.checks.validate_plan`).
 
     Raises:
         SpecError: a workload cannot be sized (e.g. its allowed instance types differ in GPUs per
-            node, or the model fits no allowed node).
+            node, or the model fits no allowed node), or the plan asks for something its clouds
+            refuse: one error listing every issue of :func:`~gpufleet.checks.check_clouds` (and,
+            with ``settings``, of :func:`~gpufleet.checks.check_settings`).
         InfeasiblePlanError: no placement satisfies power, quota and zone constraints; the
             error names the binding constraints and the smallest relaxation.
     """
@@ -231,7 +248,7 @@ def build_plan(spec: FleetSpec, stack: str = "dev", *, catalog: Catalog | None =
     pools.sort(key=lambda p: (p.workload, p.site))
     workloads = tuple(_workload_plan(item, [p for p in pools if p.workload == item.spec.name]) for item in sized)
     sites = tuple(_site_plan(site, [p for p in pools if p.site == site.name]) for site in spec.sites)
-    return FleetPlan(
+    plan = FleetPlan(
         stack=stack,
         pools=tuple(pools),
         workloads=workloads,
@@ -244,6 +261,12 @@ def build_plan(spec: FleetSpec, stack: str = "dev", *, catalog: Catalog | None =
             "solve_seconds": placement.solve_seconds,
         },
     )
+    if check:
+        issues = check_clouds(spec, plan, catalog=catalog)
+        issues += check_settings(plan, settings) if settings is not None else []
+        if issues:
+            raise SpecError(issues)
+    return plan
 
 
 def _candidates(w: TrainingSpec | InferenceSpec, sites: list[SiteSpec], catalog: Catalog,
@@ -365,12 +388,6 @@ def _place(spec: FleetSpec, sized: list[_Sized], catalog: Catalog, time_limit_s:
     return result
 
 
-def _islands(nodes: int, per_island: int) -> tuple[int, ...]:
-    count = math.ceil(nodes / per_island)
-    base, extra = divmod(nodes, count)
-    return tuple(base + (1 if i < extra else 0) for i in range(count))
-
-
 def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: list[Any]) -> list[PoolPlan]:
     w = item.spec
     mine = [a for a in assignments if a.pool == w.name and a.nodes > 0]
@@ -406,10 +423,10 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
         if isinstance(w, TrainingSpec):
             assert item.training is not None
             zones = tuple(sorted(nodes_by_zone))
-            per_island = w.max_nodes_per_island if site.cloud == "azure" else max(nodes, 1)
             pools.append(PoolPlan(
                 role="training", zones=zones, nodes_by_zone=nodes_by_zone, fallback_instance_types=(),
-                min_nodes=nodes, islands=_islands(nodes, per_island), capacity_type=w.capacity.type,
+                min_nodes=nodes, islands=cloud_profile(site.cloud).islands(nodes, w.max_nodes_per_island),
+                capacity_type=w.capacity.type,
                 reservation_id=w.capacity.reservation_id, placement_group=w.capacity.placement_group,
                 sizing={**asdict(item.training), "catalog": catalog_rows}, **common,
             ))

@@ -35,12 +35,13 @@ from pydantic import (
 )
 
 from gpufleet.catalog import CLOUDS, load_catalog
+from gpufleet.clouds import CloudName
 from gpufleet.errors import CatalogError, Issue, Issues, SpecError
 
 CONFIG_KEY = "gpufleet:fleet"
 """The stack-config key that holds the fleet spec (``pulumi config set --path`` / YAML object)."""
 PROGRAM_KEYS = ("gpufleet:sshPublicKey", "gpufleet:images")
-"""Other gpufleet settings, read and checked by the Pulumi program (``components/validate.py``)."""
+"""Other gpufleet settings, read and checked by the Pulumi program (:mod:`gpufleet.checks`)."""
 
 Slug = Annotated[
     str,
@@ -63,7 +64,7 @@ class SiteSpec(_Strict):
     """A place GPUs can go: a cloud region (with zones) or a contracted data hall."""
 
     name: Slug
-    cloud: Literal["aws", "azure", "gcp"]
+    cloud: CloudName
     region: str = Field(min_length=1)
     zones: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     power_mw: PositiveFloat

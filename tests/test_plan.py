@@ -109,6 +109,38 @@ def test_infeasible_stack_exits_3(run_cli: Run, write_stack: Callable[..., Path]
     assert "H100" in err and "aws-use1" in err
 
 
+def test_build_plan_refuses_what_the_clouds_refuse_unless_the_caller_checks_it() -> None:
+    _, spec = load_stack(REPO / "tests" / "fixtures" / "stacks" / "Pulumi.bad-vnet.yaml")
+    with pytest.raises(SpecError) as err:
+        build_plan(spec, "bad-vnet")
+    assert [i.loc for i in err.value.issues] == ["fleet.sites[0].network_cidr"]
+    assert "overlaps 172.16.0.0/16" in str(err.value)
+    assert build_plan(spec, "bad-vnet", check=False).gpus > 0  # the program checks it with its config
+
+
+def test_plan_checks_the_image_overrides_the_stack_file_carries(
+        run_cli: Run, write_stack: Callable[..., Path], fleet: dict[str, Any]) -> None:
+    path = write_stack(fleet, extra={"gpufleet:images": {"nope": "ami-0123", "pretrain": "ubuntu"}})
+    code, out, err = run_cli("plan", "--stack", str(path))
+    assert code == 2 and out == ""
+    assert "config.gpufleet:images.nope: no pool or workload named 'nope'" in err
+    assert "config.gpufleet:images.pretrain: AWS image 'ubuntu' is neither an AMI id nor an SSM parameter name" in err
+    ok = write_stack(fleet, name="ok", extra={"gpufleet:images": {"pretrain": "ami-0123"}})
+    assert run_cli("plan", "--stack", str(ok))[0] == 0
+
+
+def test_plan_checks_the_ssh_key_as_the_offline_preview_does(run_cli: Run, tmp_path: Path) -> None:
+    text = (REPO / "tests" / "fixtures" / "stacks" / "Pulumi.bad-vnet.yaml").read_text()
+    text = text.replace("172.16.0.0/16", "10.20.0.0/16")
+    unset = tmp_path / "Pulumi.unset.yaml"
+    unset.write_text(text)  # no key: the preview's placeholder key, which a preview accepts
+    assert run_cli("plan", "--stack", str(unset))[0] == 0
+    bad = tmp_path / "Pulumi.bad-key.yaml"
+    bad.write_text(text.replace("config:\n", "config:\n  gpufleet:sshPublicKey: not a key\n"))
+    code, _, err = run_cli("plan", "--stack", str(bad))
+    assert code == 2 and "config.gpufleet:sshPublicKey: is not an OpenSSH public key" in err
+
+
 @pytest.mark.parametrize("stack", sorted(p.name for p in (REPO / "stacks").glob("Pulumi.*.yaml")))
 def test_every_shipped_stack_plans(stack: str) -> None:
     name, spec = load_stack(REPO / "stacks" / stack)

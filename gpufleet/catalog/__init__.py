@@ -21,12 +21,13 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
+from gpufleet import clouds
 from gpufleet.errors import CatalogError
 
 CATALOG_SCHEMA_VERSION = 1
 
-Cloud = Literal["aws", "azure", "gcp"]
-CLOUDS: tuple[str, ...] = ("aws", "azure", "gcp")
+CLOUDS: tuple[str, ...] = clouds.names()
+"""The clouds a catalog row may name: the ones :mod:`gpufleet.clouds` knows."""
 
 Fabric = Literal["efa", "infiniband", "gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "none"]
 FABRICS: tuple[str, ...] = ("efa", "infiniband", "gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "none")

@@ -1,4 +1,4 @@
-"""``gpufleet plan``: the sized and placed plan of a stack, as a table or JSON. No Pulumi."""
+"""``gpufleet plan``: the sized, placed and checked plan of a stack, as a table or JSON. No Pulumi."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from gpufleet.checks import preview_settings
 from gpufleet.cli._output import console, fmt_num, print_json
+from gpufleet.inputs import load_yaml_file
 from gpufleet.plan import FleetPlan, build_plan
 from gpufleet.spec import load_stack
 
@@ -19,10 +21,15 @@ from gpufleet.spec import load_stack
 def plan(stack_file: Path, as_json: bool) -> None:
     """Size every workload from its demand and place every pool under power, quota and price.
 
-    Exit codes: 0 planned, 2 bad stack file, 3 no placement satisfies the constraints.
+    The plan is checked as `gpufleet preview` checks it: what its clouds refuse, and the stack's
+    gpufleet:images and gpufleet:sshPublicKey.
+
+    Exit codes: 0 planned, 2 bad stack file (or a plan its clouds refuse), 3 no placement satisfies
+    the constraints.
     """
     stack, spec = load_stack(stack_file)
-    result = build_plan(spec, stack)
+    settings = preview_settings(load_yaml_file(stack_file, what="stack")["config"])
+    result = build_plan(spec, stack, settings=settings)
     if as_json:
         print_json(result.to_json())
         return

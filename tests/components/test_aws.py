@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from components.aws import dlami_parameter, efa_layout
 from gpufleet.catalog import load_catalog
+from gpufleet.clouds.aws.profile import dlami_parameter, efa_layout
 from gpufleet.offline import OfflineRun, RecordedResource
 
 

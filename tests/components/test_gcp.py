@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from components.gcp import LAYOUTS, image_family, layout_for, machine_family
 from gpufleet.catalog import load_catalog
+from gpufleet.clouds.gcp.profile import LAYOUTS, image_family, layout_for, machine_family
 from gpufleet.offline import OfflineRun
 
 TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"

@@ -21,6 +21,14 @@ def test_all_three_clouds_are_registered() -> None:
         assert isinstance(backend, CloudBackend) and backend.name == cloud
 
 
+def test_each_backend_builds_from_its_clouds_profile() -> None:
+    from gpufleet import clouds
+
+    assert registered() == clouds.names()
+    for cloud in registered():
+        assert backend_for(cloud).profile is clouds.profile(cloud)
+
+
 def test_unknown_cloud_names_the_registered_ones() -> None:
     with pytest.raises(KeyError, match="no gpufleet backend for cloud 'oci'; registered: aws, azure, gcp"):
         backend_for("oci")
@@ -36,11 +44,11 @@ def test_a_second_backend_cannot_take_a_registered_name() -> None:
 
 
 def test_only_backend_modules_name_a_cloud() -> None:
-    # The facades, the validators and the program dispatch through backend_for, never on a name.
+    # The facades and the program dispatch through backend_for and gpufleet.clouds, never on a name
+    # (the core is checked the same way by tests/test_layering.py).
     cloud_literal = re.compile(r"""["'](aws|azure|gcp)["']""")
     neutral = [REPO / "__main__.py", *(REPO / "components" / name for name in
-                                       ("__init__.py", "base.py", "cluster.py", "network.py", "program.py",
-                                        "validate.py"))]
+                                       ("__init__.py", "base.py", "cluster.py", "network.py", "program.py"))]
     for path in neutral:
         assert not cloud_literal.search(path.read_text()), f"{path.name} names a cloud"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,28 @@ def test_spec_errors_are_refused_before_any_resource() -> None:
     _, text = _refused("bad-spec")
     assert "2 errors in the input" in text
     assert "fleet.sites[0].power_mw" in text and "fleet.sites[0].pue_ratio" in text
+
+
+def test_a_gcp_site_without_project_and_a_capacity_type_gcp_lacks_are_refused_before_any_resource() -> None:
+    run, _ = _refused("bad-gcp-site")
+    assert isinstance(run.error, SpecError)
+    assert [(i.loc, i.message) for i in run.error.issues] == [
+        ("fleet.sites[0].project", "a GCP site needs its project (the provider's project, and the RoCE network "
+                                   "profile path)"),
+        ("fleet.training[0].capacity.type", "capacity type 'capacity_block' does not exist on gcp"),
+    ]
+
+
+@pytest.mark.parametrize("command", ["plan", "preflight"])
+@pytest.mark.parametrize("name", ["bad-vnet", "bad-fabric", "bad-gcp-site"])
+def test_plan_and_preflight_refuse_what_the_program_refuses_with_the_same_message(
+        name: str, command: str, run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    run, _ = _refused(name)
+    assert isinstance(run.error, SpecError)
+    code, out, err = run_cli(command, "--stack", str(BAD_STACKS / f"Pulumi.{name}.yaml"))
+    assert code == 2 and out == ""
+    assert [line for line in err.splitlines() if line.startswith("  - ")] == [
+        f"  - {issue}" for issue in run.error.issues]
 
 
 def test_training_spread_over_two_zones_is_refused_before_any_resource(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from components import check_plan, validate_plan
-from components.validate import PLACEHOLDER_MARK
 from gpufleet.catalog import Catalog, load_catalog
+from gpufleet.checks import check_plan, validate_plan
 from gpufleet.errors import Issue, SpecError
+from gpufleet.names import PLACEHOLDER_MARK
 from gpufleet.plan import FleetPlan, PoolPlan
 from gpufleet.spec import FleetSpec, SiteSpec, parse_fleet
+from tests.clouds.conftest import pool_of, site_of  # noqa: F401  (fixtures)
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Q op@host"
 
