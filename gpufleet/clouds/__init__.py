@@ -4,21 +4,28 @@ Each cloud is a package ``gpufleet/clouds/<name>/``:
 
 * ``profile.py``: its :class:`~gpufleet.clouds.base.CloudProfile` (fabrics and NIC layouts, capacity
   types, named checks, image forms, tag rules) plus its resource type tokens and default names.
-  No Pulumi, no SDK import.
+  No Pulumi, no SDK import;
+* ``readers.py``: how the policy pack reads its resources (a
+  :class:`~gpufleet.policy.resources.CloudReader` named ``READER``).
 
 Everything else asks this registry: :func:`profile` for a cloud's profile, :func:`names` for the
 clouds gpufleet knows (the spec's ``cloud`` values, the catalog's clouds, the CLI's ``--cloud``
-choices).
+choices), :func:`reader` for the pack's reader. Nothing outside ``gpufleet/clouds/`` and
+``components/`` names a cloud.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import importlib
+from typing import TYPE_CHECKING, Literal
 
 from gpufleet.clouds.aws.profile import AwsProfile
 from gpufleet.clouds.azure.profile import AzureProfile
 from gpufleet.clouds.base import CloudProfile
 from gpufleet.clouds.gcp.profile import GcpProfile
+
+if TYPE_CHECKING:
+    from gpufleet.policy.resources import CloudReader
 
 CloudName = Literal["aws", "azure", "gcp"]
 """The cloud names, for typed fields (the spec's ``cloud``); a test pins it to :func:`names`."""
@@ -48,9 +55,22 @@ def profiles() -> tuple[CloudProfile, ...]:
     return tuple(_PROFILES[name] for name in names())
 
 
+def reader(cloud: str) -> CloudReader:
+    """The policy pack's reader of a cloud's resources (``gpufleet.clouds.<cloud>.readers.READER``).
+
+    Imported on first use: readers build on the pack's resource model, which itself asks this
+    registry, so the registry must not import them.
+
+    Raises:
+        KeyError: gpufleet knows no such cloud.
+    """
+    found: CloudReader = importlib.import_module(f"{__name__}.{profile(cloud).name}.readers").READER
+    return found
+
+
 def tag_paths() -> tuple[tuple[str, ...], ...]:
     """Where any known cloud's resources carry tags or labels (each path once, in cloud order)."""
     return tuple(dict.fromkeys(path for p in profiles() for path in p.tag_paths))
 
 
-__all__ = ["CloudName", "CloudProfile", "names", "profile", "profiles", "tag_paths"]
+__all__ = ["CloudName", "CloudProfile", "names", "profile", "profiles", "reader", "tag_paths"]

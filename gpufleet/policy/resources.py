@@ -4,23 +4,11 @@ Pure: works on plain dicts (a resource's type, name, URN, parent URN and propert
 sends them to ``AnalyzeStack``); no Pulumi import, so every rule can be tested on hand-built dicts.
 
 Capacity is read from the resources that decide it, never from what a component says it asked for,
-so a maximum lowered by hand (not through the spec) is still seen:
-
-========  ===================================================  =====================================
-cloud     node group (nodes)                                   autoscaler (min / max)
-========  ===================================================  =====================================
-AWS       ``aws:autoscaling/group:Group`` minSize, maxSize,     the group itself
-          desiredCapacity, availabilityZones
-Azure     ``azure-native:compute:VirtualMachineScaleSet``       ``azure-native:monitor:AutoscaleSetting``
-          sku.capacity, zones, singlePlacementGroup             profiles[].capacity.minimum/maximum
-GCP       ``gcp:compute/regionInstanceGroupManager`` or         ``gcp:compute/regionAutoscaler`` /
-          ``gcp:compute/instanceGroupManager`` targetSize,      ``gcp:compute/autoscaler``
-          distributionPolicyZones / zone                        autoscalingPolicy.min/maxReplicas
-========  ===================================================  =====================================
-
-Fabric is read from ``aws:ec2/launchTemplate`` networkInterfaces and ``aws:ec2/placementGroup``
-strategy, the scale set's ``singlePlacementGroup``, and ``gcp:compute/instanceTemplate``
-networkInterfaces[].nicType with the ``gcp:compute/resourcePolicy`` it names.
+so a maximum lowered by hand (not through the spec) is still seen. Which resources those are, and
+how to read them, is each cloud's :class:`CloudReader` (``gpufleet/clouds/<cloud>/readers.py``,
+chosen through :func:`gpufleet.clouds.reader`): its node groups (nodes, zones, instance type, the
+templates they launch from), its autoscalers (min / max) and its fabric (NICs, placement). This
+module holds the cloud-neutral model and the walk that builds it.
 
 Each resource belongs to a *pool* (one workload at one site): by its ``gpufleet-pool`` tag or
 label, or else by its nearest ``gpufleet:index:InferencePool`` / ``TrainingCluster`` ancestor.
@@ -35,10 +23,13 @@ capacity and is unknown is recorded in :attr:`Pool.unknown`, and the rules say t
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from gpufleet import clouds
 from gpufleet.names import (
     INFERENCE_POOL,
     SITE_NETWORK,
@@ -52,26 +43,8 @@ from gpufleet.names import (
     UNKNOWN_VALUES,
 )
 
-
-AWS_ASG = "aws:autoscaling/group:Group"
-AWS_LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-AWS_PLACEMENT_GROUP = "aws:ec2/placementGroup:PlacementGroup"
-AWS_INSTANCE = "aws:ec2/instance:Instance"
-AZURE_VMSS = "azure-native:compute:VirtualMachineScaleSet"
-AZURE_AUTOSCALE = ("azure-native:monitor:AutoscaleSetting", "azure-native:insights:AutoscaleSetting")
-AZURE_VM = "azure-native:compute:VirtualMachine"
-GCP_REGION_MIG = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"
-GCP_ZONE_MIG = "gcp:compute/instanceGroupManager:InstanceGroupManager"
-GCP_AUTOSCALERS = ("gcp:compute/regionAutoscaler:RegionAutoscaler", "gcp:compute/autoscaler:Autoscaler")
-GCP_TEMPLATES = ("gcp:compute/instanceTemplate:InstanceTemplate",
-                 "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate")
-GCP_RESOURCE_POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
-GCP_INSTANCE = "gcp:compute/instance:Instance"
-
-NODE_GROUPS = (AWS_ASG, AZURE_VMSS, GCP_REGION_MIG, GCP_ZONE_MIG)
-SINGLE_NODES = (AWS_INSTANCE, AZURE_VM, GCP_INSTANCE)
-
-
+if TYPE_CHECKING:
+    from gpufleet.catalog import InstanceType
 
 def is_unknown(value: Any) -> bool:
     """True for a value Pulumi cannot know during a preview."""
@@ -127,12 +100,14 @@ def as_int(value: Any) -> int | None:
 def tags_of(props: Mapping[str, Any]) -> dict[str, str]:
     """Tags or labels as a plain ``{key: value}`` map (known string values only).
 
-    Reads ``tags`` (a map, or AWS autoscaling's list of ``{key, value}``), ``labels`` and GCP's
-    ``allInstancesConfig.labels``.
+    Reads every place a known cloud keeps them (:func:`gpufleet.clouds.tag_paths`), each a map or a
+    list of ``{key, value}``; the first place holding a key wins.
     """
     out: dict[str, str] = {}
-    for source in (pick(props, "tags"), pick(props, "labels"),
-                   pick(pick(props, "allInstancesConfig") or {}, "labels")):
+    for path in clouds.tag_paths():
+        source: Any = props
+        for name in path:
+            source = pick(source, name)
         if isinstance(source, Mapping):
             items: Iterable[tuple[Any, Any]] = source.items()
         elif isinstance(source, list):
@@ -420,30 +395,53 @@ def _owner_pool(r: Resource, by_urn: Mapping[str, Resource], cache: dict[str, st
     return found
 
 
+class CloudReader(ABC):
+    """How the pack reads one cloud's resources: node groups, autoscalers, fabric. Stateless.
+
+    One implementation per cloud, ``READER`` in ``gpufleet/clouds/<cloud>/readers.py``, found through
+    :func:`gpufleet.clouds.reader`.
+    """
+
+    cloud: ClassVar[str]
+    """The cloud name (the :class:`NodeGroup`'s ``cloud``)."""
+    group_types: ClassVar[tuple[str, ...]]
+    """Type tokens of the node groups the cloud scales as one (ASG, scale set, MIG)."""
+    single_node_types: ClassVar[tuple[str, ...]] = ()
+    """Type tokens of single instances (a group of one)."""
+    autoscaler_types: ClassVar[tuple[str, ...]] = ()
+    """Type tokens of autoscalers that govern a node group from beside it."""
+
+    @abstractmethod
+    def node_group(self, pool: Pool, r: Resource) -> NodeGroup:
+        """A node group of ``pool`` (``r`` is one of :attr:`group_types` or :attr:`single_node_types`)."""
+
+    def apply_autoscaler(self, group: NodeGroup) -> None:
+        """Set ``group``'s bounds from its autoscaler (one of :attr:`autoscaler_types`)."""
+
+    @abstractmethod
+    def fabric_problems(self, pool: Pool, row: InstanceType) -> list[str]:
+        """What a training pool on ``row`` lacks of the fabric ``row`` lists (NICs, placement)."""
+
+
+@lru_cache(maxsize=1)
+def _readers_by_type() -> dict[str, CloudReader]:
+    """Every known cloud's reader, by each node group or single-node type token it reads."""
+    found: dict[str, CloudReader] = {}
+    for name in clouds.names():
+        reader = clouds.reader(name)
+        found.update(dict.fromkeys((*reader.group_types, *reader.single_node_types), reader))
+    return found
+
+
 def _read_groups(pool: Pool) -> None:
     """Node groups of a pool, with their bounds, zones, autoscaler, templates and instance type."""
-    templates_aws = pool.of_type(AWS_LAUNCH_TEMPLATE)
-    templates_gcp = pool.of_type(*GCP_TEMPLATES)
-    groups: list[NodeGroup] = []
-    for r in pool.resources:
-        if r.type == AWS_ASG:
-            groups.append(_aws_group(pool, r, templates_aws))
-        elif r.type == AZURE_VMSS:
-            groups.append(_azure_group(pool, r))
-        elif r.type in (GCP_REGION_MIG, GCP_ZONE_MIG):
-            groups.append(_gcp_group(pool, r, templates_gcp))
-        elif r.type in SINGLE_NODES:
-            cloud = {AWS_INSTANCE: "aws", AZURE_VM: "azure", GCP_INSTANCE: "gcp"}[r.type]
-            zone = pick(r.props, "availabilityZone", "zone")
-            itype = pick(r.props, "instanceType", "machineType") or pick(pick(r.props, "hardwareProfile") or {}, "vmSize")
-            groups.append(NodeGroup(resource=r, cloud=cloud, min_nodes=1, max_nodes=1, count=1,
-                                    zones=(zone,) if isinstance(zone, str) and not is_unknown(zone) else (),
-                                    instance_type=itype if isinstance(itype, str) and not is_unknown(itype) else None))
-    _attach_autoscalers(pool, groups, pool.of_type(*AZURE_AUTOSCALE), "azure")
-    _attach_autoscalers(pool, groups, pool.of_type(*GCP_AUTOSCALERS), "gcp")
+    readers = _readers_by_type()
+    groups = [readers[r.type].node_group(pool, r) for r in pool.resources if r.type in readers]
+    for name in clouds.names():
+        _attach_autoscalers(pool, groups, clouds.reader(name))
     for g in groups:
         if g.autoscaler is not None:
-            _apply_autoscaler(pool, g)
+            clouds.reader(g.cloud).apply_autoscaler(g)
         for label, value in (("minimum", g.min_nodes), ("maximum", g.max_nodes)):
             if value is None:
                 pool.unknown.append(f"{g.name}: the node {label} is unknown during preview")
@@ -454,105 +452,39 @@ def _read_groups(pool: Pool) -> None:
     pool.groups = sorted(groups, key=lambda g: g.resource.urn)
 
 
-def _known_list(value: Any) -> tuple[str, ...]:
+def known(value: Any) -> str | None:
+    """``value`` if it is a known, non-empty string, else None."""
+    return value if isinstance(value, str) and value and not is_unknown(value) else None
+
+
+def known_list(value: Any) -> tuple[str, ...]:
+    """The known, non-empty strings of a list (nothing for anything else)."""
     if isinstance(value, list):
-        return tuple(v for v in value if isinstance(v, str) and v and not is_unknown(v))
+        return tuple(v for v in value if known(v))
     return ()
 
 
-def _aws_group(pool: Pool, r: Resource, templates: list[Resource]) -> NodeGroup:
-    p = r.props
-    zones = _known_list(pick(p, "availabilityZones"))
-    if not zones:
-        subnets = pick(p, "vpcZoneIdentifiers")
-        declared = pool.declared_zones
-        if isinstance(subnets, list) and subnets:
-            zones = declared if len(declared) == len(subnets) else tuple(f"subnet {i + 1}" for i in range(len(subnets)))
-    linked = _linked_templates(p, templates)
-    itype = None
-    for t in linked:
-        value = pick(t.props, "instanceType")
-        if isinstance(value, str) and not is_unknown(value):
-            itype = value
-            break
-    overrides = pick(pick(pick(p, "mixedInstancesPolicy") or {}, "launchTemplate") or {}, "overrides")
-    if itype is None and isinstance(overrides, list) and overrides:
-        value = pick(overrides[0], "instanceType")
-        itype = value if isinstance(value, str) and not is_unknown(value) else None
-    desired = as_int(pick(p, "desiredCapacity"))
-    minimum = as_int(pick(p, "minSize"))
-    return NodeGroup(resource=r, cloud="aws", min_nodes=minimum, max_nodes=as_int(pick(p, "maxSize")),
-                     count=desired if desired is not None else minimum, zones=zones,
-                     instance_type=itype, templates=linked)
-
-
-def _linked_templates(asg_props: Mapping[str, Any], templates: list[Resource]) -> list[Resource]:
-    """The launch templates an ASG launches from: matched by name or id when known, else all of the
-    pool's (every one of them must then be complete)."""
-    refs: list[Any] = []
-    lt = pick(asg_props, "launchTemplate")
-    if isinstance(lt, Mapping):
-        refs += [pick(lt, "name"), pick(lt, "id")]
-    spec = pick(pick(pick(asg_props, "mixedInstancesPolicy") or {}, "launchTemplate") or {}, "launchTemplateSpecification")
-    if isinstance(spec, Mapping):
-        refs += [pick(spec, "launchTemplateName"), pick(spec, "launchTemplateId")]
-    known = {v for v in refs if isinstance(v, str) and v and not is_unknown(v)}
-    matched = [t for t in templates if known & {pick(t.props, "name"), pick(t.props, "namePrefix"), t.name}]
-    return matched or list(templates)
-
-
-def _azure_group(pool: Pool, r: Resource) -> NodeGroup:
-    p = r.props
-    sku = pick(p, "sku") or {}
-    capacity = as_int(pick(sku, "capacity"))
-    name = pick(sku, "name")
-    return NodeGroup(resource=r, cloud="azure", min_nodes=capacity, max_nodes=capacity, count=capacity,
-                     zones=_known_list(pick(p, "zones")),
-                     instance_type=name if isinstance(name, str) and not is_unknown(name) else None)
-
-
-def _gcp_group(pool: Pool, r: Resource, templates: list[Resource]) -> NodeGroup:
-    p = r.props
-    if r.type == GCP_ZONE_MIG:
-        zone = pick(p, "zone")
-        zones: tuple[str, ...] = (zone,) if isinstance(zone, str) and not is_unknown(zone) else ()
-    else:
-        zones = _known_list(pick(p, "distributionPolicyZones")) or pool.declared_zones
-    size = as_int(pick(p, "targetSize"))
-    refs = {pick(v, "instanceTemplate") for v in (pick(p, "versions") or []) if isinstance(v, Mapping)}
-    refs.add(pick(p, "instanceTemplate"))
-    known = {v for v in refs if isinstance(v, str) and v and not is_unknown(v)}
-    linked = [t for t in templates if any(_names_resource(ref, t) for ref in known)] or list(templates)
-    itype = None
-    for t in linked:
-        value = pick(t.props, "machineType")
-        if isinstance(value, str) and not is_unknown(value):
-            itype = value.rsplit("/", 1)[-1]
-            break
-    return NodeGroup(resource=r, cloud="gcp", min_nodes=size, max_nodes=size, count=size, zones=zones,
-                     instance_type=itype, templates=linked)
-
-
-def _names_resource(reference: str, r: Resource) -> bool:
+def names_resource(reference: str, r: Resource) -> bool:
     """True when a reference (self link, id, name) points at ``r``."""
     names = {r.name, pick(r.props, "name"), pick(r.props, "namePrefix")}
     tail = reference.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
     return any(isinstance(n, str) and n and (n == tail or n == reference) for n in names)
 
 
-def _attach_autoscalers(pool: Pool, groups: list[NodeGroup], autoscalers: list[Resource], cloud: str) -> None:
-    """Pair each autoscaler with the node group it targets: by reference when known, else the only
-    group of the pool, else in name order."""
-    candidates = [g for g in groups if g.cloud == cloud and g.resource.type in NODE_GROUPS]
+def _attach_autoscalers(pool: Pool, groups: list[NodeGroup], reader: CloudReader) -> None:
+    """Pair each of the reader's autoscalers with the node group it targets: by reference when known,
+    else the only group of the pool, else in name order."""
+    autoscalers = pool.of_type(*reader.autoscaler_types)
+    candidates = [g for g in groups if g.cloud == reader.cloud and g.resource.type in reader.group_types]
     if not autoscalers or not candidates:
         return
     free = list(candidates)
     unmatched: list[Resource] = []
     for a in sorted(autoscalers, key=lambda x: x.urn):
-        target = pick(a.props, "targetResourceUri", "target")
+        target = known(pick(a.props, "targetResourceUri", "target"))
         hit = None
-        if isinstance(target, str) and not is_unknown(target):
-            hit = next((g for g in free if _names_resource(target, g.resource)), None)
+        if target is not None:
+            hit = next((g for g in free if names_resource(target, g.resource)), None)
         if hit is None:
             unmatched.append(a)
             continue
@@ -565,30 +497,8 @@ def _attach_autoscalers(pool: Pool, groups: list[NodeGroup], autoscalers: list[R
         pool.unknown.append(f"{a.name}: autoscaler matches no node group of pool {pool.name}")
 
 
-def _apply_autoscaler(pool: Pool, g: NodeGroup) -> None:
-    a = g.autoscaler
-    assert a is not None
-    if a.type in AZURE_AUTOSCALE:
-        profiles = [p for p in pick(a.props, "profiles") or [] if isinstance(p, Mapping)]
-        mins, maxs = [], []
-        for prof in profiles:
-            cap = pick(prof, "capacity") or {}
-            mins.append(as_int(pick(cap, "minimum")))
-            maxs.append(as_int(pick(cap, "maximum")))
-        # Any profile may be the active one: the smallest bounds are what is guaranteed.
-        g.min_nodes = None if not mins or None in mins else min(m for m in mins if m is not None)
-        g.max_nodes = None if not maxs or None in maxs else min(m for m in maxs if m is not None)
-        if pick(a.props, "enabled") is False:
-            g.min_nodes = g.max_nodes = g.count
-    else:
-        policy = pick(a.props, "autoscalingPolicy") or {}
-        g.min_nodes = as_int(pick(policy, "minReplicas"))
-        g.max_nodes = as_int(pick(policy, "maxReplicas"))
-        if str(pick(policy, "mode") or "ON").upper() == "OFF":
-            g.min_nodes = g.max_nodes = g.count
-
-
 __all__ = [
+    "CloudReader",
     "Inventory",
     "NodeGroup",
     "Pool",
@@ -598,6 +508,9 @@ __all__ = [
     "as_number",
     "build_inventory",
     "is_unknown",
+    "known",
+    "known_list",
+    "names_resource",
     "pick",
     "spread",
     "tags_of",

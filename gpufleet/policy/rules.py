@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpufleet import clouds
 from gpufleet.catalog import InstanceType
 from gpufleet.sizing import TrainingSizing, capacity_after_losses
 
@@ -29,15 +30,7 @@ from gpufleet.policy.demand import (
     memory_fit,
     training_need,
 )
-from gpufleet.policy.resources import (
-    AWS_PLACEMENT_GROUP,
-    GCP_RESOURCE_POLICY,
-    Inventory,
-    Pool,
-    as_number,
-    is_unknown,
-    pick,
-)
+from gpufleet.policy.resources import Inventory, Pool, as_number, pick
 
 
 @dataclass(frozen=True)
@@ -346,87 +339,12 @@ def _zone_problems(pool: Pool) -> list[str]:
 
 
 def _fabric_problems(pool: Pool, row: InstanceType) -> list[str]:
+    """What the pool lacks of its row's fabric, as the row's cloud reads its resources."""
     if row.fabric == "none" or row.fabric_interfaces <= 0:
         return []
-    if row.fabric == "efa":
-        return _aws_efa(pool, row)
-    if row.fabric == "infiniband":
-        return _azure_ib(pool)
-    if row.fabric in ("rdma", "gpudirect-tcpx", "gpudirect-tcpxo"):
-        return _gcp_nics(pool, row)
-    return [f"fabric {row.fabric!r} has no check"]
-
-
-def _aws_efa(pool: Pool, row: InstanceType) -> list[str]:
-    problems: list[str] = []
-    placement_groups = pool.of_type(AWS_PLACEMENT_GROUP)
-    for g in pool.groups:
-        if not g.templates:
-            problems.append(f"node group {g.name} has no launch template to attach EFA interfaces")
-            continue
-        capacity_block = False
-        pg_refs: list[Any] = [pick(g.resource.props, "placementGroup")]
-        for t in g.templates:
-            nics = [n for n in pick(t.props, "networkInterfaces") or [] if isinstance(n, Mapping)]
-            efa = sum(1 for n in nics if str(pick(n, "interfaceType") or "").lower() in ("efa", "efa-only"))
-            if efa < row.fabric_interfaces:
-                problems.append(f"launch template {t.name} attaches {efa} of the {row.fabric_interfaces} EFA "
-                                f"interfaces a {row.instance_type} has ({row.fabric_interfaces - efa} missing)")
-            market = pick(pick(t.props, "instanceMarketOptions") or {}, "marketType")
-            capacity_block = capacity_block or market == "capacity-block"
-            pg_refs.append(pick(pick(t.props, "placement") or {}, "groupName"))
-        if capacity_block:
-            continue  # Capacity Blocks are co-located already and refuse a placement group
-        refs = [r for r in pg_refs if r]
-        if not refs:
-            problems.append(f"node group {g.name} launches into no cluster placement group")
-            continue
-        known = {r for r in refs if isinstance(r, str) and not is_unknown(r)}
-        named = [p for p in placement_groups if known & {pick(p.props, "name"), p.name}] or placement_groups
-        if not named:
-            problems.append(f"node group {g.name} names placement group {', '.join(sorted(known)) or '(unknown)'}, "
-                            "which this stack does not create")
-        elif not any(str(pick(p.props, "strategy") or "").lower() == "cluster" for p in named):
-            strategies = ", ".join(f"{p.name}: {pick(p.props, 'strategy')!r}" for p in named)
-            problems.append(f"its placement group is not a cluster placement group ({strategies})")
-    return problems
-
-
-def _azure_ib(pool: Pool) -> list[str]:
-    problems = []
-    for g in pool.groups:
-        spg = pick(g.resource.props, "singlePlacementGroup")
-        if spg is not True and not is_unknown(spg):
-            problems.append(f"scale set {g.name} is not a single placement group (singlePlacementGroup is "
-                            f"{spg!r}; InfiniBand connects only VMs of one placement group)")
-    return problems
-
-
-def _gcp_nics(pool: Pool, row: InstanceType) -> list[str]:
-    problems: list[str] = []
-    policies = pool.of_type(GCP_RESOURCE_POLICY)
-    compact = [p for p in policies
-               if str(pick(pick(p.props, "groupPlacementPolicy") or {}, "collocation") or "").upper() == "COLLOCATED"]
-    for g in pool.groups:
-        if not g.templates:
-            problems.append(f"node group {g.name} has no instance template to attach the GPU NICs")
-            continue
-        for t in g.templates:
-            nics = [n for n in pick(t.props, "networkInterfaces") or [] if isinstance(n, Mapping)]
-            if row.fabric == "rdma":
-                have = sum(1 for n in nics if str(pick(n, "nicType") or "").upper() == "MRDMA")
-                kind = "MRDMA NICs"
-            else:
-                have = max(0, len(nics) - 1)  # one system NIC, the rest are GPU NICs
-                kind = "GPU NICs"
-            if have < row.fabric_interfaces:
-                problems.append(f"instance template {t.name} attaches {have} of the {row.fabric_interfaces} {kind} "
-                                f"a {row.instance_type} has ({row.fabric_interfaces - have} missing)")
-            if not pick(t.props, "resourcePolicies"):
-                problems.append(f"instance template {t.name} names no compact placement policy")
-        if not compact:
-            problems.append("the stack creates no COLLOCATED resource policy for it")
-    return problems
+    if row.fabric not in clouds.profile(row.cloud).fabrics:
+        return [f"fabric {row.fabric!r} has no check"]
+    return clouds.reader(row.cloud).fabric_problems(pool, row)
 
 
 # --- power-within-envelope -------------------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""How the policy pack reads AWS resources: autoscaling groups, launch templates, EFA, placement groups.
+
+========================================  ==========================================================
+resource                                  read
+========================================  ==========================================================
+``aws:autoscaling/group:Group``           minSize, maxSize, desiredCapacity (the node count),
+                                          availabilityZones (else one zone per subnet), its launch
+                                          templates (by name or id; else all of the pool's)
+``aws:ec2/launchTemplate:LaunchTemplate`` instanceType, networkInterfaces[].interfaceType (EFA),
+                                          instanceMarketOptions.marketType, placement.groupName
+``aws:ec2/placementGroup:PlacementGroup`` strategy (``cluster``)
+``aws:ec2/instance:Instance``             a group of one: availabilityZone, instanceType
+========================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from gpufleet import clouds
+from gpufleet.clouds.aws.profile import ASG, INSTANCE, LAUNCH_TEMPLATE, PLACEMENT_GROUP, AwsProfile
+from gpufleet.policy.resources import CloudReader, NodeGroup, Pool, Resource, as_int, known, known_list, pick
+
+if TYPE_CHECKING:
+    from gpufleet.catalog import InstanceType
+
+class AwsReader(CloudReader):
+    """Reads EC2 Auto Scaling groups and instances, and checks EFA and cluster placement groups."""
+
+    cloud = AwsProfile.name
+    group_types = (ASG,)
+    single_node_types = (INSTANCE,)
+
+    def node_group(self, pool: Pool, r: Resource) -> NodeGroup:
+        p = r.props
+        if r.type == INSTANCE:
+            zone = known(pick(p, "availabilityZone"))
+            return NodeGroup(resource=r, cloud=self.cloud, min_nodes=1, max_nodes=1, count=1,
+                             zones=(zone,) if zone else (), instance_type=known(pick(p, "instanceType")))
+        zones = known_list(pick(p, "availabilityZones"))
+        if not zones:
+            subnets = pick(p, "vpcZoneIdentifiers")
+            declared = pool.declared_zones
+            if isinstance(subnets, list) and subnets:
+                zones = declared if len(declared) == len(subnets) else tuple(f"subnet {i + 1}" for i in range(len(subnets)))
+        linked = _linked_templates(p, pool.of_type(LAUNCH_TEMPLATE))
+        itype = next((t for t in (known(pick(t.props, "instanceType")) for t in linked) if t), None)
+        overrides = pick(pick(pick(p, "mixedInstancesPolicy") or {}, "launchTemplate") or {}, "overrides")
+        if itype is None and isinstance(overrides, list) and overrides:
+            itype = known(pick(overrides[0], "instanceType"))
+        desired = as_int(pick(p, "desiredCapacity"))
+        minimum = as_int(pick(p, "minSize"))
+        return NodeGroup(resource=r, cloud=self.cloud, min_nodes=minimum, max_nodes=as_int(pick(p, "maxSize")),
+                         count=desired if desired is not None else minimum, zones=zones,
+                         instance_type=itype, templates=linked)
+
+    def fabric_problems(self, pool: Pool, row: InstanceType) -> list[str]:
+        problems: list[str] = []
+        want = clouds.profile(self.cloud).fabric_interfaces(row)
+        placement_groups = pool.of_type(PLACEMENT_GROUP)
+        for g in pool.groups:
+            if not g.templates:
+                problems.append(f"node group {g.name} has no launch template to attach EFA interfaces")
+                continue
+            capacity_block = False
+            pg_refs: list[Any] = [pick(g.resource.props, "placementGroup")]
+            for t in g.templates:
+                nics = [n for n in pick(t.props, "networkInterfaces") or [] if isinstance(n, Mapping)]
+                efa = sum(1 for n in nics if str(pick(n, "interfaceType") or "").lower() in ("efa", "efa-only"))
+                if efa < want:
+                    problems.append(f"launch template {t.name} attaches {efa} of the {want} EFA "
+                                    f"interfaces a {row.instance_type} has ({want - efa} missing)")
+                market = pick(pick(t.props, "instanceMarketOptions") or {}, "marketType")
+                capacity_block = capacity_block or market == "capacity-block"
+                pg_refs.append(pick(pick(t.props, "placement") or {}, "groupName"))
+            if capacity_block:
+                continue  # Capacity Blocks are co-located already and refuse a placement group
+            problems += _placement_problems(g, [r for r in pg_refs if r], placement_groups)
+        return problems
+
+
+def _placement_problems(g: NodeGroup, refs: list[Any], placement_groups: list[Resource]) -> list[str]:
+    """What is wrong with the cluster placement group a node group launches into."""
+    if not refs:
+        return [f"node group {g.name} launches into no cluster placement group"]
+    named_refs = {r for r in refs if known(r)}
+    named = [p for p in placement_groups if named_refs & {pick(p.props, "name"), p.name}] or placement_groups
+    if not named:
+        return [f"node group {g.name} names placement group {', '.join(sorted(named_refs)) or '(unknown)'}, "
+                "which this stack does not create"]
+    if not any(str(pick(p.props, "strategy") or "").lower() == "cluster" for p in named):
+        strategies = ", ".join(f"{p.name}: {pick(p.props, 'strategy')!r}" for p in named)
+        return [f"its placement group is not a cluster placement group ({strategies})"]
+    return []
+
+
+def _linked_templates(asg_props: Mapping[str, Any], templates: list[Resource]) -> list[Resource]:
+    """The launch templates an ASG launches from: matched by name or id when known, else all of the
+    pool's (every one of them must then be complete)."""
+    refs: list[Any] = []
+    lt = pick(asg_props, "launchTemplate")
+    if isinstance(lt, Mapping):
+        refs += [pick(lt, "name"), pick(lt, "id")]
+    spec = pick(pick(pick(asg_props, "mixedInstancesPolicy") or {}, "launchTemplate") or {}, "launchTemplateSpecification")
+    if isinstance(spec, Mapping):
+        refs += [pick(spec, "launchTemplateName"), pick(spec, "launchTemplateId")]
+    names = {v for v in refs if known(v)}
+    matched = [t for t in templates if names & {pick(t.props, "name"), pick(t.props, "namePrefix"), t.name}]
+    return matched or list(templates)
+
+
+READER = AwsReader()

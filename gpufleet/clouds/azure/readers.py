@@ -1,0 +1,79 @@
+"""How the policy pack reads Azure resources: scale sets, autoscale settings, InfiniBand placement.
+
+===================================================  ================================================
+resource                                             read
+===================================================  ================================================
+``azure-native:compute:VirtualMachineScaleSet``      sku.capacity (nodes), sku.name, zones,
+                                                     singlePlacementGroup (InfiniBand)
+``azure-native:monitor:AutoscaleSetting``            profiles[].capacity.minimum / maximum (the
+                                                     smallest over profiles), enabled
+``azure-native:compute:VirtualMachine``              a group of one: zones, hardwareProfile.vmSize
+===================================================  ================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from gpufleet.clouds.azure.profile import AUTOSCALE_SETTINGS, SCALE_SET, VIRTUAL_MACHINE, AzureProfile
+from gpufleet.policy.resources import (
+    CloudReader,
+    NodeGroup,
+    Pool,
+    Resource,
+    as_int,
+    is_unknown,
+    known,
+    known_list,
+    pick,
+)
+
+if TYPE_CHECKING:
+    from gpufleet.catalog import InstanceType
+
+
+class AzureReader(CloudReader):
+    """Reads VM scale sets (bounded by their autoscale setting) and VMs; checks single placement groups."""
+
+    cloud = AzureProfile.name
+    group_types = (SCALE_SET,)
+    single_node_types = (VIRTUAL_MACHINE,)
+    autoscaler_types = AUTOSCALE_SETTINGS
+
+    def node_group(self, pool: Pool, r: Resource) -> NodeGroup:
+        p = r.props
+        if r.type == VIRTUAL_MACHINE:
+            return NodeGroup(resource=r, cloud=self.cloud, min_nodes=1, max_nodes=1, count=1,
+                             zones=known_list(pick(p, "zones")),
+                             instance_type=known(pick(pick(p, "hardwareProfile") or {}, "vmSize")))
+        sku = pick(p, "sku") or {}
+        capacity = as_int(pick(sku, "capacity"))
+        return NodeGroup(resource=r, cloud=self.cloud, min_nodes=capacity, max_nodes=capacity, count=capacity,
+                         zones=known_list(pick(p, "zones")), instance_type=known(pick(sku, "name")))
+
+    def apply_autoscaler(self, group: NodeGroup) -> None:
+        assert group.autoscaler is not None
+        props = group.autoscaler.props
+        mins, maxs = [], []
+        for prof in (p for p in pick(props, "profiles") or [] if isinstance(p, Mapping)):
+            cap = pick(prof, "capacity") or {}
+            mins.append(as_int(pick(cap, "minimum")))
+            maxs.append(as_int(pick(cap, "maximum")))
+        # Any profile may be the active one: the smallest bounds are what is guaranteed.
+        group.min_nodes = None if not mins or None in mins else min(m for m in mins if m is not None)
+        group.max_nodes = None if not maxs or None in maxs else min(m for m in maxs if m is not None)
+        if pick(props, "enabled") is False:
+            group.min_nodes = group.max_nodes = group.count
+
+    def fabric_problems(self, pool: Pool, row: InstanceType) -> list[str]:
+        problems = []
+        for g in pool.groups:
+            spg = pick(g.resource.props, "singlePlacementGroup")
+            if spg is not True and not is_unknown(spg):
+                problems.append(f"scale set {g.name} is not a single placement group (singlePlacementGroup is "
+                                f"{spg!r}; InfiniBand connects only VMs of one placement group)")
+        return problems
+
+
+READER = AzureReader()
