@@ -6,11 +6,11 @@ Hierarchy::
     ├── SpecError (ValueError)     bad input: a stack file, a flag, a policy config (exit 2)
     │                              carries every Issue found, each with its field path and a hint
     ├── CatalogError               the catalog has no such row, or a row is inconsistent (exit 2)
-    ├── InfeasiblePlanError        no placement satisfies power, quota and zone constraints (exit 3)
-    └── PolicyViolationError       a mandatory policy blocks the plan (exit 3)
+    └── InfeasiblePlanError        no placement satisfies power, quota and zone constraints (exit 3)
 
 Errors carry *where* (``loc``: a dotted field path such as ``fleet.inference[1].growth_per_month``)
-and *how to fix* (``hint``), so the CLI can print them without a traceback.
+and *how to fix* (``hint``), so the CLI can print them without a traceback; :mod:`gpufleet.validation`
+turns pydantic errors into issues.
 """
 
 from __future__ import annotations
@@ -104,12 +104,6 @@ class InfeasiblePlanError(GpufleetError):
         self.explanation = explanation
         self.binding: list[BindingConstraint] = list(binding or [])
         super().__init__(explanation)
-
-
-class PolicyViolationError(GpufleetError):
-    """A mandatory policy blocks the plan."""
-
-    exit_code = EXIT_BLOCKED
 
 
 @dataclass

@@ -8,6 +8,7 @@ Every file gpufleet reads goes through :func:`read_text`, and every YAML or JSON
   opened), at most :data:`MAX_INPUT_BYTES`, valid UTF-8;
 * YAML: no alias may expand the document past :data:`MAX_NODES` nodes ("billion laughs"), no
   nesting deeper than :data:`MAX_DEPTH`, no duplicate keys (both lines are named), only string keys;
+  numbers in exponent form (``7.0e10``) are numbers, as YAML 1.2 and Pulumi read them;
 * JSON: the same depth bound and duplicate-key refusal;
 * integers of more than :data:`MAX_INT_DIGITS` digits are refused (no physical quantity needs them).
 
@@ -131,6 +132,13 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 _BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+# YAML 1.1 reads ``7.0e10`` and ``1e12`` (no sign in the exponent, or no dot) as text; YAML 1.2, and
+# so Pulumi reading the same stack file, reads them as numbers. Read them as Pulumi does.
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 class _BoundError(Exception):

@@ -350,18 +350,7 @@ def _place(spec: FleetSpec, sized: list[_Sized], catalog: Catalog, time_limit_s:
     from gpufleet.placement import InstanceFacts, PlacementProblem, solve
 
     problem = PlacementProblem.model_validate({
-        "sites": [
-            {
-                "name": s.name, "cloud": s.cloud, "region": s.region, "zones": list(s.zones),
-                "power_mw": s.power_mw, "pue": s.pue, "quota_gpus": dict(s.quota_gpus),
-                # No price table at all means "prices unknown" (cost 0), not "nothing offered".
-                "price_per_gpu_hour": dict(s.price_per_gpu_hour) or None,
-                "node_power_kw": dict(s.node_power_kw),
-                **({"carbon_g_per_kwh": s.carbon_g_per_kwh} if s.carbon_g_per_kwh is not None else {}),
-                **({"failure_domain": s.failure_domain} if s.failure_domain else {}),
-            }
-            for s in spec.sites
-        ],
+        "sites": list(spec.sites),  # the spec's sites are the placement's (gpufleet.spec.Site)
         "pools": [
             {
                 "name": item.spec.name,

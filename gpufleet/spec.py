@@ -18,35 +18,25 @@ with its field path (``fleet.inference[1].growth_per_month``), the bad value and
 from __future__ import annotations
 
 import ipaddress
-import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from gpufleet.catalog import CLOUDS, load_catalog
+from gpufleet.catalog import load_catalog
 from gpufleet.clouds import CloudName
 from gpufleet.errors import CatalogError, Issue, Issues, SpecError
+from gpufleet.inputs import parse_yaml, read_text
+from gpufleet.names import FLEET_CONFIG, PROGRAM_CONFIG_KEYS
+from gpufleet.sizing import training_flops
+from gpufleet.validation import StrictModel, issues_from_validation, repeated, show
 
-CONFIG_KEY = "gpufleet:fleet"
-"""The stack-config key that holds the fleet spec (``pulumi config set --path`` / YAML object)."""
-PROGRAM_KEYS = ("gpufleet:sshPublicKey", "gpufleet:images")
-"""Other gpufleet settings, read and checked by the Pulumi program (:mod:`gpufleet.checks`)."""
-
+SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
 Slug = Annotated[
     str,
     Field(
-        pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$",
+        pattern=SLUG_PATTERN,
         description="lowercase letters, digits and '-', 2-40 characters, starting with a letter "
         "(valid as a GCP label value and in every cloud's resource names)",
     ),
@@ -54,30 +44,54 @@ Slug = Annotated[
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
+SiteLosses = Annotated[int, Field(ge=0)]
+"""Failure domains (sites sharing a ``failure_domain``, else single sites) a service must survive
+losing: the fleet spec's ``survive_site_losses`` and ``gpufleet place``'s pool field."""
 Dtype = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=False)
+class Site(StrictModel):
+    """A place GPUs can go, as the placement solver sees it (``gpufleet place`` reads these objects).
 
+    :class:`SiteSpec` is the same site in a fleet spec: it adds what the program builds there (the
+    network, the provider's project or subscription), checks names, GPU models and instance types
+    against the catalog, and needs a slug ``name``, since that name becomes part of cloud resource
+    names.
+    """
 
-class SiteSpec(_Strict):
-    """A place GPUs can go: a cloud region (with zones) or a contracted data hall."""
-
-    name: Slug
+    name: str = Field(min_length=1)
+    """Unique site name, e.g. ``us-east-1`` or ``dc1-hall-b``."""
     cloud: CloudName
+    """The provider whose instance types run here."""
     region: str = Field(min_length=1)
+    """The provider region; pools may restrict themselves to regions."""
     zones: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
-    power_mw: PositiveFloat
+    """Availability zones (or data halls); a training pool uses exactly one."""
+    power_mw: NonNegativeFloat
     """Contracted power envelope of the site, facility side (IT load × PUE), in MW."""
     pue: Annotated[float, Field(ge=1.0, le=3.0)] = 1.2
+    """Power usage effectiveness: facility draw over IT draw."""
     quota_gpus: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
-    """GPUs of each model this site may hold (cloud quota, or what the hall is contracted for)."""
+    """GPUs of each model this site may hold (cloud quota, or what the hall is contracted for); a
+    model left out is unlimited, 0 means none."""
     price_per_gpu_hour: dict[str, NonNegativeFloat] = Field(default_factory=dict)
-    """USD per GPU-hour, by instance type. An instance type with no price here is not offered."""
+    """USD per GPU-hour, by instance type. With a table, a type missing from it is not offered here;
+    with none at all, every type of the site's cloud is, at an unknown price (counted as 0)."""
     node_power_kw: dict[str, PositiveFloat] = Field(default_factory=dict)
     """Measured whole-node draw (kW) by instance type; overrides the catalog's estimate."""
     carbon_g_per_kwh: NonNegativeFloat | None = None
-    failure_domain: str | None = None
+    """Grid carbon intensity in gCO2e/kWh, if known."""
+    failure_domain: str | None = Field(default=None, min_length=1)
+    """Sites sharing a failure domain fail together; default: the site alone."""
+
+    @property
+    def envelope_kw(self) -> float:
+        return self.power_mw * 1000.0
+
+
+class SiteSpec(Site):
+    """A site of the fleet spec: a cloud region (with zones) or a contracted data hall."""
+
+    name: Slug
     network_cidr: str = "10.0.0.0/16"
     """Address space of the site's VPC / VNet."""
     project: str | None = None
@@ -126,12 +140,8 @@ class SiteSpec(_Strict):
         _check_instance_types(list(table))
         return table
 
-    @property
-    def envelope_kw(self) -> float:
-        return self.power_mw * 1000.0
 
-
-class CapacitySpec(_Strict):
+class CapacitySpec(StrictModel):
     """Where a training cluster's capacity comes from, and whether it uses a placement group.
 
     The combination matters: AWS Capacity Blocks are already co-located and reject a cluster
@@ -167,28 +177,26 @@ class CapacitySpec(_Strict):
         return self
 
 
-class _GpuWorkload(_Strict):
-    """Checks shared by training runs and inference services: a known GPU and known instance types."""
-
-    @field_validator("gpu", check_fields=False)
-    @classmethod
-    def _known_gpu(cls, gpu: str) -> str:
-        return _check_gpu(gpu)
-
-    @field_validator("instance_types", check_fields=False)
-    @classmethod
-    def _known_types(cls, types: list[str] | None) -> list[str] | None:
-        if types is not None:
-            if not types:
-                raise ValueError("must list at least one instance type, or be omitted")
-            _check_instance_types(types)
-        return types
+# --- demand: one definition for the spec, the components' props and the pack's floors -------------
+#
+# A training run's and an inference service's demand fields are defined here once. The spec's
+# workloads extend them with where and on what they run; the components carry them in their props
+# (``TrainingClusterDemand`` / ``InferencePoolDemand``, through ``model_dump()``); the pack's demand
+# floors are their JSON schema (``gpufleet.policy.config``); the rules read them by these names.
 
 
-class TrainingSpec(_GpuWorkload):
-    """A training run, sized from scaling-law compute: C = 6 · N_active · D FLOPs."""
+class TrainingTarget(StrictModel):
+    """When a training run must finish, and the utilisation it is planned at."""
 
-    name: Slug
+    deadline_days: PositiveFloat
+    """Wall-clock days the run may take."""
+    mfu: Annotated[float, Field(gt=0, le=1)]
+    """Assumed model FLOPs utilisation, in (0, 1]."""
+
+
+class TrainingDemand(TrainingTarget):
+    """A training run's demand, from scaling-law compute: C = 6 · N_active · D FLOPs."""
+
     params: PositiveFloat
     """Total model parameters (dense models: all of them)."""
     active_params: PositiveFloat | None = None
@@ -197,76 +205,55 @@ class TrainingSpec(_GpuWorkload):
     """Training tokens D."""
     total_flops: PositiveFloat | None = None
     """Total training compute in FLOPs, when known; replaces 6 · N_active · D."""
-    gpu: str
-    instance_types: list[str] | None = None
-    """Allowed instance types in preference order; default: the catalog's fabric-equipped type
-    for ``gpu`` on each allowed site's cloud."""
-    deadline_days: PositiveFloat
-    mfu: Annotated[float, Field(gt=0, le=1)]
-    """Assumed model FLOPs utilisation, in (0, 1]."""
-    nodes: Annotated[int, Field(gt=0)] | None = None
-    """A node count the owner insists on; the plan keeps it and reports the resulting days."""
-    sites: list[str] | None = None
-    """Sites this run may go to (default: any)."""
-    zone: str | None = None
-    """Pin the cluster to this zone (it must belong to the chosen site)."""
-    capacity: CapacitySpec = Field(default_factory=CapacitySpec)
-    max_nodes_per_island: Annotated[int, Field(gt=0, le=300)] = 100
-    """Azure: VMs per InfiniBand island (single placement group): 100 by default, up to 300 after
-    a quota raise."""
 
     @model_validator(mode="after")
-    def _consistent(self) -> TrainingSpec:
+    def _active_within_total(self) -> TrainingDemand:
         if self.active_params is not None and self.active_params > self.params:
             raise ValueError(
                 f"active_params ({self.active_params:g}) cannot exceed params ({self.params:g})"
             )
-        _check_types_match_gpu(self.instance_types, self.gpu)
         return self
 
     @property
     def flops(self) -> float:
         if self.total_flops is not None:
             return self.total_flops
-        return 6.0 * (self.active_params or self.params) * self.tokens
+        return training_flops(self.params, self.tokens, self.active_params)
 
 
-class ModelShape(_Strict):
+class TrainingClusterDemand(TrainingTarget):
+    """The demand a ``TrainingCluster`` component carries: the run's compute, deadline and GPU."""
+
+    workload: Slug
+    """The training run."""
+    flops: PositiveFloat
+    """Total training compute, FLOPs."""
+    gpu: str
+    """GPU model the run is planned on."""
+
+
+class ModelShape(StrictModel):
     """What the memory-fit computation needs to know about a served model."""
 
     params: PositiveFloat
+    """Model parameters."""
     layers: Annotated[int, Field(gt=0)]
+    """Transformer layers."""
     kv_heads: Annotated[int, Field(gt=0)]
+    """Key/value heads (GQA groups)."""
     head_dim: Annotated[int, Field(gt=0)]
+    """Dimension of one attention head."""
     dtype: Dtype = "bf16"
+    """Dtype of the weights."""
     kv_dtype: Dtype | None = None
     """Dtype of the KV cache; defaults to ``dtype``."""
 
 
-class ScalingSpec(_Strict):
-    """The metric the autoscaler tracks, which the service publishes per instance."""
+class InferenceLoad(StrictModel):
+    """The load an inference service must carry: forecast, headroom, losses it survives, boot time."""
 
-    metric_name: str = "tokens_per_s"
-    metric_namespace: str = "gpufleet"
-    target_utilization: Annotated[float, Field(gt=0, le=1)] = 0.7
-    """Fraction of a node's measured tokens/s the autoscaler aims for."""
-
-
-class InferenceSpec(_GpuWorkload):
-    """An inference service, sized from its forecast peak and the model's memory fit."""
-
-    name: Slug
-    model: ModelShape
-    context_tokens: Annotated[int, Field(gt=0)]
-    concurrency: Annotated[int, Field(gt=0)]
-    """Concurrent sequences per replica, each holding a full context of KV cache."""
-    tokens_per_s_per_replica: PositiveFloat
-    """The owner's own benchmark of one replica at that concurrency (gpufleet never invents it)."""
-    gpu: str
-    instance_types: list[str] | None = None
-    """Allowed instance types: the first is the primary, the rest are fallbacks."""
     peak_tokens_per_s: PositiveFloat
-    """Today's peak demand."""
+    """Today's peak demand, tokens/s."""
     growth_per_month: NonNegativeFloat
     """Compound monthly demand growth, as a fraction (0.08 = 8 %/month)."""
     lead_time_days: NonNegativeFloat
@@ -275,26 +262,124 @@ class InferenceSpec(_GpuWorkload):
     """How long after landing this capacity must carry the growing demand."""
     headroom: NonNegativeFloat = 0.2
     """Extra capacity above the forecast peak, as a fraction."""
+    tokens_per_s_per_replica: PositiveFloat
+    """The owner's own benchmark of one replica at its concurrency (gpufleet never invents it)."""
     survive_zone_losses: Annotated[int, Field(ge=0)] = 1
-    survive_site_losses: Annotated[int, Field(ge=0)] = 0
-    sites: list[str] | None = None
-    """Sites this service may use (default: any site on a cloud offering its instance types)."""
+    """Zones whose loss the service must survive."""
+    survive_site_losses: SiteLosses = 0
+    """Sites (failure domains) whose loss the service must survive."""
     boot_minutes: PositiveFloat = 10.0
     """Time from a scale-out decision until a new node serves (boot + model load)."""
     demand_ramp_per_minute: Fraction = 0.02
     """Fastest rise of demand, as a fraction of peak per minute; warm capacity absorbs it while
     new nodes boot."""
+
+
+class InferenceDemand(InferenceLoad):
+    """An inference service's demand: its load, and the model whose weights and KV cache must fit."""
+
+    model: ModelShape
+    """The served model's shape."""
+    context_tokens: Annotated[int, Field(gt=0)]
+    """Context length each sequence holds in KV cache."""
+    concurrency: Annotated[int, Field(gt=0)]
+    """Concurrent sequences per replica, each holding a full context of KV cache."""
     memory_reserved_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1
     """Share of each GPU's memory unavailable for weights and KV cache (runtime, activations)."""
-    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+
+
+class InferencePoolDemand(InferenceDemand):
+    """The demand an ``InferencePool`` component carries: the service's demand (``model.kv_dtype``
+    resolved), its GPU and the plan's GPUs per replica."""
+
+    workload: Slug
+    """The inference service."""
+    gpu: str
+    """GPU model the service is planned on."""
+    gpus_per_replica: Annotated[int, Field(gt=0)]
+    """GPUs one replica runs on."""
+
+
+# --- workloads ------------------------------------------------------------------------------------
+
+
+class _Workload(StrictModel):
+    """What training runs and inference services share: a name, a known GPU and instance types, sites."""
+
+    name: Slug
+    """Workload name, unique across training and inference."""
+    gpu: str
+    """GPU model as NVIDIA names it (``gpufleet catalog`` lists them)."""
+    instance_types: list[str] | None = None
+    """Allowed instance types, in preference order (inference: the first is the primary, the rest
+    fallbacks); default: per allowed site's cloud, the catalog's type for ``gpu`` (training: the
+    fabric-equipped one; inference: the largest)."""
+    sites: list[str] | None = None
+    """Sites the workload may go to (default: any on a cloud offering its instance types)."""
+
+    @field_validator("gpu")
+    @classmethod
+    def _known_gpu(cls, gpu: str) -> str:
+        return _check_gpu(gpu)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _known_types(cls, types: list[str] | None) -> list[str] | None:
+        if types is not None:
+            if not types:
+                raise ValueError("must list at least one instance type, or be omitted")
+            _check_instance_types(types)
+        return types
 
     @model_validator(mode="after")
-    def _consistent(self) -> InferenceSpec:
+    def _types_carry_the_gpu(self) -> _Workload:
         _check_types_match_gpu(self.instance_types, self.gpu)
         return self
 
 
-class FleetSpec(_Strict):
+class TrainingSpec(TrainingDemand, _Workload):
+    """A training run, sized from scaling-law compute: C = 6 · N_active · D FLOPs."""
+
+    nodes: Annotated[int, Field(gt=0)] | None = None
+    """A node count the owner insists on; the plan keeps it and reports the resulting days."""
+    zone: str | None = None
+    """Pin the cluster to this zone (it must belong to the chosen site)."""
+    capacity: CapacitySpec = Field(default_factory=CapacitySpec)
+    max_nodes_per_island: Annotated[int, Field(gt=0, le=300)] = 100
+    """Azure: VMs per InfiniBand island (single placement group): 100 by default, up to 300 after
+    a quota raise."""
+
+    def demand(self) -> TrainingClusterDemand:
+        """The demand its ``TrainingCluster`` carries."""
+        return TrainingClusterDemand.model_validate({
+            "workload": self.name, "flops": self.flops, "gpu": self.gpu,
+            **self.model_dump(include=set(TrainingTarget.model_fields)),
+        })
+
+
+class ScalingSpec(StrictModel):
+    """The metric the autoscaler tracks, which the service publishes per instance."""
+
+    metric_name: str = "tokens_per_s"
+    metric_namespace: str = "gpufleet"
+    target_utilization: Annotated[float, Field(gt=0, le=1)] = 0.7
+    """Fraction of a node's measured tokens/s the autoscaler aims for."""
+
+
+class InferenceSpec(InferenceDemand, _Workload):
+    """An inference service, sized from its forecast peak and the model's memory fit."""
+
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+
+    def demand(self, gpus_per_replica: int) -> InferencePoolDemand:
+        """The demand its ``InferencePool`` carries, with the plan's GPUs per replica."""
+        fields = self.model_dump(include=set(InferenceDemand.model_fields))
+        fields["model"]["kv_dtype"] = self.model.kv_dtype or self.model.dtype
+        return InferencePoolDemand.model_validate({
+            **fields, "workload": self.name, "gpu": self.gpu, "gpus_per_replica": gpus_per_replica})
+
+
+class FleetSpec(StrictModel):
     """The whole declaration: sites, training runs and inference services."""
 
     sites: list[SiteSpec] = Field(min_length=1)
@@ -354,9 +439,9 @@ def _cross_check(spec: FleetSpec, issues: Issues, root: str) -> None:
     """Checks that need the whole spec: unique names and references between lists."""
     catalog = load_catalog()
     site_names = [s.name for s in spec.sites]
+    for i, _first in repeated(site_names):
+        issues.add(f"{root}.sites[{i}].name", f"duplicate site name {site_names[i]!r}", "unique names")
     for i, site in enumerate(spec.sites):
-        if site_names.count(site.name) > 1 and site_names.index(site.name) != i:
-            issues.add(f"{root}.sites[{i}].name", f"duplicate site name {site.name!r}", "unique names")
         foreign = [t for t in site.price_per_gpu_hour if catalog.instances[t].cloud != site.cloud]
         if foreign:
             issues.add(
@@ -419,75 +504,6 @@ def _cross_check(spec: FleetSpec, issues: Issues, root: str) -> None:
 # --- loading --------------------------------------------------------------------------------------
 
 
-def _loc(root: str, parts: tuple[int | str, ...]) -> str:
-    text = root
-    for p in parts:
-        text += f"[{p}]" if isinstance(p, int) else f".{p}"
-    return text
-
-
-def _issues_from_validation(exc: ValidationError, root: str) -> list[Issue]:
-    issues: list[Issue] = []
-    for err in exc.errors(include_url=False):
-        # Union members (x | None) add the member name to the path: drop those segments.
-        parts = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-        loc = _loc(root, parts)
-        kind = err["type"]
-        value = err.get("input")
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg.removeprefix("Value error, ")
-        hint = ""
-        if kind == "extra_forbidden":
-            message = f"unknown field {str(parts[-1])!r}"
-            hint = _allowed_fields_hint(parts) or "see docs/spec.md"
-        elif kind == "missing":
-            message = "is required"
-        elif kind == "finite_number" or (isinstance(value, float) and not math.isfinite(value)):
-            message = f"must be a finite number, got {value!r}"
-        else:
-            message = f"{msg}, got {_show(value)}" if kind != "value_error" else f"{msg} (got {_show(value)})"
-            if "expected" in err.get("ctx", {}):
-                hint = str(err["ctx"]["expected"])
-        issues.append(Issue(loc, message, hint))
-    return issues
-
-
-_UNION_TAGS = {"int", "float", "str", "list[str]", "constrained-int", "constrained-float"}
-
-
-def _allowed_fields_hint(parts: tuple[int | str, ...]) -> str:
-    """The fields the model at ``parts[:-1]`` accepts, for an unknown-field error."""
-    model: Any = FleetSpec
-    for part in parts[:-1]:
-        if isinstance(part, int):
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return ""
-        model = _inner_model(field.annotation)
-        if model is None:
-            return ""
-    fields = getattr(model, "model_fields", None)
-    return ", ".join(fields) if fields else ""
-
-
-def _inner_model(annotation: Any) -> Any:
-    """The BaseModel inside ``X``, ``list[X]`` or ``X | None``, if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def parse_fleet(data: Any, *, root: str = "fleet", source: str = "") -> FleetSpec:
     """Validate a fleet object (already parsed from YAML or JSON) into a :class:`FleetSpec`.
 
@@ -495,12 +511,12 @@ def parse_fleet(data: Any, *, root: str = "fleet", source: str = "") -> FleetSpe
         SpecError: with every issue found, each naming its field path.
     """
     if not isinstance(data, dict):
-        raise SpecError(Issue(root, f"must be a mapping with sites, training and inference, got {_show(data)}"),
+        raise SpecError(Issue(root, f"must be a mapping with sites, training and inference, got {show(data)}"),
                         source=source)
     try:
         spec = FleetSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_issues_from_validation(exc, root), source=source) from None
+        raise SpecError(issues_from_validation(exc, FleetSpec, root=root), source=source) from None
     issues = Issues(source=source)
     _cross_check(spec, issues, root)
     issues.raise_if_any()
@@ -515,27 +531,17 @@ def load_stack(path: str | Path) -> tuple[str, FleetSpec]:
     """
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(Issue("stack", f"cannot read {source}: {exc.strerror}"), source=source) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise SpecError(Issue("stack", f"not valid YAML at {where}: {getattr(exc, 'problem', exc)}"),
-                        source=source) from None
+    doc = parse_yaml(read_text(path, what="stack"), source=source, what="stack")
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
         raise SpecError(Issue("config", "a stack file needs a top-level 'config:' mapping"), source=source)
     config = doc["config"]
-    if CONFIG_KEY not in config:
-        raise SpecError(Issue(f"config.{CONFIG_KEY}", "is required",
+    if FLEET_CONFIG not in config:
+        raise SpecError(Issue(f"config.{FLEET_CONFIG}", "is required",
                               "the fleet object: sites, training, inference"), source=source)
-    known = (CONFIG_KEY, *PROGRAM_KEYS)
+    known = (FLEET_CONFIG, *PROGRAM_CONFIG_KEYS)
     unknown = sorted(k for k in config if k.startswith("gpufleet:") and k not in known)
     if unknown:
         raise SpecError([Issue(f"config.{k}", "unknown gpufleet setting", ", ".join(known)) for k in unknown],
                         source=source)
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
-    return stack, parse_fleet(config[CONFIG_KEY], source=source)
+    return stack, parse_fleet(config[FLEET_CONFIG], source=source)

@@ -13,9 +13,7 @@ A figure nobody publishes is left empty and the loader returns ``None`` for it: 
 from __future__ import annotations
 
 import csv
-import difflib
 import io
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -23,6 +21,7 @@ from typing import Literal
 
 from gpufleet import clouds
 from gpufleet.errors import CatalogError
+from gpufleet.validation import did_you_mean
 
 CATALOG_SCHEMA_VERSION = 1
 
@@ -115,7 +114,7 @@ class Catalog:
             return self.instances[instance_type]
         except KeyError:
             raise CatalogError(
-                f"unknown instance type {instance_type!r}{_did_you_mean(instance_type, self.instances)}",
+                f"unknown instance type {instance_type!r}{did_you_mean(instance_type, self.instances)}",
                 loc=loc,
                 hint="run `gpufleet catalog` for the list",
             ) from None
@@ -125,7 +124,7 @@ class Catalog:
             return self.gpus[name]
         except KeyError:
             raise CatalogError(
-                f"unknown GPU model {name!r}{_did_you_mean(name, self.gpus)}",
+                f"unknown GPU model {name!r}{did_you_mean(name, self.gpus)}",
                 loc=loc,
                 hint=", ".join(sorted(self.gpus)),
             ) from None
@@ -148,11 +147,6 @@ class Catalog:
         if not rows:
             return None
         return max(rows, key=lambda r: (r.gpus, r.fabric_gbps, r.instance_type))
-
-
-def _did_you_mean(word: str, options: Mapping[str, object]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _check_source(row: dict[str, str], where: str) -> None:

@@ -45,9 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gpufleet.errors import Issue, SpecError
+from gpufleet.inputs import load_yaml_file
 from gpufleet.names import PLACEHOLDER_SSH_PUBLIC_KEY, SSH_KEY_CONFIG
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -205,12 +204,7 @@ def read_stack_config(stack_file: str | Path, project: str = "gpufleet") -> tupl
     """
     path = Path(stack_file)
     source = str(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(Issue("stack", f"cannot read {source}: {exc.strerror}"), source=source) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(Issue("stack", f"not valid YAML: {exc}"), source=source) from None
+    doc = load_yaml_file(path, what="stack")  # numbers as Pulumi reads them (7.0e10 is a number)
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
         raise SpecError(Issue("config", "a stack file needs a top-level 'config:' mapping"), source=source)
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")

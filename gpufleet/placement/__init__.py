@@ -31,11 +31,11 @@ from gpufleet.placement.model import (
     PlacementProblem,
     PlacementResult,
     PoolSpec,
-    SiteSpec,
     check_problem,
     parse_problem,
 )
 from gpufleet.placement.solver import instance_facts_from_catalog, solve
+from gpufleet.spec import Site
 
 __all__ = [
     "Assignment",
@@ -43,7 +43,7 @@ __all__ = [
     "PlacementProblem",
     "PlacementResult",
     "PoolSpec",
-    "SiteSpec",
+    "Site",
     "check_problem",
     "instance_facts_from_catalog",
     "parse_problem",

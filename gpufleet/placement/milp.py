@@ -63,7 +63,8 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp  # type: ignore[import-untyped]
 from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
 
-from gpufleet.placement.model import InstanceFacts, PlacementProblem, PoolSpec, SiteSpec
+from gpufleet.placement.model import InstanceFacts, PlacementProblem, PoolSpec
+from gpufleet.spec import Site
 
 # Tie-break scale in USD per node-hour: below any real price difference (a cent per GPU-hour on a
 # 1-GPU node), above HiGHS's tolerances.
@@ -141,7 +142,7 @@ class Candidates:
     unpriced_sites: list[int]
 
     @property
-    def sites(self) -> list[SiteSpec]:
+    def sites(self) -> list[Site]:
         return self.problem.sites
 
     @property
@@ -227,7 +228,7 @@ def build_candidates(problem: PlacementProblem, facts: Mapping[str, InstanceFact
     return Candidates(problem, facts, options, in_scope, exclusions, domains, site_domain, unpriced)
 
 
-def _usable(pool: PoolSpec, site: SiteSpec, fact: InstanceFacts, site_kw: float) -> bool:
+def _usable(pool: PoolSpec, site: Site, fact: InstanceFacts, site_kw: float) -> bool:
     quota = site.quota_gpus.get(fact.gpu)
     nodes = pool.nodes if pool.role == "training" else 1
     if quota is not None and nodes * fact.gpus > quota:

@@ -5,9 +5,10 @@ Pure: no I/O, no solver. ``PlacementProblem`` mirrors the JSON that ``gpufleet p
 
 Validation happens in two passes, each of which collects every issue before raising once:
 
-1. ``parse_problem`` runs the pydantic models (``extra="forbid"``, strict types, finite numbers) and
-   turns each pydantic error into an :class:`~gpufleet.errors.Issue` whose ``loc`` is a field path
-   such as ``pools[2].nodes``.
+1. ``parse_problem`` runs the pydantic models (``extra="forbid"``, strict types, finite numbers;
+   the sites are the fleet spec's :class:`~gpufleet.spec.Site`) and turns each pydantic error into
+   an :class:`~gpufleet.errors.Issue` whose ``loc`` is a field path such as ``pools[2].nodes``
+   (:func:`gpufleet.validation.issues_from_validation`, as the fleet spec does).
 2. ``check_problem`` checks what one field cannot see alone: unique names, instance types known to the
    catalog (or to the caller's ``instance_facts``), prices keyed by a type of the site's cloud, quota
    keyed by a known GPU model, regions and zones that name a site, and fields that only apply to one
@@ -16,59 +17,26 @@ Validation happens in two passes, each of which collects every issue before rais
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, ValidationError
+from pydantic import Field, ValidationError
 
-from gpufleet.errors import BindingConstraint, InfeasiblePlanError, Issue, Issues, SpecError
+from gpufleet.errors import BindingConstraint, InfeasiblePlanError, Issues, SpecError
+from gpufleet.spec import Site, SiteLosses
+from gpufleet.validation import StrictModel, did_you_mean, format_loc, issues_from_validation, repeated
 
 Role = Literal["training", "inference"]
 Status = Literal["optimal", "feasible", "infeasible", "time_limit"]
 
-_MODEL_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+SITE_LOSSES_DEFAULT = 1
+"""``gpufleet place``: failure domains an inference pool survives losing when it does not say. The
+fleet spec's services default to 0 (``InferenceSpec.survive_site_losses``) and always pass theirs."""
 Name = Annotated[str, Field(min_length=1)]
 
 
-class SiteSpec(BaseModel):
-    """A place GPUs can run: a cloud region or zone set, or a data hall.
-
-    Attributes:
-        name: unique site name, e.g. ``us-east-1`` or ``dc1-hall-b``.
-        cloud: the provider whose instance types run here (``aws``, ``azure``, ``gcp``).
-        region: the provider region; pools may restrict themselves to regions.
-        zones: availability zones (or halls) of the site; a training pool uses exactly one.
-        power_mw: power envelope at the meter, in MW (IT load × PUE must stay under it).
-        pue: power usage effectiveness, >= 1.
-        quota_gpus: GPU quota per GPU model; a missing model is unlimited, 0 means none.
-        price_per_gpu_hour: USD per GPU-hour per instance type. A type without a price is not offered
-            here; a site with no price table at all offers every type of its cloud at an unknown
-            price (counted as 0 and noted in the result).
-        carbon_g_per_kwh: grid carbon intensity in gCO2e/kWh, if known.
-        failure_domain: sites sharing a failure domain fail together; defaults to the site itself.
-        node_power_kw: measured whole-node draw (kW) by instance type at this site; overrides the
-            instance facts (the catalog's estimate).
-    """
-
-    model_config = _MODEL_CONFIG
-
-    name: str = Field(min_length=1)
-    cloud: str = Field(min_length=1)
-    region: str = Field(min_length=1)
-    zones: list[Name] = Field(min_length=1)
-    power_mw: float = Field(ge=0)
-    pue: float = Field(ge=1.0)
-    quota_gpus: dict[str, NonNegativeInt] = Field(default_factory=dict)
-    price_per_gpu_hour: dict[str, NonNegativeFloat] | None = None
-    carbon_g_per_kwh: float | None = Field(default=None, ge=0)
-    failure_domain: str | None = Field(default=None, min_length=1)
-    node_power_kw: dict[str, PositiveFloat] = Field(default_factory=dict)
-
-
-class PoolSpec(BaseModel):
+class PoolSpec(StrictModel):
     """A group of identical nodes to place.
 
     Attributes:
@@ -81,11 +49,9 @@ class PoolSpec(BaseModel):
         regions: if given, only sites in these regions are candidates.
         sites: if given, only these sites (by name) are candidates.
         survive_site_losses: inference only; failure domains the pool must survive losing
-            (default 1).
+            (default :data:`SITE_LOSSES_DEFAULT`).
         zone: training only; pin the pool to this zone (default: the site's first zone).
     """
-
-    model_config = _MODEL_CONFIG
 
     name: str = Field(min_length=1)
     role: Role
@@ -93,7 +59,7 @@ class PoolSpec(BaseModel):
     instance_types: list[Name] = Field(min_length=1)
     regions: list[Name] | None = None
     sites: list[Name] | None = None
-    survive_site_losses: int | None = Field(default=None, ge=0)
+    survive_site_losses: SiteLosses | None = None
     zone: str | None = Field(default=None, min_length=1)
 
     @property
@@ -101,10 +67,10 @@ class PoolSpec(BaseModel):
         """Failure domains an inference pool must survive losing (0 for training)."""
         if self.role == "training":
             return 0
-        return 1 if self.survive_site_losses is None else self.survive_site_losses
+        return SITE_LOSSES_DEFAULT if self.survive_site_losses is None else self.survive_site_losses
 
 
-class PlacementProblem(BaseModel):
+class PlacementProblem(StrictModel):
     """Sites, pools and the carbon price: everything the solver needs besides instance facts.
 
     Attributes:
@@ -113,9 +79,7 @@ class PlacementProblem(BaseModel):
         carbon_price_per_tonne: USD per tonne CO2e added to the hourly cost (0 or absent: ignore).
     """
 
-    model_config = _MODEL_CONFIG
-
-    sites: list[SiteSpec] = Field(min_length=1)
+    sites: list[Site] = Field(min_length=1)
     pools: list[PoolSpec]
     carbon_price_per_tonne: float | None = Field(default=None, ge=0)
 
@@ -243,62 +207,6 @@ def _binding_json(b: BindingConstraint) -> dict[str, Any]:
 # Pass 1: pydantic, with field paths
 # --------------------------------------------------------------------------------------------------
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def format_loc(loc: Iterable[int | str]) -> str:
-    """Render a pydantic location as a field path: ``pools[2].nodes``, ``sites[0].price_per_gpu_hour["p5.48xlarge"]``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENT.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += f'["{part}"]'
-    return out or "(top level)"
-
-
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model that owns the field at ``loc`` (for listing allowed keys)."""
-    if len(loc) == 1:
-        return PlacementProblem
-    if len(loc) == 3 and loc[0] == "sites":
-        return SiteSpec
-    if len(loc) == 3 and loc[0] == "pools":
-        return PoolSpec
-    return None
-
-
-def _hint(err: Mapping[str, Any]) -> str:
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    loc = tuple(err["loc"])
-    if kind == "extra_forbidden":
-        model = _model_at(loc)
-        return "fields " + ", ".join(model.model_fields) if model else ""
-    if kind == "missing":
-        return "a required field"
-    if kind == "literal_error":
-        return str(ctx.get("expected", ""))
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
-        bound = next(iter(ctx.values()), "")
-        return f"a number {op[kind]} {bound}"
-    if kind == "finite_number":
-        return "a finite number"
-    if kind.startswith("int"):
-        return "an integer"
-    if kind.startswith("float"):
-        return "a number"
-    if kind.startswith("string") or kind == "str_type":
-        return "a non-empty string" if kind == "string_too_short" else "a string"
-    if kind in ("too_short", "list_type"):
-        return "a non-empty list" if kind == "too_short" else "a list"
-    if kind in ("dict_type", "model_type"):
-        return "a JSON object"
-    return ""
-
 
 def parse_problem(data: object, source: str = "") -> PlacementProblem:
     """Validate JSON-like data into a PlacementProblem, reporting every field error at once.
@@ -317,31 +225,12 @@ def parse_problem(data: object, source: str = "") -> PlacementProblem:
     try:
         return PlacementProblem.model_validate(data)
     except ValidationError as exc:
-        issues = []
-        for err in exc.errors():
-            loc = format_loc(err["loc"])
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                message = "unknown field"
-            elif err["type"] != "missing":
-                message = f"{message}, got {_show(err.get('input'))}"
-            issues.append(Issue(loc, message, _hint(err)))
-        raise SpecError(issues, source=source) from None
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        raise SpecError(issues_from_validation(exc, PlacementProblem, name_unknown=False), source=source) from None
 
 
 # --------------------------------------------------------------------------------------------------
 # Pass 2: cross-field checks and instance facts
 # --------------------------------------------------------------------------------------------------
-
-
-def _did_you_mean(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
 def check_problem(
@@ -375,54 +264,49 @@ def check_problem(
         if name in no_power:
             issues.add(loc, f"instance type {name!r} has no node_power_kw in the catalog", "a type with a node power figure")
         else:
-            issues.add(loc, f"unknown instance type {name!r}{_did_you_mean(name, facts)}", type_hint)
+            issues.add(loc, f"unknown instance type {name!r}{did_you_mean(name, facts)}", type_hint)
         return None
 
-    seen_sites: dict[str, int] = {}
+    site_names = [s.name for s in problem.sites]
+    for i, first in repeated(site_names):
+        issues.add(f"sites[{i}].name", f"duplicate site name {site_names[i]!r} (also sites[{first}])", "unique names")
+    pool_names = [p.name for p in problem.pools]
+    for i, first in repeated(pool_names):
+        issues.add(f"pools[{i}].name", f"duplicate pool name {pool_names[i]!r} (also pools[{first}])", "unique names")
     for i, site in enumerate(problem.sites):
         loc = f"sites[{i}]"
-        if site.name in seen_sites:
-            issues.add(f"{loc}.name", f"duplicate site name {site.name!r} (also sites[{seen_sites[site.name]}])", "unique names")
-        seen_sites.setdefault(site.name, i)
         if len(set(site.zones)) != len(site.zones):
             issues.add(f"{loc}.zones", f"duplicate zones in {site.zones!r}", "distinct zone names")
         for gpu in site.quota_gpus:
             if gpu not in gpu_models:
-                issues.add(f"{loc}.quota_gpus{_key(gpu)}", f"unknown GPU model {gpu!r}{_did_you_mean(gpu, gpu_models)}", ", ".join(gpu_models))
+                issues.add(format_loc((gpu,), f"{loc}.quota_gpus"), f"unknown GPU model {gpu!r}{did_you_mean(gpu, gpu_models)}", ", ".join(gpu_models))
         for table in ("price_per_gpu_hour", "node_power_kw"):
-            for itype in getattr(site, table) or {}:
-                ploc = f"{loc}.{table}{_key(itype)}"
+            for itype in getattr(site, table):
+                ploc = format_loc((itype,), f"{loc}.{table}")
                 fact = check_type(ploc, itype)
                 if fact is not None and fact.cloud != site.cloud:
                     issues.add(ploc, f"{itype!r} runs on {fact.cloud}, but site {site.name!r} is on {site.cloud}", f"{site.cloud} instance types")
 
     regions = {s.region for s in problem.sites}
     all_zones = {z for s in problem.sites for z in s.zones}
-    seen_pools: dict[str, int] = {}
     for i, pool in enumerate(problem.pools):
         loc = f"pools[{i}]"
-        if pool.name in seen_pools:
-            issues.add(f"{loc}.name", f"duplicate pool name {pool.name!r} (also pools[{seen_pools[pool.name]}])", "unique names")
-        seen_pools.setdefault(pool.name, i)
         if len(set(pool.instance_types)) != len(pool.instance_types):
             issues.add(f"{loc}.instance_types", f"duplicate instance types in {pool.instance_types!r}", "each type once")
         for t, itype in enumerate(pool.instance_types):
             check_type(f"{loc}.instance_types[{t}]", itype)
         for r, region in enumerate(pool.regions or []):
             if region not in regions:
-                issues.add(f"{loc}.regions[{r}]", f"no site is in region {region!r}{_did_you_mean(region, regions)}", ", ".join(sorted(regions)))
+                issues.add(f"{loc}.regions[{r}]", f"no site is in region {region!r}{did_you_mean(region, regions)}", ", ".join(sorted(regions)))
         for r, name in enumerate(pool.sites or []):
-            if name not in seen_sites:
-                issues.add(f"{loc}.sites[{r}]", f"no site is named {name!r}{_did_you_mean(name, seen_sites)}", "names of sites[]")
+            if name not in site_names:
+                issues.add(f"{loc}.sites[{r}]", f"no site is named {name!r}{did_you_mean(name, site_names)}", "names of sites[]")
         if pool.role == "training" and pool.survive_site_losses is not None:
             issues.add(f"{loc}.survive_site_losses", f"applies to inference pools only, got {pool.survive_site_losses} on a training pool", "omit it for training pools")
         if pool.zone is not None:
             if pool.role != "training":
                 issues.add(f"{loc}.zone", f"applies to training pools only, got {pool.zone!r} on an inference pool", "omit it for inference pools")
             elif pool.zone not in all_zones:
-                issues.add(f"{loc}.zone", f"no site has zone {pool.zone!r}{_did_you_mean(pool.zone, all_zones)}", "a zone listed by a site")
+                issues.add(f"{loc}.zone", f"no site has zone {pool.zone!r}{did_you_mean(pool.zone, all_zones)}", "a zone listed by a site")
     issues.raise_if_any()
 
-
-def _key(name: str) -> str:
-    return f".{name}" if _IDENT.match(name) else f'["{name}"]'

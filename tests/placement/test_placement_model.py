@@ -9,7 +9,7 @@ import pytest
 
 from gpufleet.errors import SpecError
 from gpufleet.placement import InstanceFacts, PlacementProblem, parse_problem, solve
-from gpufleet.placement.model import format_loc
+from gpufleet.validation import format_loc
 
 
 def _ok(make_site: Any, make_pool: Any) -> dict[str, Any]:
