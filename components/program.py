@@ -2,8 +2,9 @@
 
 Pure (no resources). ``__main__.py`` calls these; tests call them directly.
 
-The ``demand`` objects repeat the spec's own fields (same names), so a policy pack reading the
-stack can recompute what a workload needs with :mod:`gpufleet.sizing` without the stack file.
+The ``demand`` objects are the spec's own demand models dumped (same names), so a policy pack
+reading the stack can recompute what a workload needs with :mod:`gpufleet.sizing` without the
+stack file.
 """
 
 from __future__ import annotations
@@ -11,65 +12,23 @@ from __future__ import annotations
 from typing import Any
 
 from gpufleet.plan import FleetPlan, PoolPlan
-from gpufleet.spec import FleetSpec, InferenceSpec, TrainingSpec
-
-
-def training_demand(work: TrainingSpec) -> dict[str, Any]:
-    """``{workload, flops, gpu, deadline_days, mfu}`` of a training run."""
-    return {
-        "workload": work.name,
-        "flops": work.flops,
-        "gpu": work.gpu,
-        "deadline_days": work.deadline_days,
-        "mfu": work.mfu,
-    }
-
-
-def inference_demand(work: InferenceSpec, pool: PoolPlan) -> dict[str, Any]:
-    """The service's demand and model shape, keyed as the spec names them, plus ``gpus_per_replica``.
-
-    ``gpus_per_replica`` is the plan's memory fit (from the pool's sizing), not recomputed here.
-    ``model.kv_dtype`` is resolved to ``model.dtype`` when the spec leaves it out, so the object
-    carries no nulls.
-    """
-    model = work.model
-    memory = pool.sizing.get("memory", {}) if isinstance(pool.sizing, dict) else {}
-    return {
-        "workload": work.name,
-        "peak_tokens_per_s": work.peak_tokens_per_s,
-        "growth_per_month": work.growth_per_month,
-        "lead_time_days": work.lead_time_days,
-        "horizon_days": work.horizon_days,
-        "headroom": work.headroom,
-        "tokens_per_s_per_replica": work.tokens_per_s_per_replica,
-        "survive_zone_losses": work.survive_zone_losses,
-        "survive_site_losses": work.survive_site_losses,
-        "boot_minutes": work.boot_minutes,
-        "demand_ramp_per_minute": work.demand_ramp_per_minute,
-        "model": {
-            "params": model.params,
-            "layers": model.layers,
-            "kv_heads": model.kv_heads,
-            "head_dim": model.head_dim,
-            "dtype": model.dtype,
-            "kv_dtype": model.kv_dtype or model.dtype,
-        },
-        "context_tokens": work.context_tokens,
-        "concurrency": work.concurrency,
-        "memory_reserved_fraction": work.memory_reserved_fraction,
-        "gpu": work.gpu,
-        "gpus_per_replica": int(memory.get("gpus_per_replica", 0)),
-    }
+from gpufleet.spec import FleetSpec
 
 
 def demand_for(spec: FleetSpec, pool: PoolPlan) -> dict[str, Any]:
-    """The demand object of the workload a pool serves."""
+    """The demand object of the workload a pool serves: ``model_dump()`` of the spec's own demand
+    model (:class:`~gpufleet.spec.TrainingClusterDemand` / :class:`~gpufleet.spec.InferencePoolDemand`).
+
+    An inference pool's ``gpus_per_replica`` is the plan's memory fit (from the pool's sizing), not
+    recomputed here; ``model.kv_dtype`` is resolved to ``model.dtype`` when the spec leaves it out,
+    so the object carries no nulls.
+    """
     for training in spec.training:
         if training.name == pool.workload:
-            return training_demand(training)
+            return training.demand().model_dump()
     for service in spec.inference:
         if service.name == pool.workload:
-            return inference_demand(service, pool)
+            return service.demand(int(pool.sizing["memory"]["gpus_per_replica"])).model_dump()
     raise KeyError(f"pool {pool.name} serves unknown workload {pool.workload!r}")
 
 

@@ -11,6 +11,7 @@ from gpufleet.catalog import GpuModel, load_catalog
 from gpufleet.cli._output import console, fmt_num, fmt_sci, print_json
 from gpufleet.errors import Issue, SpecError
 from gpufleet.sizing import BYTES_PER_DTYPE, fit_memory, size_training, training_flops
+from gpufleet.spec import InferenceDemand
 
 POSITIVE = click.FloatRange(min=0, min_open=True)
 FRACTION = click.FloatRange(min=0, max=1, min_open=True)
@@ -80,7 +81,8 @@ def size_training_cmd(params: float, active_params: float | None, tokens: float,
 @click.option("--context-tokens", type=click.IntRange(min=1), required=True, help="Context length per sequence.")
 @click.option("--concurrency", type=click.IntRange(min=1), required=True, help="Concurrent sequences per replica.")
 @click.option("--gpu", "gpu_name", required=True, help="GPU model (H100, H200, L40S, L4, A10G, ...).")
-@click.option("--reserved-fraction", type=click.FloatRange(min=0, max=1, max_open=True), default=0.1,
+@click.option("--reserved-fraction", type=click.FloatRange(min=0, max=1, max_open=True),
+              default=InferenceDemand.model_fields["memory_reserved_fraction"].default,
               show_default=True, help="Share of each GPU's memory kept for the runtime.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: weights_gb, kv_cache_gb, gpus_per_replica.")
 def size_inference_cmd(params: float, layers: int, kv_heads: int, head_dim: int, dtype: str, context_tokens: int,

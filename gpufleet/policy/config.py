@@ -16,7 +16,7 @@ policy's properties::
     }
 
 ``floors`` (accepted by every policy that reads demand) maps a workload to demand fields named as
-the fleet spec names them. The engine fills in each property's ``default`` and validates the
+the fleet spec names them; its schema is generated from the spec's demand models. The engine fills in each property's ``default`` and validates the
 properties against these schemas before the pack runs; the pack checks again (the engine does not
 reject properties a schema does not name) and reports a broken config as a violation.
 """
@@ -27,13 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpufleet.policy.demand import FLOOR_MODELS, INFERENCE_DEFAULTS, NOT_IN_FLOORS
 from gpufleet.policy_engine import validate_json_schema
-
-SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
-DTYPES = ["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
+from gpufleet.spec import SLUG_PATTERN
 
 _POSITIVE = {"type": "number", "exclusiveMinimum": 0}
-_NON_NEGATIVE = {"type": "number", "minimum": 0}
 _COUNT = {"type": "integer", "minimum": 0}
 _POSITIVE_INT = {"type": "integer", "minimum": 1}
 
@@ -42,52 +40,41 @@ def _d(schema: Mapping[str, Any], text: str) -> dict[str, Any]:
     return {**schema, "description": text}
 
 
-FLOOR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "A workload's demand floor: fields as the fleet spec names them. Inference: throughput, "
-                   "growth, horizon and model shape; training: compute, deadline and MFU. Fields left out "
-                   "come from the demand the stack's own resources declare.",
-    "additionalProperties": False,
-    "minProperties": 1,
-    "properties": {
-        "peak_tokens_per_s": _d(_POSITIVE, "today's peak demand, tokens/s"),
-        "growth_per_month": _d(_NON_NEGATIVE, "compound monthly growth as a fraction (0.08 = 8 %/month)"),
-        "lead_time_days": _d(_NON_NEGATIVE, "days until new capacity serves"),
-        "horizon_days": _d(_POSITIVE, "days after landing the capacity must carry the growing demand"),
-        "headroom": _d(_NON_NEGATIVE, "extra capacity above the forecast, as a fraction"),
-        "tokens_per_s_per_replica": _d(_POSITIVE, "measured tokens/s of one replica"),
-        "survive_zone_losses": _d(_COUNT, "zones whose loss the service must survive"),
-        "survive_site_losses": _d(_COUNT, "sites (failure domains) whose loss the service must survive"),
-        "boot_minutes": _d(_POSITIVE, "minutes from a scale-out decision until a new node serves"),
-        "demand_ramp_per_minute": _d({"type": "number", "minimum": 0, "maximum": 1},
-                                     "fastest rise of demand, fraction of peak per minute"),
-        "model": {
-            "type": "object",
-            "description": "the served model's shape",
-            "additionalProperties": False,
-            "properties": {
-                "params": _d(_POSITIVE, "parameters"),
-                "layers": _POSITIVE_INT,
-                "kv_heads": _POSITIVE_INT,
-                "head_dim": _POSITIVE_INT,
-                "dtype": {"type": "string", "enum": DTYPES},
-                "kv_dtype": {"type": "string", "enum": DTYPES},
-            },
-        },
-        "context_tokens": _d(_POSITIVE_INT, "context length each sequence holds in KV cache"),
-        "concurrency": _d(_POSITIVE_INT, "concurrent sequences per replica"),
-        "memory_reserved_fraction": _d({"type": "number", "minimum": 0, "exclusiveMaximum": 1},
-                                       "share of GPU memory kept for the runtime"),
-        "gpus_per_replica": _d(_POSITIVE_INT, "GPUs one replica runs on"),
-        "flops": _d(_POSITIVE, "total training compute, FLOPs"),
-        "total_flops": _d(_POSITIVE, "total training compute, FLOPs (the spec's name)"),
-        "params": _d(_POSITIVE, "model parameters (with tokens: 6·N·D FLOPs)"),
-        "active_params": _d(_POSITIVE, "parameters active per token (mixture of experts)"),
-        "tokens": _d(_POSITIVE, "training tokens"),
-        "deadline_days": _d(_POSITIVE, "wall-clock days the run may take"),
-        "mfu": _d({"type": "number", "exclusiveMinimum": 0, "maximum": 1}, "model FLOPs utilisation"),
-    },
-}
+def _checkable(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema in the subset the engine's checker reads (``validate_json_schema``):
+    ``$ref`` inlined, ``X | None`` as ``X``, and no ``required``, ``default`` or ``title``: a floor
+    names only the fields it raises, and nothing is filled in for the ones it leaves out."""
+    if "$ref" in schema:
+        schema = {**defs[schema["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in schema.items() if k != "$ref"}}
+    if "anyOf" in schema:
+        (member,) = [m for m in schema["anyOf"] if m.get("type") != "null"]
+        schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **member}
+    out = {k: v for k, v in schema.items() if k not in ("required", "default", "title", "$defs")}
+    if "properties" in out:
+        out["properties"] = {name: _checkable(prop, defs) for name, prop in out["properties"].items()}
+    return out
+
+
+def _floor_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for model in FLOOR_MODELS:
+        schema = model.model_json_schema()
+        for name, prop in schema["properties"].items():
+            if name not in NOT_IN_FLOORS:
+                properties.setdefault(name, _checkable(prop, schema.get("$defs", {})))
+    return {
+        "type": "object",
+        "description": "A workload's demand floor: fields as the fleet spec names them. Inference: throughput, "
+                       "growth, horizon and model shape; training: compute, deadline and MFU. Fields left out "
+                       "come from the demand the stack's own resources declare.",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": properties,
+    }
+
+
+FLOOR_SCHEMA: dict[str, Any] = _floor_schema()
+"""One workload's floor: the JSON schema of the spec's demand models (:data:`FLOOR_MODELS`)."""
 
 FLOORS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -124,35 +111,40 @@ class PolicySpec:
         return out
 
 
-CAPACITY = PolicySpec(
+def _reads_demand(*, name: str, description: str, enforcement: str, remediation: str,
+                  severity: str = "high", properties: Mapping[str, Any] | None = None) -> PolicySpec:
+    """A policy that reads demand: besides its own properties it takes ``floors``."""
+    return PolicySpec(name=name, description=description, enforcement=enforcement,
+                      properties={"floors": FLOORS_SCHEMA, **(properties or {})},
+                      remediation=remediation, severity=severity)
+
+
+CAPACITY = _reads_demand(
     name="capacity-covers-demand",
     description="Each workload's provisioned capacity covers its forecast demand through the horizon, with "
                 "headroom (inference: the autoscalers' maximum summed over its pools; training: its node count "
                 "against the deadline).",
     enforcement="mandatory",
-    properties={"floors": FLOORS_SCHEMA},
     remediation="Raise the node count or autoscaler maximum through the fleet spec (run `gpufleet plan`), not "
                 "by hand; or, with the capacity team, lower the workload's floor in the policy config.",
     severity="critical",
 )
 
-ZONE_LOSS = PolicySpec(
+ZONE_LOSS = _reads_demand(
     name="survives-zone-loss",
     description="An inference service's capacity left after losing the zones (and sites) it declares it "
                 "survives still carries the forecast peak.",
     enforcement="mandatory",
-    properties={"floors": FLOORS_SCHEMA},
     remediation="Spread the pools over more zones or sites, or raise their maximum, through the fleet spec.",
 )
 
-WARM = PolicySpec(
+WARM = _reads_demand(
     name="warm-capacity-covers-boot-time",
     description="An inference service's autoscaler minimum keeps enough nodes running to absorb the demand "
                 "growth while a new GPU node boots and loads the model.",
     enforcement="advisory",
     properties={
-        "floors": FLOORS_SCHEMA,
-        "default_boot_minutes": _d({**_POSITIVE, "default": 10},
+        "default_boot_minutes": _d({**_POSITIVE, "default": INFERENCE_DEFAULTS["boot_minutes"]},
                                    "boot and model-load minutes for services that declare none"),
     },
     remediation="Raise the autoscaler minimum, shorten boot (a warm pool, a smaller image), or lower the "
@@ -186,12 +178,11 @@ POWER = PolicySpec(
                 "power), or raise the site's contracted power_mw.",
 )
 
-MEMORY = PolicySpec(
+MEMORY = _reads_demand(
     name="model-fits-memory",
     description="Each inference pool's GPUs per replica hold the model weights and the KV cache its context "
                 "and concurrency declare.",
     enforcement="mandatory",
-    properties={"floors": FLOORS_SCHEMA},
     remediation="Raise gpus_per_replica, or lower concurrency or context, or use a smaller dtype or a GPU with "
                 "more memory.",
 )

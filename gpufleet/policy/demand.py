@@ -8,6 +8,9 @@ Two sources of demand, both keyed by workload and named as the fleet spec names 
 * a *floor* in the pack's policy config, owned by the capacity team. A floor's fields replace the
   declared ones (the fields it leaves out, such as the model shape, come from the declaration).
 
+Which fields a demand has, which are required and their defaults all come from the spec's demand
+models (:mod:`gpufleet.spec`); the pack's floor schema is their JSON schema.
+
 A floor can only raise the bar: a workload must carry the larger of what its declaration and its
 floor need. So a stack that lowers its own declared demand is still held to the floor, and a floor
 that is out of date never excuses a stack from what it declares itself.
@@ -31,24 +34,42 @@ from gpufleet.sizing import (
     size_training,
     training_flops,
 )
-from gpufleet.spec import InferenceSpec, ModelShape
+from gpufleet.spec import (
+    InferenceDemand,
+    InferenceLoad,
+    InferencePoolDemand,
+    ModelShape,
+    TrainingClusterDemand,
+    TrainingDemand,
+    TrainingTarget,
+)
+from gpufleet.validation import StrictModel
 
 from gpufleet.policy.resources import is_unknown, pick
 
-INFERENCE_FIELDS = ("peak_tokens_per_s", "growth_per_month", "lead_time_days", "horizon_days", "headroom",
-                    "tokens_per_s_per_replica", "survive_zone_losses", "survive_site_losses", "boot_minutes",
-                    "demand_ramp_per_minute", "model", "context_tokens", "concurrency",
-                    "memory_reserved_fraction", "gpus_per_replica")
-TRAINING_FIELDS = ("flops", "total_flops", "params", "active_params", "tokens", "deadline_days", "mfu")
-THROUGHPUT_REQUIRED = ("peak_tokens_per_s", "growth_per_month", "lead_time_days", "horizon_days",
-                       "tokens_per_s_per_replica")
-MEMORY_REQUIRED = ("context_tokens", "concurrency")
-MODEL_REQUIRED = ("params", "layers", "kv_heads", "head_dim")
+NOT_IN_FLOORS = ("workload", "gpu")
+"""Fields of a declared demand that say whose it is and on what GPU, not how much: no floor sets them."""
+FLOOR_MODELS: tuple[type[StrictModel], ...] = (InferencePoolDemand, TrainingClusterDemand, TrainingDemand)
+"""What a floor's fields are: what the components declare, plus the spec's names for training compute."""
+
+
+def _fields(*models: type[StrictModel], required: bool | None = None) -> tuple[str, ...]:
+    """The models' field names, in order, once each (``required``: only required or optional ones)."""
+    names = (name for m in models for name, f in m.model_fields.items()
+             if name not in NOT_IN_FLOORS and (required is None or f.is_required() == required))
+    return tuple(dict.fromkeys(names))
+
+
+INFERENCE_FIELDS = _fields(InferencePoolDemand)
+TRAINING_FIELDS = _fields(TrainingClusterDemand, TrainingDemand)
+THROUGHPUT_REQUIRED = _fields(InferenceLoad, required=True)
+MEMORY_REQUIRED = tuple(n for n in _fields(InferenceDemand, required=True)
+                        if n not in InferenceLoad.model_fields and n != "model")  # the model: MODEL_REQUIRED
+MODEL_REQUIRED = _fields(ModelShape, required=True)
+TARGET_REQUIRED = _fields(TrainingTarget, required=True)
 
 INFERENCE_DEFAULTS: dict[str, Any] = {
-    name: InferenceSpec.model_fields[name].default
-    for name in ("headroom", "survive_zone_losses", "survive_site_losses", "boot_minutes",
-                 "demand_ramp_per_minute", "memory_reserved_fraction")
+    name: InferenceDemand.model_fields[name].default for name in _fields(InferenceDemand, required=False)
 }
 """Defaults of the optional demand fields: the fleet spec's own (one source of truth)."""
 DEFAULT_DTYPE: str = ModelShape.model_fields["dtype"].default
@@ -225,7 +246,7 @@ def training_need(demand: Demand, row: InstanceType, gpu: GpuModel | None = None
         active = demand.get("active_params")
         flops = training_flops(float(demand.get("params")), float(demand.get("tokens")),
                                float(active) if active is not None else None)
-    missing = (["flops (or params and tokens)"] if flops is None else []) + _missing(demand.values, ("deadline_days", "mfu"))
+    missing = (["flops (or params and tokens)"] if flops is None else []) + _missing(demand.values, TARGET_REQUIRED)
     if missing:
         raise DemandError(f"{demand.workload}: demand ({demand.source}) lacks {', '.join(missing)}; "
                           "declare them in the cluster's demand or in the policy config floor")
