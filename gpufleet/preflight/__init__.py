@@ -6,7 +6,13 @@ does not exist. :func:`run_preflight` asks each cloud's API (through the :class:
 registered for it) and returns a :class:`PreflightReport` of typed findings, each shortfall with
 ranked alternatives.
 
-Importing this package imports no cloud SDK: each checker imports its SDK when it runs.
+Where things are: the findings and the seam in :mod:`~gpufleet.preflight.base`; what a cloud reads
+(plain facts, SDK errors mapped once) in :mod:`~gpufleet.preflight.reads`; the judging, the same for
+every cloud, in :mod:`~gpufleet.preflight.judge`; each cloud's reads in
+``gpufleet.clouds.<cloud>.preflight`` and its words in ``gpufleet/clouds/<cloud>/preflight.yaml``.
+
+Importing this package imports no cloud SDK: a cloud's reads are imported when its pools are
+checked, and import their SDK when they run.
 """
 
 from __future__ import annotations
@@ -15,9 +21,6 @@ from collections.abc import Mapping, Sequence
 
 from gpufleet.catalog import CLOUDS
 from gpufleet.plan import FleetPlan, PoolPlan
-from gpufleet.preflight import aws as _aws  # noqa: F401  (registers the AWS checker)
-from gpufleet.preflight import azure as _azure  # noqa: F401  (registers the Azure checker)
-from gpufleet.preflight import gcp as _gcp  # noqa: F401  (registers the GCP checker)
 from gpufleet.preflight.base import (
     CHECKERS,
     Alternative,
@@ -25,6 +28,7 @@ from gpufleet.preflight.base import (
     Finding,
     PreflightOptions,
     api_error,
+    checker_for,
     quiet_sdk_logs,
     rank_alternatives,
     register,
@@ -49,7 +53,7 @@ def run_preflight(
         spec: the spec it was built from: sites, and which sites each workload may use.
         clouds: restrict the run to these clouds.
         options: endpoints, retries and timeouts for the checkers.
-        checkers: ready-made checkers by cloud (tests inject fakes); others come from the registry.
+        checkers: ready-made checkers by cloud (tests inject fakes); others come from :func:`checker_for`.
 
     A cloud whose checker fails unexpectedly is reported as an ``api_error`` and the run continues
     with the other clouds.
@@ -66,8 +70,8 @@ def run_preflight(
             if not cloud_pools:
                 continue
             sites = [s for s in spec.sites if s.cloud == cloud]
-            checker = (checkers or {}).get(cloud) or CHECKERS[cloud](options)
             try:
+                checker = (checkers or {}).get(cloud) or checker_for(cloud)(options)
                 found = checker.check(cloud_pools, sites)
             except Exception as exc:  # a checker bug must not hide the other clouds' results
                 found = [api_error(cloud, p.site, [p], f"{cloud} checker", exc, f"the {cloud} pools")
@@ -101,6 +105,7 @@ __all__ = [
     "Finding",
     "PreflightOptions",
     "PreflightReport",
+    "checker_for",
     "register",
     "run_preflight",
 ]

@@ -1,8 +1,10 @@
 """The preflight seam: typed findings, ranked alternatives, and the one interface each cloud implements.
 
 Pure: no cloud SDK is imported here. A :class:`CloudChecker` turns the pools of a plan (and the
-sites of its cloud) into :class:`Finding` objects by asking the provider's own API; each cloud
-registers one implementation with :func:`register`, and :data:`CHECKERS` maps a cloud name to it.
+sites of its cloud) into :class:`Finding` objects by asking the provider's own API. Every cloud's
+checker is a :class:`gpufleet.preflight.judge.Judge` with that cloud's reads, in
+``gpufleet.clouds.<cloud>.preflight`` (:data:`CHECKER_MODULES`), which registers it with
+:func:`register`; :func:`checker_for` imports that module on first use.
 
 Invariants every checker keeps:
 
@@ -16,6 +18,7 @@ Invariants every checker keeps:
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 from abc import ABC, abstractmethod
@@ -24,8 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, TypeVar
 
-from gpufleet.catalog import Catalog, load_catalog
+from gpufleet.catalog import CLOUDS, Catalog, load_catalog
 from gpufleet.plan import PoolPlan
+from gpufleet.preflight.reads import ProviderError
 from gpufleet.spec import SiteSpec
 
 Kind = Literal["offering", "quota", "reservation", "catalog", "not_checked", "api_error"]
@@ -218,6 +222,9 @@ class CloudChecker(ABC):
         """Do the reservations the site's pools count on exist, with room?"""
 
 
+CHECKER_MODULES: dict[str, str] = {cloud: f"gpufleet.clouds.{cloud}.preflight" for cloud in CLOUDS}
+"""Cloud name -> the module with its preflight reads, whose import registers its checker."""
+
 CHECKERS: dict[str, type[CloudChecker]] = {}
 """Cloud name -> checker class, filled by :func:`register`."""
 
@@ -230,6 +237,13 @@ def register(cls: _C) -> _C:
         raise ValueError(f"a preflight checker for {cls.cloud!r} is already registered")
     CHECKERS[cls.cloud] = cls
     return cls
+
+
+def checker_for(cloud: str) -> type[CloudChecker]:
+    """The checker class of ``cloud``, importing its module (and so its SDK's adapters) on first use."""
+    if cloud not in CHECKERS:
+        importlib.import_module(CHECKER_MODULES[cloud])
+    return CHECKERS[cloud]
 
 
 # --- helpers shared by the checkers -----------------------------------------------------------------
@@ -294,13 +308,16 @@ def not_checked(cloud: str, sites: Sequence[SiteSpec], pools: Sequence[PoolPlan]
 
 def api_error(cloud: str, site: str, pools: Sequence[PoolPlan] | Sequence[str], check: str,
               exc: BaseException, what: str) -> Finding:
-    """An ``api_error`` finding for a call that failed after the SDK's retries."""
+    """An ``api_error`` finding for a call that failed after the SDK's retries (or a checker that
+    failed): the SDK's own error type and text, and, for a mapped error, why in ``details.reason``."""
     names = tuple(p if isinstance(p, str) else p.name for p in pools)
-    text = " ".join(str(exc).split())
+    cause = exc.cause if isinstance(exc, ProviderError) else exc
+    text = " ".join(str(cause).split())
     if len(text) > 300:
         text = text[:297] + "..."
     return Finding(cloud=cloud, kind="api_error", severity="unknown", site=site, pools=names, check=check,
-                   message=f"{what} could not be checked: {type(exc).__name__}: {text}")
+                   message=f"{what} could not be checked: {type(cause).__name__}: {text}",
+                   details={"reason": exc.reason} if isinstance(exc, ProviderError) else {})
 
 
 def fmt_int(value: float) -> str:

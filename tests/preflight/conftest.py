@@ -277,7 +277,7 @@ def gcp_client_factory() -> Callable[[RecordedAdapter], Callable[[str, Any], Any
     def build(adapter: RecordedAdapter) -> Callable[[str, Any], Any]:
         from google.auth.credentials import AnonymousCredentials
 
-        from gpufleet.preflight.gcp import GcpChecker
+        from gpufleet.clouds.gcp.preflight import GcpChecker
 
         def factory(kind: str, credentials: Any) -> Any:
             client = GcpChecker().make_client(kind, AnonymousCredentials())

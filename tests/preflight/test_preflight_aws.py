@@ -23,8 +23,8 @@ from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
 from gpufleet.catalog import Catalog, load_catalog
+from gpufleet.clouds.aws.preflight import QUOTA_CODES, AwsChecker, compare_instance_type, quota_family
 from gpufleet.preflight import PreflightOptions
-from gpufleet.preflight.aws import QUOTA_CODES, AwsChecker, compare_instance_type, quota_family
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "preflight"
 AWS_ROWS = load_catalog().for_cloud("aws")

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from gpufleet.clouds.azure.preflight import AzureChecker, detect_credential
 from gpufleet.preflight import PreflightOptions
-from gpufleet.preflight.azure import AzureChecker, detect_credential
 
 SUB = "00000000-0000-0000-0000-000000000000"
 

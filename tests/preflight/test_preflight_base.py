@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from gpufleet.clouds.aws.preflight import AwsChecker
+from gpufleet.clouds.azure.preflight import AzureChecker
+from gpufleet.clouds.gcp.preflight import GcpChecker
 from gpufleet.plan import PoolPlan
 from gpufleet.preflight import CHECKERS, Alternative, CloudChecker, Finding, PreflightReport, register, run_preflight
-from gpufleet.preflight.aws import AwsChecker
-from gpufleet.preflight.azure import AzureChecker
 from gpufleet.preflight.base import unfit_gpus
-from gpufleet.preflight.gcp import GcpChecker
 from gpufleet.spec import load_stack
 
 REPO = Path(__file__).resolve().parents[2]

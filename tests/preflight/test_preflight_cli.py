@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gpufleet.preflight.aws import AwsChecker
+from gpufleet.clouds.aws.preflight import AwsChecker
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "preflight"
 SHORTFALL = str(FIXTURES / "Pulumi.shortfall.yaml")

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from gpufleet.clouds.gcp.preflight import GcpChecker, detect_credentials
 from gpufleet.preflight import PreflightOptions
-from gpufleet.preflight.gcp import GcpChecker, detect_credentials
 
 PROJECT = "gpufleet-preflight"
 
