@@ -45,7 +45,6 @@ NAMES_CLOUDS = (
     # Still to move into gpufleet/clouds/<cloud>/ (each a package of its own, so a cloud's facts
     # there are already kept apart from the rest of the core):
     "offline/",  # the mocks' per-cloud answers and fake ids, going to clouds/<cloud>/mocks.py
-    "preflight/",  # the providers' offering / quota / reservation reads, going to clouds/<cloud>/preflight.py
 )
 
 

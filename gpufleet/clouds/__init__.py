@@ -6,7 +6,9 @@ Each cloud is a package ``gpufleet/clouds/<name>/``:
   types, named checks, image forms, tag rules) plus its resource type tokens and default names.
   No Pulumi, no SDK import;
 * ``readers.py``: how the policy pack reads its resources (a
-  :class:`~gpufleet.policy.resources.CloudReader` named ``READER``).
+  :class:`~gpufleet.policy.resources.CloudReader` named ``READER``);
+* ``preflight.py`` and ``preflight.yaml``: what ``gpufleet preflight`` reads from the provider's API,
+  and how its findings word it (imported on first use by :func:`gpufleet.preflight.checker_for`).
 
 Everything else asks this registry: :func:`profile` for a cloud's profile, :func:`names` for the
 clouds gpufleet knows (the spec's ``cloud`` values, the catalog's clouds, the CLI's ``--cloud``

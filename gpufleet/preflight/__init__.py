@@ -64,19 +64,19 @@ def run_preflight(
     selected = tuple(c for c in CLOUDS if clouds is None or c in clouds)
     allowed = {w.name: set(w.sites or [s.name for s in spec.sites]) for w in spec.workloads}
     findings: list[Finding] = []
-    with quiet_sdk_logs():
-        for cloud in selected:
-            cloud_pools = [p for p in pools if p.cloud == cloud]
-            if not cloud_pools:
-                continue
-            sites = [s for s in spec.sites if s.cloud == cloud]
-            try:
-                checker = (checkers or {}).get(cloud) or checker_for(cloud)(options)
+    for cloud in selected:
+        cloud_pools = [p for p in pools if p.cloud == cloud]
+        if not cloud_pools:
+            continue
+        sites = [s for s in spec.sites if s.cloud == cloud]
+        try:
+            checker = (checkers or {}).get(cloud) or checker_for(cloud)(options)
+            with quiet_sdk_logs(checker.sdk_loggers):
                 found = checker.check(cloud_pools, sites)
-            except Exception as exc:  # a checker bug must not hide the other clouds' results
-                found = [api_error(cloud, p.site, [p], f"{cloud} checker", exc, f"the {cloud} pools")
-                         for p in cloud_pools]
-            findings += [_within_spec(f, pools, allowed) for f in found]
+        except Exception as exc:  # a checker bug must not hide the other clouds' results
+            found = [api_error(cloud, p.site, [p], f"{cloud} checker", exc, f"the {cloud} pools")
+                     for p in cloud_pools]
+        findings += [_within_spec(f, pools, allowed) for f in found]
     return PreflightReport.of(stack, findings, selected)
 
 

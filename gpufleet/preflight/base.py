@@ -3,8 +3,8 @@
 Pure: no cloud SDK is imported here. A :class:`CloudChecker` turns the pools of a plan (and the
 sites of its cloud) into :class:`Finding` objects by asking the provider's own API. Every cloud's
 checker is a :class:`gpufleet.preflight.judge.Judge` with that cloud's reads, in
-``gpufleet.clouds.<cloud>.preflight`` (:data:`CHECKER_MODULES`), which registers it with
-:func:`register`; :func:`checker_for` imports that module on first use.
+``gpufleet.clouds.<cloud>.preflight`` (for each cloud of the :mod:`gpufleet.clouds` registry),
+which registers it with :func:`register`; :func:`checker_for` imports that module on first use.
 
 Invariants every checker keeps:
 
@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, TypeVar
 
-from gpufleet.catalog import CLOUDS, Catalog, load_catalog
+from gpufleet import clouds
+from gpufleet.catalog import Catalog, load_catalog
 from gpufleet.plan import PoolPlan
 from gpufleet.preflight.reads import ProviderError
 from gpufleet.spec import SiteSpec
@@ -160,8 +161,11 @@ class CloudChecker(ABC):
         self.options = options or PreflightOptions()
         self.catalog = self.options.the_catalog()
 
-    credential_source: ClassVar[str]
+    credential_source: str
     """What finds the credentials, as a finding names it (e.g. ``botocore credential chain``)."""
+
+    sdk_loggers: tuple[str, ...] = ()
+    """Loggers of the SDK to keep quiet while checking (credential probes, retries): findings say it."""
 
     def check(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec]) -> list[Finding]:
         """Check ``pools`` placed at ``sites`` (every site of this cloud in the spec, so alternatives
@@ -222,9 +226,6 @@ class CloudChecker(ABC):
         """Do the reservations the site's pools count on exist, with room?"""
 
 
-CHECKER_MODULES: dict[str, str] = {cloud: f"gpufleet.clouds.{cloud}.preflight" for cloud in CLOUDS}
-"""Cloud name -> the module with its preflight reads, whose import registers its checker."""
-
 CHECKERS: dict[str, type[CloudChecker]] = {}
 """Cloud name -> checker class, filled by :func:`register`."""
 
@@ -239,10 +240,19 @@ def register(cls: _C) -> _C:
     return cls
 
 
+def checker_module(cloud: str) -> str:
+    """The module of ``cloud``'s preflight reads: ``preflight`` in the cloud's package of the registry.
+
+    Raises:
+        KeyError: gpufleet knows no such cloud (the message lists the ones it knows).
+    """
+    return f"{clouds.__name__}.{clouds.profile(cloud).name}.preflight"
+
+
 def checker_for(cloud: str) -> type[CloudChecker]:
-    """The checker class of ``cloud``, importing its module (and so its SDK's adapters) on first use."""
+    """The checker class of ``cloud``, importing its module (which registers it) on first use."""
     if cloud not in CHECKERS:
-        importlib.import_module(CHECKER_MODULES[cloud])
+        importlib.import_module(checker_module(cloud))
     return CHECKERS[cloud]
 
 
@@ -325,8 +335,8 @@ def fmt_int(value: float) -> str:
 
 
 @contextmanager
-def quiet_sdk_logs(names: Sequence[str] = ("azure", "google.auth", "botocore", "urllib3")) -> Iterator[None]:
-    """Keep SDK warnings (credential probes, retries) out of the command's output; findings say it."""
+def quiet_sdk_logs(names: Sequence[str]) -> Iterator[None]:
+    """Keep the ``names`` loggers' warnings (credential probes, retries) out of the command's output."""
     loggers = [logging.getLogger(n) for n in names]
     saved = [lg.level for lg in loggers]
     for lg in loggers:

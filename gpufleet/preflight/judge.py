@@ -26,6 +26,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from gpufleet import clouds
 from gpufleet.catalog import InstanceType
 from gpufleet.plan import PoolPlan
 from gpufleet.preflight.base import (
@@ -83,17 +84,21 @@ def catalog_mismatches(row: InstanceType, facts: InstanceFacts, words: Wording) 
 class Judge(CloudChecker, Reads):
     """Checks a cloud's pools from the facts its reads return (see the module docstring).
 
-    A cloud's checker subclasses this with its reads, ``cloud`` and ``credential_source``; its words
-    are the ``preflight.yaml`` of the package its class is defined in (``gpufleet.clouds.<cloud>``).
+    A cloud's checker subclasses this with its reads, ``cloud`` and ``sdk``; its words (and the name
+    of its credential source) are the ``preflight.yaml`` of the package its class is defined in
+    (``gpufleet.clouds.<cloud>``).
     """
 
     quota_unit: ClassVar[Unit] = "vcpus"
-    reservation_types: ClassVar[tuple[str, ...]] = ("reservation",)
 
     def __init__(self, options: PreflightOptions | None = None) -> None:
         CloudChecker.__init__(self, options)
         Reads.__init__(self)
         self.words = self.wording()
+        self.credential_source = self.words.credentials_check
+        self.sdk_loggers = self.sdk.loggers
+        self.reservation_types = clouds.profile(self.cloud).capacity_types - {"on_demand"}
+        """Capacity types of pools that launch into a named reservation (the profile's, but on-demand)."""
         self._planned: dict[tuple[str, str], float] = {}
         """(quota scope, quota key) -> units the plan's on-demand pools need there (set by ``check_quotas``)."""
 

@@ -4,8 +4,8 @@ Pure: no cloud SDK is imported here. Each cloud's reads (``gpufleet.clouds.<clou
 implement :class:`Reads` and return the dataclasses below; :class:`gpufleet.preflight.judge.Judge`
 turns them into findings the same way for every cloud.
 
-SDK errors are mapped once per cloud, at this boundary: the cloud's :meth:`Reads.classify` names
-the :data:`Reason` an SDK exception stands for, and every read runs under :func:`mapped` (the judge
+SDK errors are mapped once per cloud, at this boundary: the ``classify`` of the cloud's :class:`Sdk`
+names the :data:`Reason` an SDK exception stands for, and every read runs under :func:`mapped` (the judge
 calls reads through :meth:`Reads.attempt`), so what leaves a read is a fact or a
 :class:`ProviderError`, never an SDK exception. ``not_found`` is a
 fact (the thing is absent: :meth:`Reads.find` returns ``None``, and the judge may find a shortfall);
@@ -36,6 +36,20 @@ Classifier = Callable[[BaseException], "Reason | None"]
 
 Unit = Literal["vcpus", "gpus"]
 """What a quota counts."""
+
+
+@dataclass(frozen=True)
+class Sdk:
+    """The SDK a cloud's reads call.
+
+    Attributes:
+        classify: the one mapping of its exceptions to a :data:`Reason`.
+        loggers: the loggers it writes to (credential probes, retries), kept quiet while it runs:
+            the findings say what went wrong.
+    """
+
+    classify: Classifier
+    loggers: tuple[str, ...] = ()
 
 
 class ProviderError(Exception):
@@ -228,25 +242,19 @@ class Reads(ABC):
     SDK. Reads import their SDK lazily, inside the methods.
     """
 
+    sdk: ClassVar[Sdk]
+    """The SDK the reads call: its error mapping and its loggers."""
     quota_unit: ClassVar[Unit]
     """What this cloud's compute quotas count (most count vCPUs)."""
-    reservation_types: ClassVar[tuple[str, ...]]
-    """Capacity types of pools that launch into a named reservation on this cloud (most call it
-    ``reservation``)."""
 
     def __init__(self) -> None:
         self._memo: dict[Hashable, Any] = {}
 
     # --- the boundary ------------------------------------------------------------------------------
 
-    @staticmethod
-    @abstractmethod
-    def classify(exc: BaseException) -> Reason | None:
-        """The :data:`Reason` an exception of this cloud's SDK stands for; ``None`` for any other."""
-
     def attempt(self, fn: Callable[[], T]) -> T | ProviderError:
         """``fn()`` or the mapped error it failed with."""
-        return attempt(fn, self.classify)
+        return attempt(fn, self.sdk.classify)
 
     def quietly(self, fn: Callable[[], T], default: T) -> T:
         """``fn()``, or ``default`` when it fails (for alternatives: a failed read offers none)."""

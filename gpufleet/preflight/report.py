@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from gpufleet import clouds
 from gpufleet.catalog import CLOUDS
 from gpufleet.errors import EXIT_BLOCKED, EXIT_NOT_CHECKED, EXIT_OK
 from gpufleet.preflight.base import KINDS, SEVERITIES, Finding
@@ -17,7 +18,6 @@ from gpufleet.preflight.base import KINDS, SEVERITIES, Finding
 REPORT_SCHEMA_VERSION = 1
 
 _LABEL = {"ok": "ok", "warning": "WARN", "error": "FAIL", "unknown": "UNCHECKED"}
-_CLOUD_TITLE = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
 
 
 def _order(f: Finding) -> tuple[Any, ...]:
@@ -81,7 +81,7 @@ class PreflightReport:
         for f in self.findings:
             if f.cloud != cloud:
                 cloud = f.cloud
-                lines += ["", _CLOUD_TITLE.get(cloud, cloud)]
+                lines += ["", clouds.profile(cloud).title if cloud in CLOUDS else cloud]
             pools = ", ".join(f.pools) if f.pools else "-"
             lines.append(f"  {_LABEL[f.severity]:<9}  {f.kind:<11}  {f.site:<14}  {pools}")
             lines.append(f"             {f.message}")

@@ -32,6 +32,8 @@ class Wording:
     """What one instance is called: ``node``, ``VM``."""
 
     # The API call(s) behind each kind of finding (a finding's ``check``).
+    credentials_check: str
+    """What finds the credentials (the check of a "not checked" finding)."""
     offering_check: str
     catalog_check: str
     quota_check: str

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gpufleet import clouds
 from gpufleet.catalog import CLOUDS, load_catalog
 from gpufleet.plan import PoolPlan
 from gpufleet.preflight import checker_for
@@ -19,9 +20,9 @@ from gpufleet.preflight.reads import (
     ProviderError,
     Quota,
     QuotaRoom,
-    Reason,
     Reservation,
     ReservationRef,
+    Sdk,
     UnknownQuota,
 )
 from gpufleet.preflight.wording import Wording
@@ -34,7 +35,7 @@ TYPES = {"aws": "p5.48xlarge", "azure": "Standard_ND96isr_H100_v5", "gcp": "a3-h
 class Canned(Judge):
     """A checker whose reads answer from dictionaries; a ProviderError in them is raised."""
 
-    credential_source = "test"
+    sdk = Sdk(lambda exc: None)
 
     def __init__(self, cloud: str, *, offered: Mapping[str, Any], room: Mapping[str, Any] | None = None,
                  reservations: Mapping[str, Any] | None = None, totals: bool = False) -> None:
@@ -47,10 +48,6 @@ class Canned(Judge):
 
     def wording(self) -> Wording:  # type: ignore[override]
         return checker_for(self.cloud).wording()  # type: ignore[attr-defined,no-any-return]
-
-    @staticmethod
-    def classify(exc: BaseException) -> Reason | None:
-        return None
 
     def credentials_problem(self) -> str | None:
         return None
@@ -108,10 +105,11 @@ def test_every_clouds_words_render_every_finding(cloud: str, sites: Callable[[st
     # room for one node; r2 offers it everywhere with room; reservations missing, short, scheduled, fine.
     itype = TYPES[cloud]
     vcpus = float(load_catalog().instance(itype).vcpus)
+    reserved = min(clouds.profile(cloud).capacity_types - {"on_demand"})
     r1, r2 = sites(cloud)
     pools = [make_pool(f"a-{cloud}", cloud, r1.name, "r1", itype, {"r1-a": 2, "r1-b": 2}),
              make_pool(f"b-{cloud}", cloud, r2.name, "r2", itype, {"r2-a": 1}),
-             *(make_pool(f"{rid}-{cloud}", cloud, r2.name, "r2", itype, {"r2-a": 2}, capacity_type="reservation",
+             *(make_pool(f"{rid}-{cloud}", cloud, r2.name, "r2", itype, {"r2-a": 2}, capacity_type=reserved,
                          reservation_id=rid) for rid in ("gone", "small", "later", "fits"))]
     facts = Canned(cloud, offered={"r1": {itype: {"r1-a", "r1-c"}}, "r2": {itype: {"r2-a", "r2-b"}}},
                    room={"r1": QuotaRoom(limit=vcpus, used=0.0), "r2": QuotaRoom(limit=100 * vcpus, used=0.0)},
@@ -167,6 +165,7 @@ def test_a_reservation_in_another_zone_cannot_carry_the_pool(sites: Callable[[st
 def test_a_pool_whose_quota_cannot_be_named_is_not_checked(sites: Callable[[str], list[SiteSpec]],
                                                            make_pool: Callable[..., PoolPlan]) -> None:
     r1, _ = sites("aws")
-    pool = replace(make_pool("a-aws", "aws", r1.name, "r1", "p5.48xlarge", {"r1-a": 1}), instance_type="unknown.48xlarge")
+    pool = replace(make_pool("a-aws", "aws", r1.name, "r1", "p5.48xlarge", {"r1-a": 1}),
+                   instance_type="unknown.48xlarge")
     [f] = Canned("aws", offered={}).check_quotas([pool], [r1])
     assert (f.kind, f.severity, f.message) == ("quota", "unknown", "no quota is known for it")

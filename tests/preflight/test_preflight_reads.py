@@ -13,7 +13,7 @@ import pytest
 
 from gpufleet.catalog import CLOUDS
 from gpufleet.preflight import PreflightOptions, checker_for
-from gpufleet.preflight.base import CHECKER_MODULES
+from gpufleet.preflight.base import checker_module
 from gpufleet.preflight.reads import ProviderError, attempt
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ SDKS = ("boto3", "botocore", "azure", "google.cloud", "google.auth", "google.api
 
 @pytest.mark.parametrize("cloud", CLOUDS)
 def test_importing_a_clouds_reads_loads_no_sdk(cloud: str) -> None:
-    code = (f"import sys, importlib; importlib.import_module({CHECKER_MODULES[cloud]!r}); "
+    code = (f"import sys, importlib; importlib.import_module({checker_module(cloud)!r}); "
             f"print(','.join(sorted(m for m in sys.modules if m.startswith({SDKS!r}))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
@@ -66,7 +66,7 @@ def gcp_errors() -> list[tuple[BaseException, str | None]]:
 def test_each_sdks_errors_map_to_one_reason(cloud: str, errors: Callable[[], list[tuple[BaseException, Any]]]) -> None:
     # The reason reaches the report as an api_error's details.reason; an exception that is not the
     # SDK's is a bug and goes on unmapped (the runner reports the cloud's checker as failed).
-    classify = checker_for(cloud).classify  # type: ignore[attr-defined]
+    classify = checker_for(cloud).sdk.classify  # type: ignore[attr-defined]
     for exc, reason in errors():
         def fail(exc: BaseException = exc) -> None:
             raise exc

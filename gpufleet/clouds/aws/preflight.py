@@ -108,9 +108,7 @@ class AwsChecker(Judge):
     """AWS's reads through boto3 (see the module docstring for the calls)."""
 
     cloud = "aws"
-    credential_source = "botocore credential chain"
-    reservation_types = ("odcr", "capacity_block")
-    classify = staticmethod(classify)
+    sdk = reads.Sdk(classify, loggers=("botocore", "urllib3"))
 
     def __init__(self, options: PreflightOptions | None = None, *, client_factory: ClientFactory | None = None) -> None:
         super().__init__(options)

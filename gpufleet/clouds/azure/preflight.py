@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpufleet.clouds.azure.profile import resource_group
 from gpufleet.plan import PoolPlan
 from gpufleet.preflight import reads
 from gpufleet.preflight.base import PreflightOptions, register
@@ -153,8 +154,7 @@ class AzureChecker(Judge):
     """Azure's reads through azure-mgmt-compute (see the module docstring for the calls)."""
 
     cloud = "azure"
-    credential_source = "azure-identity DefaultAzureCredential"
-    classify = staticmethod(classify)
+    sdk = reads.Sdk(classify, loggers=("azure", "urllib3"))
 
     def __init__(self, options: PreflightOptions | None = None, *, credential: Any = None,
                  client_factory: ClientFactory | None = None) -> None:
@@ -243,7 +243,7 @@ class AzureChecker(Judge):
         rid = pool.reservation_id or ""
         match = _GROUP_ID.match(rid)
         sub = match.group("sub") if match else (self.subscription_of(site) or "")
-        rg = match.group("rg") if match else (site.resource_group or f"gpufleet-{site.name}")
+        rg = match.group("rg") if match else resource_group(site)
         group = match.group("name") if match else rid
         return reads.ReservationRef(id=rid, name=group, what=f"reservation group {rid}",
                                     searched=f"in resource group {rg} (or this identity cannot read it)",

@@ -135,9 +135,8 @@ class GcpChecker(Judge):
     """GCP's reads through google-cloud-compute (see the module docstring for the calls)."""
 
     cloud = "gcp"
-    credential_source = "google.auth.default"
     quota_unit = "gpus"
-    classify = staticmethod(classify)
+    sdk = reads.Sdk(classify, loggers=("google.auth", "urllib3"))
 
     def __init__(self, options: PreflightOptions | None = None, *, credentials: Any = None,
                  project: str | None = None, client_factory: ClientFactory | None = None) -> None:
