@@ -208,15 +208,17 @@ class AwsChecker(Judge):
         return found
 
     def instance_facts(self, site: SiteSpec, wanted: Mapping[str, Sequence[str]]) -> dict[str, reads.InstanceFacts]:
-        return {t: ec2_facts(item) for t, item in self.describe_instance_types(site.region, list(wanted)).items()}
+        return self._facts(site.region, list(wanted))
+
+    def _facts(self, region: str, instance_types: Sequence[str]) -> dict[str, reads.InstanceFacts]:
+        return {t: ec2_facts(item) for t, item in self.describe_instance_types(region, instance_types).items()}
 
     def check_catalog(self, region: str, instance_types: Sequence[str], *, site: str = "",
                       pools: Sequence[PoolPlan] = ()) -> list[Finding]:
         """EC2's GPU count and memory, vCPUs and EFA interfaces of ``instance_types`` in ``region``
         against the catalog rows (findings about ``pools``, at their sites or ``site``)."""
         return self.judge_catalog(region, instance_types, site=site, pools=pools,
-                                  read=lambda: {t: ec2_facts(item) for t, item in
-                                                self.describe_instance_types(region, instance_types).items()})
+                                  read=lambda: self._facts(region, instance_types))
 
     # --- quotas --------------------------------------------------------------------------------------
 
