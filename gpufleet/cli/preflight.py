@@ -20,7 +20,9 @@ from gpufleet.cli._output import print_json
               help="Report format.")
 @click.option("--aws-endpoint-url", "aws_endpoint_url", default=None, metavar="URL",
               help="Send every AWS call to this endpoint (an emulator such as moto).")
-def preflight(stack_file: Path, cloud: str | None, fmt: str, aws_endpoint_url: str | None) -> None:
+@click.option("--deadline-s", "deadline_s", type=click.FloatRange(min=1, max=86_400), default=300.0,
+              show_default=True, help="Total time for the run; checks unfinished by then are 'not checked' (exit 4).")
+def preflight(stack_file: Path, cloud: str | None, fmt: str, aws_endpoint_url: str | None, deadline_s: float) -> None:
     """Check the plan against what each provider offers this account.
 
     Per site and pool: the instance type is offered in each chosen zone, the provider's figures
@@ -37,7 +39,7 @@ def preflight(stack_file: Path, cloud: str | None, fmt: str, aws_endpoint_url: s
 
     stack, spec = load_stack(stack_file)
     plan = build_plan(spec, stack)
-    options = PreflightOptions(aws_endpoint_url=aws_endpoint_url)
+    options = PreflightOptions(aws_endpoint_url=aws_endpoint_url, deadline_s=deadline_s)
     report = run_preflight(plan, spec, stack=stack, clouds=[cloud] if cloud else None, options=options)
     if fmt == "json":
         print_json(report.to_json())

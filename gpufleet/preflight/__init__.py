@@ -17,6 +17,8 @@ checked, and import their SDK when they run.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping, Sequence
 
 from gpufleet.catalog import CLOUDS
@@ -29,12 +31,13 @@ from gpufleet.preflight.base import (
     PreflightOptions,
     api_error,
     checker_for,
+    not_checked,
     quiet_sdk_logs,
     rank_alternatives,
     register,
 )
 from gpufleet.preflight.report import PreflightReport
-from gpufleet.spec import FleetSpec
+from gpufleet.spec import FleetSpec, SiteSpec
 
 
 def run_preflight(
@@ -56,7 +59,9 @@ def run_preflight(
         checkers: ready-made checkers by cloud (tests inject fakes); others come from :func:`checker_for`.
 
     A cloud whose checker fails unexpectedly is reported as an ``api_error`` and the run continues
-    with the other clouds.
+    with the other clouds. Checks still running when ``options.deadline_s`` has passed (counted from
+    the start of the run) are reported ``not_checked``, and the run returns: the stuck call is left
+    in a daemon thread that dies with the process.
     """
     pools = list(plan.pools if isinstance(plan, FleetPlan) else plan)
     stack = stack or (plan.stack if isinstance(plan, FleetPlan) else "")
@@ -64,20 +69,46 @@ def run_preflight(
     selected = tuple(c for c in CLOUDS if clouds is None or c in clouds)
     allowed = {w.name: set(w.sites or [s.name for s in spec.sites]) for w in spec.workloads}
     findings: list[Finding] = []
+    ends_at = time.monotonic() + options.deadline_s
     for cloud in selected:
         cloud_pools = [p for p in pools if p.cloud == cloud]
         if not cloud_pools:
             continue
         sites = [s for s in spec.sites if s.cloud == cloud]
-        try:
-            checker = (checkers or {}).get(cloud) or checker_for(cloud)(options)
-            with quiet_sdk_logs(checker.sdk_loggers):
-                found = checker.check(cloud_pools, sites)
-        except Exception as exc:  # a checker bug must not hide the other clouds' results
-            found = [api_error(cloud, p.site, [p], f"{cloud} checker", exc, f"the {cloud} pools")
-                     for p in cloud_pools]
+        found = _check_cloud(cloud, cloud_pools, sites, options, (checkers or {}).get(cloud), ends_at)
         findings += [_within_spec(f, pools, allowed) for f in found]
     return PreflightReport.of(stack, findings, selected)
+
+
+def _check_cloud(cloud: str, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec], options: PreflightOptions,
+                 checker: CloudChecker | None, ends_at: float) -> list[Finding]:
+    """One cloud's findings, in a worker thread bounded by the run's deadline."""
+    result: list[Finding] = []
+    state: dict[str, CloudChecker] = {}
+
+    def work() -> None:
+        try:
+            state["checker"] = checker or checker_for(cloud)(options)
+            with quiet_sdk_logs(state["checker"].sdk_loggers):
+                result.extend(state["checker"].check(pools, sites))
+        except Exception as exc:  # a checker bug must not hide the other clouds' results
+            result[:] = [api_error(cloud, p.site, [p], f"{cloud} checker", exc, f"the {cloud} pools")
+                         for p in pools]
+
+    worker = threading.Thread(target=work, name=f"preflight-{cloud}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, ends_at - time.monotonic()))
+    if not worker.is_alive():
+        return result
+    reason = (f"the preflight deadline of {options.deadline_s:g} s passed before this check answered "
+              "(raise it with --deadline-s)")
+    running = state.get("checker")
+    if running is None:
+        return not_checked(cloud, sites, pools, f"{cloud} checker", reason)
+    cut: list[Finding] = list(running.done)
+    for check, names in list(running.pending):
+        cut += not_checked(cloud, [s for s in sites if s.name in names], pools, check, reason)
+    return cut
 
 
 def _within_spec(finding: Finding, pools: Sequence[PoolPlan], allowed: dict[str, set[str]]) -> Finding:

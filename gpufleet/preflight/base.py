@@ -133,6 +133,9 @@ class PreflightOptions:
         backoff_max_s: longest delay between two attempts.
         timeout_s: connect/read timeout of one attempt.
         retry_deadline_s: Google API calls: total time allowed across attempts.
+        deadline_s: the whole run: checks not finished by then are reported ``not_checked``
+            (an endpoint that accepts and never answers, or drips a byte at a time, cannot hold
+            CI hostage; per-attempt timeouts alone reset on every byte).
     """
 
     aws_endpoint_url: str | None = None
@@ -141,6 +144,7 @@ class PreflightOptions:
     backoff_max_s: float = 20.0
     timeout_s: float = 30.0
     retry_deadline_s: float = 120.0
+    deadline_s: float = 300.0
     catalog: Catalog | None = None
 
     def the_catalog(self) -> Catalog:
@@ -160,6 +164,10 @@ class CloudChecker(ABC):
     def __init__(self, options: PreflightOptions | None = None) -> None:
         self.options = options or PreflightOptions()
         self.catalog = self.options.the_catalog()
+        self.done: list[Finding] = []
+        """Findings of the steps finished so far (what a run cut short by its deadline still reports)."""
+        self.pending: list[tuple[str, list[str]]] = []
+        """``(check, site names)`` of the steps not finished yet."""
 
     credential_source: str
     """What finds the credentials, as a finding names it (e.g. ``botocore credential chain``)."""
@@ -175,10 +183,14 @@ class CloudChecker(ABC):
         sites = [s for s in sites if s.cloud == self.cloud]
         if not pools:
             return []
+        findings = self.done
+        every_site = [s.name for s in sites if any(p.site == s.name for p in pools)]
+        self.pending = [(self.credential_source, every_site)]
         problem = self.credentials_problem()
+        self.pending = []
         if problem:
-            return not_checked(self.cloud, sites, pools, self.credential_source, problem)
-        findings: list[Finding] = []
+            findings += not_checked(self.cloud, sites, pools, self.credential_source, problem)
+            return findings
         usable: list[SiteSpec] = []
         for site in sites:
             unusable = self.site_unusable(site)
@@ -186,16 +198,20 @@ class CloudChecker(ABC):
                 usable.append(site)
             else:
                 findings += not_checked(self.cloud, [site], pools, *unusable)
+        names = [s.name for s in usable if s.name in every_site]
+        self.pending = [("offerings", names), ("quotas", names), ("reservations", names)]
         described: set[str] = set()
         for site in usable:
             mine = [p for p in pools if p.site == site.name]
             if mine:
                 findings += self.check_offerings(site, mine, usable)
                 findings += self.check_site_catalog(site, mine, pools, described)
-        names = {s.name for s in usable}
+        self.pending.pop(0)
         findings += self.check_quotas([p for p in pools if p.site in names], usable)
+        self.pending.pop(0)
         for site in usable:
             findings += self.check_reservations(site, [p for p in pools if p.site == site.name])
+        self.pending = []
         return findings
 
     @abstractmethod
