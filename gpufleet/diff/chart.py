@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gpufleet.diff.model import Side
+from gpufleet.diff.side import Side
 from gpufleet.errors import Issue, SpecError
 from gpufleet.plan import FleetPlan, PoolPlan
 from gpufleet.sizing import forecast_tokens_per_s

@@ -19,19 +19,13 @@ out. Every table and ``<details>`` block it emits is complete; nothing is cut mi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gpufleet.diff import format as fmt
-from gpufleet.diff.model import (
-    FleetDiff,
-    MarkedViolation,
-    Move,
-    SiteDelta,
-    Side,
-    Violation,
-    WorkloadDelta,
-    WorkloadFigures,
-)
+from gpufleet.diff.figures import WorkloadFigures
+from gpufleet.diff.model import FleetDiff, MarkedViolation, Move, SiteDelta, WorkloadDelta
+from gpufleet.diff.side import Side, Violation
 
 DEFAULT_MAX_BYTES = 60_000
 """Default budget: under GitHub's 65,536-character comment limit with room for a wrapper."""
@@ -54,6 +48,19 @@ class _Budget:
             return rows
         self.omitted += len(rows) - cap
         return rows[:cap]
+
+    def table(self, header: list[str], rows: list[str], more: Callable[[int], str]) -> list[str]:
+        """``header`` and the rows the open cap allows; the rest (within the collapsed cap) in a
+        collapsed block titled ``more(count of the rest)``."""
+        shown = self.take(rows, collapsed=False)
+        lines = [*header, *shown, ""]
+        if len(shown) < len(rows):
+            rest = rows[len(shown):]
+            self.omitted -= len(rest)  # counted again below, if the collapsed cap drops them too
+            kept = self.take(rest, collapsed=True)
+            if kept:
+                lines += _details(more(len(rest)), [*header, *kept])
+        return lines
 
 
 def render_markdown(diff: FleetDiff, *, max_bytes: int = DEFAULT_MAX_BYTES, rerun_hint: str = "") -> str:
@@ -187,16 +194,7 @@ def _violations(diff: FleetDiff, budget: _Budget) -> list[str]:
     else:
         header = ["| | enforcement | policy | resource | message |", "| --- | --- | --- | --- | --- |"]
         rows = [_violation_row(m) for m in diff.violations]
-        shown = budget.take(rows, collapsed=False)
-        lines += [*header, *shown, ""]
-        # Rows past the open cap go into a collapsed block (subject to the collapsed cap).
-        if len(shown) < len(rows):
-            budget.omitted -= len(rows) - len(shown)
-            rest = rows[len(shown):]
-            kept = budget.take(rest, collapsed=True)
-            if kept:
-                lines += _details(f"{len(rest)} more violation{'s' if len(rest) != 1 else ''}",
-                                  [*header, *kept])
+        lines += budget.table(header, rows, lambda n: f"{n} more violation{'s' if n != 1 else ''}")
     if diff.resolved:
         rows = [f"| {fmt.cell(v.enforcement)} | {fmt.code(v.policy)} | {_resource(v)} | {fmt.cell(v.message)} |"
                 for v in diff.resolved]
@@ -242,14 +240,7 @@ def _workloads(diff: FleetDiff, budget: _Budget) -> list[str]:
         title, noun = _ROLE_TITLES[role]
         header = _workload_header(role, noun)
         rows = [_workload_row(w) for w in mine]
-        open_rows = budget.take(rows, collapsed=False)
-        lines += [f"**{title}**", "", *header, *open_rows, ""]
-        if len(open_rows) < len(rows):
-            rest = rows[len(open_rows):]
-            budget.omitted -= len(rest)
-            kept = budget.take(rest, collapsed=True)
-            if kept:
-                lines += _details(f"{len(rest)} more changed {noun}s", [*header, *kept])
+        lines += [f"**{title}**", "", *budget.table(header, rows, lambda n: f"{n} more changed {noun}s")]
     if unchanged:
         inner: list[str] = []
         for role in ("training", "inference"):
@@ -351,15 +342,7 @@ def _sites(diff: FleetDiff, budget: _Budget) -> list[str]:
               "| --- | --: | --: | --: | --: |"]
     lines = [f"#### Sites: {len(changed)} of {len(diff.sites)} changed", ""]
     if changed:
-        rows = [_site_row(s) for s in changed]
-        shown = budget.take(rows, collapsed=False)
-        lines += [*header, *shown, ""]
-        if len(shown) < len(rows):
-            rest = rows[len(shown):]
-            budget.omitted -= len(rest)
-            kept = budget.take(rest, collapsed=True)
-            if kept:
-                lines += _details(f"{len(rest)} more changed sites", [*header, *kept])
+        lines += budget.table(header, [_site_row(s) for s in changed], lambda n: f"{n} more changed sites")
     if unchanged:
         kept = budget.take([_site_row(s) for s in unchanged], collapsed=True)
         summary = f"{len(unchanged)} unchanged site{'s' if len(unchanged) != 1 else ''}"
@@ -406,15 +389,7 @@ def _moves(diff: FleetDiff, budget: _Budget) -> list[str]:
         return []
     header = ["| workload | from | to |", "| --- | --- | --- |"]
     rows = [_move_row(m) for m in diff.moves]
-    shown = budget.take(rows, collapsed=False)
-    lines = [f"#### Placement moves: {len(rows)}", "", *header, *shown, ""]
-    if len(shown) < len(rows):
-        rest = rows[len(shown):]
-        budget.omitted -= len(rest)
-        kept = budget.take(rest, collapsed=True)
-        if kept:
-            lines += _details(f"{len(rest)} more moves", [*header, *kept])
-    return lines
+    return [f"#### Placement moves: {len(rows)}", "", *budget.table(header, rows, lambda n: f"{n} more moves")]
 
 
 def _move_row(m: Move) -> str:

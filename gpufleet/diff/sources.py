@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpufleet.diff.model import Side
+from gpufleet.diff.side import Side
 from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
 from gpufleet.plan import FleetPlan, build_plan
 from gpufleet.spec import load_stack

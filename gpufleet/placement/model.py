@@ -18,7 +18,7 @@ Validation happens in two passes, each of which collects every issue before rais
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
@@ -114,14 +114,8 @@ class Assignment:
     nodes: int
 
     def to_json(self) -> dict[str, Any]:
-        """The assignment as a JSON object with the documented keys."""
-        return {
-            "pool": self.pool,
-            "site": self.site,
-            "zone": self.zone,
-            "instance_type": self.instance_type,
-            "nodes": self.nodes,
-        }
+        """The assignment as a JSON object with the documented keys (its fields, in order)."""
+        return asdict(self)
 
 
 @dataclass

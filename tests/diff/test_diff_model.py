@@ -9,7 +9,7 @@ import pytest
 
 from diff_fixtures import diff_of, plan_of, side
 from gpufleet.diff import HOURS_PER_MONTH, Side, Violation, compare
-from gpufleet.diff.model import workload_figures
+from gpufleet.diff.figures import workload_figures
 
 
 def test_nothing_changed_is_unchanged() -> None:

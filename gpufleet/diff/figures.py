@@ -1,0 +1,208 @@
+"""The figures of one side of a diff, read from its plan: per workload (capacity, the demand it must
+carry, headroom, where its pools run) and per site (GPUs, power against the envelope, cost).
+
+Pure: nothing here recomputes sizing; every figure comes from the :class:`~gpufleet.plan.FleetPlan`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from gpufleet.plan import FleetPlan, WorkloadPlan
+from gpufleet.sizing import capacity_after_losses
+
+T = TypeVar("T")
+
+HOURS_PER_MONTH = 730.0
+"""Hours in a billing month, as the clouds' pricing pages count it (8,760 h / 12)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one pool of a workload runs: what a move changes."""
+
+    site: str
+    zones: tuple[str, ...]
+    instance_type: str
+    nodes: int
+
+    @property
+    def key(self) -> tuple[str, tuple[str, ...], str]:
+        return (self.site, self.zones, self.instance_type)
+
+    def label(self) -> str:
+        return f"{self.site} · {', '.join(self.zones)} · {self.instance_type} ×{self.nodes}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"site": self.site, "zones": list(self.zones), "instance_type": self.instance_type,
+                "nodes": self.nodes}
+
+
+class _FromPlan(Generic[T]):
+    """A figure of the workload's plan, read under the name the report gives it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, figures: WorkloadFigures, owner: type | None = None) -> T:
+        return cast(T, getattr(figures.plan, self.name))
+
+
+@dataclass(frozen=True)
+class WorkloadFigures:
+    """A workload on one side: its plan, its capacity against the demand it must carry, the headroom
+    left, and what its pools cost and draw.
+
+    Inference services measure demand and capacity in tokens/s (forecast peak at the horizon;
+    capacity at the autoscaler's maximum). Training runs measure them as compute rate, expressed
+    through days: the run needs ``days_needed`` at its planned size against ``deadline_days``. The
+    other role's figures are 0.
+    """
+
+    plan: WorkloadPlan
+    placements: tuple[Placement, ...]
+    usd_per_month: float
+    """List price of its pools × :data:`HOURS_PER_MONTH`."""
+    power_mw: float
+    """Facility draw of its pools at full size."""
+    capacity_after_losses_tokens_per_s: float = 0.0
+    """Inference: what is left after losing the zones the service declares it survives."""
+
+    role = _FromPlan[str]("role")
+    gpu = _FromPlan[str]("gpu")
+    nodes = _FromPlan[int]("nodes_provisioned")  # inference: at every pool's maximum
+    nodes_needed = _FromPlan[int]("nodes_needed")  # carries the demand with headroom, before loss margins
+    gpus = _FromPlan[int]("gpus_provisioned")
+
+    @property
+    def horizon_day(self) -> float:
+        """Inference: days from now to the end of the horizon (lead time + horizon)."""
+        return self.plan.lead_time_days + self.plan.horizon_days
+
+    demand_tokens_per_s = _FromPlan[float]("demand_at_horizon_tokens_per_s")  # inference: at horizon_day
+    capacity_tokens_per_s = _FromPlan[float]("tokens_per_s_at_max")  # inference
+    days_needed = _FromPlan[float]("days_at_planned_size")  # training
+    deadline_days = _FromPlan[float]("deadline_days")  # training
+
+    @property
+    def flops(self) -> float:
+        """Training: total compute."""
+        return float(self.plan.sizing.get("flops", 0.0))
+
+    @property
+    def load(self) -> float:
+        """Demand over capacity (1.0: exactly carried; above 1: short). ``inf`` with no capacity."""
+        if self.role == "inference":
+            need, have = self.demand_tokens_per_s, self.capacity_tokens_per_s
+        else:  # a training cluster's rate vs the rate that meets the deadline
+            need, have = self.days_needed, self.deadline_days
+            if self.gpus == 0:
+                return math.inf
+        if have <= 0:
+            return math.inf if need > 0 else 0.0
+        return need / have
+
+    @property
+    def headroom_pct(self) -> float | None:
+        """Capacity above demand, as a percentage of demand (``None`` with no demand)."""
+        load = self.load
+        if load == 0.0:
+            return None
+        if math.isinf(load):
+            return -100.0
+        return (1.0 / load - 1.0) * 100.0
+
+    @property
+    def headroom_gpus(self) -> float:
+        """Provisioned GPUs the demand does not need (negative: GPUs short)."""
+        load = self.load
+        if math.isinf(load):
+            return -math.inf if self.gpus == 0 else -float(self.gpus)
+        return self.gpus * (1.0 - load)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "gpu": self.gpu,
+            "nodes": self.nodes,
+            "nodes_needed": self.nodes_needed,
+            "gpus": self.gpus,
+            "usd_per_month": rounded(self.usd_per_month, 2),
+            "power_mw": rounded(self.power_mw),
+            "headroom_pct": None if self.headroom_pct is None else rounded(self.headroom_pct, 3),
+            "headroom_gpus": finite_or_none(rounded(self.headroom_gpus, 3)),
+            "placements": [p.to_json() for p in self.placements],
+        }
+        if self.role == "inference":
+            data.update(demand_at_horizon_tokens_per_s=rounded(self.demand_tokens_per_s, 3),
+                        horizon_day=self.horizon_day,
+                        capacity_tokens_per_s=rounded(self.capacity_tokens_per_s, 3),
+                        capacity_after_losses_tokens_per_s=rounded(self.capacity_after_losses_tokens_per_s, 3))
+        else:
+            data.update(flops=self.flops, days_at_planned_size=rounded(self.days_needed, 4),
+                        deadline_days=self.deadline_days)
+        return data
+
+
+def workload_figures(plan: FleetPlan, w: WorkloadPlan) -> WorkloadFigures:
+    pools = plan.pools_of(w.name)
+    placements = tuple(sorted(
+        (Placement(p.site, p.zones, p.instance_type, p.nodes) for p in pools), key=lambda p: p.key))
+    after = 0.0
+    if w.role == "inference":
+        by_domain = {f"{p.site}/{z}": n for p in pools for z, n in p.nodes_by_zone.items()}
+        per_node = w.tokens_per_s_at_max / w.nodes_provisioned if w.nodes_provisioned else 0.0
+        after = capacity_after_losses(by_domain, w.survive_zone_losses) * per_node
+    return WorkloadFigures(
+        plan=w, placements=placements, usd_per_month=sum(p.usd_per_hour or 0.0 for p in pools) * HOURS_PER_MONTH,
+        power_mw=sum(p.power_kw for p in pools) / 1000.0, capacity_after_losses_tokens_per_s=after)
+
+
+@dataclass(frozen=True)
+class SiteFigures:
+    gpus_by_model: dict[str, int]
+    power_mw: float
+    envelope_mw: float
+    pue: float | None
+    usd_per_month: float
+    pools: int
+
+    @property
+    def gpus(self) -> int:
+        return sum(self.gpus_by_model.values())
+
+    @property
+    def envelope_used_pct(self) -> float:
+        return self.power_mw / self.envelope_mw * 100.0 if self.envelope_mw > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"gpus": self.gpus, "gpus_by_model": dict(self.gpus_by_model), "power_mw": rounded(self.power_mw),
+                "pue": self.pue, "envelope_mw": self.envelope_mw,
+                "envelope_used_pct": rounded(self.envelope_used_pct, 3), "usd_per_month": rounded(self.usd_per_month, 2),
+                "pools": self.pools}
+
+
+def site_figures(plan: FleetPlan, name: str) -> SiteFigures | None:
+    site = next((s for s in plan.sites if s.name == name), None)
+    if site is None:
+        return None
+    pools = [p for p in plan.pools if p.site == name]
+    return SiteFigures(gpus_by_model=dict(site.gpus_by_model), power_mw=site.power_mw, envelope_mw=site.envelope_mw,
+                       pue=pools[0].pue if pools else None, usd_per_month=site.usd_per_hour * HOURS_PER_MONTH,
+                       pools=len(pools))
+
+
+def rounded(value: float, digits: int = 6) -> float:
+    """``value`` as the JSON shows it: ``digits`` decimals (0: an int), infinities kept, never -0.0."""
+    if isinstance(value, float) and math.isinf(value):
+        return value
+    if digits == 0:
+        return int(round(value))
+    out = round(value, digits)
+    return out + 0.0  # no -0.0 in the JSON
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON has no infinity: ``None`` for one."""
+    return value if math.isfinite(value) else None
