@@ -109,7 +109,8 @@ def _hint(kind: str, ctx: Mapping[str, Any]) -> str:
     if "expected" in ctx:  # literals and enums
         return str(ctx["expected"])
     if kind in _BOUNDS:
-        return f"a number {_BOUNDS[kind]} {next(iter(ctx.values()), '')}"
+        bound = next(iter(ctx.values()), "")
+        return f"a number {_BOUNDS[kind]} {bound:g}" if isinstance(bound, (int, float)) else f"a number {_BOUNDS[kind]} {bound}"
     if kind.startswith("int"):
         return "an integer"
     if kind.startswith("float"):

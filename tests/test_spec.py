@@ -142,3 +142,36 @@ def test_program_settings_are_accepted_beside_the_fleet(write_stack: Callable[..
     extra = {"gpufleet:sshPublicKey": "ssh-ed25519 AAAAC3Nza you@host", "gpufleet:images": {"chat": "ami-123"}}
     stack, spec = load_stack(write_stack(fleet, extra=extra))
     assert spec.inference[0].name == "chat"
+
+
+def test_exponent_numbers_in_yaml_are_numbers_and_text_is_not(tmp_path: Path, write_stack: Callable[..., Path],
+                                                             fleet: dict[str, Any]) -> None:
+    # YAML 1.1 reads 7.0e9 as text; Pulumi (YAML 1.2) reads it as a number, and so does gpufleet.
+    text = write_stack(fleet).read_text().replace("7000000000.0", "7.0e9").replace("100000000000.0", "1e11")
+    assert "7.0e9" in text and "1e11" in text
+    path = tmp_path / "Pulumi.exp.yaml"
+    path.write_text(text)
+    _, spec = load_stack(path)
+    assert spec.training[0].params == 7e9 and spec.training[0].tokens == 1e11
+    # Validation is strict: a number written as a string is refused, with its field path.
+    fleet["training"][0]["params"] = "7e9"
+    assert any(e.startswith("fleet.training[0].params") and "valid number" in e for e in _errors(fleet))
+
+
+def test_a_site_error_reads_the_same_in_the_spec_and_in_place(fleet: dict[str, Any]) -> None:
+    from gpufleet.placement import parse_problem
+
+    fleet["sites"][0]["power_mw"] = -1.0
+    [spec_issue] = [i for i in _issue_list(fleet) if i.loc.endswith("power_mw")]
+    with pytest.raises(SpecError) as err:
+        parse_problem({"sites": [fleet["sites"][0]], "pools": []})
+    [place_issue] = err.value.issues
+    assert spec_issue.loc == "fleet.sites[0].power_mw" and place_issue.loc == "sites[0].power_mw"
+    assert (spec_issue.message, spec_issue.hint) == (place_issue.message, place_issue.hint) == (
+        "Input should be greater than or equal to 0, got -1.0", "a number >= 0")
+
+
+def _issue_list(fleet: Any) -> list[Any]:
+    with pytest.raises(SpecError) as exc:
+        parse_fleet(fleet)
+    return list(exc.value.issues)

@@ -171,3 +171,17 @@ def test_no_pulumi_in_the_placement_package():
     for path in root.glob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "import pulumi" not in text and "from pulumi" not in text, path
+
+
+def test_sites_are_the_fleet_spec_sites(make_site, make_pool):
+    from gpufleet.spec import Site
+
+    site = make_site("A")
+    del site["pue"]
+    problem = parse_problem({"sites": [site], "pools": [make_pool("t", "training", 1, ["h8"])]})
+    assert isinstance(problem.sites[0], Site) and problem.sites[0].pue == 1.2  # the spec's default
+    site["cloud"] = "oracle"
+    with pytest.raises(SpecError) as err:
+        parse_problem({"sites": [site], "pools": []})
+    [issue] = err.value.issues
+    assert issue.loc == "sites[0].cloud" and "'aws', 'azure' or 'gcp'" in issue.hint

@@ -102,3 +102,18 @@ def test_requirements_install_gpufleet_from_the_repository_root() -> None:
                           "--no-build-isolation", "-r", "requirements.txt"],
                          cwd=PACK_DIR, capture_output=True, text=True, timeout=300)
     assert f"Processing {REPO}\n" in out.stdout + "\n", out.stdout + out.stderr
+
+
+def test_a_floor_takes_every_demand_field_of_the_spec_with_the_spec_bounds() -> None:
+    from gpufleet.spec import InferencePoolDemand, TrainingClusterDemand, TrainingDemand, parse_fleet
+    from tests.conftest import minimal_fleet
+
+    declared = {*InferencePoolDemand.model_fields, *TrainingClusterDemand.model_fields, *TrainingDemand.model_fields}
+    assert set(FLOOR_SCHEMA["properties"]) == declared - {"workload", "gpu"}
+    # The same value is refused by the spec and by a floor, and accepted by both.
+    for field, bad, good in (("demand_ramp_per_minute", 1.5, 0.5), ("survive_site_losses", -1, 1)):
+        assert validate_json_schema({field: bad}, FLOOR_SCHEMA) and not validate_json_schema({field: good}, FLOOR_SCHEMA)
+        fleet = minimal_fleet()
+        fleet["inference"][0][field] = bad
+        with pytest.raises(ValueError, match=field):
+            parse_fleet(fleet)
