@@ -8,6 +8,15 @@ choices made here (read 2026-11):
   traffic to and from the group itself).
 * Warm pools cannot be added to a group with a mixed instances policy:
   https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html
+* The metric path of an inference pool: a node role that may only ``cloudwatch:PutMetricData`` into
+  the pool's namespace (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html)
+  through an instance profile, and in the site's VPC an interface endpoint for CloudWatch
+  (``com.amazonaws.<region>.monitoring``) with private DNS, so nodes without internet access reach
+  CloudWatch at its usual name (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-interface-VPC.html;
+  private DNS needs the VPC's DNS support and hostnames, which the VPC enables). An endpoint, not a
+  NAT gateway: the site networks stay private (no internet gateway, no public subnet, no egress to
+  the internet), and the traffic stays on AWS's network. Instance tags are readable from the
+  instance metadata so the serving process finds its group's name (``aws:autoscaling:groupName``).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ with warnings.catch_warnings():
     # (EncryptionControl); nothing here uses it. Load the modules with that one warning silenced.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\.")
     # The SDK's submodules load lazily: touching a member is what imports them.
-    _ = (aws.ec2.Vpc, aws.autoscaling.Group, aws.ssm.get_parameter_output)
+    _ = (aws.ec2.Vpc, aws.autoscaling.Group, aws.iam.Role, aws.ssm.get_parameter_output)
 
 from components.base import (
     CloudBackend,
@@ -41,7 +50,21 @@ from components.base import (
     register,
 )
 from gpufleet.catalog import InstanceType, load_catalog
-from gpufleet.clouds.aws.profile import ZONE_SUBNET_BITS, dlami_parameter, efa_layout, is_ami_id
+from gpufleet.clouds.aws.profile import (
+    METRIC_DIMENSION,
+    METRIC_PERIOD_S,
+    METRIC_STATISTIC,
+    MONITORING_SERVICE,
+    ZONE_SUBNET_BITS,
+    dlami_parameter,
+    efa_layout,
+    endpoint_service_name,
+    iam_name_prefix,
+    is_ami_id,
+    metric_publish_policy,
+    node_trust_policy,
+    warm_pool_limits,
+)
 from gpufleet.names import TAG_SITE
 from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
@@ -85,7 +108,26 @@ class AwsBackend(CloudBackend):
                 cidr_block=carve(site.network_cidr, prefix, index), map_public_ip_on_launch=False,
                 tags=_tags(site_tags, f"{name}-{zone}"), opts=child(owner))
             subnets[zone] = subnet.id
-        return NetworkBuild(network_id=vpc.id, subnet_ids=subnets, handles={"vpc": vpc})
+        handles: dict[str, Any] = {"vpc": vpc}
+        if any(p.role == "inference" for p in args.pools):
+            handles["monitoring_endpoint"] = self._monitoring_endpoint(owner, f"{name}-monitoring", vpc, site,
+                                                                       list(subnets.values()), site_tags)
+        return NetworkBuild(network_id=vpc.id, subnet_ids=subnets, handles=handles)
+
+    def _monitoring_endpoint(self, owner: Any, name: str, vpc: aws.ec2.Vpc, site: SiteSpec,
+                             subnet_ids: list[pulumi.Input[str]], tags: Mapping[str, str]) -> aws.ec2.VpcEndpoint:
+        """CloudWatch's interface endpoint in every zone subnet, private DNS on, HTTPS from the VPC only."""
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=vpc.id, description="CloudWatch endpoint: HTTPS from inside the VPC",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443,
+                                                      cidr_blocks=[site.network_cidr],
+                                                      description="PutMetricData from the nodes")],
+            tags=_tags(tags, f"{name}-sg"), opts=child(owner))
+        return aws.ec2.VpcEndpoint(
+            name, vpc_id=vpc.id, vpc_endpoint_type="Interface",
+            service_name=endpoint_service_name(site.region, MONITORING_SERVICE),
+            private_dns_enabled=True, subnet_ids=subnet_ids, security_group_ids=[sg.id],
+            tags=_tags(tags, name), opts=child(owner))
 
     def _image(self, owner: Any, row: InstanceType, override: str | None) -> pulumi.Input[str]:
         if override and is_ami_id(override):
@@ -108,14 +150,15 @@ class AwsBackend(CloudBackend):
 
     def _launch_template(self, owner: Any, name: str, pool: PoolPlan, row: InstanceType,
                          image: pulumi.Input[str], interfaces: list[aws.ec2.LaunchTemplateNetworkInterfaceArgs],
-                         **extra: Any) -> aws.ec2.LaunchTemplate:
+                         metadata_tags: bool = False, **extra: Any) -> aws.ec2.LaunchTemplate:
         return aws.ec2.LaunchTemplate(
             name,
             image_id=image,
             instance_type=row.instance_type,
             network_interfaces=interfaces,
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2,
+                instance_metadata_tags="enabled" if metadata_tags else None),
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name="/dev/sda1",
                 ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
@@ -154,12 +197,15 @@ class AwsBackend(CloudBackend):
         ]
         extra: dict[str, Any] = {}
         placement_ids: list[pulumi.Input[str]] = []
-        group: aws.ec2.PlacementGroup | None = None
-        if pool.placement_group:
-            group = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=_tags(pool.tags, f"{name}-pg"),
-                                           opts=child(owner))
-            extra["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=group.name)
-            placement_ids.append(group.name)
+        group_name: pulumi.Input[str] | None = None
+        if pool.placement_group and pool.placement_group_name:
+            group_name = pool.placement_group_name  # the reservation's own group: it cannot move to a new one
+        elif pool.placement_group:
+            group_name = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=_tags(pool.tags, f"{name}-pg"),
+                                                opts=child(owner)).name
+        if group_name is not None:
+            extra["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=group_name)
+            placement_ids.append(group_name)
         if pool.capacity_type in ("odcr", "capacity_block") and pool.reservation_id:
             extra["capacity_reservation_specification"] = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
                 capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
@@ -175,7 +221,7 @@ class AwsBackend(CloudBackend):
             min_size=nodes, max_size=nodes, desired_capacity=nodes,
             vpc_zone_identifiers=[args.network.subnet_ids[zone]],
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=template.id, version="$Default"),
-            placement_group=group.name if group is not None else None,
+            placement_group=group_name,
             health_check_type="EC2",
             health_check_grace_period=int(pool.boot_minutes * 60),
             capacity_rebalance=False,
@@ -196,7 +242,10 @@ class AwsBackend(CloudBackend):
         interfaces = [aws.ec2.LaunchTemplateNetworkInterfaceArgs(
             network_card_index=0, device_index=0, interface_type="interface", security_groups=[sg.id],
             delete_on_termination="true", associate_public_ip_address="false")]
-        template = self._launch_template(owner, f"{name}-lt", pool, row, self._image(owner, row, args.image), interfaces)
+        profile = self._metric_publisher(owner, name, pool)
+        template = self._launch_template(
+            owner, f"{name}-lt", pool, row, self._image(owner, row, args.image), interfaces, metadata_tags=True,
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn))
         spec = aws.autoscaling.GroupLaunchTemplateArgs(id=template.id, version="$Default")
         notes: list[str] = []
         extra: dict[str, Any] = {}
@@ -218,8 +267,9 @@ class AwsBackend(CloudBackend):
         else:
             extra["launch_template"] = spec
             warm = pool.min_nodes
+            min_size, max_prepared = warm_pool_limits(warm)
             extra["warm_pool"] = aws.autoscaling.GroupWarmPoolArgs(
-                pool_state="Stopped", min_size=warm, max_group_prepared_capacity=pool.nodes,
+                pool_state="Stopped", min_size=min_size, max_group_prepared_capacity=max_prepared,
                 instance_reuse_policy=aws.autoscaling.GroupWarmPoolInstanceReusePolicyArgs(reuse_on_scale_in=True))
         subnets = [args.network.subnet_ids[zone] for zone in pool.zones]
         warmup = int(pool.boot_minutes * 60)
@@ -244,11 +294,23 @@ class AwsBackend(CloudBackend):
                 customized_metric_specification=aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationArgs(
                     metric_name=pool.scaling_metric_name,
                     namespace=pool.scaling_metric_namespace,
-                    statistic="Average",
+                    statistic=METRIC_STATISTIC,
+                    period=METRIC_PERIOD_S,
                     metric_dimensions=[aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimensionArgs(
-                        name="AutoScalingGroupName", value=asg.name)],
+                        name=METRIC_DIMENSION, value=asg.name)],
                 ),
             ),
             opts=child(owner),
         )
         return PoolBuild(node_group_id=asg.name, autoscaler_id=policy.arn, warm_nodes=warm, notes=notes)
+
+    def _metric_publisher(self, owner: Any, name: str, pool: PoolPlan) -> aws.iam.InstanceProfile:
+        """The nodes' identity: a role EC2 assumes that may only publish into the pool's metric namespace."""
+        prefix = iam_name_prefix(pool.name)
+        role = aws.iam.Role(f"{name}-node-role", name_prefix=prefix, assume_role_policy=node_trust_policy(),
+                            description=f"gpufleet {pool.name} nodes: publish the scaling metric",
+                            tags=_tags(pool.tags, f"{name}-node-role"), opts=child(owner))
+        aws.iam.RolePolicy(f"{name}-put-metric", role=role.id, name="put-scaling-metric",
+                           policy=metric_publish_policy(pool.scaling_metric_namespace), opts=child(owner))
+        return aws.iam.InstanceProfile(f"{name}-node-profile", name_prefix=prefix, role=role.name,
+                                       tags=_tags(pool.tags, f"{name}-node-profile"), opts=child(owner))

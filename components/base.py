@@ -284,6 +284,7 @@ def pool_facts(pool: PoolPlan) -> dict[str, Any]:
         "capacity_type": pool.capacity_type,
         "reservation_id": pool.reservation_id,
         "placement_group": pool.placement_group,
+        "placement_group_name": pool.placement_group_name,
         "tags": pool.tags,
     }
     if pool.role == "inference":

@@ -86,6 +86,7 @@ class PoolPlan:
     capacity_type: str = "on_demand"
     reservation_id: str | None = None
     placement_group: bool = True
+    placement_group_name: str | None = None
     scaling_metric_name: str = "tokens_per_s"
     scaling_metric_namespace: str = "gpufleet"
     scaling_target_per_node: float = 0.0
@@ -417,6 +418,7 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
                 min_nodes=nodes, islands=cloud_profile(site.cloud).islands(nodes, w.max_nodes_per_island),
                 capacity_type=w.capacity.type,
                 reservation_id=w.capacity.reservation_id, placement_group=w.capacity.placement_group,
+                placement_group_name=w.capacity.placement_group_name,
                 sizing={**asdict(item.training), "catalog": catalog_rows}, **common,
             ))
         else:

@@ -145,8 +145,9 @@ class CapacitySpec(StrictModel):
     """Where a training cluster's capacity comes from, and whether it uses a placement group.
 
     The combination matters: AWS Capacity Blocks are already co-located and reject a cluster
-    placement group, and an On-Demand Capacity Reservation only serves a placement group it was
-    created in. Making the choice explicit lets gpufleet refuse what the cloud would reject.
+    placement group, and an On-Demand Capacity Reservation only serves the cluster placement group
+    it was created in (``placement_group_name``; the AWS profile refuses an ODCR in a placement group
+    without it). Making the choice explicit lets gpufleet refuse what the cloud would reject.
     """
 
     type: Literal["on_demand", "odcr", "capacity_block", "reservation"] = "on_demand"
@@ -154,8 +155,21 @@ class CapacitySpec(StrictModel):
     """ODCR / Capacity Block id (AWS), capacity reservation group id (Azure), reservation name (GCP)."""
     placement_group: bool = True
     """Launch into a compact placement (AWS cluster placement group, GCP COLLOCATED policy)."""
-    reservation_in_placement_group: bool = False
-    """AWS ODCR only: the reservation was created in the cluster placement group we launch into."""
+    placement_group_name: Annotated[str, Field(
+        pattern=r"^[!-~](?:[ -~]{0,253}[!-~])?$",
+        description="1-255 printable ASCII characters (an EC2 placement group name)")] | None = None
+    """AWS ODCR only: the existing cluster placement group the reservation was created in; the
+    cluster launches into it and gpufleet creates no group."""
+    reservation_in_placement_group: Any = None
+    """Replaced by ``placement_group_name``; any value is refused with a migration message."""
+
+    @field_validator("reservation_in_placement_group", mode="before")
+    @classmethod
+    def _replaced(cls, value: Any) -> None:
+        raise ValueError(
+            "was replaced by placement_group_name: a reservation stays in the cluster placement group it "
+            "was created in, so give that group's name (capacity.placement_group_name: <name>) instead of "
+            "a flag, or placement_group: false for a reservation made outside any group")
 
     @model_validator(mode="after")
     def _consistent(self) -> CapacitySpec:
@@ -168,11 +182,10 @@ class CapacitySpec(StrictModel):
                 "a Capacity Block cannot be combined with a placement group (the block is already "
                 "co-located and launches into a placement group fail); set placement_group: false"
             )
-        if self.type == "odcr" and self.placement_group and not self.reservation_in_placement_group:
+        if self.placement_group_name is not None and (self.type != "odcr" or not self.placement_group):
             raise ValueError(
-                "an On-Demand Capacity Reservation serves a cluster placement group only if it was "
-                "created in it; set reservation_in_placement_group: true (reservation made with the "
-                "group's ARN) or placement_group: false"
+                "placement_group_name (an existing cluster placement group) is only valid with type odcr "
+                "and placement_group: true"
             )
         return self
 

@@ -1,15 +1,17 @@
-"""AWS backend: EFA interface layout, placement and capacity, security groups, inference groups."""
+"""AWS backend: EFA interface layout, placement and capacity, security groups, inference groups,
+warm pools and the autoscaling metric's path (identity, permission, endpoint)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from gpufleet.catalog import load_catalog
-from gpufleet.clouds.aws.profile import dlami_parameter, efa_layout
+from gpufleet.clouds.aws.profile import dlami_parameter, efa_layout, warm_pool_size
 from gpufleet.offline import OfflineRun, RecordedResource
 
 
@@ -123,7 +125,7 @@ def test_inference_group_spreads_over_zones_with_target_tracking_and_a_warm_pool
     assert asg.ignore_changes == ("desiredCapacity",)
     assert len(asg.inputs["vpcZoneIdentifiers"]) == 3
     assert asg.inputs["warmPool"]["poolState"] == "Stopped"
-    assert asg.inputs["warmPool"]["minSize"] == 3 and asg.inputs["warmPool"]["maxGroupPreparedCapacity"] == 12
+    assert _warm_pool_sizes(asg.inputs) == {3}  # exactly min_nodes stopped nodes, whatever the desired capacity
     assert "mixedInstancesPolicy" not in asg.inputs
     policy = _only(run, "aws:autoscaling/policy:Policy", pool.name).inputs
     assert policy["policyType"] == "TargetTrackingScaling"
@@ -131,6 +133,87 @@ def test_inference_group_spreads_over_zones_with_target_tracking_and_a_warm_pool
     assert tracking["targetValue"] == pool.scaling_target_per_node
     metric = tracking["customizedMetricSpecification"]
     assert (metric["metricName"], metric["namespace"]) == (pool.scaling_metric_name, pool.scaling_metric_namespace)
+
+
+def _warm_pool_sizes(asg: dict[str, Any]) -> set[int]:
+    """The warm pool sizes EC2 Auto Scaling keeps for these recorded inputs, at every desired capacity."""
+    pool = asg["warmPool"]
+    return {warm_pool_size(desired, int(asg["maxSize"]), min_size=int(pool["minSize"]),
+                           max_prepared=int(pool["maxGroupPreparedCapacity"]))
+            for desired in range(int(asg["minSize"]), int(asg["maxSize"]) + 1)}
+
+
+def test_a_large_pools_warm_pool_holds_its_minimum_not_max_minus_desired(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    # The prod stack's assistant-70b pool at aws-use1: 59 p5.48xlarge at most, 4 warm.
+    pool = pool_of("aws", "inference", instance_type="p5.48xlarge", nodes=59, min_nodes=4,
+                   zones=("us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"))
+    site = site_of("aws", zones=["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"])
+    asg = _only(build(site, [pool]), "aws:autoscaling/group:Group", pool.name).inputs
+    assert _warm_pool_sizes(asg) == {4}
+    # What MaxGroupPreparedCapacity = max size used to give at the minimum: 55 stopped p5.48xlarge.
+    assert warm_pool_size(4, 59, min_size=4, max_prepared=59) == 55
+
+
+def test_inference_nodes_may_publish_their_metric_into_its_namespace_only(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = dataclasses.replace(pool_of("aws", "inference"), scaling_metric_namespace="acme/serving")
+    run = build(site_of("aws"), [pool])
+    role = _only(run, "aws:iam/role:Role", pool.name)
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"] == [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                   "Action": "sts:AssumeRole"}]
+    assert role.inputs["namePrefix"] == f"{pool.name}-" and len(role.inputs["namePrefix"]) <= 38
+    policy = _only(run, "aws:iam/rolePolicy:RolePolicy", pool.name).inputs
+    assert policy["role"] == role.id
+    assert json.loads(policy["policy"])["Statement"] == [{
+        "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": "acme/serving"}}}]
+    profile = _only(run, "aws:iam/instanceProfile:InstanceProfile", pool.name)
+    assert profile.inputs["role"] == role.name
+    template = _only(run, "aws:ec2/launchTemplate:LaunchTemplate", pool.name).inputs
+    assert template["iamInstanceProfile"]["arn"].endswith(f":{profile.name}/{profile.id}")
+    assert template["metadataOptions"]["instanceMetadataTags"] == "enabled"  # aws:autoscaling:groupName
+    tracking = _only(run, "aws:autoscaling/policy:Policy", pool.name).inputs["targetTrackingConfiguration"]
+    metric = tracking["customizedMetricSpecification"]
+    asg = _only(run, "aws:autoscaling/group:Group", pool.name)
+    assert metric["namespace"] == "acme/serving" and metric["statistic"] == "Average" and metric["period"] == 60
+    assert metric["metricDimensions"] == [{"name": "AutoScalingGroupName", "value": asg.name}]  # the group's name
+
+
+def test_a_site_with_inference_reaches_cloudwatch_through_a_private_endpoint(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    site = site_of("aws")
+    run = build(site, [pool_of("aws", "inference")])
+    (endpoint,) = run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    e = endpoint.inputs
+    assert e["serviceName"] == "com.amazonaws.us-east-1.monitoring" and e["vpcEndpointType"] == "Interface"
+    assert e["privateDnsEnabled"] is True
+    subnets = sorted(r.id for r in run.of_type("aws:ec2/subnet:Subnet"))
+    assert sorted(e["subnetIds"]) == subnets and len(subnets) == 3  # one per zone
+    (vpc,) = run.of_type("aws:ec2/vpc:Vpc")
+    assert vpc.inputs["enableDnsSupport"] is True and vpc.inputs["enableDnsHostnames"] is True  # private DNS needs both
+    (sg,) = [r for r in run.of_type("aws:ec2/securityGroup:SecurityGroup") if r.id in e["securityGroupIds"]]
+    assert [(r["protocol"], r["fromPort"], r["toPort"], r["cidrBlocks"]) for r in sg.inputs["ingress"]] == [
+        ("tcp", 443, 443, [site.network_cidr])]
+    nodes_sg = _only(run, "aws:ec2/securityGroup:SecurityGroup", "serve-aws-test-sg").inputs
+    assert nodes_sg["egress"][0]["cidrBlocks"] == ["0.0.0.0/0"]  # the nodes may reach the endpoint
+
+
+def test_a_training_only_site_gets_no_endpoint_and_no_node_role(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    run = build(site_of("aws"), [pool_of("aws", "training")])
+    assert run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
+    assert run.of_type("aws:iam/role:Role") == []
+
+
+def test_long_pool_names_keep_the_role_name_within_iams_limit(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    long_a = pool_of("aws", "inference", workload="a" * 40)
+    long_b = pool_of("aws", "inference", workload="a" * 39 + "b")
+    run = build(site_of("aws"), [long_a, long_b])
+    prefixes = [r.inputs["namePrefix"] for r in run.of_type("aws:iam/role:Role")]
+    assert len(set(prefixes)) == 2 and all(len(p) <= 38 for p in prefixes)  # + 26 provider characters <= 64
 
 
 def test_fallback_types_use_a_mixed_instances_policy_and_say_why_there_is_no_warm_pool(
@@ -144,6 +227,24 @@ def test_fallback_types_use_a_mixed_instances_policy_and_say_why_there_is_no_war
     assert "warmPool" not in asg and "launchTemplate" not in asg
     component = run.named(pool.name)
     assert component.is_component
+    template = _only(run, "aws:ec2/launchTemplate:LaunchTemplate", pool.name).inputs
+    assert "arn" in template["iamInstanceProfile"]  # the fallback types launch with the same identity
+
+
+def test_odcr_in_its_placement_group_launches_into_that_group_and_creates_none(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("aws", "training", capacity_type="odcr", reservation_id="cr-0123456789abcdef0",
+                   placement_group_name="p5-reserved")
+    run = build(site_of("aws"), [pool])
+    assert run.of_type("aws:ec2/placementGroup:PlacementGroup") == []
+    template = _only(run, "aws:ec2/launchTemplate:LaunchTemplate", pool.name).inputs
+    assert template["placement"] == {"groupName": "p5-reserved"}
+    assert template["capacityReservationSpecification"]["capacityReservationTarget"] == {
+        "capacityReservationId": "cr-0123456789abcdef0"}
+    asg = _only(run, "aws:autoscaling/group:Group", pool.name).inputs
+    assert asg["placementGroup"] == "p5-reserved"
+    component = run.named(pool.name)
+    assert component.inputs["pool"]["placement_group_name"] == "p5-reserved"  # the pack reads it there
 
 
 def test_image_override_skips_the_ssm_lookup(site_of: Callable[..., Any], pool_of: Callable[..., Any],

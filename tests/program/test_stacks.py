@@ -155,14 +155,26 @@ def test_p5_launch_template_enables_32_efa_interfaces_on_distinct_cards(stack_ru
 
 
 def test_p5_cluster_uses_a_cluster_placement_group(stack_run: Run, stack_plan: Plan) -> None:
-    run = stack_run("aws-training")
-    _, plan = stack_plan("aws-training")
-    pool = next(p for p in plan.pools if p.role == "training")
+    run = stack_run("dev")
+    _, plan = stack_plan("dev")
+    pool = next(p for p in plan.pools if p.role == "training" and p.cloud == "aws")
     (group,) = owned(run, pool, "aws:ec2/placementGroup:PlacementGroup")
     assert group.inputs["strategy"] == "cluster"
     (lt,) = owned(run, pool, "aws:ec2/launchTemplate:LaunchTemplate")
     # The template names the group (under mocks a resource's physical name is its logical name).
     assert lt.inputs["placement"]["groupName"] == group.name
+
+
+def test_p5_cluster_on_a_reservation_launches_into_the_reservations_group(stack_run: Run, stack_plan: Plan) -> None:
+    run = stack_run("aws-training")
+    _, plan = stack_plan("aws-training")
+    pool = next(p for p in plan.pools if p.role == "training")
+    assert pool.placement_group_name == "pretrain-70b-use2b"
+    assert owned(run, pool, "aws:ec2/placementGroup:PlacementGroup") == []  # a reservation cannot move groups
+    (lt,) = owned(run, pool, "aws:ec2/launchTemplate:LaunchTemplate")
+    assert lt.inputs["placement"]["groupName"] == "pretrain-70b-use2b"
+    (asg,) = owned(run, pool, "aws:autoscaling/group:Group")
+    assert asg.inputs["placementGroup"] == "pretrain-70b-use2b"
 
 
 @pytest.mark.parametrize("name", STACK_NAMES)

@@ -1,6 +1,7 @@
-"""AWS as gpufleet knows it: EFA layout, capacity types, zone subnets, images, resource types.
+"""AWS as gpufleet knows it: EFA layout, capacity types, zone subnets, images, resource types,
+identifiers, warm pools and the path of the autoscaling metric.
 
-Sources (read 2026-11):
+Sources (read 2026-11; each named check's docstring says which rule it encodes and where):
 
 * EFA interface layout: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-acc-inst-types.html
   (primary ENA ``interface`` at network card 0 / device 0; ``efa-only`` at card 0 / device 1 when
@@ -9,12 +10,25 @@ Sources (read 2026-11):
   https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-blocks.html
 * Deep Learning Base AMIs through public SSM parameters:
   https://docs.aws.amazon.com/dlami/latest/devguide/find-dlami-id.html
+* Region codes: the partitions' ``regionRegex`` of the AWS SDKs' partition metadata
+  (https://github.com/boto/botocore/blob/develop/botocore/data/partitions.json); zone names:
+  https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html
+* VPC ranges: https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html
+* ODCRs in cluster placement groups: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/cr-cpg.html
+* Warm pool size: https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html
+* The metric path: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html,
+  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-interface-VPC.html,
+  https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import json
+import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gpufleet.clouds.base import CloudProfile
 from gpufleet.errors import Issue
@@ -30,6 +44,9 @@ ASG = "aws:autoscaling/group:Group"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 PLACEMENT_GROUP = "aws:ec2/placementGroup:PlacementGroup"
 INSTANCE = "aws:ec2/instance:Instance"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+IAM_ROLE = "aws:iam/role:Role"
+INSTANCE_PROFILE = "aws:iam/instanceProfile:InstanceProfile"
 
 # --- addressing --------------------------------------------------------------------------------------
 
@@ -79,6 +96,133 @@ def is_ami_id(image: str) -> bool:
     return image.startswith("ami-")
 
 
+# --- identifiers -------------------------------------------------------------------------------------
+
+REGION_PATTERNS: dict[str, str] = {
+    "aws": r"(us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-[0-9]+",
+    "aws-cn": r"cn-[a-z]+-[0-9]+",
+    "aws-us-gov": r"us-gov-[a-z]+-[0-9]+",
+    "aws-iso": r"us-iso-[a-z]+-[0-9]+",
+    "aws-iso-b": r"us-isob-[a-z]+-[0-9]+",
+    "aws-iso-e": r"eu-isoe-[a-z]+-[0-9]+",
+    "aws-iso-f": r"us-isof-[a-z]+-[0-9]+",
+    "aws-eusc": r"eusc-de-[a-z]+-[0-9]+",
+}
+"""Region codes of each AWS partition: the ``regionRegex`` of botocore's ``partitions.json``, with
+``\\w`` narrowed to lowercase ASCII letters (every region code is lowercase)."""
+REGION_PATTERN_TEXT = "^(us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-[0-9]+$"
+"""The commercial partition's pattern, as messages show it."""
+AZ_ID = re.compile(r"[a-z]{2,6}[0-9]+-az[0-9]+")
+"""The shape of an AZ ID (``use1-az1``), which the site's ``zones`` do not take."""
+
+VPC_PREFIX_RANGE = (16, 28)
+"""Netmask lengths an AWS VPC's IPv4 block may have (/16 = 65,536 addresses down to /28 = 16)."""
+UNUSABLE_RANGES = {
+    "loopback": ipaddress.ip_network("127.0.0.0/8"),
+    "link-local": ipaddress.ip_network("169.254.0.0/16"),
+}
+"""Ranges no VPC can use: link-local is reserved (RFC 5735) and refused for VPCs; loopback never
+leaves a host (RFC 1122)."""
+DOCKER_BRIDGE = ipaddress.ip_network("172.17.0.0/16")
+"""Used by some AWS services and by Docker's default bridge on the node images; the VPC user guide
+says not to use it for a VPC."""
+
+
+def region_partition(region: str) -> str | None:
+    """The AWS partition whose region codes ``region`` matches (``aws``, ``aws-cn``, ...), or None."""
+    return next((name for name, pattern in REGION_PATTERNS.items() if re.fullmatch(pattern, region)), None)
+
+
+def is_zone_of(zone: str, region: str) -> bool:
+    """True when ``zone`` is an Availability Zone name of ``region``: the region code and one letter."""
+    return re.fullmatch(re.escape(region) + "[a-z]", zone) is not None
+
+
+# --- warm pools ---------------------------------------------------------------------------------------
+
+
+def warm_pool_size(desired: int, max_size: int, *, min_size: int | None = None,
+                   max_prepared: int | None = None) -> int:
+    """Instances EC2 Auto Scaling keeps in a group's warm pool while the group runs ``desired``.
+
+    PutWarmPool: without ``MaxGroupPreparedCapacity`` the pool holds the group's maximum minus its
+    desired capacity; with it, ``MaxGroupPreparedCapacity`` minus the desired capacity (0 once the
+    desired capacity is higher), and never fewer than ``MinSize``. -1 removes a prepared capacity.
+    """
+    ceiling = max_size if max_prepared is None or max_prepared < 0 else max_prepared
+    return max(min_size or 0, ceiling - desired, 0)
+
+
+def warm_pool_limits(warm: int) -> tuple[int, int]:
+    """``(MinSize, MaxGroupPreparedCapacity)`` of a warm pool holding exactly ``warm`` instances at
+    every desired capacity: PutWarmPool gives a warm pool an absolute size only when the two are
+    equal (any other pair lets the pool follow the desired capacity)."""
+    return warm, warm
+
+
+# --- the autoscaling metric path ------------------------------------------------------------------------
+
+METRIC_DIMENSION = "AutoScalingGroupName"
+"""The one dimension the serving process publishes its metric with (value: its group's name)."""
+METRIC_PERIOD_S = 60
+"""Period of the metric the target tracking policy reads (standard resolution)."""
+METRIC_STATISTIC = "Average"
+"""Statistic the policy tracks: the mean of all nodes' data points, i.e. per-node tokens/s."""
+METRIC_UNIT = "Count/Second"
+"""Unit the serving process publishes tokens/s with (documented; the policy reads any unit)."""
+MONITORING_SERVICE = "monitoring"
+"""CloudWatch's endpoint service (``com.amazonaws.<region>.monitoring``)."""
+EC2_PRINCIPAL = "ec2.amazonaws.com"
+"""The service principal that assumes an instance profile's role."""
+IAM_NAME_PREFIX_MAX = 38
+"""An IAM role name has at most 64 characters and the provider appends 26 to a ``name_prefix``."""
+_NAMESPACE_MAX = 255
+
+
+def endpoint_service_name(region: str, service: str) -> str:
+    """The interface endpoint service of ``service`` in ``region`` (``com.amazonaws.us-east-1.monitoring``;
+    China regions prefix ``cn.``, as ``DescribeVpcEndpointServices`` lists them there)."""
+    prefix = "cn.com.amazonaws" if region_partition(region) == "aws-cn" else "com.amazonaws"
+    return f"{prefix}.{region}.{service}"
+
+
+def _policy(statement: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, sort_keys=True)
+
+
+def node_trust_policy() -> str:
+    """The trust policy of a node role: EC2 instances (through their instance profile) assume it."""
+    return _policy({"Effect": "Allow", "Principal": {"Service": EC2_PRINCIPAL}, "Action": "sts:AssumeRole"})
+
+
+def metric_publish_policy(namespace: str) -> str:
+    """Allow ``cloudwatch:PutMetricData`` into ``namespace`` only (``cloudwatch:namespace`` condition key;
+    PutMetricData supports no resource-level ARN, so the resource is ``*``)."""
+    return _policy({"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+                    "Condition": {"StringEquals": {"cloudwatch:namespace": namespace}}})
+
+
+def iam_name_prefix(name: str) -> str:
+    """A ``name_prefix`` for an IAM role or instance profile of ``name`` (at most
+    :data:`IAM_NAME_PREFIX_MAX` characters, ending in ``-``): the name itself, or its start and a digest
+    of the whole when it is longer, so two pools never share a prefix."""
+    if len(name) + 1 <= IAM_NAME_PREFIX_MAX:
+        return f"{name}-"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:IAM_NAME_PREFIX_MAX - 10]}-{digest}-"
+
+
+def _metric_text_problem(text: str) -> str | None:
+    """Why CloudWatch would refuse ``text`` as a namespace or metric name, or None."""
+    if not 1 <= len(text) <= _NAMESPACE_MAX:
+        return f"has {len(text)} characters (1 to {_NAMESPACE_MAX})"
+    if any(not " " <= c <= "~" for c in text):
+        return "holds a character that is not printable ASCII"
+    if not text.strip():
+        return "has no character other than spaces"
+    return None
+
+
 # --- named checks ------------------------------------------------------------------------------------
 
 
@@ -100,6 +244,105 @@ def check_pool_efa_cards(pool: PoolPlan, row: InstanceType, loc: str) -> list[Is
     return []
 
 
+def check_site_region(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """The region is an AWS region code: it matches the ``regionRegex`` of one partition in the AWS
+    SDKs' partition metadata (botocore ``partitions.json``: ``us-east-1``, ``eu-central-2``,
+    ``cn-north-1``, ``us-gov-west-1``, ...). Anything else (a typo, a newline, ``us-east-1; rm -rf /``)
+    would reach the provider and the resource names."""
+    if region_partition(site.region):
+        return []
+    return [Issue(f"{loc}.region", f"{site.region!r} is not an AWS region code (pattern {REGION_PATTERN_TEXT})",
+                  "a region code such as us-east-1 or eu-central-2 (cn-, us-gov-, us-iso[bef]- and eusc-de- "
+                  "regions follow the same shape)")]
+
+
+def check_site_zones_in_region(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """Every zone is an Availability Zone name of the site's region: the region code followed by one
+    letter (``us-east-1a``; https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html).
+    Each zone gets a subnet with ``availability_zone=<zone>``, so a zone of another region, an AZ ID
+    (``use1-az1``), a Local Zone or text with a newline would fail there. With an invalid region only
+    the zones' shape is checked (the region's own issue says the rest)."""
+    issues: list[Issue] = []
+    region_ok = region_partition(site.region) is not None
+    for i, zone in enumerate(site.zones):
+        if is_zone_of(zone, site.region if region_ok else zone[:-1]) and region_partition(zone[:-1]):
+            continue
+        hint = (f"zone names of {site.region}: pattern ^{site.region}[a-z]$ ({site.region}a, "
+                f"{site.region}b, ...)" if region_ok else "a region code followed by one letter, such as us-east-1a")
+        if AZ_ID.fullmatch(zone):
+            hint += "; AZ IDs are not accepted: `aws ec2 describe-availability-zones` gives the name of each ID"
+        where = f"of region {site.region!r}" if region_ok else "name"
+        issues.append(Issue(f"{loc}.zones[{i}]", f"{zone!r} is not an Availability Zone {where}", hint))
+    return issues
+
+
+def check_site_network_cidr(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """The site's range is one an AWS VPC can have (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html):
+    a /16 to /28 block; not link-local (169.254.0.0/16 is reserved and cannot be assigned to a VPC)
+    nor loopback (127.0.0.0/8 never leaves a host); and not overlapping 172.17.0.0/16, which the guide
+    says not to use because AWS services use it (it is also Docker's default bridge on the node images,
+    so containers could not reach such nodes)."""
+    net = ipaddress.ip_network(site.network_cidr, strict=False)
+    where = f"{loc}.network_cidr"
+    low, high = VPC_PREFIX_RANGE
+    issues: list[Issue] = []
+    if not low <= net.prefixlen <= high:
+        issues.append(Issue(where, f"{net} is a /{net.prefixlen}; an AWS VPC's block is /{low} to /{high}",
+                            f"a /{low} to /{high} private range such as 10.0.0.0/16"))
+    for kind, reserved in UNUSABLE_RANGES.items():
+        if net.overlaps(reserved):
+            issues.append(Issue(where, f"{net} is {kind} ({reserved}), which no VPC can use",
+                                "a private range such as 10.0.0.0/16"))
+    if net.overlaps(DOCKER_BRIDGE):
+        issues.append(Issue(where, f"{net} overlaps {DOCKER_BRIDGE}, which AWS services and Docker's default "
+                            "bridge on the node images use (the VPC user guide says not to use it)",
+                            "a range outside 172.17.0.0/16 such as 10.0.0.0/16"))
+    return issues
+
+
+def check_pool_odcr_placement_group(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
+    """A training cluster with an On-Demand Capacity Reservation that launches into a cluster placement
+    group names the group the reservation was created in (``capacity.placement_group_name``): a
+    reservation serves a cluster placement group only if it was created in it, and it can be neither
+    moved into nor out of a group (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/cr-cpg.html,
+    Limitations). A new group gpufleet created would hold none of the reserved capacity."""
+    if pool.role != "training" or pool.capacity_type != "odcr" or not pool.placement_group \
+            or pool.placement_group_name:
+        return []
+    return [Issue(f"{loc}.capacity.placement_group_name",
+                  f"is required: reservation {pool.reservation_id} can serve a cluster placement group only if it "
+                  "was created in it, and a reservation cannot move into a new group",
+                  "the name of the cluster placement group the reservation was created in, or "
+                  "placement_group: false for a reservation made outside any group")]
+
+
+def check_pool_metric_path(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
+    """An inference pool's scaling metric is one CloudWatch accepts from its nodes
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html,
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#Namespace):
+    namespace and metric name of 1 to 255 printable ASCII characters with at least one that is not a
+    space; a namespace neither starting with ``:`` nor with ``AWS/`` (reserved for AWS services). The
+    nodes' role may publish only into that namespace (``cloudwatch:namespace`` condition), so a name
+    CloudWatch refuses leaves the pool at its minimum for ever."""
+    if pool.role != "inference":
+        return []
+    issues: list[Issue] = []
+    namespace, metric = pool.scaling_metric_namespace, pool.scaling_metric_name
+    problem = _metric_text_problem(namespace)
+    if problem is None and namespace.startswith(":"):
+        problem = "starts with ':'"
+    if problem is None and namespace.startswith("AWS/"):
+        problem = "starts with 'AWS/', which CloudWatch reserves for AWS services"
+    if problem:
+        issues.append(Issue(f"{loc}.scaling.metric_namespace", f"CloudWatch namespace {namespace!r} {problem}",
+                            "1-255 printable ASCII characters, not starting with ':' or 'AWS/' (e.g. gpufleet)"))
+    problem = _metric_text_problem(metric)
+    if problem:
+        issues.append(Issue(f"{loc}.scaling.metric_name", f"CloudWatch metric name {metric!r} {problem}",
+                            "1-255 printable ASCII characters (e.g. tokens_per_s)"))
+    return issues
+
+
 class AwsProfile(CloudProfile):
     """EC2: EFA fabric, On-Demand Capacity Reservations and Capacity Blocks, AMIs or SSM parameters."""
 
@@ -107,8 +350,8 @@ class AwsProfile(CloudProfile):
     title = "AWS"
     fabrics = frozenset({"efa"})
     capacity_types = frozenset({"on_demand", "odcr", "capacity_block"})
-    site_checks = (check_site_zone_count,)
-    pool_checks = (check_pool_efa_cards,)
+    site_checks = (check_site_region, check_site_zones_in_region, check_site_network_cidr, check_site_zone_count)
+    pool_checks = (check_pool_efa_cards, check_pool_odcr_placement_group, check_pool_metric_path)
     image_forms = "an AMI id nor an SSM parameter name"
     image_examples = ("ami-0123456789abcdef0, or a public SSM parameter such as "
                       "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id")

@@ -7,10 +7,17 @@ resource                                  read
                                           availabilityZones (else one zone per subnet), its launch
                                           templates (by name or id; else all of the pool's)
 ``aws:ec2/launchTemplate:LaunchTemplate`` instanceType, networkInterfaces[].interfaceType (EFA),
-                                          instanceMarketOptions.marketType, placement.groupName
+                                          instanceMarketOptions.marketType, placement.groupName,
+                                          capacityReservationSpecification.capacityReservationTarget
 ``aws:ec2/placementGroup:PlacementGroup`` strategy (``cluster``)
 ``aws:ec2/instance:Instance``             a group of one: availabilityZone, instanceType
 ========================================  ==========================================================
+
+A launch template that targets a capacity reservation and names a placement group the stack does not
+create launches into the reservation's own group: a reservation serves only the cluster placement
+group it was created in (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/cr-cpg.html), so that
+group is taken as given; ``gpufleet preflight`` compares it with the reservation's
+``PlacementGroupArn``.
 """
 
 from __future__ import annotations
@@ -63,7 +70,7 @@ class AwsReader(CloudReader):
             if not g.templates:
                 problems.append(f"node group {g.name} has no launch template to attach EFA interfaces")
                 continue
-            capacity_block = False
+            capacity_block = reserved = False
             pg_refs: list[Any] = [pick(g.resource.props, "placementGroup")]
             for t in g.templates:
                 nics = [n for n in pick(t.props, "networkInterfaces") or [] if isinstance(n, Mapping)]
@@ -73,19 +80,26 @@ class AwsReader(CloudReader):
                                     f"interfaces a {row.instance_type} has ({want - efa} missing)")
                 market = pick(pick(t.props, "instanceMarketOptions") or {}, "marketType")
                 capacity_block = capacity_block or market == "capacity-block"
+                target = pick(pick(t.props, "capacityReservationSpecification") or {}, "capacityReservationTarget")
+                reserved = reserved or bool(known(pick(target or {}, "capacityReservationId")))
                 pg_refs.append(pick(pick(t.props, "placement") or {}, "groupName"))
             if capacity_block:
                 continue  # Capacity Blocks are co-located already and refuse a placement group
-            problems += _placement_problems(g, [r for r in pg_refs if r], placement_groups)
+            problems += _placement_problems(g, [r for r in pg_refs if r], placement_groups, reserved=reserved)
         return problems
 
 
-def _placement_problems(g: NodeGroup, refs: list[Any], placement_groups: list[Resource]) -> list[str]:
-    """What is wrong with the cluster placement group a node group launches into."""
+def _placement_problems(g: NodeGroup, refs: list[Any], placement_groups: list[Resource], *,
+                        reserved: bool = False) -> list[str]:
+    """What is wrong with the cluster placement group a node group launches into (``reserved``: its
+    template targets a capacity reservation, whose own group it may name)."""
     if not refs:
         return [f"node group {g.name} launches into no cluster placement group"]
     named_refs = {r for r in refs if known(r)}
-    named = [p for p in placement_groups if named_refs & {pick(p.props, "name"), p.name}] or placement_groups
+    named = [p for p in placement_groups if named_refs & {pick(p.props, "name"), p.name}]
+    if not named and reserved and named_refs:
+        return []  # the reservation's own group, created with it outside this stack
+    named = named or placement_groups
     if not named:
         return [f"node group {g.name} names placement group {', '.join(sorted(named_refs)) or '(unknown)'}, "
                 "which this stack does not create"]
