@@ -6,6 +6,13 @@ choices made here (read 2026-11):
 
 * EFA security group: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/create-efa.html (all
   traffic to and from the group itself).
+* An ODCR created in a cluster placement group serves only instances in that group and cannot move
+  (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/cr-cpg.html): with ``placement_group_name``
+  the cluster launches into that group and none is created. A reservation made outside any group
+  also serves instances in a new group
+  (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/limitations-placement-groups.html).
+* Warm pool size: ``MinSize`` = ``MaxGroupPreparedCapacity`` = ``min_nodes`` (see
+  :func:`gpufleet.clouds.aws.profile.warm_pool_limits`).
 * Warm pools cannot be added to a group with a mixed instances policy:
   https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html
 * The metric path of an inference pool: a node role that may only ``cloudwatch:PutMetricData`` into

@@ -145,9 +145,11 @@ class CapacitySpec(StrictModel):
     """Where a training cluster's capacity comes from, and whether it uses a placement group.
 
     The combination matters: AWS Capacity Blocks are already co-located and reject a cluster
-    placement group, and an On-Demand Capacity Reservation only serves the cluster placement group
-    it was created in (``placement_group_name``; the AWS profile refuses an ODCR in a placement group
-    without it). Making the choice explicit lets gpufleet refuse what the cloud would reject.
+    placement group, and an On-Demand Capacity Reservation created in a cluster placement group
+    serves only instances in that group and cannot move to another (``placement_group_name`` names
+    it; gpufleet then launches into it and creates none). A reservation made outside any group also
+    serves instances in a new group. Making the choice explicit lets gpufleet refuse what the cloud
+    would reject, and ``gpufleet preflight`` compares the name with the reservation's group.
     """
 
     type: Literal["on_demand", "odcr", "capacity_block", "reservation"] = "on_demand"
@@ -168,8 +170,8 @@ class CapacitySpec(StrictModel):
     def _replaced(cls, value: Any) -> None:
         raise ValueError(
             "was replaced by placement_group_name: a reservation stays in the cluster placement group it "
-            "was created in, so give that group's name (capacity.placement_group_name: <name>) instead of "
-            "a flag, or placement_group: false for a reservation made outside any group")
+            "was created in, so name that group (capacity.placement_group_name: <name>) and gpufleet "
+            "launches into it instead of creating one; a reservation made outside any group needs no name")
 
     @model_validator(mode="after")
     def _consistent(self) -> CapacitySpec:

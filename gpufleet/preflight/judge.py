@@ -13,7 +13,8 @@ The judge decides:
   more than is free is a shortfall of the GPUs that do not fit in whole nodes; alternatives are
   other sites (after their own pools) and same-GPU types under another quota;
 * **reservation**: the reservation exists, is ready, reserves the pool's type in its zone and has
-  room for its nodes; alternatives are other reservations and launching on demand.
+  room for its nodes, and a reservation made in a compact placement (an AWS cluster placement group)
+  is the one the pool launches into; alternatives are other reservations and launching on demand.
 
 A read that fails is never a pass: its :class:`ProviderError` becomes an ``api_error`` finding (one
 for the pools a failed read leaves unchecked, not one per check that needed it), and the checks
@@ -426,6 +427,7 @@ class Judge(CloudChecker, Reads):
             problems.append(f"it reserves {found.instance_type}, the pool uses {pool.instance_type}")
         if found.zone is not None and found.zone not in pool.zones:
             problems.append(f"it is in {found.zone}, the pool is planned in {', '.join(pool.zones)}")
+        self._judge_placement(pool, found, problems, warnings)
         usable = 0 if problems else found.room
         if usable < pool.nodes:
             problems.append(w.reservation_room.format(room=found.room, total=found.total, nodes=pool.nodes))
@@ -444,6 +446,19 @@ class Judge(CloudChecker, Reads):
                            w.reservation_scheduled.format(**words, warnings="; ".join(warnings)), details=details)
         return Finding(self.cloud, "reservation", "ok", site.name, (pool.name,), check,
                        w.reservation_ok.format(**words), details=details)
+
+    def _judge_placement(self, pool: PoolPlan, found: Reservation, problems: list[str], warnings: list[str]) -> None:
+        """A reservation made in a placement serves only instances in it: the pool must launch into that
+        one (a problem otherwise); one made outside any placement serves the pool wherever it launches,
+        but holds nothing inside a placement the pool names as the reservation's (a warning)."""
+        w = self.words
+        into = pool.placement_group_name if pool.placement_group else None
+        if found.placement is not None and found.placement != into and w.reservation_placement:
+            where = (f"placement group {into}" if into else "a new placement group" if pool.placement_group
+                     else "no placement group")
+            problems.append(w.reservation_placement.format(group=found.placement, into=where))
+        elif found.placement is None and into is not None and w.reservation_no_placement:
+            warnings.append(w.reservation_no_placement.format(into=into))
 
     def _reservation_alternatives(self, site: SiteSpec, pool: PoolPlan, short: int,
                                   ref: ReservationRef) -> tuple[Alternative, ...]:

@@ -217,6 +217,8 @@ class Reservation:
         scheduled: it is not active yet but will be (``starts`` says when, if known).
         room: instances it can still take.
         total: instances it reserves in all (``None``: not one number).
+        placement: the compact placement it was created in and alone serves (an AWS cluster placement
+            group's name), or None.
         details: the provider's figures, for the finding's details.
     """
 
@@ -229,6 +231,7 @@ class Reservation:
     total: int | None = None
     scheduled: bool = False
     starts: str | None = None
+    placement: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
 
 

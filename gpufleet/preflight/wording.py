@@ -92,6 +92,10 @@ class Wording:
     """A problem: instances cannot launch into it now."""
     reservation_room: str = "it has room for {room} of {total}, the pool needs {nodes}"
     """A problem: too little room."""
+    reservation_placement: str | None = None
+    """A problem: it was made in placement ``{group}`` and the pool launches into ``{into}``."""
+    reservation_no_placement: str | None = None
+    """A warning: it was made in no placement, and the pool names ``{into}`` as its placement."""
     on_demand: str
     """The ``on_demand`` alternative to a reservation that cannot carry its pool (``{quota}``: the
     quota it would draw on and what is left of it, when the type's name says which)."""

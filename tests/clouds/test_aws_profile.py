@@ -11,7 +11,6 @@ import pytest
 from gpufleet.catalog import load_catalog
 from gpufleet.clouds.aws.profile import (
     check_pool_metric_path,
-    check_pool_odcr_placement_group,
     check_site_network_cidr,
     check_site_region,
     check_site_zones_in_region,
@@ -78,20 +77,6 @@ def test_vpc_ranges_aws_refuses(cidr: str, fragment: str) -> None:
 @pytest.mark.parametrize("cidr", ["10.0.0.0/16", "10.10.0.0/20", "192.168.0.0/16", "172.31.0.0/16"])
 def test_vpc_ranges_aws_accepts(cidr: str) -> None:
     assert check_site_network_cidr(make_site("aws", network_cidr=cidr), [], LOC) == []
-
-
-def test_an_odcr_in_a_placement_group_must_name_the_reservations_group() -> None:
-    row = load_catalog().instance("p5.48xlarge")
-    pool = make_pool("aws", capacity_type="odcr", reservation_id="cr-0a1b2c3d4e5f60718")
-    (issue,) = check_pool_odcr_placement_group(pool, row, "fleet.training[0]")
-    assert issue.loc == "fleet.training[0].capacity.placement_group_name"
-    assert issue.message.startswith("is required: reservation cr-0a1b2c3d4e5f60718 can serve a cluster placement "
-                                    "group only if it was created in it")
-    named = dataclasses.replace(pool, placement_group_name="reserved-p5")
-    outside = dataclasses.replace(pool, placement_group=False)
-    on_demand = make_pool("aws")
-    for ok in (named, outside, on_demand):
-        assert check_pool_odcr_placement_group(ok, row, "fleet.training[0]") == []
 
 
 def test_warm_pool_size_follows_put_warm_pool() -> None:

@@ -99,6 +99,9 @@ def test_odcr_is_targeted_by_the_template(site_of: Callable[..., Any], pool_of: 
     target = template["capacityReservationSpecification"]["capacityReservationTarget"]
     assert target == {"capacityReservationId": "cr-0123456789abcdef0"}
     assert "instanceMarketOptions" not in template
+    # No group named: the reservation was made outside any group, which also serves a new one.
+    assert template["placement"]["groupName"] == f"{pool.name}-pg"
+    assert len(run.of_type("aws:ec2/placementGroup:PlacementGroup")) == 1
 
 
 def test_capacity_block_uses_the_capacity_block_market_and_no_placement_group(

@@ -234,6 +234,48 @@ def test_existing_reservation_is_judged(aws_clients: Callable[..., Any], moto_ur
     assert needle in f.message
 
 
+@pytest.mark.parametrize(
+    ("arn", "capacity", "severity", "needle"),
+    [
+        ("arn:aws:ec2:us-east-1:123456789012:placement-group/reserved-p5",
+         {"placement_group_name": "reserved-p5"}, "ok", "is active in us-east-1c"),
+        ("arn:aws:ec2:us-east-1:123456789012:placement-group/reserved-p5", {}, "error",
+         "it was created in cluster placement group reserved-p5 and serves only instances launched into it, "
+         "but the pool launches into a new placement group: set capacity.placement_group_name: reserved-p5"),
+        ("arn:aws:ec2:us-east-1:123456789012:placement-group/reserved-p5", {"placement_group_name": "other"},
+         "error", "but the pool launches into placement group other"),
+        ("arn:aws:ec2:us-east-1:123456789012:placement-group/reserved-p5", {"placement_group": False},
+         "error", "but the pool launches into no placement group"),
+        (None, {"placement_group_name": "reserved-p5"}, "warning",
+         "it was created in no cluster placement group, so it holds no capacity inside reserved-p5"),
+        (None, {}, "ok", "is active in us-east-1c"),  # made outside any group: it serves a new group too
+    ],
+    ids=["its-group", "new-group", "other-group", "no-group", "named-but-outside", "outside-new-group"],
+)
+def test_a_reservations_placement_group_is_the_pools(aws_clients: Callable[..., Any], moto_url: str,
+                                                     sites: list[Any], make_pool: Callable[..., Any],
+                                                     arn: str | None, capacity: dict[str, Any], severity: str,
+                                                     needle: str) -> None:
+    cr = {"CapacityReservationId": "cr-0a1b2c3d4e5f60718", "InstanceType": "p5.48xlarge",
+          "InstancePlatform": "Linux/UNIX", "AvailabilityZone": "us-east-1c", "Tenancy": "default",
+          "TotalInstanceCount": 4, "AvailableInstanceCount": 4, "State": "active",
+          "EndDateType": "unlimited", "InstanceMatchCriteria": "targeted", "ReservationType": "default"}
+    if arn:
+        cr["PlacementGroupArn"] = arn
+    stubs = {"service-quotas": load_stubs()["service-quotas"], "ec2": {"us-east-1": [
+        {"method": "describe_capacity_reservations", "expected_params": {"CapacityReservationIds": [cr["CapacityReservationId"]]},
+         "response": {"CapacityReservations": [cr]}},
+        {"method": "describe_capacity_reservations", "response": {"CapacityReservations": []}},
+    ]}}
+    odcr = make_pool("finetune-h100-aws-use1", "aws", "aws-use1", "us-east-1", "p5.48xlarge", {"us-east-1c": 2},
+                     capacity_type="odcr", reservation_id="cr-0a1b2c3d4e5f60718", **capacity)
+    [f] = checker(moto_url, aws_clients(stubs)).check_reservations(sites[0], [odcr])
+    assert (f.kind, f.severity) == ("reservation", severity)
+    assert needle in f.message
+    if arn:
+        assert f.details["placement_group_arn"] == arn
+
+
 def test_no_credentials_is_not_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, sites: list[Any],
                                        make_pool: Callable[..., Any]) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):

@@ -7,8 +7,10 @@ Calls, per region the plan uses (every call retried by botocore's ``standard`` r
 * ``ec2:DescribeInstanceTypes``: GPU model, count and memory, vCPUs and ``MaximumEfaInterfaces``;
 * ``service-quotas:GetServiceQuota`` (``ServiceCode=ec2``; falls back to
   ``GetAWSDefaultServiceQuota`` when no applied value exists): the family's On-Demand vCPU limit;
-* ``ec2:DescribeCapacityReservations``: the named reservation (by id), and the other active
-  reservations of a type (for alternatives).
+* ``ec2:DescribeCapacityReservations``: the named reservation (by id; its ``PlacementGroupArn``
+  names the cluster placement group it was created in, which the judge compares with the pool's
+  ``placement_group_name``: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/cr-cpg.html), and
+  the other active reservations of a type (for alternatives).
 
 Only reads live here; :class:`gpufleet.preflight.judge.Judge` judges them, in the words of
 ``preflight.yaml``. botocore's errors are mapped once, by :func:`classify`. boto3 is imported
@@ -276,8 +278,16 @@ def _reservation(cr: Mapping[str, Any], rid: str) -> reads.Reservation:
     available = int(cr.get("AvailableInstanceCount", 0))
     total = int(cr.get("TotalInstanceCount", 0))
     start = cr.get("StartDate")
+    group_arn = str(cr.get("PlacementGroupArn") or "")
+    details = {"state": state, "instance_type": itype, "availability_zone": zone,
+               "available_instances": available, "total_instances": total}
     return reads.Reservation(
         id=str(cr.get("CapacityReservationId", rid)), instance_type=itype, zone=zone, state=state,
         ready=state == "active", scheduled=state == "scheduled", starts=None if start is None else str(start),
-        room=available, total=total, details={"state": state, "instance_type": itype, "availability_zone": zone,
-                                              "available_instances": available, "total_instances": total})
+        room=available, total=total, placement=_placement_group_name(group_arn) if group_arn else None,
+        details={**details, "placement_group_arn": group_arn} if group_arn else details)
+
+
+def _placement_group_name(arn: str) -> str:
+    """The group name in a placement group ARN (``arn:aws:ec2:<region>:<account>:placement-group/<name>``)."""
+    return arn.rsplit(":placement-group/", 1)[-1]

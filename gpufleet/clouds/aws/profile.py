@@ -14,7 +14,6 @@ Sources (read 2026-11; each named check's docstring says which rule it encodes a
   (https://github.com/boto/botocore/blob/develop/botocore/data/partitions.json); zone names:
   https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html
 * VPC ranges: https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html
-* ODCRs in cluster placement groups: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/cr-cpg.html
 * Warm pool size: https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html
 * The metric path: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html,
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-interface-VPC.html,
@@ -300,22 +299,6 @@ def check_site_network_cidr(site: SiteSpec, pools: Sequence[PoolPlan], loc: str)
     return issues
 
 
-def check_pool_odcr_placement_group(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
-    """A training cluster with an On-Demand Capacity Reservation that launches into a cluster placement
-    group names the group the reservation was created in (``capacity.placement_group_name``): a
-    reservation serves a cluster placement group only if it was created in it, and it can be neither
-    moved into nor out of a group (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/cr-cpg.html,
-    Limitations). A new group gpufleet created would hold none of the reserved capacity."""
-    if pool.role != "training" or pool.capacity_type != "odcr" or not pool.placement_group \
-            or pool.placement_group_name:
-        return []
-    return [Issue(f"{loc}.capacity.placement_group_name",
-                  f"is required: reservation {pool.reservation_id} can serve a cluster placement group only if it "
-                  "was created in it, and a reservation cannot move into a new group",
-                  "the name of the cluster placement group the reservation was created in, or "
-                  "placement_group: false for a reservation made outside any group")]
-
-
 def check_pool_metric_path(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
     """An inference pool's scaling metric is one CloudWatch accepts from its nodes
     (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html,
@@ -351,7 +334,7 @@ class AwsProfile(CloudProfile):
     fabrics = frozenset({"efa"})
     capacity_types = frozenset({"on_demand", "odcr", "capacity_block"})
     site_checks = (check_site_region, check_site_zones_in_region, check_site_network_cidr, check_site_zone_count)
-    pool_checks = (check_pool_efa_cards, check_pool_odcr_placement_group, check_pool_metric_path)
+    pool_checks = (check_pool_efa_cards, check_pool_metric_path)
     image_forms = "an AMI id nor an SSM parameter name"
     image_examples = ("ami-0123456789abcdef0, or a public SSM parameter such as "
                       "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id")
