@@ -36,8 +36,9 @@ MAX_DEPTH = 64
 """Deepest nesting of mappings and lists a document may have."""
 MAX_NODES = 200_000
 """Most YAML nodes a document may have once its aliases are expanded."""
-MAX_INT_DIGITS = 30
-"""Longest integer literal accepted (10**30 is far past any count or quantity gpufleet reads)."""
+MAX_INT_DIGITS = 40
+"""Longest integer literal accepted (10**40 is far past any count or quantity gpufleet reads; the
+schema then bounds each field to its own range)."""
 
 
 def _refuse(source: str, loc: str, message: str, hint: str = "") -> SpecError:

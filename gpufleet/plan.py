@@ -305,9 +305,13 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
     sites = [s for s in allowed if s.cloud in clouds]
     gpus_per_node = candidates[0].gpus
     if isinstance(w, TrainingSpec):
-        t = size_training(flops=w.flops, gpu=catalog.gpu(w.gpu, f"{loc}.gpu"), gpus_per_node=gpus_per_node,
-                          deadline_days=w.deadline_days, mfu=w.mfu, fixed_nodes=w.nodes,
-                          instance_type=candidates[0].instance_type)
+        try:
+            t = size_training(flops=w.flops, gpu=catalog.gpu(w.gpu, f"{loc}.gpu"), gpus_per_node=gpus_per_node,
+                              deadline_days=w.deadline_days, mfu=w.mfu, fixed_nodes=w.nodes,
+                              instance_type=candidates[0].instance_type)
+        except SpecError as exc:  # the formula names the input; the plan names the workload too
+            raise SpecError([Issue(f"{loc}.{i.loc}", i.message, i.hint) for i in exc.issues]) from None
+        _within_reach(t.nodes, loc, "the run needs", "a later deadline_days, fewer tokens, or pin `nodes:`")
         return _Sized(w, candidates, sites, t.nodes, t.nodes, training=t)
     memory = fit_memory(
         params=w.model.params, layers=w.model.layers, kv_heads=w.model.kv_heads, head_dim=w.model.head_dim,
@@ -327,6 +331,8 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
         boot_minutes=w.boot_minutes, demand_ramp_per_minute=w.demand_ramp_per_minute,
         instance_type=candidates[0].instance_type,
     )
+    _within_reach(inf.nodes, loc, "the forecast needs",
+                  "a lower growth_per_month, a shorter lead_time_days or horizon_days, or less headroom")
     zoned = [s for s in sites if len(s.zones) > w.survive_zone_losses]
     if not zoned:
         raise SpecError(Issue(f"{loc}.survive_zone_losses",
@@ -335,6 +341,18 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
     zones = min(len(s.zones) for s in zoned)
     to_place = nodes_surviving_losses(inf.nodes, zones, w.survive_zone_losses)
     return _Sized(w, candidates, zoned, inf.nodes, to_place, inference=inf)
+
+
+MAX_NODES_PER_WORKLOAD = 1_000_000
+"""Most nodes gpufleet plans for one workload; beyond it the inputs are a mistake, not a fleet."""
+
+
+def _within_reach(nodes: float, loc: str, what: str, hint: str) -> None:
+    """Refuse a sizing past :data:`MAX_NODES_PER_WORKLOAD` as bad input naming the workload."""
+    if not math.isfinite(nodes) or nodes > MAX_NODES_PER_WORKLOAD:
+        amount = f"{nodes:,.0f}" if math.isfinite(nodes) else "an unbounded number of"
+        raise SpecError(Issue(loc, f"{what} {amount} nodes, more than gpufleet plans for one workload "
+                                   f"({MAX_NODES_PER_WORKLOAD:,})", hint))
 
 
 def _node_power_kw(site: SiteSpec, row: InstanceType) -> float:

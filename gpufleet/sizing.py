@@ -97,7 +97,8 @@ def size_training(
         instance_type: recorded in the inputs, for retracing.
 
     Raises:
-        SpecError: when the GPU's peak FLOP/s is not published (we will not guess it).
+        SpecError: when the GPU's peak FLOP/s is not published (we will not guess it), or the
+            inputs need more GPUs than a float can count (a vanishing mfu or deadline).
     """
     peak = gpu.bf16_dense_flops
     if peak is None:
@@ -109,6 +110,10 @@ def size_training(
         raise SpecError(Issue("deadline_days", "flops, deadline and GPUs per node must be positive"))
     gpu_seconds = flops / (peak * mfu)
     gpus_exact = gpu_seconds / (deadline_days * SECONDS_PER_DAY)
+    if not math.isfinite(gpus_exact):
+        raise SpecError(Issue("mfu", f"{flops:g} FLOPs at mfu {mfu:g} within {deadline_days:g} days needs "
+                                     "more GPUs than any number can hold",
+                              "a realistic mfu (0.3-0.6) and deadline"))
     nodes = fixed_nodes if fixed_nodes is not None else max(1, math.ceil(_clean(gpus_exact / gpus_per_node)))
     gpus = nodes * gpus_per_node
     days = gpu_seconds / gpus / SECONDS_PER_DAY

@@ -41,10 +41,41 @@ Slug = Annotated[
         "(valid as a GCP label value and in every cloud's resource names)",
     ),
 ]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
-SiteLosses = Annotated[int, Field(ge=0)]
+SiteLosses = Annotated[int, Field(ge=0, le=100)]
+
+# --- bounds: every quantity within a physically meaningful range --------------------------------------
+# A value past these is a typo or an attack, never a plan: refusing it here (the error states the
+# bound) keeps every later computation finite, so whatever validates also plans, previews and prints
+# as valid JSON. Ranges are generous: 10x beyond the largest real system of 2026.
+MegaWatts = Annotated[float, Field(ge=0, le=10_000)]
+"""A site's envelope: up to 10 GW."""
+KiloWatts = Annotated[float, Field(gt=0, le=1_000)]
+"""One node's draw: up to 1 MW."""
+UsdPerGpuHour = Annotated[float, Field(ge=0, le=10_000)]
+GramsPerKwh = Annotated[float, Field(ge=0, le=5_000)]
+UsdPerTonne = Annotated[float, Field(ge=0, le=1_000_000)]
+GpuCount = Annotated[int, Field(ge=0, le=100_000_000)]
+Parameters = Annotated[float, Field(gt=0, le=1e15)]
+"""Model parameters: up to a quadrillion."""
+Tokens = Annotated[float, Field(gt=0, le=1e17)]
+Flops = Annotated[float, Field(gt=0, le=1e33)]
+Days = Annotated[float, Field(gt=0, le=3_650)]
+"""Up to ten years."""
+DaysOrNone = Annotated[float, Field(ge=0, le=3_650)]
+Mfu = Annotated[float, Field(gt=0, le=1)]
+TokensPerS = Annotated[float, Field(gt=0, le=1e12)]
+GrowthPerMonth = Annotated[float, Field(ge=0, le=10)]
+"""Up to 1,000 % a month."""
+Headroom = Annotated[float, Field(ge=0, le=10)]
+Minutes = Annotated[float, Field(gt=0, le=1_440)]
+Layers = Annotated[int, Field(gt=0, le=100_000)]
+Heads = Annotated[int, Field(gt=0, le=100_000)]
+HeadDim = Annotated[int, Field(gt=0, le=100_000)]
+ContextTokens = Annotated[int, Field(gt=0, le=1_000_000_000)]
+Concurrency = Annotated[int, Field(gt=0, le=10_000_000)]
+NodeCount = Annotated[int, Field(gt=0, le=1_000_000)]
+ZoneLosses = Annotated[int, Field(ge=0, le=100)]
 """Failure domains (sites sharing a ``failure_domain``, else single sites) a service must survive
 losing: the fleet spec's ``survive_site_losses`` and ``gpufleet place``'s pool field."""
 Dtype = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
@@ -66,19 +97,19 @@ class Site(StrictModel):
     """The provider region; pools may restrict themselves to regions."""
     zones: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     """Availability zones (or data halls); a training pool uses exactly one."""
-    power_mw: NonNegativeFloat
+    power_mw: MegaWatts
     """Contracted power envelope of the site, facility side (IT load × PUE), in MW."""
     pue: Annotated[float, Field(ge=1.0, le=3.0)] = 1.2
     """Power usage effectiveness: facility draw over IT draw."""
-    quota_gpus: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    quota_gpus: dict[str, GpuCount] = Field(default_factory=dict)
     """GPUs of each model this site may hold (cloud quota, or what the hall is contracted for); a
     model left out is unlimited, 0 means none."""
-    price_per_gpu_hour: dict[str, NonNegativeFloat] = Field(default_factory=dict)
+    price_per_gpu_hour: dict[str, UsdPerGpuHour] = Field(default_factory=dict)
     """USD per GPU-hour, by instance type. With a table, a type missing from it is not offered here;
     with none at all, every type of the site's cloud is, at an unknown price (counted as 0)."""
-    node_power_kw: dict[str, PositiveFloat] = Field(default_factory=dict)
+    node_power_kw: dict[str, KiloWatts] = Field(default_factory=dict)
     """Measured whole-node draw (kW) by instance type; overrides the catalog's estimate."""
-    carbon_g_per_kwh: NonNegativeFloat | None = None
+    carbon_g_per_kwh: GramsPerKwh | None = None
     """Grid carbon intensity in gCO2e/kWh, if known."""
     failure_domain: str | None = Field(default=None, min_length=1)
     """Sites sharing a failure domain fail together; default: the site alone."""
@@ -203,22 +234,22 @@ class CapacitySpec(StrictModel):
 class TrainingTarget(StrictModel):
     """When a training run must finish, and the utilisation it is planned at."""
 
-    deadline_days: PositiveFloat
+    deadline_days: Days
     """Wall-clock days the run may take."""
-    mfu: Annotated[float, Field(gt=0, le=1)]
+    mfu: Mfu
     """Assumed model FLOPs utilisation, in (0, 1]."""
 
 
 class TrainingDemand(TrainingTarget):
     """A training run's demand, from scaling-law compute: C = 6 · N_active · D FLOPs."""
 
-    params: PositiveFloat
+    params: Parameters
     """Total model parameters (dense models: all of them)."""
-    active_params: PositiveFloat | None = None
+    active_params: Parameters | None = None
     """Parameters active per token (mixture-of-experts); defaults to ``params``."""
-    tokens: PositiveFloat
+    tokens: Tokens
     """Training tokens D."""
-    total_flops: PositiveFloat | None = None
+    total_flops: Flops | None = None
     """Total training compute in FLOPs, when known; replaces 6 · N_active · D."""
 
     @model_validator(mode="after")
@@ -241,7 +272,7 @@ class TrainingClusterDemand(TrainingTarget):
 
     workload: Slug
     """The training run."""
-    flops: PositiveFloat
+    flops: Flops
     """Total training compute, FLOPs."""
     gpu: str
     """GPU model the run is planned on."""
@@ -250,13 +281,13 @@ class TrainingClusterDemand(TrainingTarget):
 class ModelShape(StrictModel):
     """What the memory-fit computation needs to know about a served model."""
 
-    params: PositiveFloat
+    params: Parameters
     """Model parameters."""
-    layers: Annotated[int, Field(gt=0)]
+    layers: Layers
     """Transformer layers."""
-    kv_heads: Annotated[int, Field(gt=0)]
+    kv_heads: Heads
     """Key/value heads (GQA groups)."""
-    head_dim: Annotated[int, Field(gt=0)]
+    head_dim: HeadDim
     """Dimension of one attention head."""
     dtype: Dtype = "bf16"
     """Dtype of the weights."""
@@ -267,23 +298,23 @@ class ModelShape(StrictModel):
 class InferenceLoad(StrictModel):
     """The load an inference service must carry: forecast, headroom, losses it survives, boot time."""
 
-    peak_tokens_per_s: PositiveFloat
+    peak_tokens_per_s: TokensPerS
     """Today's peak demand, tokens/s."""
-    growth_per_month: NonNegativeFloat
+    growth_per_month: GrowthPerMonth
     """Compound monthly demand growth, as a fraction (0.08 = 8 %/month)."""
-    lead_time_days: NonNegativeFloat
+    lead_time_days: DaysOrNone
     """Procurement lead time: days from today until new capacity is serving."""
-    horizon_days: PositiveFloat
+    horizon_days: Days
     """How long after landing this capacity must carry the growing demand."""
-    headroom: NonNegativeFloat = 0.2
+    headroom: Headroom = 0.2
     """Extra capacity above the forecast peak, as a fraction."""
-    tokens_per_s_per_replica: PositiveFloat
+    tokens_per_s_per_replica: TokensPerS
     """The owner's own benchmark of one replica at its concurrency (gpufleet never invents it)."""
-    survive_zone_losses: Annotated[int, Field(ge=0)] = 1
+    survive_zone_losses: ZoneLosses = 1
     """Zones whose loss the service must survive."""
     survive_site_losses: SiteLosses = 0
     """Sites (failure domains) whose loss the service must survive."""
-    boot_minutes: PositiveFloat = 10.0
+    boot_minutes: Minutes = 10.0
     """Time from a scale-out decision until a new node serves (boot + model load)."""
     demand_ramp_per_minute: Fraction = 0.02
     """Fastest rise of demand, as a fraction of peak per minute; warm capacity absorbs it while
@@ -295,9 +326,9 @@ class InferenceDemand(InferenceLoad):
 
     model: ModelShape
     """The served model's shape."""
-    context_tokens: Annotated[int, Field(gt=0)]
+    context_tokens: ContextTokens
     """Context length each sequence holds in KV cache."""
-    concurrency: Annotated[int, Field(gt=0)]
+    concurrency: Concurrency
     """Concurrent sequences per replica, each holding a full context of KV cache."""
     memory_reserved_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1
     """Share of each GPU's memory unavailable for weights and KV cache (runtime, activations)."""
@@ -311,7 +342,7 @@ class InferencePoolDemand(InferenceDemand):
     """The inference service."""
     gpu: str
     """GPU model the service is planned on."""
-    gpus_per_replica: Annotated[int, Field(gt=0)]
+    gpus_per_replica: Annotated[int, Field(gt=0, le=1_000_000)]
     """GPUs one replica runs on."""
 
 
@@ -355,7 +386,7 @@ class _Workload(StrictModel):
 class TrainingSpec(TrainingDemand, _Workload):
     """A training run, sized from scaling-law compute: C = 6 · N_active · D FLOPs."""
 
-    nodes: Annotated[int, Field(gt=0)] | None = None
+    nodes: NodeCount | None = None
     """A node count the owner insists on; the plan keeps it and reports the resulting days."""
     zone: str | None = None
     """Pin the cluster to this zone (it must belong to the chosen site)."""
@@ -400,7 +431,7 @@ class FleetSpec(StrictModel):
     sites: list[SiteSpec] = Field(min_length=1)
     training: list[TrainingSpec] = Field(default_factory=list)
     inference: list[InferenceSpec] = Field(default_factory=list)
-    carbon_price_per_tonne: NonNegativeFloat = 0.0
+    carbon_price_per_tonne: UsdPerTonne = 0.0
     """USD per tonne CO2e added to the placement objective (0: cost only)."""
 
     def site(self, name: str) -> SiteSpec:

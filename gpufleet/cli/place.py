@@ -15,6 +15,7 @@ import click
 from rich.table import Table
 
 from gpufleet.cli._output import console, fmt_num, print_json
+from gpufleet.cli._params import finite
 from gpufleet.errors import EXIT_BLOCKED, Issue, SpecError
 
 if TYPE_CHECKING:
@@ -43,14 +44,14 @@ def _read_json(path: Path) -> object:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of tables.")
 @click.option(
     "--time-limit-s",
-    type=click.FloatRange(min=0, min_open=True, max=3600),
+    type=finite(gt=0, le=3600),
     default=10.0,
     show_default=True,
     help="HiGHS time limit for the placement solve, in seconds.",
 )
 @click.option(
     "--mip-rel-gap",
-    type=click.FloatRange(min=0, max=1),
+    type=finite(ge=0, le=1),
     default=0.001,
     show_default=True,
     help="Relative optimality gap at which HiGHS stops.",

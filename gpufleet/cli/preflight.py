@@ -9,6 +9,7 @@ import click
 
 from gpufleet.catalog import CLOUDS
 from gpufleet.cli._output import print_json
+from gpufleet.cli._params import finite
 
 
 @click.command()
@@ -20,7 +21,7 @@ from gpufleet.cli._output import print_json
               help="Report format.")
 @click.option("--aws-endpoint-url", "aws_endpoint_url", default=None, metavar="URL",
               help="Send every AWS call to this endpoint (an emulator such as moto).")
-@click.option("--deadline-s", "deadline_s", type=click.FloatRange(min=1, max=86_400), default=300.0,
+@click.option("--deadline-s", "deadline_s", type=finite(ge=1, le=86_400), default=300.0,
               show_default=True, help="Total time for the run; checks unfinished by then are 'not checked' (exit 4).")
 def preflight(stack_file: Path, cloud: str | None, fmt: str, aws_endpoint_url: str | None, deadline_s: float) -> None:
     """Check the plan against what each provider offers this account.

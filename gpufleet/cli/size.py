@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import math
-
 import click
 from rich.table import Table
 
 from gpufleet.catalog import GpuModel, load_catalog
 from gpufleet.cli._output import console, fmt_num, fmt_sci, print_json
+from gpufleet.cli._params import like
 from gpufleet.errors import Issue, SpecError
 from gpufleet.sizing import BYTES_PER_DTYPE, fit_memory, size_training, training_flops
-from gpufleet.spec import InferenceDemand
+from gpufleet.spec import InferenceDemand, ModelShape, TrainingDemand
 
-POSITIVE = click.FloatRange(min=0, min_open=True)
-FRACTION = click.FloatRange(min=0, max=1, min_open=True)
-
-
-def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"must be a finite number, got {value}", ctx=ctx, param=param)
-    return value
-
-
+# Each flag is a spec field: same type, same bounds, same refusal of NaN and infinities.
+PARAMS = like(TrainingDemand, "params")
 def _gpu(name: str, flag: str) -> tuple[GpuModel, int]:
     """The GPU model and the GPUs per node of its largest instance in the catalog."""
     catalog = load_catalog()
@@ -38,13 +29,15 @@ def size() -> None:
 
 
 @size.command("training")
-@click.option("--params", type=POSITIVE, required=True, callback=_finite, help="Total model parameters N (e.g. 7e10).")
-@click.option("--active-params", type=POSITIVE, callback=_finite,
+@click.option("--params", type=PARAMS, required=True, help="Total model parameters N (e.g. 7e10).")
+@click.option("--active-params", type=PARAMS,
               help="Parameters active per token (mixture-of-experts); default: --params.")
-@click.option("--tokens", type=POSITIVE, required=True, callback=_finite, help="Training tokens D.")
+@click.option("--tokens", type=like(TrainingDemand, "tokens"), required=True, help="Training tokens D.")
 @click.option("--gpu", "gpu_name", required=True, help="GPU model as NVIDIA names it (H100, H200, B200, A100, ...).")
-@click.option("--days", type=POSITIVE, required=True, callback=_finite, help="Deadline in days of wall-clock time.")
-@click.option("--mfu", type=FRACTION, required=True, callback=_finite, help="Assumed model FLOPs utilisation, in (0, 1].")
+@click.option("--days", type=like(TrainingDemand, "deadline_days"), required=True,
+              help="Deadline in days of wall-clock time.")
+@click.option("--mfu", type=like(TrainingDemand, "mfu"), required=True,
+              help="Assumed model FLOPs utilisation, in (0, 1].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: flops, gpus, nodes, gpu_hours, days_at_rounded_size.")
 def size_training_cmd(params: float, active_params: float | None, tokens: float, gpu_name: str, days: float,
                       mfu: float, as_json: bool) -> None:
@@ -56,8 +49,12 @@ def size_training_cmd(params: float, active_params: float | None, tokens: float,
         raise SpecError(Issue("--active-params", f"{active_params:g} exceeds --params {params:g}",
                               "active parameters <= total parameters"))
     gpu, per_node = _gpu(gpu_name, "--gpu")
-    result = size_training(flops=training_flops(params, tokens, active_params), gpu=gpu,
-                           gpus_per_node=per_node, deadline_days=days, mfu=mfu)
+    try:
+        result = size_training(flops=training_flops(params, tokens, active_params), gpu=gpu,
+                               gpus_per_node=per_node, deadline_days=days, mfu=mfu)
+    except SpecError as exc:  # the formula names its inputs; say them as the flags that carry them
+        flags = {"mfu": "--mfu", "deadline_days": "--days", "gpu": "--gpu"}
+        raise SpecError([Issue(flags.get(i.loc, i.loc), i.message, i.hint) for i in exc.issues]) from None
     if as_json:
         print_json(result.contract())
         return
@@ -72,16 +69,18 @@ def size_training_cmd(params: float, active_params: float | None, tokens: float,
 
 
 @size.command("inference")
-@click.option("--params", type=POSITIVE, required=True, callback=_finite, help="Model parameters.")
-@click.option("--layers", type=click.IntRange(min=1), required=True, help="Transformer layers.")
-@click.option("--kv-heads", type=click.IntRange(min=1), required=True, help="Key/value heads (GQA groups).")
-@click.option("--head-dim", type=click.IntRange(min=1), required=True, help="Dimension of one attention head.")
+@click.option("--params", type=like(ModelShape, "params"), required=True, help="Model parameters.")
+@click.option("--layers", type=like(ModelShape, "layers"), required=True, help="Transformer layers.")
+@click.option("--kv-heads", type=like(ModelShape, "kv_heads"), required=True, help="Key/value heads (GQA groups).")
+@click.option("--head-dim", type=like(ModelShape, "head_dim"), required=True, help="Dimension of one attention head.")
 @click.option("--dtype", type=click.Choice(sorted(BYTES_PER_DTYPE)), required=True,
               help="Dtype of weights and KV cache.")
-@click.option("--context-tokens", type=click.IntRange(min=1), required=True, help="Context length per sequence.")
-@click.option("--concurrency", type=click.IntRange(min=1), required=True, help="Concurrent sequences per replica.")
+@click.option("--context-tokens", type=like(InferenceDemand, "context_tokens"), required=True,
+              help="Context length per sequence.")
+@click.option("--concurrency", type=like(InferenceDemand, "concurrency"), required=True,
+              help="Concurrent sequences per replica.")
 @click.option("--gpu", "gpu_name", required=True, help="GPU model (H100, H200, L40S, L4, A10G, ...).")
-@click.option("--reserved-fraction", type=click.FloatRange(min=0, max=1, max_open=True),
+@click.option("--reserved-fraction", type=like(InferenceDemand, "memory_reserved_fraction"),
               default=InferenceDemand.model_fields["memory_reserved_fraction"].default,
               show_default=True, help="Share of each GPU's memory kept for the runtime.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: weights_gb, kv_cache_gb, gpus_per_replica.")
