@@ -13,7 +13,7 @@ import click
 from pydantic import BaseModel
 
 
-class Number(click.ParamType):
+class Number(click.ParamType):  # type: ignore[type-arg]
     """A finite float (or int) within optional bounds; the error names the bound."""
 
     def __init__(self, *, integer: bool = False, gt: float | None = None, ge: float | None = None,
