@@ -21,11 +21,12 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gpufleet.diff.side import Side
 from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
+from gpufleet.inputs import MAX_INPUT_BYTES
 from gpufleet.plan import FleetPlan, build_plan
 from gpufleet.spec import load_stack
 
@@ -62,26 +63,51 @@ def resolve(text: str, workdir: Path, *, repo: Path | None = None, label: str = 
         raise SpecError(Issue(f"--{label}", f"no such stack file: {text}",
                               "a stack file, or REF:PATH such as origin/main:stacks/Pulumi.prod.yaml"))
     cwd = str(repo) if repo else None
+    where = f"--{label}"
+    if ref.startswith("-") or any(c in ref for c in "\n\r\0"):
+        raise SpecError(Issue(where, f"{ref!r} is not a git ref", "a branch, tag or commit such as origin/main"))
+    parts = PurePosixPath(rel).parts
+    if rel.startswith("/") or ".." in parts or any(c in rel for c in "\n\r\0"):
+        raise SpecError(Issue(where, f"{rel!r} is not a path inside the repository",
+                              "a path relative to the repository root, e.g. stacks/Pulumi.prod.yaml"))
     if _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd).returncode != 0:
-        raise SpecError(Issue(f"--{label}", f"unknown git ref {ref!r} in {text}",
+        raise SpecError(Issue(where, f"unknown git ref {ref!r} in {text}",
                               "a branch, tag or commit (fetch the base branch first: git fetch origin main)"))
     name = stack_name(rel)
-    if _git(["cat-file", "-e", f"{ref}:{rel}"], cwd).returncode != 0:
+    # Only "no such path at that ref" is an empty side (a new or deleted stack); any other failure
+    # of git is an error, never a silent pass.
+    listed = _git(["ls-tree", "-z", "--full-tree", ref, "--", rel], cwd)
+    if listed.returncode != 0:
+        raise SpecError(Issue(where, f"git cannot list {rel} at {ref}: {_tail(listed.stderr)}"))
+    entries = [e for e in listed.stdout.split(b"\0") if e]
+    if not entries:
         return StackSource(text, None, name, ref)
-    shown = _git(["show", f"{ref}:{rel}"], cwd)
+    mode_type = entries[0].split(b"\t", 1)[0].split()
+    if len(mode_type) < 2 or mode_type[1] != b"blob" or mode_type[0] == b"120000":
+        raise SpecError(Issue(where, f"{rel} at {ref} is not a regular file", "the path of a stack file"))
+    shown = _git(["cat-file", "blob", f"{ref}:{rel}"], cwd)
     if shown.returncode != 0:
-        raise SpecError(Issue(f"--{label}", f"git show {ref}:{rel} failed: {shown.stderr.strip()}"))
+        raise SpecError(Issue(where, f"git cannot read {ref}:{rel}: {_tail(shown.stderr)}"))
+    if len(shown.stdout) > MAX_INPUT_BYTES:
+        raise SpecError(Issue(where, f"{ref}:{rel} is {len(shown.stdout):,} bytes", f"at most {MAX_INPUT_BYTES:,} bytes"))
     target = workdir / label / Path(rel).name
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(shown.stdout, encoding="utf-8")
+    target.write_bytes(shown.stdout)  # bytes as stored: the stack reader checks the encoding
     return StackSource(text, target, name, ref)
 
 
-def _git(args: list[str], cwd: str | None) -> subprocess.CompletedProcess[str]:
+def _tail(stderr: bytes) -> str:
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else "no message"
+
+
+def _git(args: list[str], cwd: str | None) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False, timeout=60)
     except OSError as exc:
         raise SpecError(Issue("git", f"cannot run git: {exc.strerror}", "install git, or pass stack files")) from None
+    except subprocess.TimeoutExpired:
+        raise SpecError(Issue("git", f"git {args[0]} did not answer within 60 s")) from None
 
 
 @dataclass
