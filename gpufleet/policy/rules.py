@@ -467,6 +467,11 @@ def check_gpu_quota(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
     """GPUs requested per site and model stay within the quota the stack (or the config) declares."""
     result = RuleResult()
     overrides = config.get("quota_gpus") or {}
+    for site_name in sorted(set(overrides) - set(inv.sites)):
+        # Like a floor for a workload the stack lacks: a quota for a site it lacks is a mistake
+        # (a renamed or removed site) that would otherwise leave the real site unchecked.
+        result.add(f"{site_name}: the policy config sets a GPU quota, but the stack has no such site "
+                   f"(its sites: {', '.join(sorted(inv.sites)) or 'none'})", "")
     requested: dict[tuple[str, str], tuple[int, list[Pool]]] = {}
     for pool in inv.pools.values():
         if not pool.groups:

@@ -307,6 +307,12 @@ def test_quota_missing_model_is_reported(stack: Stack) -> None:
     assert msg.startswith("gcp-usc1: 48 L4 requested, but the site declares no L4 quota")
 
 
+def test_quota_for_a_site_the_stack_lacks_is_a_violation(stack: Stack) -> None:
+    # A renamed site in the capacity owners' config must not leave the real site unchecked silently.
+    [msg] = messages(stack, "gpu-quota-respected", {"quota_gpus": {"aws-use2": {"H100": 500}}})
+    assert msg.startswith("aws-use2: the policy config sets a GPU quota, but the stack has no such site")
+
+
 # --- config validation inside the pack -------------------------------------------------------------
 
 
