@@ -1,13 +1,16 @@
 """Azure backend: resource group + VNet per site, InfiniBand scale sets, autoscaled inference scale sets.
 
-What Azure offers and refuses (InfiniBand islands and the RDMA address range, capacity types, the
-SSH-key requirement, image forms, the default image and resource group) is in
-:mod:`gpufleet.clouds.azure.profile`; this module builds it: one single-placement-group scale set
-per InfiniBand island of the plan.
+What Azure offers and refuses (InfiniBand islands and the RDMA address range, capacity types and
+reservations, the SSH-key requirement, image forms, the default image per family, the metric path,
+the default resource group) is in :mod:`gpufleet.clouds.azure.profile`; this module builds it: one
+single-placement-group scale set per InfiniBand island of the plan, a NAT gateway where the site's
+pools need outbound access, and for each inference scale set a system-assigned identity allowed to
+publish the scaling metric about itself.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from typing import Any
 
@@ -27,19 +30,34 @@ from components.base import (
     register,
 )
 from gpufleet.catalog import load_catalog
-from gpufleet.clouds.azure.profile import HPC_IMAGE, is_image_id, resource_group
+from gpufleet.clouds.azure.profile import (
+    METRICS_TOKEN_AUDIENCE,
+    default_image,
+    egress_reasons,
+    is_image_id,
+    metrics_ingestion_url,
+    resource_group,
+    role_definition_id,
+)
 from gpufleet.names import TAG_SITE
 from gpufleet.spec import SiteSpec
 
 ADMIN_USER = "azureuser"
 OS_DISK_GIB = 256
+NAT_IDLE_TIMEOUT_MINUTES = 4
 
 
-def _image_reference(override: str | None) -> azure.compute.ImageReferenceArgs:
+def _image(instance_type: str, override: str | None) -> tuple[azure.compute.ImageReferenceArgs, str | None]:
+    """The image reference, and the base64 cloud-init of the family's default image (None for overrides)."""
     if override and is_image_id(override):
-        return azure.compute.ImageReferenceArgs(id=override)
-    publisher, offer, sku, version = override.split(":") if override else HPC_IMAGE
-    return azure.compute.ImageReferenceArgs(publisher=publisher, offer=offer, sku=sku, version=version)
+        return azure.compute.ImageReferenceArgs(id=override), None
+    if override:
+        publisher, offer, sku, version = override.split(":")
+        return azure.compute.ImageReferenceArgs(publisher=publisher, offer=offer, sku=sku, version=version), None
+    image = default_image(instance_type)
+    custom_data = base64.b64encode(image.cloud_init.encode()).decode() if image.cloud_init else None
+    return (azure.compute.ImageReferenceArgs(publisher=image.publisher, offer=image.offer, sku=image.sku,
+                                             version=image.version), custom_data)
 
 
 def _computer_name_prefix(name: str) -> str:
@@ -47,12 +65,15 @@ def _computer_name_prefix(name: str) -> str:
     return name[:50].rstrip("-")
 
 
-def _vm_profile(name: str, subnet_id: pulumi.Input[str], image: str | None, ssh_public_key: str,
-                capacity_reservation_group: str | None = None) -> azure.compute.VirtualMachineScaleSetVMProfileArgs:
+def _vm_profile(name: str, instance_type: str, subnet_id: pulumi.Input[str], image: str | None,
+                ssh_public_key: str, capacity_reservation_group: str | None = None
+                ) -> azure.compute.VirtualMachineScaleSetVMProfileArgs:
+    image_reference, custom_data = _image(instance_type, image)
     return azure.compute.VirtualMachineScaleSetVMProfileArgs(
         os_profile=azure.compute.VirtualMachineScaleSetOSProfileArgs(
             computer_name_prefix=_computer_name_prefix(name),
             admin_username=ADMIN_USER,
+            custom_data=custom_data,
             linux_configuration=azure.compute.LinuxConfigurationArgs(
                 disable_password_authentication=True,
                 ssh=azure.compute.SshConfigurationArgs(public_keys=[azure.compute.SshPublicKeyArgs(
@@ -60,7 +81,7 @@ def _vm_profile(name: str, subnet_id: pulumi.Input[str], image: str | None, ssh_
             ),
         ),
         storage_profile=azure.compute.VirtualMachineScaleSetStorageProfileArgs(
-            image_reference=_image_reference(image),
+            image_reference=image_reference,
             os_disk=azure.compute.VirtualMachineScaleSetOSDiskArgs(
                 create_option="FromImage", caching=azure.compute.CachingTypes.READ_WRITE, disk_size_gb=OS_DISK_GIB,
                 managed_disk=azure.compute.VirtualMachineScaleSetManagedDiskParametersArgs(
@@ -101,11 +122,30 @@ class AzureBackend(CloudBackend):
             address_space=azure.network.AddressSpaceArgs(address_prefixes=[site.network_cidr]),
             tags=tags, opts=child(owner))
         prefix = ipaddress.ip_network(site.network_cidr).prefixlen + 1
+        handles: dict[str, Any] = {"resource_group": group, "vnet": vnet}
+        nat = None
+        if egress_reasons(args.pools):
+            # Explicit outbound (private subnets have none): a NAT gateway with one static Standard IP.
+            ip = azure.network.PublicIPAddress(
+                f"{name}-egress-ip", resource_group_name=group.name, location=site.region,
+                sku=azure.network.PublicIPAddressSkuArgs(name="Standard", tier="Regional"),
+                public_ip_allocation_method=azure.network.IPAllocationMethod.STATIC, public_ip_address_version="IPv4",
+                tags=tags, opts=child(owner))
+            nat = azure.network.NatGateway(
+                f"{name}-egress", resource_group_name=group.name, location=site.region,
+                sku=azure.network.NatGatewaySkuArgs(name=azure.network.NatGatewaySkuName.STANDARD),
+                public_ip_addresses=[azure.network.SubResourceArgs(id=ip.id)],
+                idle_timeout_in_minutes=NAT_IDLE_TIMEOUT_MINUTES, tags=tags, opts=child(owner))
+            handles.update(egress_ip=ip, nat_gateway=nat)
         subnet = azure.network.Subnet(
             f"{name}-nodes", resource_group_name=group.name, virtual_network_name=vnet.name,
-            address_prefix=carve(site.network_cidr, prefix, 0), opts=child(owner))
-        return NetworkBuild(network_id=vnet.id, subnet_ids={zone: subnet.id for zone in site.zones},
-                            handles={"resource_group": group, "vnet": vnet, "subnet": subnet})
+            address_prefix=carve(site.network_cidr, prefix, 0),
+            # A private subnet: no implicit outbound IPs; outbound goes through the NAT gateway, if any.
+            default_outbound_access=False,
+            nat_gateway=None if nat is None else azure.network.SubResourceArgs(id=nat.id),
+            opts=child(owner))
+        handles["subnet"] = subnet
+        return NetworkBuild(network_id=vnet.id, subnet_ids={zone: subnet.id for zone in site.zones}, handles=handles)
 
     def build_training(self, owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
         pool = args.pool
@@ -113,6 +153,7 @@ class AzureBackend(CloudBackend):
         name = owner.pulumi_resource_name
         group = args.network.handles["resource_group"]
         zone = pool.zones[0]
+        infiniband = self.profile.fabric_interfaces(row) > 0
         placement_ids: list[pulumi.Input[str]] = []
         ppg = None
         if pool.placement_group:
@@ -128,21 +169,22 @@ class AzureBackend(CloudBackend):
         scale_sets: list[pulumi.Input[str]] = []
         for index, vms in enumerate(pool.islands):
             island = f"{name}-ib{index}"
-            # One scale set per InfiniBand island: IB links only VMs of one single placement group.
+            # One scale set per InfiniBand island: IB links only VMs of one single placement group
+            # (a size without InfiniBand needs none, and capacity reservations refuse one).
             vmss = azure.compute.VirtualMachineScaleSet(
                 island,
                 resource_group_name=group.name,
                 location=pool.region,
                 orchestration_mode=azure.compute.OrchestrationMode.UNIFORM,
                 sku=azure.compute.SkuArgs(name=row.instance_type, tier="Standard", capacity=vms),
-                single_placement_group=True,
+                single_placement_group=infiniband,
                 overprovision=False,
                 platform_fault_domain_count=1,
                 zones=[zone],
                 proximity_placement_group=None if ppg is None else azure.compute.SubResourceArgs(id=ppg.id),
                 upgrade_policy=azure.compute.UpgradePolicyArgs(mode=azure.compute.UpgradeMode.MANUAL),
-                virtual_machine_profile=_vm_profile(island, args.network.subnet_ids[zone], args.image,
-                                                    args.ssh_public_key or "", reservation),
+                virtual_machine_profile=_vm_profile(island, row.instance_type, args.network.subnet_ids[zone],
+                                                    args.image, args.ssh_public_key or "", reservation),
                 tags=pool.tags,
                 opts=child(owner),
             )
@@ -168,10 +210,25 @@ class AzureBackend(CloudBackend):
             zones=zones,
             zone_balance=True if len(zones) > 1 else None,
             upgrade_policy=azure.compute.UpgradePolicyArgs(mode=azure.compute.UpgradeMode.MANUAL),
-            virtual_machine_profile=_vm_profile(name, args.network.subnet_ids[zones[0]], args.image,
-                                                args.ssh_public_key or ""),
+            # The serving process gets its Azure Monitor token from this identity (IMDS, no secret).
+            identity=azure.compute.VirtualMachineScaleSetIdentityArgs(
+                type=azure.compute.ResourceIdentityType.SYSTEM_ASSIGNED),
+            virtual_machine_profile=_vm_profile(name, pool.instance_type, args.network.subnet_ids[zones[0]],
+                                                args.image, args.ssh_public_key or ""),
             tags=pool.tags,
             opts=child(owner, ignore_changes=["sku.capacity"]),
+        )
+        # Monitoring Metrics Publisher on the scale set itself: the identity may post metrics about
+        # this scale set and nothing else.
+        publisher = azure.authorization.RoleAssignment(
+            f"{name}-metrics-publisher",
+            principal_id=vmss.identity.apply(lambda identity: identity.principal_id if identity else None),
+            principal_type=azure.authorization.PrincipalType.SERVICE_PRINCIPAL,
+            role_definition_id=vmss.id.apply(role_definition_id),
+            scope=vmss.id,
+            description=f"{pool.name}: VMs publish {pool.scaling_metric_namespace}/{pool.scaling_metric_name} "
+                        "for the autoscale setting",
+            opts=child(owner),
         )
         target = pool.scaling_target_per_node
 
@@ -180,7 +237,9 @@ class AzureBackend(CloudBackend):
                 metric_name=pool.scaling_metric_name, metric_namespace=pool.scaling_metric_namespace,
                 metric_resource_uri=vmss.id, operator=operator, threshold=threshold,
                 statistic=azure.monitor.MetricStatisticType.AVERAGE,
-                time_aggregation=azure.monitor.TimeAggregationType.AVERAGE, time_grain="PT1M", time_window="PT5M")
+                time_aggregation=azure.monitor.TimeAggregationType.AVERAGE, time_grain="PT1M", time_window="PT5M",
+                # Each VM posts its own tokens/s; the average over the posts is already per instance.
+                divide_per_instance=False)
 
         setting = azure.monitor.AutoscaleSetting(
             f"{name}-autoscale",
@@ -206,7 +265,10 @@ class AzureBackend(CloudBackend):
                 ],
             )],
             tags=pool.tags,
-            opts=child(owner),
+            opts=child(owner, depends_on=[publisher]),
         )
-        notes = ["no standby pool: Azure keeps warm capacity as the scale set's minimum (min_nodes running)"]
+        notes = ["no standby pool: Azure keeps warm capacity as the scale set's minimum (min_nodes running)",
+                 f"every VM posts {pool.scaling_metric_name} (namespace {pool.scaling_metric_namespace}, its own "
+                 f"tokens/s, once a minute) to {metrics_ingestion_url(pool.region, '<scale set id>')} with a "
+                 f"token for {METRICS_TOKEN_AUDIENCE} from the scale set's managed identity"]
         return PoolBuild(node_group_id=vmss.id, autoscaler_id=setting.id, warm_nodes=0, notes=notes)

@@ -281,6 +281,7 @@ def pool_facts(pool: PoolPlan) -> dict[str, Any]:
         "fabric_interfaces": pool.fabric_interfaces,
         "fabric_gbps": pool.fabric_gbps,
         "islands": list(pool.islands),
+        "allow_multiple_islands": pool.allow_multiple_islands or None,
         "capacity_type": pool.capacity_type,
         "reservation_id": pool.reservation_id,
         "placement_group": pool.placement_group,

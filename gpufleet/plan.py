@@ -56,6 +56,8 @@ class PoolPlan:
         usd_per_hour: list price at ``nodes``, or None when the site has no price for the type.
         islands: training: node counts per fabric island, as the cloud's profile splits the cluster
             (e.g. one Azure scale set per InfiniBand island); else [nodes].
+        max_nodes_per_island, allow_multiple_islands: training: the spec's island size and its
+            opt-in to spanning several islands (the cloud's profile refuses a split without it).
     """
 
     name: str
@@ -83,6 +85,8 @@ class PoolPlan:
     demand_tokens_per_s: float = 0.0
     tokens_per_s_per_node: float = 0.0
     islands: tuple[int, ...] = ()
+    max_nodes_per_island: int | None = None
+    allow_multiple_islands: bool = False
     capacity_type: str = "on_demand"
     reservation_id: str | None = None
     placement_group: bool = True
@@ -434,6 +438,7 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
             pools.append(PoolPlan(
                 role="training", zones=zones, nodes_by_zone=nodes_by_zone, fallback_instance_types=(),
                 min_nodes=nodes, islands=cloud_profile(site.cloud).islands(nodes, w.max_nodes_per_island),
+                max_nodes_per_island=w.max_nodes_per_island, allow_multiple_islands=w.allow_multiple_islands,
                 capacity_type=w.capacity.type,
                 reservation_id=w.capacity.reservation_id, placement_group=w.capacity.placement_group,
                 placement_group_name=w.capacity.placement_group_name,

@@ -394,6 +394,9 @@ class TrainingSpec(TrainingDemand, _Workload):
     max_nodes_per_island: Annotated[int, Field(gt=0, le=300)] = 100
     """Azure: VMs per InfiniBand island (single placement group): 100 by default, up to 300 after
     a quota raise."""
+    allow_multiple_islands: bool = False
+    """Azure: the run may span several InfiniBand islands (traffic between islands is Ethernet, not
+    InfiniBand). Without it, a run needing more nodes than one island holds is refused."""
 
     def demand(self) -> TrainingClusterDemand:
         """The demand its ``TrainingCluster`` carries."""

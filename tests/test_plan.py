@@ -54,11 +54,18 @@ def test_azure_training_splits_into_infiniband_islands() -> None:
     fleet = {
         "sites": [{"name": "az", "cloud": "azure", "region": "eastus", "zones": ["1"], "power_mw": 50}],
         "training": [{"name": "big", "params": 7e10, "tokens": 2e12, "gpu": "H100", "deadline_days": 20,
-                      "mfu": 0.4, "nodes": 250}],
+                      "mfu": 0.4, "nodes": 250, "allow_multiple_islands": True}],
     }
     (pool,) = build_plan(parse_fleet(fleet), "t").pools
     assert pool.instance_type == "Standard_ND96isr_H100_v5"
     assert pool.islands == (84, 83, 83) and sum(pool.islands) == 250
+    assert pool.allow_multiple_islands is True and pool.max_nodes_per_island == 100
+    assert build_plan(parse_fleet(fleet), "t").to_json()["pools"][0]["islands"] == [84, 83, 83]
+    fleet["training"][0]["allow_multiple_islands"] = False  # the default: one island or a refusal
+    with pytest.raises(SpecError) as err:
+        build_plan(parse_fleet(fleet), "t")
+    assert [i.loc for i in err.value.issues] == ["fleet.training[0].allow_multiple_islands"]
+    assert "needs 3 InfiniBand islands (84+83+83 VMs; one island holds at most 100 VMs)" in str(err.value)
 
 
 def test_power_shortfall_is_infeasible_with_the_site_named(fleet: dict[str, Any]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
 from gpufleet.offline import OfflineRun
 
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
+NC_A100 = "Standard_NC24ads_A100_v4"
 
 
 def test_one_scale_set_per_island_each_a_single_placement_group(
@@ -36,6 +38,7 @@ def test_nodes_get_the_hpc_image_ssh_keys_only_and_no_public_ip(
     profile = run.of_type(VMSS)[0].inputs["virtualMachineProfile"]
     image = profile["storageProfile"]["imageReference"]
     assert (image["publisher"], image["offer"]) == ("microsoft-dsvm", "ubuntu-hpc")
+    assert "customData" not in profile["osProfile"]  # the HPC image brings its drivers
     linux = profile["osProfile"]["linuxConfiguration"]
     assert linux["disablePasswordAuthentication"] is True
     assert linux["ssh"]["publicKeys"][0]["keyData"] == "ssh-ed25519 AAAATEST op@host"
@@ -55,11 +58,73 @@ def test_image_override_by_urn(site_of: Callable[..., Any], pool_of: Callable[..
 
 def test_capacity_reservation_group_is_consumed(site_of: Callable[..., Any], pool_of: Callable[..., Any],
                                                 build: Callable[..., OfflineRun]) -> None:
-    group_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/capacityReservationGroups/nd"
-    pool = pool_of("azure", "training", capacity_type="reservation", reservation_id=group_id)
+    # Only what Azure can reserve gets here (the profile refuses ND sizes, single placement groups and
+    # proximity placement groups): a single NC A100 v4 node outside any placement group.
+    group_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/capacityReservationGroups/nc"
+    pool = pool_of("azure", "training", NC_A100, nodes=1, capacity_type="reservation", reservation_id=group_id,
+                   placement_group=False)
     run = build(site_of("azure"), [pool])
-    profile = run.of_type(VMSS)[0].inputs["virtualMachineProfile"]
-    assert profile["capacityReservation"] == {"capacityReservationGroup": {"id": group_id}}
+    (vmss,) = run.of_type(VMSS)
+    assert vmss.inputs["virtualMachineProfile"]["capacityReservation"] == {"capacityReservationGroup": {"id": group_id}}
+    assert vmss.inputs["singlePlacementGroup"] is False
+    assert "proximityPlacementGroup" not in vmss.inputs
+    assert run.of_type("azure-native:compute:ProximityPlacementGroup") == []
+
+
+def test_nc_nodes_boot_ubuntu_and_install_the_nvidia_driver(site_of: Callable[..., Any], pool_of: Callable[..., Any],
+                                                            build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("azure", "inference")  # Standard_NC40ads_H100_v5: the HPC images do not list NC sizes
+    os_profile = build(site_of("azure"), [pool]).of_type(VMSS)[0].inputs["virtualMachineProfile"]
+    image = os_profile["storageProfile"]["imageReference"]
+    assert image == {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
+    cloud_init = base64.b64decode(os_profile["osProfile"]["customData"]).decode()
+    assert cloud_init.startswith("#cloud-config\n") and "- [ubuntu-drivers, install]" in cloud_init
+    assert "mode: reboot" in cloud_init
+    override = build(site_of("azure"), [pool], images={pool.name: "Canonical:ubuntu-24_04-lts:server:latest"})
+    assert "customData" not in override.of_type(VMSS)[0].inputs["virtualMachineProfile"]["osProfile"]
+
+
+def test_inference_scale_sets_may_publish_their_scaling_metric(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("azure", "inference")
+    run = build(site_of("azure"), [pool])
+    (vmss,) = run.of_type(VMSS)
+    assert vmss.inputs["identity"] == {"type": "SystemAssigned"}
+    (grant,) = run.of_type("azure-native:authorization:RoleAssignment")
+    assert grant.inputs["scope"] == vmss.id  # the subject the VMs post the metric about, and only it
+    assert grant.inputs["roleDefinitionId"] == ("/subscriptions/00000000-0000-0000-0000-000000000000/providers/"
+                                                "Microsoft.Authorization/roleDefinitions/"
+                                                "3913510d-42f4-4e42-8a64-420c390055eb")
+    assert grant.inputs["principalType"] == "ServicePrincipal"
+    assert vmss.urn in grant.dependencies  # the principal is the scale set's own identity
+    (setting,) = run.of_type("azure-native:monitor:AutoscaleSetting")
+    assert grant.urn in setting.dependencies
+    for rule in setting.inputs["profiles"][0]["rules"]:
+        trigger = rule["metricTrigger"]
+        assert (trigger["metricResourceUri"], trigger["metricNamespace"], trigger["metricName"]) == (
+            vmss.id, pool.scaling_metric_namespace, pool.scaling_metric_name)
+        assert trigger["dividePerInstance"] is False and trigger["statistic"] == "Average"
+
+
+def test_a_site_serving_inference_gets_a_nat_gateway(site_of: Callable[..., Any], pool_of: Callable[..., Any],
+                                                     build: Callable[..., OfflineRun]) -> None:
+    run = build(site_of("azure"), [pool_of("azure", "inference")])
+    (ip,) = run.of_type("azure-native:network:PublicIPAddress")
+    assert ip.inputs["sku"] == {"name": "Standard", "tier": "Regional"}
+    assert ip.inputs["publicIPAllocationMethod"] == "Static"
+    (nat,) = run.of_type("azure-native:network:NatGateway")
+    assert nat.inputs["sku"] == {"name": "Standard"} and nat.inputs["publicIpAddresses"] == [{"id": ip.id}]
+    (subnet,) = run.of_type("azure-native:network:Subnet")
+    assert subnet.inputs["natGateway"] == {"id": nat.id} and subnet.inputs["defaultOutboundAccess"] is False
+
+
+def test_an_infiniband_training_site_gets_no_outbound_path(site_of: Callable[..., Any], pool_of: Callable[..., Any],
+                                                           build: Callable[..., OfflineRun]) -> None:
+    run = build(site_of("azure"), [pool_of("azure", "training")])
+    assert run.of_type("azure-native:network:NatGateway") == []
+    assert run.of_type("azure-native:network:PublicIPAddress") == []
+    (subnet,) = run.of_type("azure-native:network:Subnet")
+    assert subnet.inputs["defaultOutboundAccess"] is False and "natGateway" not in subnet.inputs
 
 
 def test_inference_scale_set_and_autoscale_setting(site_of: Callable[..., Any], pool_of: Callable[..., Any],

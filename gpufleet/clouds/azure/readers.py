@@ -9,6 +9,10 @@ resource                                             read
                                                      smallest over profiles), enabled
 ``azure-native:compute:VirtualMachine``              a group of one: zones, hardwareProfile.vmSize
 ===================================================  ================================================
+
+A training cluster of several single-placement-group scale sets spans several InfiniBand islands
+(Ethernet between them): a fabric problem unless its component records the run's opt-in
+(``pool.allow_multiple_islands`` in its props).
 """
 
 from __future__ import annotations
@@ -73,7 +77,20 @@ class AzureReader(CloudReader):
             if spg is not True and not is_unknown(spg):
                 problems.append(f"scale set {g.name} is not a single placement group (singlePlacementGroup is "
                                 f"{spg!r}; InfiniBand connects only VMs of one placement group)")
-        return problems
+        return problems + self._island_problems(pool)
+
+    @staticmethod
+    def _island_problems(pool: Pool) -> list[str]:
+        """Several scale sets are several InfiniBand islands: allowed only where the run opted in."""
+        islands = [g for g in pool.groups if g.resource.type == SCALE_SET]
+        recorded = pick(pool.component.props, "pool") if pool.component else None  # the component's PoolPlan
+        allowed = pick(recorded, "allow_multiple_islands")
+        if len(islands) <= 1 or allowed is True:
+            return []
+        sizes = "+".join("?" if g.count is None else str(g.count) for g in islands)
+        return [f"it spans {len(islands)} InfiniBand islands (scale sets {', '.join(g.name for g in islands)}: "
+                f"{sizes} VMs) and traffic between islands is Ethernet, but the run does not set "
+                "allow_multiple_islands: true"]
 
 
 READER = AzureReader()
