@@ -86,6 +86,18 @@ def test_vnet_ranges_azure_reserves_are_refused(cidr: str, reserved: str) -> Non
     assert issue.message.startswith(f"VNet range {cidr} overlaps {reserved}, which Azure does not allow")
 
 
+def test_the_node_subnet_must_hold_every_vm_of_the_site() -> None:
+    site = make_site("azure", network_cidr="10.20.0.0/20")  # node subnet /21: 2048 - 5 addresses
+    profile = clouds.profile("azure")
+    assert profile.check_site(site, [make_pool("azure", "inference", nodes=2043)], "s") == []
+    (issue,) = profile.check_site(site, [make_pool("azure", "inference", nodes=2000),
+                                         make_pool("azure", "training", nodes=44)], "s")
+    assert issue.loc == "s.network_cidr"
+    assert issue.message == ("the node subnet of 10.20.0.0/20 (a /21) has 2043 usable addresses, but the site's "
+                             "pools run 2044 VMs at full size")
+    assert issue.hint == "a VNet of /19 or larger"
+
+
 # --- capacity reservations ------------------------------------------------------------------------
 
 

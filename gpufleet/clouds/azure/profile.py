@@ -267,6 +267,22 @@ def check_site_vnet_range(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -
     return issues
 
 
+SUBNET_RESERVED_ADDRESSES = 5
+"""Azure keeps the first four and the last address of every subnet (same FAQ)."""
+
+
+def check_site_subnet_holds_the_pools(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """The node subnet (half the VNet) has an address for every VM the site's pools run at full size."""
+    prefix = ipaddress.ip_network(site.network_cidr).prefixlen + 1
+    usable = 2 ** (32 - prefix) - SUBNET_RESERVED_ADDRESSES
+    vms = sum(p.nodes for p in pools)
+    if vms <= usable:
+        return []
+    return [Issue(f"{loc}.network_cidr", f"the node subnet of {site.network_cidr} (a /{prefix}) has {usable} usable "
+                  f"addresses, but the site's pools run {vms} VMs at full size",
+                  f"a VNet of /{max(1, 32 - (vms + SUBNET_RESERVED_ADDRESSES - 1).bit_length() - 1)} or larger")]
+
+
 def check_site_vnet_clear_of_infiniband(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """The site's VNet does not overlap :data:`INFINIBAND_RESERVED` (ND-series RDMA network)."""
     if not ipaddress.ip_network(site.network_cidr).overlaps(INFINIBAND_RESERVED):
@@ -371,7 +387,7 @@ class AzureProfile(CloudProfile):
     capacity_types = frozenset({"on_demand", "reservation"})
     needs_ssh_key = True
     site_checks = (check_site_region_name, check_site_zones, check_site_subscription_id, check_site_resource_group,
-                   check_site_vnet_range, check_site_vnet_clear_of_infiniband)
+                   check_site_vnet_range, check_site_subnet_holds_the_pools, check_site_vnet_clear_of_infiniband)
     pool_checks = (check_pool_infiniband_islands, check_pool_one_island_unless_allowed,
                    check_pool_capacity_reservation_supported, check_pool_autoscale_metric_path,
                    check_pool_scale_set_size)
