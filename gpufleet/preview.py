@@ -3,9 +3,10 @@ protocol, with no credentials and no Pulumi CLI. Reusable: ``gpufleet diff`` run
 
 One preview, in order:
 
-1. read the policy config (Pulumi's ``--policy-pack-config`` format) and the stack file;
-2. start the pack in ``policies/`` exactly as ``pulumi preview --policy-pack`` does
-   (:class:`gpufleet.policy_engine.PolicyEngine`), read its policies and validate the config
+1. read the policy config (Pulumi's ``--policy-pack-config`` format), find the stack's Pulumi
+   project (:func:`gpufleet.project.find_project`: the program and the pack) and read the stack file;
+2. start the pack in the project's ``policies/`` exactly as ``pulumi preview --policy-pack`` does
+   (:class:`gpufleet.engine.PolicyEngine`), read its policies and validate the config
    against their schemas, so a bad config fails before the program runs;
 3. run the program under mocks (:func:`gpufleet.offline.run_program`) and collect every resource;
 4. ``AnalyzeStack`` over all of them; summarise capacity against demand per workload and power per
@@ -21,6 +22,7 @@ results pointing at the stack file).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -30,49 +32,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpufleet.errors import EXIT_BLOCKED, EXIT_OK
-from gpufleet.policy_engine import (
-    Diagnostic,
+from gpufleet.engine import (
     EngineRun,
     PackInfo,
     PolicyConfigEntry,
     PolicyEngine,
     StackResource,
-    default_pack_dir,
+    Violation,
     load_policy_config,
     reconcile_policy_config,
 )
+from gpufleet.errors import EXIT_BLOCKED, EXIT_OK
+from gpufleet.project import default_pack_dir, find_project, find_project_file
 
 PREVIEW_SCHEMA_VERSION = 1
 MARKDOWN_LIMIT_CHARS = 60_000
 """GitHub refuses comments over 65,536 characters; the Markdown report stays below this."""
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Violation:
-    """A policy finding, as reports show it.
-
-    Attributes:
-        resource: the URN the finding is about (None: the stack as a whole).
-        resource_name: that resource's logical name.
-    """
-
-    policy: str
-    enforcement: str
-    message: str
-    resource: str | None = None
-    resource_name: str | None = None
-    description: str = ""
-
-    @property
-    def blocking(self) -> bool:
-        return self.enforcement in ("mandatory", "remediate")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"policy": self.policy, "enforcement": self.enforcement, "resource": self.resource,
-                "message": self.message, "resource_name": self.resource_name}
 
 
 @dataclass
@@ -141,13 +118,14 @@ def run_preview(
     Args:
         stack_file: ``stacks/Pulumi.<stack>.yaml``.
         policy_config: a policy config file in Pulumi's ``--policy-pack-config`` format.
-        pack_dir: the policy pack (default: ``policies/`` of the repository holding the stack).
+        pack_dir: the policy pack (default: ``$GPUFLEET_POLICY_PACK``, else ``policies/`` of the
+            stack's Pulumi project, see :mod:`gpufleet.project`).
         engine: an already started :class:`PolicyEngine` to reuse (left running); by default one
             is started for this preview and stopped after it.
         progress: called with a short description as each step starts.
 
     Raises:
-        SpecError: bad stack file or policy config (exit 2).
+        SpecError: bad stack file or policy config, or no Pulumi project found (exit 2).
         InfeasiblePlanError: the program found no placement (exit 3).
         PolicyEngineError: the pack did not start or answer (exit 1).
     """
@@ -158,10 +136,11 @@ def run_preview(
     stack_path = Path(stack_file)
     config_source = str(policy_config) if policy_config else ""
     given = load_policy_config(policy_config) if policy_config else {}
-    stack_name, stack_config, _notes = read_stack_config(stack_path)
-    pack_dir = Path(pack_dir) if pack_dir is not None else default_pack_dir(stack_path.resolve().parent)
+    project = find_project(stack_path)
+    stack_name, stack_config, _notes = read_stack_config(stack_path, project.name)
+    pack_dir = Path(pack_dir) if pack_dir is not None else default_pack_dir(stack_path)
     own_engine = engine is None
-    eng = engine or PolicyEngine(pack_dir, stack=stack_name, stack_config=stack_config)
+    eng = engine or PolicyEngine(pack_dir, stack=stack_name, project=project.name, stack_config=stack_config)
     try:
         say(f"starting the policy pack {pack_dir}")
         eng.start()
@@ -203,9 +182,8 @@ def _stack_resource(run: Any) -> StackResource:
                          properties=dict(run.outputs))
 
 
-def _violation(d: Diagnostic, names: Mapping[str, str]) -> Violation:
-    return Violation(policy=d.policy, enforcement=d.enforcement, message=d.message, resource=d.urn or None,
-                     resource_name=names.get(d.urn) if d.urn else None, description=d.description)
+def _violation(v: Violation, names: Mapping[str, str]) -> Violation:
+    return dataclasses.replace(v, resource_name=names.get(v.resource) if v.resource else None)
 
 
 def _pack_resources(resources: list[StackResource]) -> list[Any]:
@@ -345,10 +323,8 @@ def _subjects(v: Violation, result: PreviewResult) -> list[str]:
 
 def _artifact_uri(stack_file: str) -> str:
     path = Path(stack_file).resolve()
-    for d in path.parents:
-        if (d / "Pulumi.yaml").is_file():
-            return path.relative_to(d).as_posix()
-    return Path(stack_file).as_posix()
+    project_file = find_project_file(path.parent)
+    return path.relative_to(project_file.parent).as_posix() if project_file else Path(stack_file).as_posix()
 
 
 def render_sarif(result: PreviewResult) -> dict[str, Any]:
@@ -413,7 +389,6 @@ def render(result: PreviewResult, fmt: str) -> str:
 __all__ = [
     "PREVIEW_SCHEMA_VERSION",
     "PreviewResult",
-    "Violation",
     "render",
     "render_markdown",
     "render_sarif",

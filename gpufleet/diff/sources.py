@@ -176,7 +176,7 @@ def default_preview(stack_file: Path, policy_config: Path | None, *, repo: Path 
             the repository holding ``stack_file``.
     """
     try:
-        from gpufleet.policy_engine import default_pack_dir
+        from gpufleet.project import default_pack_dir
         from gpufleet.preview import run_preview
     except ImportError as exc:  # the pulumi extra is missing
         raise SpecError(Issue("preview", f"the offline preview is not available ({exc})",

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpufleet.engine.schema import validate_json_schema
 from gpufleet.policy.demand import FLOOR_MODELS, INFERENCE_DEFAULTS, NOT_IN_FLOORS
-from gpufleet.policy_engine import validate_json_schema
 from gpufleet.spec import SLUG_PATTERN
 
 _POSITIVE = {"type": "number", "exclusiveMinimum": 0}

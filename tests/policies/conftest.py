@@ -1,21 +1,18 @@
-"""Fixtures for the policy pack: its rule modules on sys.path, the baseline stack, and the pack
-running as a process behind the engine's gRPC protocol (started once, stopped at the end)."""
+"""Fixtures for the policy pack: the baseline stack, and the pack running as a process behind the
+engine's gRPC protocol (started once, stopped at the end)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from gpufleet.engine import PolicyEngine
+from tests.policies.policy_baseline import Stack, baseline
+
 REPO = Path(__file__).resolve().parents[2]
 PACK_DIR = REPO / "policies"
-if str(PACK_DIR) not in sys.path:
-    sys.path.insert(0, str(PACK_DIR))
-
-from gpufleet.policy_engine import PolicyEngine  # noqa: E402
-from tests.policies.policy_baseline import Stack, baseline  # noqa: E402
 
 
 @pytest.fixture

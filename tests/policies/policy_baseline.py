@@ -22,7 +22,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from gpufleet.policy_engine import StackResource
+from gpufleet.engine import StackResource
 
 STACK = "test"
 PROJECT = "gpufleet"

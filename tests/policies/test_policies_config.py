@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gpufleet.policy_engine import parse_policy_config, validate_json_schema
+from gpufleet.engine import parse_policy_config, validate_json_schema
 from gpufleet.policy.config import BY_NAME, FLOOR_SCHEMA, FLOORS_SCHEMA, POLICIES
 from tests.policies.conftest import PACK_DIR, REPO
 

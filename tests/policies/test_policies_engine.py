@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from gpufleet.errors import SpecError
-from gpufleet.policy_engine import (
-    Diagnostic,
+from gpufleet.engine import (
     PolicyConfigEntry,
     PolicyEngine,
     PolicyEngineError,
     parse_policy_config,
     reconcile_policy_config,
 )
+from gpufleet.engine import Violation as Diagnostic
+from gpufleet.errors import SpecError
 from tests.policies.conftest import PACK_DIR
 from tests.policies.policy_baseline import UNKNOWN, Stack
 

@@ -10,14 +10,10 @@ import pytest
 
 from gpufleet.offline import UNKNOWN as OFFLINE_UNKNOWN
 from gpufleet.names import UNKNOWN_SENTINEL, UNKNOWN_VALUES
-from gpufleet.policy_engine import (
-    StackResource,
-    _to_analyzer_resource,
-    default_pack_dir,
-    provider_urn,
-    urn_type,
-)
+from gpufleet.engine import StackResource, provider_urn, urn_type
+from gpufleet.engine.client import to_analyzer_resource as _to_analyzer_resource
 from gpufleet.policy.resources import as_int, pick, spread, tags_of
+from gpufleet.project import default_pack_dir
 from tests.policies.conftest import PACK_DIR, REPO
 
 

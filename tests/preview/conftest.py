@@ -3,19 +3,16 @@ once per session (each runs the Pulumi program under mocks and the policy pack a
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+
+from gpufleet.preview import PreviewResult, run_preview
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = REPO / "tests" / "fixtures" / "preview"
 CONFIGS = REPO / "tests" / "fixtures" / "policy-config"
 PACK_DIR = REPO / "policies"
-if str(PACK_DIR) not in sys.path:
-    sys.path.insert(0, str(PACK_DIR))
-
-from gpufleet.preview import PreviewResult, run_preview  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gpufleet.offline import run_program
-from gpufleet.policy_engine import PolicyEngine, StackResource, parse_policy_config
+from gpufleet.engine import PolicyEngine, StackResource, parse_policy_config
 from tests.preview.conftest import CONFIGS, PACK_DIR, STACKS
 
 

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 from rich.console import Console
 
+from gpufleet.engine import Violation
 from gpufleet.preview import (
     MARKDOWN_LIMIT_CHARS,
     PreviewResult,
-    Violation,
     render,
     render_markdown,
     render_sarif,

@@ -292,7 +292,7 @@ def test_nothing_is_left_unknown_in_a_preview(name: str, stack_run: Run) -> None
 
 def test_the_policy_pack_passes_every_stack(stack_run: Run) -> None:
     # The pack reads the component props and the cloud resources; the two must tell one story.
-    from gpufleet.policy_engine import PolicyEngine, StackResource
+    from gpufleet.engine import PolicyEngine, StackResource
 
     if not (REPO / "policies" / "PulumiPolicy.yaml").exists():
         pytest.skip("no policy pack in this checkout")

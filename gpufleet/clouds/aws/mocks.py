@@ -1,0 +1,49 @@
+"""AWS's fake provider answers for offline runs (:mod:`gpufleet.offline`): resource ids and ARNs,
+and the AMI an SSM parameter names. Plain Python, no Pulumi import; the interface is
+:class:`gpufleet.offline.cloud_mocks.CloudMocks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gpufleet.offline.cloud_mocks import digest
+
+PACKAGE = "aws"
+"""Answers for ``aws:...`` type and function tokens."""
+
+_ID_PREFIXES = {
+    "aws:ec2/vpc:Vpc": "vpc-",
+    "aws:ec2/subnet:Subnet": "subnet-",
+    "aws:ec2/securityGroup:SecurityGroup": "sg-",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
+    "aws:ec2/placementGroup:PlacementGroup": "pg-",
+    "aws:ec2/internetGateway:InternetGateway": "igw-",
+    "aws:ec2/routeTable:RouteTable": "rtb-",
+}
+"""EC2's id prefix per resource type (other types get ``<name>-``)."""
+
+
+def computed_state(type_token: str, name: str, inputs: dict[str, Any],
+                   provider: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An EC2-style id (``vpc-…``), an ARN in the provider's region, the name and a template version."""
+    state = dict(inputs)
+    rid = _ID_PREFIXES.get(type_token, f"{name}-") + digest(type_token, name)
+    service = type_token.split(":")[1].split("/")[0]
+    region = provider.get("region", "mock-region")
+    state.setdefault("arn", f"arn:aws:{service}:{region}:123456789012:{name}/{rid}")
+    state.setdefault("name", name)
+    state.setdefault("latestVersion", 1)
+    return rid, state
+
+
+def answer_call(token: str, args: Mapping[str, Any], provider: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``aws:ssm/getParameter:getParameter``: an AMI id for the parameter name and the region."""
+    if token != "aws:ssm/getParameter:getParameter":
+        return None
+    name = str(args.get("name", ""))
+    region = str(args.get("region") or provider.get("region", ""))
+    return {"id": name, "name": name, "type": "String", "value": "ami-" + digest(name, region),
+            "arn": f"arn:aws:ssm:{region or 'mock-region'}::parameter{name}", "version": 1,
+            "insecureValue": "ami-" + digest(name, region), "withDecryption": True}

@@ -1,0 +1,43 @@
+"""Azure's fake provider answers for offline runs (:mod:`gpufleet.offline`): ARM resource ids in the
+provider's subscription. Plain Python, no Pulumi import; the interface is
+:class:`gpufleet.offline.cloud_mocks.CloudMocks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gpufleet.offline.cloud_mocks import plural
+
+PACKAGE = "azure-native"
+"""Answers for ``azure-native:...`` type and function tokens."""
+
+_NAMESPACES = {
+    "compute": "Microsoft.Compute",
+    "network": "Microsoft.Network",
+    "monitor": "Microsoft.Insights",
+    "resources": "Microsoft.Resources",
+}
+"""The ARM resource provider namespace of each azure-native module."""
+
+
+def computed_state(type_token: str, name: str, inputs: dict[str, Any],
+                   provider: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An ARM id (``/subscriptions/…/resourceGroups/…/providers/…``) and the physical name."""
+    state = dict(inputs)
+    subscription = provider.get("subscriptionId", "00000000-0000-0000-0000-000000000000")
+    rg = inputs.get("resourceGroupName", "mock-rg")
+    kind = type_token.split(":")[-1]
+    physical = (inputs.get("resourceGroupName") if kind == "ResourceGroup" else None) or name
+    namespace = _NAMESPACES.get(type_token.split(":")[1], "Microsoft.Mock")
+    rid = f"/subscriptions/{subscription}/resourceGroups/{rg}/providers/{namespace}/{plural(kind)}/{physical}"
+    if kind == "ResourceGroup":
+        rid = f"/subscriptions/{subscription}/resourceGroups/{physical}"
+    state.setdefault("name", physical)
+    return rid, state
+
+
+def answer_call(token: str, args: Mapping[str, Any], provider: Mapping[str, Any]) -> dict[str, Any] | None:
+    """No Azure data source is mocked: the runner echoes the arguments back."""
+    return None
