@@ -45,7 +45,8 @@ def validate_json_schema(value: Any, schema: Mapping[str, Any], path: str = "") 
         if not any(_is_type(value, k) for k in kinds):
             return [f"{where}: must be {' or '.join(_TYPE_WORDS.get(k, k) for k in kinds)}, got {brief_json(value)}"]
     if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{where}: must be one of {', '.join(json.dumps(v) for v in schema['enum'])}, got {brief_json(value)}")
+        allowed = ", ".join(json.dumps(v) for v in schema["enum"])
+        errors.append(f"{where}: must be one of {allowed}, got {brief_json(value)}")
     if "const" in schema and value != schema["const"]:
         errors.append(f"{where}: must be {json.dumps(schema['const'])}, got {brief_json(value)}")
     if _is_type(value, "number"):

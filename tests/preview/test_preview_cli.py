@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.preview.conftest import CONFIGS, STACKS
+from tests.preview.conftest import CONFIGS, REPO, STACKS
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -131,3 +134,28 @@ def test_text_report_on_stdout(run_cli: Run) -> None:
 def test_unknown_format_is_a_usage_error(run_cli: Run) -> None:
     code, _, err = run_cli("preview", "--stack", str(STACKS / "Pulumi.good.yaml"), "--format", "yaml")
     assert code == 2 and "Invalid value for '--format'" in err
+
+
+def test_a_project_copied_outside_the_repository_previews_with_its_own_program_and_pack(tmp_path: Path) -> None:
+    # What an installed wheel sees: a checkout somewhere else, gpufleet run from a third directory.
+    project = tmp_path / "project"
+    skip = shutil.ignore_patterns("__pycache__", "venv")
+    shutil.copytree(REPO / "components", project / "components", ignore=skip)
+    shutil.copytree(REPO / "policies", project / "policies", ignore=skip)
+    (project / "stacks").mkdir()
+    shutil.copy(REPO / "stacks" / "Pulumi.dev.yaml", project / "stacks")
+    (project / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text().replace("name: gpufleet", "name: copied"))
+    (project / "__main__.py").write_text((REPO / "__main__.py").read_text()
+                                         + '\npulumi.ComponentResource("gpufleet:test:CopiedProgram", "marker")\n')
+    pack = project / "policies" / "PulumiPolicy.yaml"
+    pack.write_text(pack.read_text().replace("version: 0.1.0", "version: 0.1.0-copied"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    stack = project / "stacks" / "Pulumi.dev.yaml"
+    out = subprocess.run([sys.executable, "-m", "gpufleet", "preview", "--stack", str(stack), "--format", "json"],
+                         cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["verdict"] == "pass" and report["policy_pack"]["version"] == "0.1.0-copied"
+    assert [r["name"] for r in report["resources"] if r["type"] == "gpufleet:test:CopiedProgram"] == ["marker"]
+    assert all("::copied::" in r["urn"] for r in report["resources"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pulumi
@@ -127,6 +129,22 @@ def test_stack_config_is_passed_the_way_the_cli_passes_it(tmp_path: Path) -> Non
     assert notes == ["gpufleet:secret is an encrypted secret; it cannot be decrypted offline and was not set"]
 
 
+def test_the_program_and_the_project_name_come_from_the_stacks_pulumi_yaml(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: toy\nruntime: python\nmain: app/\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__main__.py").write_text(
+        "import pulumi\n"
+        "pulumi.export('program', __file__)\n"
+        "pulumi.export('answer', pulumi.Config().require_int('answer'))\n")
+    (tmp_path / "stacks").mkdir()
+    stack = tmp_path / "stacks" / "Pulumi.s.yaml"
+    stack.write_text("config:\n  answer: 42\n")  # an unqualified key gets the project's namespace
+    run = run_program(stack)  # the working directory is the repository: the stack's own project wins
+    assert Path(run.outputs["program"]) == (tmp_path / "app" / "__main__.py").resolve()
+    assert run.outputs["answer"] == 42
+    assert run.stack_urn == "urn:pulumi:s::toy::pulumi:pulumi:Stack::toy-s"
+
+
 def test_data_source_answers_are_deterministic() -> None:
     ssm = answer_call("aws:ssm/getParameter:getParameter", {"name": "/p"}, {"region": "us-east-2"})
     assert ssm == answer_call("aws:ssm/getParameter:getParameter", {"name": "/p"}, {"region": "us-east-2"})
@@ -134,6 +152,29 @@ def test_data_source_answers_are_deterministic() -> None:
     assert ssm["value"] != answer_call("aws:ssm/getParameter:getParameter", {"name": "/p"}, {"region": "eu-west-1"})["value"]
     image = answer_call("gcp:compute/getImage:getImage", {"family": "f", "project": "p"})
     assert image["selfLink"] == "https://www.googleapis.com/compute/v1/projects/p/global/images/f-v20260101"
+
+
+def test_each_cloud_answers_for_its_own_type_tokens_and_others_get_plain_ids() -> None:
+    from gpufleet.offline.cloud_mocks import mocks_for
+    from gpufleet.offline.recorder import computed_state
+
+    for token in ("aws:ec2/vpc:Vpc", "azure-native:network:VirtualNetwork", "gcp:compute/network:Network"):
+        cloud = mocks_for(token)
+        assert cloud is not None and token.startswith(f"{cloud.PACKAGE}:")
+    assert mocks_for("random:index/randomId:RandomId") is None
+    assert computed_state("random:index/randomId:RandomId", "r", {"a": 1}, {}) == ("r-id", {"a": 1})
+    rg_id, _ = computed_state("azure-native:resources:ResourceGroup", "rg", {"resourceGroupName": "fleet-rg"},
+                              {"subscriptionId": "sub"})
+    assert rg_id == "/subscriptions/sub/resourceGroups/fleet-rg"
+    assert answer_call("random:index/getThing:getThing", {"x": 1}) == {"x": 1}
+
+
+def test_the_runner_and_the_cloud_mocks_import_no_pulumi_until_a_run() -> None:
+    code = ("import sys, gpufleet.offline, gpufleet.offline.cloud_mocks as m\n"
+            "m.mocks_for('aws:x')\n"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] in ('pulumi', 'grpc')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_dev_stack_runs_under_mocks_in_update_mode_too() -> None:
