@@ -47,13 +47,9 @@ class PulumiProject:
     program: Path
 
     @property
-    def directory(self) -> Path:
-        return self.file.parent
-
-    @property
     def policy_pack(self) -> Path:
         """The project's ``policies/`` directory (which may not exist)."""
-        return self.directory / PACK_DIR_NAME
+        return self.file.parent / PACK_DIR_NAME
 
 
 def load_project(file: str | Path) -> PulumiProject:

@@ -41,10 +41,7 @@ CLOUD_STRING = re.compile(r"""["'](aws|azure|gcp)["']|\b(aws|azure-native|gcp):[
 """A cloud's name as a string literal, or a cloud resource type token (``aws:ec2/...``)."""
 
 NAMES_CLOUDS = (
-    "clouds/",  # the one place per cloud: profiles, resource type tokens, pack readers
-    # Still to move into gpufleet/clouds/<cloud>/ (each a package of its own, so a cloud's facts
-    # there are already kept apart from the rest of the core):
-    "offline/",  # the mocks' per-cloud answers and fake ids, going to clouds/<cloud>/mocks.py
+    "clouds/",  # the one place per cloud: profiles, resource type tokens, pack readers, preflight reads, mocks
 )
 
 

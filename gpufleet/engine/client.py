@@ -60,27 +60,16 @@ class PolicyEngine(PackProcess):
         pack_dir: the directory holding ``PulumiPolicy.yaml`` (default: the pack of the Pulumi
             project around the working directory, see :func:`gpufleet.project.default_pack_dir`).
         rpc_timeout: seconds each call may take.
-        Others: as :class:`~gpufleet.engine.process.PackProcess`.
+        options: as :class:`~gpufleet.engine.process.PackProcess` (``python``, ``stack``,
+            ``project``, ``stack_config``, ``dry_run``, ``startup_timeout``).
     """
 
-    def __init__(
-        self,
-        pack_dir: str | Path | None = None,
-        *,
-        python: str | None = None,
-        stack: str = "dev",
-        project: str = "gpufleet",
-        stack_config: Mapping[str, Any] | None = None,
-        dry_run: bool = True,
-        startup_timeout: float = 60.0,
-        rpc_timeout: float = 600.0,
-    ) -> None:
+    def __init__(self, pack_dir: str | Path | None = None, *, rpc_timeout: float = 600.0, **options: Any) -> None:
         if pack_dir is None:
             from gpufleet.project import default_pack_dir
 
             pack_dir = default_pack_dir()
-        super().__init__(pack_dir, python=python, stack=stack, project=project, stack_config=stack_config,
-                         dry_run=dry_run, startup_timeout=startup_timeout)
+        super().__init__(pack_dir, **options)
         self.rpc_timeout = rpc_timeout
         self.seconds_start = 0.0
         self._channel: Any = None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gpufleet.errors import EXIT_INTERNAL, GpufleetError
+from gpufleet.names import CONFIG_NAMESPACE
 
 NO_ENGINE_ADDRESS = "127.0.0.1:0"
 """Passed where Pulumi passes its engine's address: pulumi_policy parses the argument, never dials it."""
@@ -52,7 +53,7 @@ class PackProcess:
         *,
         python: str | None = None,
         stack: str = "dev",
-        project: str = "gpufleet",
+        project: str = CONFIG_NAMESPACE,
         stack_config: Mapping[str, Any] | None = None,
         dry_run: bool = True,
         startup_timeout: float = 60.0,

@@ -4,8 +4,9 @@ the runner finds the one for a type token, and the helpers those modules share.
 Each cloud keeps its fake provider answers in ``gpufleet/clouds/<cloud>/mocks.py`` (plain Python, no
 Pulumi import), a module with the :class:`CloudMocks` interface: the Pulumi package whose type tokens
 it answers for, the id and computed outputs of a resource, and the answers to data-source calls. The
-runner picks the module by the package of the token (the text before the first ``:``); every module
-named ``mocks`` under :mod:`gpufleet.clouds` is found, so adding a cloud adds no line here.
+runner picks the module by the package of the token (the text before the first ``:``), among the
+modules of the clouds the registry knows (:func:`gpufleet.clouds.names`): adding a cloud adds no
+line here.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import importlib.util
-import pkgutil
 from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
@@ -39,20 +38,17 @@ class CloudMocks(Protocol):
 
 
 @functools.cache
-def _registry() -> dict[str, CloudMocks]:
-    import gpufleet.clouds
+def _by_package() -> dict[str, CloudMocks]:
+    """Every registered cloud's mocks module (``gpufleet.clouds.<cloud>.mocks``), by its package."""
+    from gpufleet import clouds
 
-    found: dict[str, CloudMocks] = {}
-    for info in pkgutil.iter_modules(gpufleet.clouds.__path__, "gpufleet.clouds."):
-        if info.ispkg and importlib.util.find_spec(f"{info.name}.mocks") is not None:
-            module = cast(CloudMocks, importlib.import_module(f"{info.name}.mocks"))
-            found[module.PACKAGE] = module
-    return found
+    modules = [cast(CloudMocks, importlib.import_module(f"{clouds.__name__}.{name}.mocks")) for name in clouds.names()]
+    return {module.PACKAGE: module for module in modules}
 
 
 def mocks_for(token: str) -> CloudMocks | None:
     """The mocks module for a type or function token (None: no cloud answers for its package)."""
-    return _registry().get(token.split(":", 1)[0])
+    return _by_package().get(token.split(":", 1)[0])
 
 
 def digest(*parts: str, length: int = 17) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpufleet.names import CONFIG_NAMESPACE
+
 UNKNOWN = "<computed>"
 """Stands for a value a provider would compute (unknown during a preview)."""
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
@@ -20,8 +22,8 @@ class RecordedResource:
     """One resource the program registered, as the engine saw it.
 
     Attributes:
-        type: the type token, e.g. ``aws:ec2/launchTemplate:LaunchTemplate`` or
-            ``gpufleet:index:TrainingCluster``.
+        type: the type token: a cloud resource's (``<package>:<module>:<Type>``) or a component's
+            (``gpufleet:index:TrainingCluster``).
         name: the logical name.
         urn: the URN the mock engine gave it.
         inputs: the inputs as plain JSON (camelCase keys, numbers as floats, unknown values as
@@ -85,7 +87,7 @@ class OfflineRun:
     resources: list[RecordedResource]
     outputs: dict[str, Any]
     seconds: float
-    project: str = "gpufleet"
+    project: str = CONFIG_NAMESPACE
     preview: bool = True
     calls: list[RecordedCall] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -3,7 +3,6 @@ engine's gRPC protocol (started once, stopped at the end)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,15 @@ def stack() -> Stack:
     return baseline()
 
 
-@pytest.fixture(scope="session")
-def engine(request: pytest.FixtureRequest) -> Iterator[PolicyEngine]:
-    """The pack in ``policies/``, started as Pulumi starts it; stopped when the session ends."""
-    eng = PolicyEngine(PACK_DIR, stack="test")
+def started_engine(request: pytest.FixtureRequest, stack: str) -> PolicyEngine:
+    """The pack in ``policies/``, started as Pulumi starts it; stopped when the fixture's scope ends."""
+    eng = PolicyEngine(PACK_DIR, stack=stack)
     request.addfinalizer(eng.close)
     eng.start()
-    yield eng
-    eng.close()
+    return eng
+
+
+@pytest.fixture(scope="session")
+def engine(request: pytest.FixtureRequest) -> PolicyEngine:
+    """The pack for the whole session."""
+    return started_engine(request, "test")

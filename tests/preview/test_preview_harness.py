@@ -5,23 +5,19 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from gpufleet.offline import run_program
 from gpufleet.engine import PolicyEngine, StackResource, parse_policy_config
-from tests.preview.conftest import CONFIGS, PACK_DIR, STACKS
+from gpufleet.offline import run_program
+from tests.policies.conftest import started_engine
+from tests.preview.conftest import CONFIGS, STACKS
 
 
 @pytest.fixture(scope="module")
-def engine(request: pytest.FixtureRequest) -> Iterator[PolicyEngine]:
-    eng = PolicyEngine(PACK_DIR, stack="good")
-    request.addfinalizer(eng.close)
-    eng.start()
-    yield eng
-    eng.close()
+def engine(request: pytest.FixtureRequest) -> PolicyEngine:
+    return started_engine(request, "good")
 
 
 def recorded(stack: str) -> list[StackResource]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gpufleet.clouds.aws.profile import LAUNCH_TEMPLATE, PLACEMENT_GROUP
 from gpufleet.offline.cloud_mocks import digest
 
 PACKAGE = "aws"
@@ -17,8 +18,8 @@ _ID_PREFIXES = {
     "aws:ec2/vpc:Vpc": "vpc-",
     "aws:ec2/subnet:Subnet": "subnet-",
     "aws:ec2/securityGroup:SecurityGroup": "sg-",
-    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
-    "aws:ec2/placementGroup:PlacementGroup": "pg-",
+    LAUNCH_TEMPLATE: "lt-",
+    PLACEMENT_GROUP: "pg-",
     "aws:ec2/internetGateway:InternetGateway": "igw-",
     "aws:ec2/routeTable:RouteTable": "rtb-",
 }
