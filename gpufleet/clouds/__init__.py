@@ -8,7 +8,9 @@ Each cloud is a package ``gpufleet/clouds/<name>/``:
 * ``readers.py``: how the policy pack reads its resources (a
   :class:`~gpufleet.policy.resources.CloudReader` named ``READER``);
 * ``preflight.py`` and ``preflight.yaml``: what ``gpufleet preflight`` reads from the provider's API,
-  and how its findings word it (imported on first use by :func:`gpufleet.preflight.checker_for`).
+  and how its findings word it (imported on first use by :func:`gpufleet.preflight.checker_for`);
+* ``mocks.py``: the fake ids and data-source answers of offline runs (imported on first use by
+  :func:`gpufleet.offline.cloud_mocks.mocks_for`).
 
 Everything else asks this registry: :func:`profile` for a cloud's profile, :func:`names` for the
 clouds gpufleet knows (the spec's ``cloud`` values, the catalog's clouds, the CLI's ``--cloud``
