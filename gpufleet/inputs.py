@@ -22,6 +22,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -210,8 +211,12 @@ def parse_yaml(text: str, *, source: str, what: str = "input") -> Any:
 # --- JSON ----------------------------------------------------------------------------------------------
 
 
-def parse_json(text: str, *, source: str, what: str = "input") -> Any:
-    """A JSON document, refusing duplicate keys (both lines named), deep nesting and huge integers."""
+def parse_json(text: str, *, source: str, what: str = "input",
+               syntax: Callable[[json.JSONDecodeError], SpecError] | None = None) -> Any:
+    """A JSON document, refusing duplicate keys (both lines named), deep nesting and huge integers.
+
+    ``syntax`` builds the error for malformed JSON, for commands whose messages have their own form.
+    """
     depth = _json_depth(text)
     if depth > MAX_DEPTH:
         raise _refuse(source, what, f"nested deeper than {MAX_DEPTH} levels",
@@ -238,6 +243,8 @@ def parse_json(text: str, *, source: str, what: str = "input") -> Any:
     except _BoundError as exc:
         raise _refuse(source, what, exc.message, exc.hint) from None
     except json.JSONDecodeError as exc:
+        if syntax is not None:
+            raise syntax(exc) from None
         raise _refuse(source, what, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except (RecursionError, ValueError) as exc:
         raise _refuse(source, what, f"cannot read the JSON: {exc}") from None

@@ -39,3 +39,26 @@ def test_diff_chart_with_a_wrong_suffix_fails_before_the_previews(stack: Path, t
     assert code == 2
     assert "--chart" in err and "has suffix '.txt'" in err and ".svg, .png" in err
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_preview_output_over_its_own_stack_is_refused(stack: Path) -> None:
+    before = stack.read_bytes()
+    code, err = _gpufleet("preview", "--stack", str(stack), "--output", str(stack))
+    assert code == 2 and "--output" in err and "is an input of this run" in err
+    assert stack.read_bytes() == before
+
+
+@pytest.mark.parametrize("target", ["missing-dir/report.txt", "/dev/full"])
+def test_preview_output_to_a_bad_place_fails_before_the_run(stack: Path, tmp_path: Path, target: str) -> None:
+    path = target if target.startswith("/") else str(tmp_path / target)
+    code, err = _gpufleet("preview", "--stack", str(stack), "--output", path)
+    assert code == 2 and "--output" in err
+    assert "starting the policy pack" not in err  # refused before any work
+
+
+def test_duplicate_policy_in_policy_config_is_refused(stack: Path, tmp_path: Path) -> None:
+    config = tmp_path / "policy.json"
+    config.write_text('{"capacity-covers-demand": {"floors": {"chat-8b": {"peak_tokens_per_s": 1}}},\n'
+                      ' "capacity-covers-demand": "advisory"}\n')
+    code, err = _gpufleet("preview", "--stack", str(stack), "--policy-config", str(config))
+    assert code == 2 and "duplicate key 'capacity-covers-demand' at lines 1 and 2" in err

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from gpufleet.cli._output import console, fmt_num, print_json
 from gpufleet.cli._params import finite
+from gpufleet.inputs import parse_json, read_text
 from gpufleet.errors import EXIT_BLOCKED, Issue, SpecError
 
 if TYPE_CHECKING:
@@ -23,14 +24,12 @@ if TYPE_CHECKING:
 
 
 def _read_json(path: Path) -> object:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(Issue(str(path), f"cannot read the file: {exc}", "a UTF-8 JSON file")) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(Issue(f"{path}:{exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}", "a JSON object")) from None
+    """The problem file, read bounded (a regular file, 4 MiB, UTF-8, no duplicate keys)."""
+
+    def malformed(exc: json.JSONDecodeError) -> SpecError:
+        return SpecError(Issue(f"{path}:{exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}", "a JSON object"))
+
+    return parse_json(read_text(path, what=str(path)), source=str(path), what=str(path), syntax=malformed)
 
 
 @click.command()

@@ -31,33 +31,37 @@ def preview(stack_file: Path, policy_config: Path | None, fmt: str, output: Path
     as `pulumi preview --policy-pack policies` runs it, over the engine's gRPC protocol. The report
     shows capacity against demand per workload, power per site, and every violation.
     """
+    from gpufleet.outputs import check_outputs, write_atomic
     from gpufleet.preview import render, render_text, run_preview
 
+    # Before any work: never over an input (the stack, the policy config), an existing directory.
+    check_outputs({"--output": output}, [stack_file, policy_config])
     with _Progress() as progress:
         result = run_preview(stack_file, policy_config, progress=progress)
-    if fmt == "text":
-        _write_text(result, output, render_text)
-    else:
-        text = render(result, fmt)
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            output.write_text(text, encoding="utf-8")
+    text = _render_text(result, output, render_text) if fmt == "text" else render(result, fmt)
+    if output is not None:
+        write_atomic(output, text)
+    elif text:
+        sys.stdout.write(text)
     if result.exit_code:
         # SystemExit rather than ctx.exit: with standalone_mode=False click would return the code.
         raise SystemExit(result.exit_code)
 
 
-def _write_text(result: Any, output: Path | None, render_text: Any) -> None:
+def _render_text(result: Any, output: Path | None, render_text: Any) -> str:
+    """The text report: drawn on the terminal (returns ""), or rendered plain for a file."""
+    import io
+
     from rich.console import Console
 
     from gpufleet.cli._output import console
 
     if output is None:
         render_text(result, console())
-        return
-    with output.open("w", encoding="utf-8") as fh:
-        render_text(result, Console(file=fh, width=160, no_color=True, soft_wrap=False))
+        return ""
+    buffer = io.StringIO()
+    render_text(result, Console(file=buffer, width=160, no_color=True, soft_wrap=False))
+    return buffer.getvalue()
 
 
 class _Progress:

@@ -18,6 +18,7 @@ from typing import Any
 from gpufleet.engine.schema import brief_json, validate_json_schema
 from gpufleet.engine.violations import ENFORCEMENT_LEVELS
 from gpufleet.errors import Issue, SpecError
+from gpufleet.inputs import parse_json, read_text
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,16 @@ def load_policy_config(path: str | Path) -> dict[str, PolicyConfigEntry]:
         SpecError: the file cannot be read, is not JSON, or is not shaped like a policy config.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(Issue("policy-config", f"cannot read {source}: {exc.strerror}"), source=source) from None
+    text = read_text(path, what="policy-config")
     if not text.strip():
         return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(Issue("policy-config", f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                              'an object such as {"capacity-covers-demand": {"floors": {...}}}'),
-                        source=source) from None
+
+    def malformed(exc: json.JSONDecodeError) -> SpecError:
+        return SpecError(Issue("policy-config", f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                               'an object such as {"capacity-covers-demand": {"floors": {...}}}'), source=source)
+
+    # Duplicate keys are refused: a second entry for a policy would silently drop the first's floors.
+    data = parse_json(text, source=source, what="policy-config", syntax=malformed)
     return parse_policy_config(data, source=source)
 
 
