@@ -16,19 +16,8 @@ that refuse a plan before anything is built are :mod:`gpufleet.checks` (re-expor
 from components import aws as _aws  # noqa: F401  (registers the AWS backend)
 from components import azure as _azure  # noqa: F401  (registers the Azure backend)
 from components import gcp as _gcp  # noqa: F401  (registers the GCP backend)
-from components.base import (
-    CloudBackend,
-    ClusterBuild,
-    InferencePoolArgs,
-    NetworkBuild,
-    PoolBuild,
-    SiteNetworkArgs,
-    TrainingClusterArgs,
-    backend_for,
-    pool_facts,
-    register,
-    registered,
-)
+from components.base import CloudBackend, ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild
+from components.base import SiteNetworkArgs, TrainingClusterArgs, backend_for, pool_facts, register, registered
 from components.cluster import InferencePool, TrainingCluster
 from components.network import SiteNetwork
 from components.program import demand_for, plan_summary

@@ -43,19 +43,8 @@ with warnings.catch_warnings():
     # The SDK's submodules load lazily: touching a member is what imports them.
     _ = (aws.ec2.Vpc, aws.autoscaling.Group, aws.iam.Role, aws.ssm.get_parameter_output)
 
-from components.base import (
-    CloudBackend,
-    ClusterBuild,
-    InferencePoolArgs,
-    NetworkBuild,
-    PoolBuild,
-    SiteNetworkArgs,
-    TrainingClusterArgs,
-    carve,
-    child,
-    invoke_opts,
-    register,
-)
+from components.base import CloudBackend, ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild
+from components.base import SiteNetworkArgs, TrainingClusterArgs, carve, child, invoke_opts, register
 from gpufleet.catalog import InstanceType, load_catalog
 from gpufleet.clouds.aws.profile import (
     METRIC_DIMENSION,

@@ -17,18 +17,8 @@ from typing import Any
 import pulumi
 import pulumi_azure_native as azure
 
-from components.base import (
-    CloudBackend,
-    ClusterBuild,
-    InferencePoolArgs,
-    NetworkBuild,
-    PoolBuild,
-    SiteNetworkArgs,
-    TrainingClusterArgs,
-    carve,
-    child,
-    register,
-)
+from components.base import CloudBackend, ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild
+from components.base import SiteNetworkArgs, TrainingClusterArgs, carve, child, register
 from gpufleet.catalog import load_catalog
 from gpufleet.clouds.azure.profile import (
     METRICS_TOKEN_AUDIENCE,

@@ -17,7 +17,8 @@ import io
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from collections.abc import Mapping
+from typing import Literal, TypeVar
 
 from gpufleet import clouds
 from gpufleet.errors import CatalogError
@@ -110,24 +111,10 @@ class Catalog:
     gpus: dict[str, GpuModel]
 
     def instance(self, instance_type: str, loc: str = "instance_type") -> InstanceType:
-        try:
-            return self.instances[instance_type]
-        except KeyError:
-            raise CatalogError(
-                f"unknown instance type {instance_type!r}{did_you_mean(instance_type, self.instances)}",
-                loc=loc,
-                hint="run `gpufleet catalog` for the list",
-            ) from None
+        return _lookup(self.instances, instance_type, "instance type", loc, "run `gpufleet catalog` for the list")
 
     def gpu(self, name: str, loc: str = "gpu") -> GpuModel:
-        try:
-            return self.gpus[name]
-        except KeyError:
-            raise CatalogError(
-                f"unknown GPU model {name!r}{did_you_mean(name, self.gpus)}",
-                loc=loc,
-                hint=", ".join(sorted(self.gpus)),
-            ) from None
+        return _lookup(self.gpus, name, "GPU model", loc, ", ".join(sorted(self.gpus)))
 
     def for_cloud(self, cloud: str | None = None) -> list[InstanceType]:
         rows = self.instances.values()
@@ -147,6 +134,17 @@ class Catalog:
         if not rows:
             return None
         return max(rows, key=lambda r: (r.gpus, r.fabric_gbps, r.instance_type))
+
+
+_Row = TypeVar("_Row")
+
+
+def _lookup(table: Mapping[str, _Row], key: str, what: str, loc: str, hint: str) -> _Row:
+    """``table[key]``, or a CatalogError naming ``what``, the closest names and where to look."""
+    try:
+        return table[key]
+    except KeyError:
+        raise CatalogError(f"unknown {what} {key!r}{did_you_mean(key, table)}", loc=loc, hint=hint) from None
 
 
 def _check_source(row: dict[str, str], where: str) -> None:

@@ -41,20 +41,10 @@ def _read_json(path: Path) -> object:
     help="Problem JSON: sites, pools and an optional carbon_price_per_tonne (see docs/placement.md).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of tables.")
-@click.option(
-    "--time-limit-s",
-    type=finite(gt=0, le=3600),
-    default=10.0,
-    show_default=True,
-    help="HiGHS time limit for the placement solve, in seconds.",
-)
-@click.option(
-    "--mip-rel-gap",
-    type=finite(ge=0, le=1),
-    default=0.001,
-    show_default=True,
-    help="Relative optimality gap at which HiGHS stops.",
-)
+@click.option("--time-limit-s", type=finite(gt=0, le=3600), default=10.0, show_default=True,
+              help="HiGHS time limit for the placement solve, in seconds.")
+@click.option("--mip-rel-gap", type=finite(ge=0, le=1), default=0.001, show_default=True,
+              help="Relative optimality gap at which HiGHS stops.")
 def place(input_path: Path, as_json: bool, time_limit_s: float, mip_rel_gap: float) -> None:
     """Place pools on sites at minimum cost under power, quota, zone and survival limits.
 

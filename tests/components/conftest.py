@@ -12,15 +12,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import (
-    InferencePool,
-    InferencePoolArgs,
-    SiteNetwork,
-    SiteNetworkArgs,
-    TrainingCluster,
-    TrainingClusterArgs,
-    backend_for,
-)
+from components import InferencePool, InferencePoolArgs, SiteNetwork, SiteNetworkArgs, TrainingCluster
+from components import TrainingClusterArgs, backend_for
 from gpufleet.offline import OfflineRun, run_function
 from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
