@@ -280,13 +280,17 @@ def pool_facts(pool: PoolPlan) -> dict[str, Any]:
         "fabric": pool.fabric,
         "fabric_interfaces": pool.fabric_interfaces,
         "fabric_gbps": pool.fabric_gbps,
+        "fabric_enabled": pool.fabric_enabled,
+        "fabric_setup_by_workload": pool.fabric_setup_by_workload or None,
         "islands": list(pool.islands),
         "allow_multiple_islands": pool.allow_multiple_islands or None,
         "capacity_type": pool.capacity_type,
         "reservation_id": pool.reservation_id,
         "placement_group": pool.placement_group,
         "placement_group_name": pool.placement_group_name,
+        "reservation_bound": pool.reservation_bound,
         "tags": pool.tags,
+        "notes": list(pool.notes) or None,
     }
     if pool.role == "inference":
         facts.update({

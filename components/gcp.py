@@ -1,10 +1,22 @@
 """GCP backend: system and fabric VPCs per site, GPUDirect training clusters, autoscaled regional MIGs.
 
-What GCP offers and refuses (NIC layouts by machine family, the fabric address slots, capacity
-types, image forms, default images) is in :mod:`gpufleet.clouds.gcp.profile`; this module builds
-it: the layout's host and GPU VPCs per site, and the layout's NICs per training template.
+What GCP offers and refuses (NIC layouts by machine family, the fabric address slots, placement,
+reservations, the metric path, image forms, default images) is in :mod:`gpufleet.clouds.gcp.profile`;
+this module builds it:
 
-``InstanceTemplate.resource_policies`` is a single self link (a string) in pulumi_gcp 10.2.0.
+* per site: the system VPC and subnet (Private Google Access on: the nodes have no external IP and
+  reach monitoring.googleapis.com through it), and the GPU / RoCE VPCs the pools' layouts need;
+* per training cluster: an instance template with the layout's NICs, a zonal MIG, and its placement:
+  a HIGH_THROUGHPUT workload policy on the MIG, or a specific reservation's own placement (with the
+  reservation-bound provisioning model where the profile says so);
+* per inference pool: a service account allowed to write Cloud Monitoring metrics (and nothing else),
+  a template running as it, a BALANCED regional MIG and an autoscaler on the per-instance metric.
+
+Both MIGs wait for their VMs (``wait_for_instances``): pulumi_gcp 10.2.0 documents that without it the
+resource returns once the group exists, and with it the provider keeps waiting until the VMs are
+created or the timeout passes; a MIG creates its VMs asynchronously
+(https://cloud.google.com/compute/docs/instance-groups/getting-info-about-migs, "stable"), so
+``pulumi up`` would otherwise report success with no VM running.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ with warnings.catch_warnings():
     # (MangedSslCertificate, RouterStatus); nothing here uses them.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_gcp\.")
     # The SDK's submodules load lazily: touching a member is what imports them.
-    _ = gcp.compute.Network
+    _ = gcp.compute.Network, gcp.serviceaccount.Account, gcp.projects.IAMMember
 
 from components.base import (
     CloudBackend,
@@ -42,15 +54,27 @@ from gpufleet.clouds.gcp.profile import (
     FABRIC_SUBNET_PREFIX,
     GPU_VPC_FIRST_SLOT,
     HYPERDISK_ONLY,
+    INFERENCE_TARGET_SHAPE,
+    INFERENCE_WAIT_MINUTES,
+    MONITORING_WRITER_ROLE,
+    NODE_SCOPES,
     ROCE_SUBNETS_PER_ZONE,
     SLOT_GVNIC2,
     SLOTS_ROCE,
     SYSTEM_MTU,
+    TRAINING_WAIT_MINUTES,
+    WORKLOAD_POLICY_TYPE,
     image_family,
     is_image_link,
     layout_for,
     machine_family,
+    metric_type,
+    placement_for,
+    reservation_affinity_value,
+    reservation_bound,
     roce_network_profile,
+    service_account_email,
+    service_account_id,
 )
 from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
@@ -60,6 +84,11 @@ BOOT_DISK_GIB = 500
 
 def _fabric_subnet(slot: int) -> str:
     return carve(FABRIC_RANGE, FABRIC_SUBNET_PREFIX, slot)
+
+
+def _timeouts(minutes: int) -> pulumi.CustomTimeouts:
+    """How long creating or updating a MIG may wait for its VMs before ``pulumi up`` fails."""
+    return pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")
 
 
 def _gpu_vpc_kind(fabric: str) -> str:
@@ -145,7 +174,8 @@ class GcpBackend(CloudBackend):
                                                                 nic_type=nic_type)
 
     def _template(self, owner: Any, name: str, pool: PoolPlan, row: InstanceType, image: pulumi.Input[str],
-                  nics: list[gcp.compute.InstanceTemplateNetworkInterfaceArgs], **extra: Any) -> gcp.compute.InstanceTemplate:
+                  nics: list[gcp.compute.InstanceTemplateNetworkInterfaceArgs], *, provisioning_model: str | None = None,
+                  **extra: Any) -> gcp.compute.InstanceTemplate:
         disk_type = "hyperdisk-balanced" if machine_family(row.instance_type) in HYPERDISK_ONLY else "pd-balanced"
         return gcp.compute.InstanceTemplate(
             name,
@@ -154,7 +184,8 @@ class GcpBackend(CloudBackend):
                                                         disk_size_gb=BOOT_DISK_GIB, disk_type=disk_type)],
             network_interfaces=nics,
             scheduling=gcp.compute.InstanceTemplateSchedulingArgs(on_host_maintenance="TERMINATE",
-                                                                  automatic_restart=True),
+                                                                  automatic_restart=True,
+                                                                  provisioning_model=provisioning_model),
             metadata={"enable-oslogin": "TRUE"},
             labels=dict(sorted(pool.tags.items())),
             opts=child(owner),
@@ -184,21 +215,26 @@ class GcpBackend(CloudBackend):
             gpu_nics = layout.gpu_nics
         extra: dict[str, Any] = {}
         placement_ids: list[pulumi.Input[str]] = []
-        if pool.placement_group:
+        group_extra: dict[str, Any] = {}
+        placement = placement_for(pool)
+        if placement == "workload-policy":
             policy = gcp.compute.ResourcePolicy(
-                f"{name}-compact", region=pool.region,
-                group_placement_policy=gcp.compute.ResourcePolicyGroupPlacementPolicyArgs(
-                    collocation="COLLOCATED", vm_count=pool.nodes),
+                f"{name}-workload", region=pool.region,
+                workload_policy=gcp.compute.ResourcePolicyWorkloadPolicyArgs(type=WORKLOAD_POLICY_TYPE),
                 opts=child(owner))
-            extra["resource_policies"] = policy.self_link  # one self link, not a list (pulumi_gcp 10.2.0)
+            group_extra["resource_policies"] = gcp.compute.InstanceGroupManagerResourcePoliciesArgs(
+                workload_policy=policy.self_link)
             placement_ids.append(policy.self_link)
-        if pool.capacity_type == "reservation" and pool.reservation_id:
+        elif placement == "reservation" and pool.reservation_id:
+            # The reservation places its VMs itself: no policy of gpufleet's on the template or the group.
             extra["reservation_affinity"] = gcp.compute.InstanceTemplateReservationAffinityArgs(
                 type="SPECIFIC_RESERVATION",
                 specific_reservation=gcp.compute.InstanceTemplateReservationAffinitySpecificReservationArgs(
-                    key="compute.googleapis.com/reservation-name", values=[pool.reservation_id]))
+                    key="compute.googleapis.com/reservation-name",
+                    values=[reservation_affinity_value(pool.reservation_id)]))
             placement_ids.append(pool.reservation_id)
         template = self._template(owner, f"{name}-template", pool, row, self._image(owner, row, args.image), nics,
+                                  provisioning_model="RESERVATION_BOUND" if reservation_bound(pool) else None,
                                   **extra)
         group = gcp.compute.InstanceGroupManager(
             f"{name}-mig",
@@ -210,8 +246,10 @@ class GcpBackend(CloudBackend):
             # A new template must not roll a running training cluster: replace nodes only when asked.
             update_policy=gcp.compute.InstanceGroupManagerUpdatePolicyArgs(type="OPPORTUNISTIC",
                                                                            minimal_action="REPLACE"),
-            wait_for_instances=False,
-            opts=child(owner),
+            wait_for_instances=True,  # until STABLE: every VM created, or `pulumi up` fails at the timeout
+            wait_for_instances_status="STABLE",
+            opts=child(owner, custom_timeouts=_timeouts(TRAINING_WAIT_MINUTES)),
+            **group_extra,
         )
         return ClusterBuild(node_group_ids=[group.self_link], placement_ids=placement_ids,
                             fabric_interfaces_attached=gpu_nics)
@@ -220,25 +258,34 @@ class GcpBackend(CloudBackend):
         pool = args.pool
         row = load_catalog().instance(pool.instance_type)
         name = owner.pulumi_resource_name
-        system, system_subnet = args.network.handles["system"]
+        handles = args.network.handles
+        system, system_subnet = handles["system"]
+        email = self._metric_writer(owner, name, pool, str(handles["project"]))
         template = self._template(owner, f"{name}-template", pool, row, self._image(owner, row, args.image),
-                                  [self._nic(system, system_subnet, "GVNIC")])
-        warmup = int(pool.boot_minutes * 60)
+                                  [self._nic(system, system_subnet, "GVNIC")],
+                                  service_account=gcp.compute.InstanceTemplateServiceAccountArgs(
+                                      email=email, scopes=list(NODE_SCOPES)))
+        warmup = min(int(pool.boot_minutes * 60), 3600)
         group = gcp.compute.RegionInstanceGroupManager(
             f"{name}-mig",
             region=pool.region,
             base_instance_name=pool.name[:50].rstrip("-"),
             distribution_policy_zones=list(pool.zones),
-            distribution_policy_target_shape="EVEN",
+            distribution_policy_target_shape=INFERENCE_TARGET_SHAPE,
             versions=[gcp.compute.RegionInstanceGroupManagerVersionArgs(name="primary",
                                                                         instance_template=template.self_link_unique)],
+            # BALANCED does not support proactive redistribution; new templates roll out proactively.
+            update_policy=gcp.compute.RegionInstanceGroupManagerUpdatePolicyArgs(
+                type="PROACTIVE", minimal_action="REPLACE", instance_redistribution_type="NONE"),
             target_size=pool.min_nodes,
             # Warm capacity: stopped, pre-initialised VMs the MIG starts first on scale-out.
             standby_policy=gcp.compute.RegionInstanceGroupManagerStandbyPolicyArgs(
-                mode="SCALE_OUT_POOL", initial_delay_sec=min(warmup, 3600)),
+                mode="SCALE_OUT_POOL", initial_delay_sec=warmup),
             target_stopped_size=pool.min_nodes,
-            wait_for_instances=False,
-            opts=child(owner, ignore_changes=["targetSize"]),
+            wait_for_instances=True,  # the minimum and the standby pool exist before `pulumi up` succeeds
+            wait_for_instances_status="STABLE",
+            opts=child(owner, ignore_changes=["targetSize"],
+                       custom_timeouts=_timeouts(INFERENCE_WAIT_MINUTES + -(-warmup // 60))),
         )
         autoscaler = gcp.compute.RegionAutoscaler(
             f"{name}-autoscaler",
@@ -250,13 +297,28 @@ class GcpBackend(CloudBackend):
                 cooldown_period=warmup,
                 mode="ON",
                 metrics=[gcp.compute.RegionAutoscalerAutoscalingPolicyMetricArgs(
-                    name=f"custom.googleapis.com/{pool.scaling_metric_namespace}/{pool.scaling_metric_name}",
+                    name=metric_type(pool),
                     target=pool.scaling_target_per_node,
                     type="GAUGE",
                 )],
             ),
             opts=child(owner),
         )
-        notes = ["the managed instance group carries no labels (GCP has none on MIGs); its template does"]
+        notes = ["the managed instance group carries no labels (GCP has none on MIGs); its template does",
+                 f"nodes write {metric_type(pool)} (gce_instance) as {service_account_id(pool.name)}, which may "
+                 f"only write metrics ({MONITORING_WRITER_ROLE}), through Private Google Access"]
         return PoolBuild(node_group_id=group.self_link, autoscaler_id=autoscaler.self_link,
                          warm_nodes=pool.min_nodes, notes=notes)
+
+    @staticmethod
+    def _metric_writer(owner: Any, name: str, pool: PoolPlan, project: str) -> pulumi.Output[str]:
+        """The pool's node service account, allowed to write metrics in the project; its email."""
+        account_id = service_account_id(pool.name)
+        account = gcp.serviceaccount.Account(
+            f"{name}-nodes", account_id=account_id, project=project,
+            display_name=f"gpufleet {pool.name} nodes (metric writer)", opts=child(owner))
+        # The email has a documented form; deriving it from the account keeps the dependency on it.
+        email = account.account_id.apply(lambda aid: service_account_email(aid or account_id, project))
+        gcp.projects.IAMMember(f"{name}-metric-writer", project=project, role=MONITORING_WRITER_ROLE,
+                               member=email.apply(lambda e: f"serviceAccount:{e}"), opts=child(owner))
+        return email

@@ -58,6 +58,14 @@ class PoolPlan:
             (e.g. one Azure scale set per InfiniBand island); else [nodes].
         max_nodes_per_island, allow_multiple_islands: training: the spec's island size and its
             opt-in to spanning several islands (the cloud's profile refuses a split without it).
+        fabric_gbps, fabric_enabled: the fabric bandwidth per node the nodes really have, and
+            whether the fabric comes up: where the cloud's profile names a gap in what gpufleet sets
+            up (:meth:`~gpufleet.clouds.base.CloudProfile.fabric_setup_gap`), the fabric is not
+            enabled and its bandwidth is 0, unless the run sets it up itself
+            (``fabric_setup_by_workload``).
+        reservation_bound: training on a GCP reservation: the spec's choice of the reservation-bound
+            provisioning model (None: the machine family's default).
+        notes: what a reader of the plan should know about the pool (e.g. a fabric not enabled).
     """
 
     name: str
@@ -96,6 +104,10 @@ class PoolPlan:
     scaling_target_per_node: float = 0.0
     boot_minutes: float = 10.0
     network_cidr: str = "10.0.0.0/16"
+    fabric_enabled: bool = True
+    fabric_setup_by_workload: bool = False
+    reservation_bound: bool | None = None
+    notes: tuple[str, ...] = ()
     sizing: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -198,6 +210,7 @@ def _pool_json(pool: PoolPlan) -> dict[str, Any]:
     data["zones"] = list(pool.zones)
     data["fallback_instance_types"] = list(pool.fallback_instance_types)
     data["islands"] = list(pool.islands)
+    data["notes"] = list(pool.notes)
     data["demand"] = {"tokens_per_s": pool.demand_tokens_per_s} if pool.role == "inference" else {
         "flops": pool.sizing.get("flops"), "deadline_days": pool.sizing.get("inputs", {}).get("deadline_days")}
     data["tags"] = pool.tags
@@ -427,8 +440,10 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
             nodes=nodes, gpus=nodes * row.gpus, node_power_kw=node_kw, pue=site.pue,
             power_kw=nodes * node_kw * site.pue,
             usd_per_hour=None if price is None else nodes * row.gpus * price,
-            fabric=row.fabric, fabric_interfaces=row.fabric_interfaces, fabric_gbps=row.fabric_gbps,
+            fabric=row.fabric, fabric_interfaces=row.fabric_interfaces,
             network_cidr=site.network_cidr,
+            **_fabric_facts(row, cloud_profile(site.cloud).fabric_setup_gap(row),
+                            isinstance(w, TrainingSpec) and w.fabric_setup_by_workload),
         )
         catalog_rows = {"instance_type": row.instance_type, "source": row.source,
                         "fabric_source": row.fabric_source, "node_power_basis": row.node_power_basis}
@@ -442,6 +457,7 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
                 capacity_type=w.capacity.type,
                 reservation_id=w.capacity.reservation_id, placement_group=w.capacity.placement_group,
                 placement_group_name=w.capacity.placement_group_name,
+                reservation_bound=w.capacity.reservation_bound,
                 sizing={**asdict(item.training), "catalog": catalog_rows}, **common,
             ))
         else:
@@ -461,6 +477,18 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
                 sizing={**inf.to_dict(), "catalog": catalog_rows}, **common,
             ))
     return pools
+
+
+def _fabric_facts(row: InstanceType, gap: str | None, by_workload: bool) -> dict[str, Any]:
+    """The fabric a pool of ``row`` really has: all of it, or none where gpufleet leaves a ``gap``
+    the run does not fill (``by_workload``: the run sets that part up itself)."""
+    if gap is None:
+        return {"fabric_gbps": row.fabric_gbps, "fabric_enabled": True, "fabric_setup_by_workload": by_workload}
+    if by_workload:
+        return {"fabric_gbps": row.fabric_gbps, "fabric_enabled": True, "fabric_setup_by_workload": True,
+                "notes": (f"{row.fabric} is enabled by the run itself (fabric_setup_by_workload): {gap}",)}
+    return {"fabric_gbps": 0.0, "fabric_enabled": False,
+            "notes": (f"{row.fabric} is not enabled, so the nodes have 0 of its {row.fabric_gbps:g} Gbps: {gap}",)}
 
 
 def _type_slug(instance_type: str) -> str:

@@ -50,6 +50,9 @@ def render_plan(result: FleetPlan) -> None:
         pools.add_row(p.name, p.role, p.cloud, p.site, p.instance_type, ",".join(p.zones), nodes,
                       fmt_num(p.gpus), demand, fmt_num(p.power_kw), fmt_num(p.usd_per_hour, 2))
     out.print(pools)
+    for p in result.pools:
+        for note in p.notes:
+            out.print(f"Note: {p.name}: {note}", markup=False, highlight=False)
     workloads = Table(title="Workloads: demand against capacity")
     for col in ("workload", "role", "needs", "provisioned", "at horizon / deadline"):
         workloads.add_column(col)

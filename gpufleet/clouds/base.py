@@ -78,6 +78,12 @@ class CloudProfile(ABC):
         """Fabric NICs per node a training cluster of ``row`` attaches (0 without a fabric here)."""
         return row.fabric_interfaces if row.fabric in self.fabrics else 0
 
+    def fabric_setup_gap(self, row: InstanceType) -> str | None:
+        """What of ``row``'s fabric the nodes gpufleet builds do not bring up, as a sentence the plan
+        reports (None: gpufleet enables the whole fabric, or the row has none). Where there is a gap,
+        the plan reports the fabric as not enabled, with 0 Gbps, unless the run sets it up itself."""
+        return None
+
     def islands(self, nodes: int, max_nodes_per_island: int) -> tuple[int, ...]:
         """Node counts of the fabric islands a training cluster of ``nodes`` splits into.
 

@@ -1,9 +1,9 @@
 """A cloud fact is one entry in its profile: the plan checks, the components and the pack all follow it.
 
 The example is the NIC layout of a machine family gpufleet does not know yet (``a3-edgegpu``, a
-GPUDirect-TCPXO family with 8 GPU NICs): without its entry in ``gpufleet.clouds.gcp.profile.LAYOUTS``
-the plan is refused; with it, and nothing else, the cluster is built with 8 GPU NICs and the
-policy pack finds its fabric complete.
+GPUDirect-TCPXO family with 8 GPU NICs, run by a workload that starts TCPXO's software itself):
+without its entry in ``gpufleet.clouds.gcp.profile.LAYOUTS`` the plan is refused; with it, and nothing
+else, the cluster is built with 8 GPU NICs and the policy pack finds its fabric complete.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def new_row(monkeypatch: pytest.MonkeyPatch) -> InstanceType:
 
 def test_a_family_without_a_nic_layout_is_refused_by_the_plan_checks(new_row: InstanceType) -> None:
     gcp = clouds.profile("gcp")
-    pool = make_pool("gcp", instance_type=NEW)
+    pool = make_pool("gcp", instance_type=NEW, fabric_setup_by_workload=True)
     (unknown,) = gcp.check_pool(pool, new_row, LOC)
     assert unknown.message == (f"{NEW} has fabric 'gpudirect-tcpxo' but gpufleet knows no NIC layout for the "
                                "a3-edgegpu family")
@@ -47,7 +47,7 @@ def test_one_layout_entry_teaches_the_checks_the_components_and_the_pack(
         new_row: InstanceType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(LAYOUTS, "a3-edgegpu", NicLayout("gpudirect-tcpxo", 1, 8, "GVNIC", False, 8244))
     gcp = clouds.profile("gcp")
-    pool = make_pool("gcp", instance_type=NEW)
+    pool = make_pool("gcp", instance_type=NEW, fabric_setup_by_workload=True)
     assert gcp.check_pool(pool, new_row, LOC) == [] and check_training_fabric(pool, new_row, gcp, LOC) == []
 
     run = deploy(make_site("gcp"), [pool])

@@ -1,4 +1,5 @@
-"""GCP backend: NIC layouts by machine family, compact placement, reservations, regional autoscaling."""
+"""GCP backend: NIC layouts by machine family, workload policies, reservations, regional autoscaling and
+its metric path."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from gpufleet.offline import OfflineRun
 
 TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
 NETWORK = "gcp:compute/network:Network"
+POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
+ZONE_MIG = "gcp:compute/instanceGroupManager:InstanceGroupManager"
+REGION_MIG = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"
 
 
 def _networks(run: OfflineRun) -> dict[str, dict[str, Any]]:
@@ -52,15 +56,41 @@ def test_a3_ultra_template_has_8_mrdma_nics_on_the_zone_roce_network(
     # No firewall rules on the RoCE VPC.
     assert all(fw.inputs["network"] != roce for fw in run.of_type("gcp:compute/firewall:Firewall"))
 
-    (policy,) = run.of_type("gcp:compute/resourcePolicy:ResourcePolicy")
-    assert policy.inputs["groupPlacementPolicy"] == {"collocation": "COLLOCATED", "vmCount": 16}
-    assert template.inputs["resourcePolicies"] == policy.id  # one self link, not a list
     assert template.inputs["scheduling"]["onHostMaintenance"] == "TERMINATE"
     assert template.inputs["labels"] == pool.tags
 
-    (group,) = run.of_type("gcp:compute/instanceGroupManager:InstanceGroupManager")
+    (group,) = run.of_type(ZONE_MIG)
     assert group.inputs["zone"] == zone and group.inputs["targetSize"] == 16
     assert group.inputs["versions"][0]["instanceTemplate"].startswith(template.id)
+
+
+@pytest.mark.parametrize("machine", ["a3-ultragpu-8g", "a4-highgpu-8g", "a3-megagpu-8g", "a3-highgpu-8g"])
+def test_training_migs_are_placed_by_a_high_throughput_workload_policy_not_a_collocated_vm_count(
+        machine: str, site_of: Callable[..., Any], pool_of: Callable[..., Any],
+        build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("gcp", "training", instance_type=machine, nodes=16, fabric_setup_by_workload=True)
+    run = build(site_of("gcp"), [pool])
+    (policy,) = run.of_type(POLICY)
+    assert policy.inputs["workloadPolicy"] == {"type": "HIGH_THROUGHPUT"}
+    assert "groupPlacementPolicy" not in policy.inputs and policy.inputs["region"] == pool.region
+    (group,) = run.of_type(ZONE_MIG)
+    assert group.inputs["resourcePolicies"] == {"workloadPolicy": policy.id}
+    assert "resourcePolicies" not in run.of_type(TEMPLATE)[0].inputs
+    assert run.named(pool.name).inputs["pool"]["placement_group"] is True
+
+
+def test_a_training_mig_waits_for_its_vms_so_a_deploy_without_capacity_fails(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    run = build(site_of("gcp"), [pool_of("gcp", "training"), pool_of("gcp", "inference")])
+    for group in (*run.of_type(ZONE_MIG), *run.of_type(REGION_MIG)):
+        assert group.inputs["waitForInstances"] is True and group.inputs["waitForInstancesStatus"] == "STABLE"
+
+
+def test_no_placement_policy_without_placement_group(site_of: Callable[..., Any], pool_of: Callable[..., Any],
+                                                     build: Callable[..., OfflineRun]) -> None:
+    run = build(site_of("gcp"), [pool_of("gcp", "training", placement_group=False)])
+    assert run.of_type(POLICY) == []
+    assert "resourcePolicies" not in run.of_type(ZONE_MIG)[0].inputs
 
 
 def test_fabric_subnets_never_overlap_the_site_or_each_other(
@@ -97,21 +127,37 @@ def test_tcpx_families_put_each_gpu_nic_in_its_own_vpc(
     assert component.inputs["fabric_interfaces"] == gpu_nics
 
 
-def test_specific_reservation_affinity(site_of: Callable[..., Any], pool_of: Callable[..., Any],
-                                       build: Callable[..., OfflineRun]) -> None:
-    pool = pool_of("gcp", "training", capacity_type="reservation", reservation_id="a3u-res")
+@pytest.mark.parametrize(("machine", "bound", "model"), [
+    ("a3-ultragpu-8g", None, "RESERVATION_BOUND"),  # A3 Ultra / A4 reservations come from future reservations
+    ("a4-highgpu-8g", None, "RESERVATION_BOUND"),
+    ("a3-ultragpu-8g", False, None),
+    ("a3-megagpu-8g", None, None),
+    ("a3-megagpu-8g", True, "RESERVATION_BOUND"),
+])
+def test_a_specific_reservation_brings_its_own_placement_and_provisioning_model(
+        machine: str, bound: bool | None, model: str | None, site_of: Callable[..., Any],
+        pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("gcp", "training", instance_type=machine, capacity_type="reservation", reservation_id="a3u-res",
+                   reservation_bound=bound, fabric_setup_by_workload=True)
     run = build(site_of("gcp"), [pool])
-    affinity = run.of_type(TEMPLATE)[0].inputs["reservationAffinity"]
-    assert affinity == {"type": "SPECIFIC_RESERVATION", "specificReservation": {
+    (template,) = run.of_type(TEMPLATE)
+    assert template.inputs["reservationAffinity"] == {"type": "SPECIFIC_RESERVATION", "specificReservation": {
         "key": "compute.googleapis.com/reservation-name", "values": ["a3u-res"]}}
+    assert template.inputs["scheduling"].get("provisioningModel") == model
+    # The reservation places its VMs: gpufleet adds no compact or workload policy of its own.
+    assert run.of_type(POLICY) == []
+    assert "resourcePolicies" not in template.inputs and "resourcePolicies" not in run.of_type(ZONE_MIG)[0].inputs
 
 
 def test_inference_is_a_regional_mig_with_a_custom_metric_autoscaler_and_standby_capacity(
         site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
     pool = pool_of("gcp", "inference", nodes=12, min_nodes=3)
     run = build(site_of("gcp"), [pool])
-    (group,) = run.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
+    (group,) = run.of_type(REGION_MIG)
     assert group.inputs["distributionPolicyZones"] == list(pool.zones)
+    # BALANCED creates GPU VMs where the zones have them; it does not support proactive redistribution.
+    assert group.inputs["distributionPolicyTargetShape"] == "BALANCED"
+    assert group.inputs["updatePolicy"]["instanceRedistributionType"] == "NONE"
     assert group.inputs["targetSize"] == 3 and group.ignore_changes == ("targetSize",)
     assert group.inputs["standbyPolicy"]["mode"] == "SCALE_OUT_POOL" and group.inputs["targetStoppedSize"] == 3
     (scaler,) = run.of_type("gcp:compute/regionAutoscaler:RegionAutoscaler")
@@ -135,3 +181,26 @@ def test_images_come_from_an_image_family(site_of: Callable[..., Any], pool_of: 
     assert call.args == {"family": family, "project": project}
     disk = run.of_type(TEMPLATE)[0].inputs["disks"][0]
     assert disk["sourceImage"] == call.result["selfLink"] and disk["diskType"] == "hyperdisk-balanced"
+
+
+def test_inference_nodes_run_as_a_service_account_that_may_only_write_metrics(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("gcp", "inference", nodes=12, min_nodes=3)
+    run = build(site_of("gcp"), [pool])
+    (account,) = run.of_type("gcp:serviceaccount/account:Account")
+    assert account.inputs["accountId"] == "gpufleet-serve-gcp-test" and account.inputs["project"] == "unit-project"
+    email = "gpufleet-serve-gcp-test@unit-project.iam.gserviceaccount.com"
+    (member,) = run.of_type("gcp:projects/iAMMember:IAMMember")
+    assert member.inputs == {"project": "unit-project", "role": "roles/monitoring.metricWriter",
+                             "member": f"serviceAccount:{email}"}
+    assert account.urn in member.dependencies
+    (template,) = run.of_type(TEMPLATE)
+    assert template.inputs["serviceAccount"] == {"email": email,
+                                                 "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}
+    # No external IP: the metric reaches monitoring.googleapis.com through Private Google Access.
+    (subnet,) = [s for s in run.of_type("gcp:compute/subnetwork:Subnetwork")
+                 if s.inputs["network"] == template.inputs["networkInterfaces"][0]["network"]]
+    assert subnet.inputs["privateIpGoogleAccess"] is True
+    # Training nodes get no metric writer.
+    trained = build(site_of("gcp"), [pool_of("gcp", "training")])
+    assert trained.of_type("gcp:serviceaccount/account:Account") == []

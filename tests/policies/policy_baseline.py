@@ -13,7 +13,8 @@ Sites and workloads:
 * ``azure-eastus`` (1 MW): ``finetune-8b`` on 2 Standard_ND96isr_H100_v5 (one scale set, single
   placement group, zone 1);
 * ``gcp-usc1`` (1.5 MW, PUE 1.1): ``chat-8b`` on g2-standard-48 (regional MIG over three zones,
-  autoscaler 3..12; needs 7) and ``posttrain-30b`` (22 a3-ultragpu-8g with 8 MRDMA NICs, COLLOCATED).
+  autoscaler 3..12; needs 7) and ``posttrain-30b`` (22 a3-ultragpu-8g with 8 MRDMA NICs, a
+  HIGH_THROUGHPUT workload policy on the MIG).
 """
 
 from __future__ import annotations
@@ -189,16 +190,15 @@ def baseline() -> Stack:
         "training", "posttrain-30b", "gcp-usc1", "gcp", "a3-ultragpu-8g", "H200", 8, ["us-central1-a"], 22, 22, 10.2,
         1.1, "rdma", 8, POSTTRAIN_30B))
     labels = tags("posttrain-30b", "training", "gcp-usc1", "H200", 8)
-    add("gcp:compute/resourcePolicy:ResourcePolicy", "posttrain-30b-gcp-usc1-compact", {
+    add("gcp:compute/resourcePolicy:ResourcePolicy", "posttrain-30b-gcp-usc1-workload", {
         "name": "posttrain-30b-gcp-usc1", "region": "us-central1",
-        "groupPlacementPolicy": {"collocation": "COLLOCATED", "vmCount": 22}}, post)
+        "workloadPolicy": {"type": "HIGH_THROUGHPUT"}}, post)
     add("gcp:compute/instanceTemplate:InstanceTemplate", "posttrain-30b-gcp-usc1-template", {
         "namePrefix": "posttrain-30b-gcp-usc1-", "machineType": "a3-ultragpu-8g", "labels": labels,
-        "resourcePolicies": UNKNOWN,
         "networkInterfaces": [{"nicType": "GVNIC"}, {"nicType": "GVNIC"}] + [{"nicType": "MRDMA"}] * 8}, post)
     add("gcp:compute/instanceGroupManager:InstanceGroupManager", "posttrain-30b-gcp-usc1-mig", {
         "name": "posttrain-30b-gcp-usc1", "zone": "us-central1-a", "targetSize": 22,
-        "versions": [{"instanceTemplate": UNKNOWN}]}, post)
+        "resourcePolicies": {"workloadPolicy": UNKNOWN}, "versions": [{"instanceTemplate": UNKNOWN}]}, post)
     return b.stack
 
 

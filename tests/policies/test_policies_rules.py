@@ -224,9 +224,10 @@ def test_fabric_catches_missing_mrdma_nics(stack: Stack) -> None:
 
 
 def test_fabric_catches_a_missing_compact_policy(stack: Stack) -> None:
-    s = stack.without("posttrain-30b-gcp-usc1-compact")
+    s = stack.without("posttrain-30b-gcp-usc1-workload")
     [msg] = messages(Stack(s), "training-fabric-complete")
-    assert "the stack creates no COLLOCATED resource policy for it" in msg
+    assert ("node group posttrain-30b-gcp-usc1-mig has no HIGH_THROUGHPUT workload policy and consumes no "
+            "specific reservation, so nothing places its VMs close together") in msg
 
 
 def test_fabric_single_node_cluster_is_exempt(stack: Stack) -> None:

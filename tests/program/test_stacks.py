@@ -208,7 +208,7 @@ def test_azure_training_is_one_single_placement_group_of_at_most_100_vms_per_isl
                 "disablePasswordAuthentication"] is True
 
 
-def test_gcp_a3_ultra_template_has_8_mrdma_nics_on_the_roce_network_and_a_collocated_policy(
+def test_gcp_a3_ultra_template_has_8_mrdma_nics_on_the_roce_network_and_the_reservations_placement(
         stack_run: Run, stack_plan: Plan) -> None:
     run = stack_run("gcp-a3ultra")
     _, plan = stack_plan("gcp-a3ultra")
@@ -220,11 +220,15 @@ def test_gcp_a3_ultra_template_has_8_mrdma_nics_on_the_roce_network_and_a_colloc
     (roce,) = {n["network"] for n in mrdma}
     assert networks[roce]["networkProfile"] == \
         f"projects/gpufleet-training/global/networkProfiles/{pool.zones[0]}-vpc-roce"
-    (policy,) = owned(run, pool, "gcp:compute/resourcePolicy:ResourcePolicy")
-    assert policy.inputs["groupPlacementPolicy"] == {"collocation": "COLLOCATED", "vmCount": pool.nodes}
-    assert isinstance(template.inputs["resourcePolicies"], str) and template.inputs["resourcePolicies"] == policy.id
+    # The specific reservation places the VMs (no policy of gpufleet's); an A3 Ultra reservation comes
+    # from a future reservation, so its VMs are reservation-bound.
+    assert owned(run, pool, "gcp:compute/resourcePolicy:ResourcePolicy") == []
+    assert "resourcePolicies" not in template.inputs
     assert template.inputs["scheduling"]["onHostMaintenance"] == "TERMINATE"
+    assert template.inputs["scheduling"]["provisioningModel"] == "RESERVATION_BOUND"
     assert template.inputs["reservationAffinity"]["specificReservation"]["values"] == [pool.reservation_id]
+    (group,) = owned(run, pool, "gcp:compute/instanceGroupManager:InstanceGroupManager")
+    assert group.inputs["targetSize"] == pool.nodes and group.inputs["waitForInstances"] is True
 
 
 def test_components_carry_the_demand_under_the_spec_field_names(stack_run: Run, stack_plan: Plan) -> None:

@@ -1,7 +1,11 @@
-"""GCP as gpufleet knows it: NIC layouts by machine family, fabric address slots, images, resource types.
+"""GCP as gpufleet knows it: NIC layouts, fabric setup, placement, reservations, the metric path, identifiers.
+
+Every fact and refusal here names the Google page (or Cluster Toolkit blueprint) it comes from, read
+2026-11; each refusal is a named check (``check_site_*`` / ``check_pool_*``) that :mod:`gpufleet.checks`
+runs before any resource exists. docs/components.md lists the same rules with the same sources.
 
 NIC layouts by machine family (Google's Cluster Toolkit blueprints and the GPU network bandwidth
-page, read 2026-11: https://cloud.google.com/compute/docs/gpus/gpu-network-bandwidth,
+page: https://cloud.google.com/compute/docs/gpus/gpu-network-bandwidth,
 github.com/GoogleCloudPlatform/cluster-toolkit ``examples/machine-learning/*`` and
 ``modules/network/{multivpc,gpu-rdma-vpc}``):
 
@@ -17,10 +21,12 @@ fabric, the second host gVNIC VPC, then :data:`ROCE_SUBNETS_PER_ZONE` RoCE subne
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from gpufleet.clouds.base import CloudProfile
 from gpufleet.errors import Issue
@@ -39,6 +45,8 @@ TEMPLATES = ("gcp:compute/instanceTemplate:InstanceTemplate",
              "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate")
 RESOURCE_POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
 INSTANCE = "gcp:compute/instance:Instance"
+SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
+PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 
 # --- NIC layouts -------------------------------------------------------------------------------------
 
@@ -132,11 +140,180 @@ def is_image_link(image: str) -> bool:
     return "/global/images/" in image
 
 
-# --- named checks ------------------------------------------------------------------------------------
+# --- fabric setup ----------------------------------------------------------------------------------
+# GPUDirect-TCPX (A3 High) and GPUDirect-TCPXO (A3 Mega) need software on every node besides the NICs:
+# the receive-data-path manager (RxDM) running beside the workload, the NCCL network plugin, and for
+# TCPXO the dma-buf import helper and aperture devices. Google's VM guide runs them as containers
+# (https://cloud.google.com/compute/docs/gpus/gpudirect, "Create an A3 Mega, A3 High, or A3 Edge
+# instance with GPUDirect enabled"); the Cluster Toolkit A3 Mega blueprint bakes them into a custom
+# image (examples/machine-learning/a3-megagpu-8g/a3mega-slurm-blueprint.yaml). gpufleet's templates
+# boot Google's accelerator image without them, so the NICs are attached but the fabric is not up.
+
+GPUDIRECT_TCPX_FABRICS = frozenset({"gpudirect-tcpx", "gpudirect-tcpxo"})
+GPUDIRECT_GUIDE = "https://cloud.google.com/compute/docs/gpus/gpudirect"
 
 
-def _fabric_pools(pools: Sequence[PoolPlan]) -> list[PoolPlan]:
-    return [p for p in pools if p.role == "training" and layout_for(p.instance_type) is not None]
+def tcpx_setup_gap(row: InstanceType) -> str | None:
+    """What gpufleet leaves undone of a GPUDirect-TCPX(O) fabric (None for any other fabric)."""
+    if row.fabric not in GPUDIRECT_TCPX_FABRICS:
+        return None
+    name = "GPUDirect-TCPXO" if row.fabric == "gpudirect-tcpxo" else "GPUDirect-TCPX"
+    return (f"gpufleet attaches the {row.fabric_interfaces} GPU NICs of {row.instance_type} but installs neither "
+            f"{name}'s receive-data-path manager nor its NCCL plugin, so NCCL would run over TCP sockets "
+            f"({GPUDIRECT_GUIDE})")
+
+
+# --- placement -------------------------------------------------------------------------------------
+# A COLLOCATED placement policy with vmCount admits exactly that many VMs created together, which a
+# managed instance group does not do. Google's placement for MIGs of these families is a workload
+# policy (type HIGH_THROUGHPUT) set on the group: https://cloud.google.com/compute/docs/instance-groups/
+# about-workload-policies (A4X Max, A4X, A4, A3 Ultra, A3 Mega, A3 High 8-GPU; optional except on A4X,
+# which also needs an accelerator topology gpufleet does not build). Other families train on one node
+# (multi-node training needs a fabric), where placement is moot, so gpufleet creates no COLLOCATED policy.
+
+WORKLOAD_POLICY_FAMILIES = frozenset({"a3-highgpu", "a3-megagpu", "a3-ultragpu", "a4-highgpu"})
+WORKLOAD_POLICY_TYPE = "HIGH_THROUGHPUT"
+Placement = Literal["reservation", "workload-policy", "none"]
+
+
+def placement_for(pool: PoolPlan) -> Placement:
+    """Where a training cluster's compact placement comes from.
+
+    ``reservation``: a specific reservation's own placement (no new policy: a reservation with a
+    compact placement policy or a dense deployment places its VMs itself, and one without admits no
+    outside policy, as Slurm-GCP's resume.py in Cluster Toolkit treats them); ``workload-policy``: a
+    HIGH_THROUGHPUT workload policy on the MIG; ``none``: no placement (``placement_group: false``,
+    or a family without workload policies).
+    """
+    if pool.capacity_type == "reservation":
+        return "reservation"
+    if pool.placement_group and machine_family(pool.instance_type) in WORKLOAD_POLICY_FAMILIES:
+        return "workload-policy"
+    return "none"
+
+
+# --- reservations ----------------------------------------------------------------------------------
+# The reservation-bound provisioning model is how VMs consume a reservation auto-created from a future
+# reservation (calendar mode or AI Hypercomputer): https://cloud.google.com/compute/docs/instances/
+# about-reservation-bound-instances (A4X, A4, A3 Ultra, A3 Mega, A3 High 8-GPU, A3 Edge, H4D). Cluster
+# Toolkit's a3ultra-vm.yaml and a4high-vm.yaml keep RESERVATION_BOUND with a reservation.
+
+RESERVATION_BOUND_FAMILIES = frozenset({"a3-edgegpu", "a3-highgpu", "a3-megagpu", "a3-ultragpu", "a4-highgpu",
+                                        "a4x-highgpu"})
+RESERVATION_BOUND_BY_DEFAULT = frozenset({"a3-ultragpu", "a4-highgpu", "a4x-highgpu"})
+"""Families whose reservations come from future reservations (Cluster Toolkit's defaults)."""
+
+
+RESERVATION_PATH = re.compile(r"^projects/(?P<project>[^/]+)/(?:zones/[^/]+/)?reservations/(?P<name>[^/]+)$")
+
+
+def reservation_affinity_value(reservation_id: str) -> str:
+    """How a template names the reservation it consumes: the name, or ``projects/<p>/reservations/<n>``
+    for a reservation shared from another project (a zone in the path is dropped; the template's
+    ``compute.googleapis.com/reservation-name`` key takes those two forms:
+    https://cloud.google.com/compute/docs/instances/reservations-consume)."""
+    match = RESERVATION_PATH.fullmatch(reservation_id)
+    return f"projects/{match['project']}/reservations/{match['name']}" if match else reservation_id
+
+
+def reservation_bound(pool: PoolPlan) -> bool:
+    """True when the cluster's VMs use the reservation-bound provisioning model."""
+    if pool.capacity_type != "reservation":
+        return False
+    if pool.reservation_bound is not None:
+        return pool.reservation_bound
+    return machine_family(pool.instance_type) in RESERVATION_BOUND_BY_DEFAULT
+
+
+# --- managed instance groups -----------------------------------------------------------------------
+
+INFERENCE_TARGET_SHAPE = "BALANCED"
+"""Regional MIG target shape for GPU serving: BALANCED creates VMs where the hardware is available while
+spreading as evenly as it can; EVEN insists on equal zones (https://cloud.google.com/compute/docs/
+instance-groups/regional-mig-distribution-shape). Only EVEN supports proactive redistribution, so the
+group's redistribution is NONE."""
+TRAINING_WAIT_MINUTES = 60
+"""How long ``pulumi up`` waits for a training MIG to be stable (all VMs created) before failing."""
+INFERENCE_WAIT_MINUTES = 30
+"""How long ``pulumi up`` waits for an inference MIG's minimum (plus the standby pool's initial delay)."""
+
+
+# --- the autoscaling metric path -------------------------------------------------------------------
+# The autoscaler reads a per-instance metric written for the gce_instance monitored resource
+# (https://cloud.google.com/compute/docs/autoscaler/scaling-cloud-monitoring-metrics). Writing needs
+# monitoring.timeSeries.create, which roles/monitoring.metricWriter grants
+# (https://cloud.google.com/monitoring/access-control), held by the VM's service account with the
+# cloud-platform scope (https://cloud.google.com/compute/docs/access/service-accounts#scopes_best_practice),
+# and a route to monitoring.googleapis.com from VMs without external IPs: Private Google Access on the
+# subnet (https://cloud.google.com/vpc/docs/private-google-access) over the VPC's default route.
+# Metric type names: letters, digits and underscores, path elements separated by '/', each starting with
+# a letter, at most 200 characters (https://cloud.google.com/monitoring/api/v3/naming-conventions).
+
+MONITORING_WRITER_ROLE = "roles/monitoring.metricWriter"
+NODE_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+CUSTOM_METRIC_PREFIX = "custom.googleapis.com/"
+METRIC_TYPE_MAX_CHARS = 200
+METRIC_PATH_ELEMENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+SERVICE_ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
+"""A service account id: 6-30 lowercase letters, digits and hyphens, from a letter, not ending in a hyphen
+(https://cloud.google.com/iam/docs/service-accounts-create)."""
+
+
+def metric_type(pool: PoolPlan) -> str:
+    """The metric type the pool's autoscaler reads (``custom.googleapis.com/<namespace>/<name>``)."""
+    return f"{CUSTOM_METRIC_PREFIX}{pool.scaling_metric_namespace}/{pool.scaling_metric_name}"
+
+
+def service_account_id(pool_name: str) -> str:
+    """The account id of a pool's node service account: ``gpufleet-<pool>``, shortened with a digest."""
+    wanted = f"gpufleet-{pool_name}"
+    if len(wanted) <= 30:
+        return wanted
+    digest = hashlib.sha256(pool_name.encode()).hexdigest()[:6]
+    return f"gf-{pool_name[:20].rstrip('-')}-{digest}"
+
+
+def service_account_email(account_id: str, project: str) -> str:
+    """A user-managed service account's email (https://cloud.google.com/iam/docs/service-account-types)."""
+    return f"{account_id}@{project}.iam.gserviceaccount.com"
+
+
+# --- named checks: the site's identifiers -----------------------------------------------------------
+# Google publishes region and zone names, not a grammar for them (https://cloud.google.com/compute/docs/
+# regions-zones): regions are ``<area>-<direction><n>`` (us-central1, northamerica-northeast1), zones
+# ``<region>-<letter>``. The patterns below are that observed form. Project ids: 6-30 lowercase letters,
+# digits or hyphens, starting with a letter, no trailing hyphen
+# (https://cloud.google.com/resource-manager/docs/creating-managing-projects).
+
+REGION_PATTERN = re.compile(r"^[a-z]+-[a-z]+[0-9]{1,2}$")
+PROJECT_PATTERN = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+
+SUBNET_PROHIBITED = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32"))
+"""Ranges a GCP subnet may not use (https://cloud.google.com/vpc/docs/subnets, prohibited IPv4 ranges):
+"this network", loopback, link-local, multicast, broadcast."""
+SUBNET_SMALLEST_PREFIX = 29
+"""The smallest IPv4 subnet GCP creates (same page). The spec's /20-or-larger network keeps gpufleet's
+node subnet (one bit longer) far from it; GCP's largest subnet size was not verified."""
+
+
+def check_site_region(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """The region is a GCP region name (``us-central1``), nothing else: it ends up in resource paths."""
+    if REGION_PATTERN.fullmatch(site.region):
+        return []
+    return [Issue(f"{loc}.region", f"{site.region!r} is not a GCP region name (pattern {REGION_PATTERN.pattern})",
+                  "a name `gcloud compute regions list` prints, e.g. us-central1")]
+
+
+def check_site_zones(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """Every zone is ``<region>-<letter>`` of the site's own region (of some region, while the region
+    itself is not a region name)."""
+    known_region = bool(REGION_PATTERN.fullmatch(site.region))  # then only [a-z0-9-]: nothing to escape
+    pattern = re.compile(f"^{site.region if known_region else REGION_PATTERN.pattern[1:-1]}-[a-z]$")
+    example = f"{site.region}-a" if known_region else "us-central1-a"
+    return [Issue(f"{loc}.zones[{i}]", f"{zone!r} is not a zone of region {site.region!r} (pattern {pattern.pattern})",
+                  f"<region>-<letter>, e.g. {example} (`gcloud compute zones list`)")
+            for i, zone in enumerate(site.zones) if not pattern.fullmatch(zone)]
 
 
 def check_site_project(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
@@ -147,6 +324,35 @@ def check_site_project(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> l
                   "RoCE network profile path)", "the project id, e.g. my-training-project")]
 
 
+def check_site_project_id(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """A project given is a GCP project id: 6-30 lowercase letters, digits, hyphens, from a letter."""
+    if not site.project or PROJECT_PATTERN.fullmatch(site.project):
+        return []
+    return [Issue(f"{loc}.project", f"{site.project!r} is not a GCP project id (pattern {PROJECT_PATTERN.pattern})",
+                  "6-30 lowercase letters, digits or hyphens, starting with a letter, not ending in a hyphen "
+                  "(the project id, not its name or number)")]
+
+
+def check_site_network_cidr(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """The site's range avoids the ranges GCP prohibits in subnets, and its node subnet is /29 or larger."""
+    net = ipaddress.ip_network(site.network_cidr)
+    issues = []
+    prohibited = [str(r) for r in SUBNET_PROHIBITED if net.overlaps(r)]
+    if prohibited:
+        issues.append(Issue(f"{loc}.network_cidr", f"{site.network_cidr} overlaps {', '.join(prohibited)}, which GCP "
+                            "does not allow in a subnet (loopback, link-local, multicast, broadcast or 0.0.0.0/8)",
+                            "an RFC 1918 range such as 10.30.0.0/16"))
+    if net.prefixlen + 1 > SUBNET_SMALLEST_PREFIX:
+        issues.append(Issue(f"{loc}.network_cidr", f"{site.network_cidr} gives a /{net.prefixlen + 1} node subnet; "
+                            f"GCP subnets are /{SUBNET_SMALLEST_PREFIX} or larger", "a /16 or /20 range"))
+    return issues
+
+
+# --- named checks: the site's fabric addressing ------------------------------------------------------
+
+
+def _fabric_pools(pools: Sequence[PoolPlan]) -> list[PoolPlan]:
+    return [p for p in pools if p.role == "training" and layout_for(p.instance_type) is not None]
 def check_site_clear_of_fabric_range(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """A site with fabric clusters keeps its network_cidr out of :data:`FABRIC_RANGE`."""
     if not _fabric_pools(pools) or not ipaddress.ip_network(site.network_cidr).overlaps(
@@ -186,6 +392,55 @@ def check_pool_nic_layout(pool: PoolPlan, row: InstanceType, loc: str) -> list[I
     return []
 
 
+def check_pool_fabric_enabled(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
+    """A multi-node GPUDirect-TCPX(O) cluster has its fabric software from somewhere: gpufleet installs
+    none (:func:`tcpx_setup_gap`), so the run must say it starts it (``fabric_setup_by_workload``)."""
+    gap = tcpx_setup_gap(row)
+    if pool.role != "training" or pool.nodes < 2 or gap is None or pool.fabric_setup_by_workload:
+        return []
+    return [Issue(f"{loc}.fabric_setup_by_workload",
+                  f"{pool.nodes}-node {row.instance_type} cluster {pool.name} would have no GPU fabric: {gap}",
+                  "fabric_setup_by_workload: true if the run starts the receive-data-path manager and the NCCL "
+                  "plugin on every node itself; or a3-ultragpu-8g / a4-highgpu-8g (GPUDirect RDMA over "
+                  "RoCE); or a single node")]
+
+
+def check_pool_reservation_bound(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
+    """The reservation-bound provisioning model is asked for only on the families Google offers it for."""
+    family = machine_family(row.instance_type)
+    if pool.capacity_type != "reservation" or not pool.reservation_bound or family in RESERVATION_BOUND_FAMILIES:
+        return []
+    return [Issue(f"{loc}.capacity.reservation_bound",
+                  f"{row.instance_type} cannot use the reservation-bound provisioning model (GCP offers it for "
+                  "reservations auto-created from future reservations of A4X, A4, A3 Ultra, A3 Mega, A3 High and "
+                  "A3 Edge machines)",
+                  "reservation_bound: false (a specific reservation consumed with the standard model)")]
+
+
+def check_pool_scaling_metric(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
+    """An inference pool's scaling metric is a metric type Cloud Monitoring accepts, so the nodes can write
+    what the autoscaler reads: path elements of letters, digits and '_' starting with a letter, the
+    whole type at most :data:`METRIC_TYPE_MAX_CHARS` characters."""
+    if pool.role != "inference":
+        return []
+    issues = []
+    name = metric_type(pool)
+    for field, value in (("metric_namespace", pool.scaling_metric_namespace), ("metric_name", pool.scaling_metric_name)):
+        bad = [part for part in value.split("/") if not METRIC_PATH_ELEMENT.fullmatch(part)]
+        if field == "metric_name" and "/" in value:
+            bad = [value]
+        if bad:
+            issues.append(Issue(f"{loc}.scaling.{field}",
+                                f"{value!r} cannot be part of a Cloud Monitoring metric type, so the autoscaler of "
+                                f"{pool.name} would read a metric its nodes cannot write",
+                                f"path elements matching {METRIC_PATH_ELEMENT.pattern}"
+                                + (", '/' between them" if field == "metric_namespace" else ", no '/'")))
+    if not issues and len(name) > METRIC_TYPE_MAX_CHARS:
+        issues.append(Issue(f"{loc}.scaling.metric_name", f"metric type {name!r} is {len(name)} characters",
+                            f"at most {METRIC_TYPE_MAX_CHARS} characters in all"))
+    return issues
+
+
 class GcpProfile(CloudProfile):
     """Compute Engine: GPUDirect-TCPX(O) and RoCE fabrics, reservations, OS Login, labels."""
 
@@ -193,8 +448,10 @@ class GcpProfile(CloudProfile):
     title = "GCP"
     fabrics = frozenset({"gpudirect-tcpx", "gpudirect-tcpxo", "rdma"})
     capacity_types = frozenset({"on_demand", "reservation"})
-    site_checks = (check_site_project, check_site_clear_of_fabric_range, check_site_roce_zones)
-    pool_checks = (check_pool_nic_layout,)
+    site_checks = (check_site_region, check_site_zones, check_site_project, check_site_project_id,
+                   check_site_network_cidr, check_site_clear_of_fabric_range, check_site_roce_zones)
+    pool_checks = (check_pool_nic_layout, check_pool_fabric_enabled, check_pool_reservation_bound,
+                   check_pool_scaling_metric)
     image_forms = "<project>/<family> nor an image self link"
     image_examples = (f"{IMAGE_PROJECT}/ubuntu-accelerator-2204-amd64-with-nvidia-570, or "
                       "projects/<project>/global/images/<image>")
@@ -203,6 +460,9 @@ class GcpProfile(CloudProfile):
     def fabric_interfaces(self, row: InstanceType) -> int:
         layout = layout_for(row.instance_type)
         return layout.gpu_nics if layout is not None and row.fabric != "none" else 0
+
+    def fabric_setup_gap(self, row: InstanceType) -> str | None:
+        return tcpx_setup_gap(row)
 
     def image_is_valid(self, image: str) -> bool:
         return is_image_link(image) or image.count("/") == 1

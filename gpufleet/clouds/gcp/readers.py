@@ -8,13 +8,24 @@ resource                                                            read
                                                                     (versions[].instanceTemplate)
 ``gcp:compute/regionAutoscaler`` / ``gcp:compute/autoscaler``       autoscalingPolicy.min/maxReplicas,
                                                                     mode
+``gcp:compute/instanceGroupManager`` (training)                     resourcePolicies.workloadPolicy
 ``gcp:compute/instanceTemplate`` / ``regionInstanceTemplate``       machineType, networkInterfaces[]
-                                                                    .nicType, resourcePolicies
-``gcp:compute/resourcePolicy``                                      groupPlacementPolicy.collocation
+                                                                    .nicType, resourcePolicies,
+                                                                    reservationAffinity
+``gcp:compute/resourcePolicy``                                      workloadPolicy.type,
+                                                                    groupPlacementPolicy.vmCount
 ``gcp:compute/instance``                                            a group of one: zone, machineType
 ==================================================================  ===================================
 
 A MIG carries no labels: its autoscaler and itself are found through their pool component.
+
+A training MIG's compact placement is a HIGH_THROUGHPUT workload policy on the group, or a specific
+reservation its template consumes (the reservation places its VMs); families without workload policies
+need none. A COLLOCATED policy with ``vmCount``
+on a MIG's template is a problem: it admits only that many VMs created at once, which a MIG does not do
+(https://cloud.google.com/compute/docs/instance-groups/about-workload-policies). A GPUDirect-TCPX(O)
+cluster is a problem unless its component records that the run sets the fabric's software up itself
+(``pool.fabric_setup_by_workload``): gpufleet installs none of it.
 """
 
 from __future__ import annotations
@@ -28,9 +39,13 @@ from gpufleet.clouds.gcp.profile import (
     REGION_MIG,
     RESOURCE_POLICY,
     TEMPLATES,
+    WORKLOAD_POLICY_FAMILIES,
+    WORKLOAD_POLICY_TYPE,
     ZONE_MIG,
     GcpProfile,
     layout_for,
+    machine_family,
+    tcpx_setup_gap,
 )
 from gpufleet.policy.resources import (
     CloudReader,
@@ -38,6 +53,7 @@ from gpufleet.policy.resources import (
     Pool,
     Resource,
     as_int,
+    is_unknown,
     known,
     known_list,
     names_resource,
@@ -94,8 +110,6 @@ class GcpReader(CloudReader):
         problems: list[str] = []
         layout = layout_for(row.instance_type)
         want = layout.gpu_nics if layout is not None else row.fabric_interfaces
-        compact = [p for p in pool.of_type(RESOURCE_POLICY)
-                   if str(pick(pick(p.props, "groupPlacementPolicy") or {}, "collocation") or "").upper() == "COLLOCATED"]
         for g in pool.groups:
             if not g.templates:
                 problems.append(f"node group {g.name} has no instance template to attach the GPU NICs")
@@ -112,11 +126,52 @@ class GcpReader(CloudReader):
                 if have < want:
                     problems.append(f"instance template {t.name} attaches {have} of the {want} {kind} "
                                     f"a {row.instance_type} has ({want - have} missing)")
-                if not pick(t.props, "resourcePolicies"):
-                    problems.append(f"instance template {t.name} names no compact placement policy")
-            if not compact:
-                problems.append("the stack creates no COLLOCATED resource policy for it")
-        return problems
+            problems += _placement_problems(pool, g, row)
+        return problems + _setup_problems(pool, row)
+
+
+def _reserved(template: Resource) -> bool:
+    """True when the template consumes a specific reservation (which places its VMs itself)."""
+    affinity = pick(template.props, "reservationAffinity") or {}
+    return str(pick(affinity, "type") or "").upper() in {"SPECIFIC_RESERVATION", "SPECIFIC"}
+
+
+def _policies(pool: Pool, ref: object) -> list[Resource]:
+    """The pool's resource policies ``ref`` names (all of them while ``ref`` is unknown)."""
+    policies = pool.of_type(RESOURCE_POLICY)
+    name = known(ref)
+    if name:
+        return [p for p in policies if names_resource(name, p)]
+    return policies if is_unknown(ref) else []
+
+
+def _placement_problems(pool: Pool, g: NodeGroup, row: InstanceType) -> list[str]:
+    """What is wrong with a training MIG's compact placement (workload policy or reservation)."""
+    problems = []
+    for t in g.templates:
+        for p in _policies(pool, pick(t.props, "resourcePolicies")):
+            placement = pick(p.props, "groupPlacementPolicy") or {}
+            if pick(placement, "vmCount") is not None:
+                problems.append(f"instance template {t.name} names placement policy {p.name} with vmCount, which "
+                                "admits only VMs created together; a MIG's placement is a workload policy")
+    if any(_reserved(t) for t in g.templates) or machine_family(row.instance_type) not in WORKLOAD_POLICY_FAMILIES:
+        return problems  # the reservation's own placement, or a family Google documents no MIG placement for
+    ref = pick(pick(g.resource.props, "resourcePolicies") or {}, "workloadPolicy")
+    linked = [p for p in _policies(pool, ref)
+              if str(pick(pick(p.props, "workloadPolicy") or {}, "type") or "").upper() == WORKLOAD_POLICY_TYPE]
+    if not linked:
+        problems.append(f"node group {g.name} has no {WORKLOAD_POLICY_TYPE} workload policy and consumes no "
+                        "specific reservation, so nothing places its VMs close together")
+    return problems
+
+
+def _setup_problems(pool: Pool, row: InstanceType) -> list[str]:
+    """A GPUDirect-TCPX(O) cluster whose fabric software nobody starts (gpufleet installs none)."""
+    gap = tcpx_setup_gap(row)
+    recorded = pick(pool.component.props, "pool") if pool.component else None  # the component's PoolPlan
+    if gap is None or pick(recorded or {}, "fabric_setup_by_workload") is True:
+        return []
+    return [f"its fabric is not enabled ({gap}), and the run does not set fabric_setup_by_workload: true"]
 
 
 READER = GcpReader()
