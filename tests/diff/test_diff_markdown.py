@@ -87,8 +87,9 @@ def test_text_from_policies_cannot_break_the_table() -> None:
 
 def _big_spec(services: int) -> dict[str, object]:
     sites = [
-        {"name": f"gcp-{i}", "cloud": "gcp", "region": "us-central1", "zones": ["a", "b", "c"], "power_mw": 50.0,
-         "quota_gpus": {"L4": 100000}, "price_per_gpu_hour": {"g2-standard-48": 0.85}, "project": "p",
+        {"name": f"gcp-{i}", "cloud": "gcp", "region": "us-central1", "power_mw": 50.0,
+         "zones": ["us-central1-a", "us-central1-b", "us-central1-c"],
+         "quota_gpus": {"L4": 100000}, "price_per_gpu_hour": {"g2-standard-48": 0.85}, "project": "gpufleet-big",
          "network_cidr": f"10.{i}.0.0/16"}
         for i in range(1, 4)
     ]

@@ -69,7 +69,7 @@ def test_text_report(under: PreviewResult) -> None:
     buf = io.StringIO()
     render_text(under, Console(file=buf, width=200, no_color=True))
     text = buf.getvalue()
-    assert text.startswith("gpufleet preview under  21 resources · policy pack gpufleet 0.1.0")
+    assert text.startswith("gpufleet preview under  23 resources · policy pack gpufleet 0.1.0")
     assert "pretrain-8b" in text and "short" in text
     assert "[mandatory] capacity-covers-demand (pretrain-8b-aws-use1)" in text
     assert text.rstrip().endswith("mandatory violation(s)")
