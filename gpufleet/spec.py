@@ -187,8 +187,7 @@ class CapacitySpec(StrictModel):
     reservation_id: str | None = None
     """ODCR / Capacity Block id (AWS), capacity reservation group id (Azure), reservation name (GCP)."""
     placement_group: bool = True
-    """Launch into a compact placement (AWS cluster placement group; GCP: a HIGH_THROUGHPUT workload
-    policy on the MIG, or a reservation's own placement)."""
+    """Launch into a compact placement (AWS cluster placement group; GCP workload policy or reservation)."""
     placement_group_name: Annotated[str, Field(
         pattern=r"^[!-~](?:[ -~]{0,253}[!-~])?$",
         description="1-255 printable ASCII characters (an EC2 placement group name)")] | None = None
@@ -205,9 +204,7 @@ class CapacitySpec(StrictModel):
             "was created in, so name that group (capacity.placement_group_name: <name>) and gpufleet "
             "launches into it instead of creating one; a reservation made outside any group needs no name")
     reservation_bound: bool | None = None
-    """GCP reservation only: the reservation was auto-created from a future reservation (calendar mode
-    or AI Hypercomputer), whose VMs must use the reservation-bound provisioning model. Default: the
-    machine family's usual reservation (``gpufleet.clouds.gcp.profile.RESERVATION_BOUND_BY_DEFAULT``)."""
+    """GCP reservation from a future reservation: its VMs are reservation-bound (None: by machine family)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> CapacitySpec:
@@ -215,8 +212,6 @@ class CapacitySpec(StrictModel):
             raise ValueError(f"capacity type {self.type!r} needs reservation_id")
         if self.type == "on_demand" and self.reservation_id:
             raise ValueError("reservation_id is only valid with type odcr, capacity_block or reservation")
-        if self.reservation_bound is not None and self.type != "reservation":
-            raise ValueError("reservation_bound is only valid with type reservation (a GCP reservation)")
         if self.type == "capacity_block" and self.placement_group:
             raise ValueError(
                 "a Capacity Block cannot be combined with a placement group (the block is already "
@@ -405,9 +400,7 @@ class TrainingSpec(TrainingDemand, _Workload):
     """Azure: the run may span several InfiniBand islands (traffic between islands is Ethernet, not
     InfiniBand). Without it, a run needing more nodes than one island holds is refused."""
     fabric_setup_by_workload: bool = False
-    """The run itself starts the fabric software gpufleet does not install (GCP A3 High / A3 Mega:
-    GPUDirect-TCPX(O)'s receive-data-path manager and NCCL plugin on every node). Without it, a
-    multi-node cluster whose fabric gpufleet cannot enable is refused."""
+    """The run starts the fabric software gpufleet does not install (GCP GPUDirect-TCPX(O): RxDM, NCCL plugin)."""
 
     def demand(self) -> TrainingClusterDemand:
         """The demand its ``TrainingCluster`` carries."""

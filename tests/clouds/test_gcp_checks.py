@@ -25,7 +25,7 @@ from gpufleet.clouds.gcp.profile import (
     tcpx_setup_gap,
 )
 from gpufleet.errors import SpecError
-from gpufleet.plan import PoolPlan
+from gpufleet.plan import PoolPlan, build_plan
 from gpufleet.spec import parse_fleet
 from tests.clouds.builders import make_pool, make_site
 
@@ -108,14 +108,16 @@ def test_reservation_bound_defaults_to_the_families_whose_reservations_are_futur
     assert check_pool_reservation_bound(pool("a3-megagpu-8g", True), _row("a3-megagpu-8g"), WORK) == []
 
 
-def test_reservation_bound_needs_a_reservation_in_the_spec() -> None:
-    fleet = {"sites": [{"name": "g", "cloud": "gcp", "region": "us-central1", "zones": ["us-central1-a"],
+def test_reservation_bound_needs_a_reservation() -> None:
+    fleet = {"sites": [{"name": "gcp-a", "cloud": "gcp", "region": "us-central1", "zones": ["us-central1-a"],
                         "power_mw": 1, "project": "gpufleet-test"}],
-             "training": [{"name": "t", "params": 1e9, "tokens": 1e10, "gpu": "H200", "deadline_days": 10, "mfu": 0.4,
+             "training": [{"name": "train", "params": 1e9, "tokens": 1e10, "gpu": "H200", "deadline_days": 10, "mfu": 0.4,
                            "capacity": {"type": "on_demand", "reservation_bound": True}}]}
     with pytest.raises(SpecError) as err:
-        parse_fleet(fleet)
-    assert "reservation_bound is only valid with type reservation" in str(err.value)
+        build_plan(parse_fleet(fleet), "t")
+    assert [(i.loc, i.message) for i in err.value.issues] == [
+        ("fleet.training[0].capacity.reservation_bound",
+         "reservation_bound is only valid with capacity type 'reservation', not 'on_demand'")]
 
 
 @pytest.mark.parametrize(("machine", "gap"), [("a3-megagpu-8g", "GPUDirect-TCPXO"), ("a3-highgpu-8g", "GPUDirect-TCPX"),

@@ -406,9 +406,14 @@ def check_pool_fabric_enabled(pool: PoolPlan, row: InstanceType, loc: str) -> li
 
 
 def check_pool_reservation_bound(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
-    """The reservation-bound provisioning model is asked for only on the families Google offers it for."""
-    family = machine_family(row.instance_type)
-    if pool.capacity_type != "reservation" or not pool.reservation_bound or family in RESERVATION_BOUND_FAMILIES:
+    """``capacity.reservation_bound`` is set only with a reservation, and ``true`` only on the families
+    Google offers the reservation-bound provisioning model for."""
+    if pool.reservation_bound is None:
+        return []
+    if pool.capacity_type != "reservation":
+        return [Issue(f"{loc}.capacity.reservation_bound", "reservation_bound is only valid with capacity type "
+                      f"'reservation', not {pool.capacity_type!r}", "capacity.type: reservation, or leave it out")]
+    if not pool.reservation_bound or machine_family(row.instance_type) in RESERVATION_BOUND_FAMILIES:
         return []
     return [Issue(f"{loc}.capacity.reservation_bound",
                   f"{row.instance_type} cannot use the reservation-bound provisioning model (GCP offers it for "
