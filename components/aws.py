@@ -44,7 +44,7 @@ with warnings.catch_warnings():
     _ = (aws.ec2.Vpc, aws.autoscaling.Group, aws.iam.Role, aws.ssm.get_parameter_output)
 
 from components.base import CloudBackend, ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild
-from components.base import SiteNetworkArgs, TrainingClusterArgs, carve, child, invoke_opts, register
+from components.base import SiteNetworkArgs, TrainingClusterArgs, TrainingTarget, carve, child, invoke_opts, register
 from gpufleet.catalog import InstanceType, load_catalog
 from gpufleet.clouds.aws.profile import (
     METRIC_DIMENSION,
@@ -168,10 +168,7 @@ class AwsBackend(CloudBackend):
         )
 
     def build_training(self, owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
-        pool = args.pool
-        row = load_catalog().instance(pool.instance_type)
-        name = owner.pulumi_resource_name
-        zone = pool.zones[0]
+        pool, row, name, zone = TrainingTarget.of(owner, args)
         vpc_id = args.network.network_id
         efa_sg = aws.ec2.SecurityGroup(
             f"{name}-efa", vpc_id=vpc_id,

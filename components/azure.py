@@ -18,8 +18,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from components.base import CloudBackend, ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild
-from components.base import SiteNetworkArgs, TrainingClusterArgs, carve, child, register
-from gpufleet.catalog import load_catalog
+from components.base import SiteNetworkArgs, TrainingClusterArgs, TrainingTarget, carve, child, register
 from gpufleet.clouds.azure.profile import (
     METRICS_TOKEN_AUDIENCE,
     default_image,
@@ -138,11 +137,8 @@ class AzureBackend(CloudBackend):
         return NetworkBuild(network_id=vnet.id, subnet_ids={zone: subnet.id for zone in site.zones}, handles=handles)
 
     def build_training(self, owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
-        pool = args.pool
-        row = load_catalog().instance(pool.instance_type)
-        name = owner.pulumi_resource_name
+        pool, row, name, zone = TrainingTarget.of(owner, args)
         group = args.network.handles["resource_group"]
-        zone = pool.zones[0]
         infiniband = self.profile.fabric_interfaces(row) > 0
         placement_ids: list[pulumi.Input[str]] = []
         ppg = None

@@ -30,12 +30,13 @@ import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 import pulumi
 
 from gpufleet import clouds
 from gpufleet.clouds.base import CloudProfile
+from gpufleet.catalog import InstanceType, load_catalog
 from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
 
@@ -227,6 +228,21 @@ def registered() -> tuple[str, ...]:
 
 
 # --- helpers shared by the backends ----------------------------------------------------------------
+
+
+class TrainingTarget(NamedTuple):
+    """What every backend's ``build_training`` starts from: the pool, its catalog row, the
+    component's name (the prefix of its children) and the one zone a training cluster sits in."""
+
+    pool: PoolPlan
+    row: InstanceType
+    name: str
+    zone: str
+
+    @classmethod
+    def of(cls, owner: Any, args: TrainingClusterArgs) -> TrainingTarget:
+        pool = args.pool
+        return cls(pool, load_catalog().instance(pool.instance_type), owner.pulumi_resource_name, pool.zones[0])
 
 
 def child(owner: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:

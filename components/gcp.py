@@ -35,19 +35,8 @@ with warnings.catch_warnings():
     # The SDK's submodules load lazily: touching a member is what imports them.
     _ = gcp.compute.Network, gcp.serviceaccount.Account, gcp.projects.IAMMember
 
-from components.base import (
-    CloudBackend,
-    ClusterBuild,
-    InferencePoolArgs,
-    NetworkBuild,
-    PoolBuild,
-    SiteNetworkArgs,
-    TrainingClusterArgs,
-    carve,
-    child,
-    invoke_opts,
-    register,
-)
+from components.base import CloudBackend, ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild
+from components.base import SiteNetworkArgs, TrainingClusterArgs, TrainingTarget, carve, child, invoke_opts, register
 from gpufleet.catalog import InstanceType, load_catalog
 from gpufleet.clouds.gcp.profile import (
     FABRIC_RANGE,
@@ -193,10 +182,7 @@ class GcpBackend(CloudBackend):
         )
 
     def build_training(self, owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
-        pool = args.pool
-        row = load_catalog().instance(pool.instance_type)
-        name = owner.pulumi_resource_name
-        zone = pool.zones[0]
+        pool, row, name, zone = TrainingTarget.of(owner, args)
         handles = args.network.handles
         system, system_subnet = handles["system"]
         nics = [self._nic(system, system_subnet, "GVNIC")]

@@ -22,6 +22,7 @@ Resource type tokens, default names and NIC layouts live as constants and helper
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
@@ -37,6 +38,17 @@ SiteCheck = Callable[["SiteSpec", "Sequence[PoolPlan]", str], list[Issue]]
 """A named site check: ``(site, the pools placed there, the site's field path) → issues``."""
 PoolCheck = Callable[["PoolPlan", "InstanceType", str], list[Issue]]
 """A named pool check: ``(pool, its instance type's catalog row, its workload's field path) → issues``."""
+
+
+def match_or_issue(value: str | None, pattern: re.Pattern[str], loc: str, what: str, hint: str,
+                   form: str = "") -> list[Issue]:
+    """No issue when ``value`` is unset (other checks require it) or matches ``pattern``; else one
+    naming the value, what it should be and the pattern (identifiers end up in resource names and
+    API paths)."""
+    if not value or pattern.fullmatch(value):
+        return []
+    shape = f"{form}, pattern" if form else "pattern"
+    return [Issue(loc, f"{value!r} is not {what} ({shape} {pattern.pattern})", hint)]
 
 
 def split_islands(nodes: int, per_island: int) -> tuple[int, ...]:

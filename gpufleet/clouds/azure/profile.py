@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gpufleet.clouds.base import CloudProfile, split_islands
+from gpufleet.clouds.base import CloudProfile, match_or_issue, split_islands
 from gpufleet.errors import Issue
 
 if TYPE_CHECKING:
@@ -209,10 +209,8 @@ RESOURCE_GROUP_FORM = ("1–90 letters, digits, '_', '-', '.', '(' or ')', not e
 
 def check_site_region_name(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """The region is a programmatic Azure region name (lowercase letters and digits, e.g. ``eastus2``)."""
-    if REGION_PATTERN.fullmatch(site.region):
-        return []
-    return [Issue(f"{loc}.region", f"{site.region!r} is not an Azure region name (pattern {REGION_PATTERN.pattern})",
-                  "the name `az account list-locations --query [].name` prints, e.g. eastus2 (not 'East US 2')")]
+    return match_or_issue(site.region, REGION_PATTERN, f"{loc}.region", "an Azure region name",
+                          "the name `az account list-locations --query [].name` prints, e.g. eastus2 (not 'East US 2')")
 
 
 def check_site_zones(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
@@ -224,10 +222,8 @@ def check_site_zones(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> lis
 
 def check_site_subscription_id(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """A subscription id, when given, is a GUID."""
-    if site.subscription_id is None or SUBSCRIPTION_PATTERN.fullmatch(site.subscription_id):
-        return []
-    return [Issue(f"{loc}.subscription_id", f"{site.subscription_id!r} is not a subscription id "
-                  f"(a GUID, pattern {SUBSCRIPTION_PATTERN.pattern})", "e.g. 00000000-0000-0000-0000-000000000000")]
+    return match_or_issue(site.subscription_id, SUBSCRIPTION_PATTERN, f"{loc}.subscription_id",
+                          "a subscription id", "e.g. 00000000-0000-0000-0000-000000000000", form="a GUID")
 
 
 def _resource_group_char(ch: str) -> bool:

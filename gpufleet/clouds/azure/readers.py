@@ -21,17 +21,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gpufleet.clouds.azure.profile import AUTOSCALE_SETTINGS, SCALE_SET, VIRTUAL_MACHINE, AzureProfile
-from gpufleet.policy.resources import (
-    CloudReader,
-    NodeGroup,
-    Pool,
-    Resource,
-    as_int,
-    is_unknown,
-    known,
-    known_list,
-    pick,
-)
+from gpufleet.policy.resources import CloudReader, NodeGroup, Pool, Resource, as_int, is_unknown, known
+from gpufleet.policy.resources import known_list, pick
 
 if TYPE_CHECKING:
     from gpufleet.catalog import InstanceType

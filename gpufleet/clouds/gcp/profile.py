@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from gpufleet.clouds.base import CloudProfile
+from gpufleet.clouds.base import CloudProfile, match_or_issue
 from gpufleet.errors import Issue
 
 if TYPE_CHECKING:
@@ -299,10 +299,8 @@ node subnet (one bit longer) far from it; GCP's largest subnet size was not veri
 
 def check_site_region(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """The region is a GCP region name (``us-central1``), nothing else: it ends up in resource paths."""
-    if REGION_PATTERN.fullmatch(site.region):
-        return []
-    return [Issue(f"{loc}.region", f"{site.region!r} is not a GCP region name (pattern {REGION_PATTERN.pattern})",
-                  "a name `gcloud compute regions list` prints, e.g. us-central1")]
+    return match_or_issue(site.region, REGION_PATTERN, f"{loc}.region", "a GCP region name",
+                          "a name `gcloud compute regions list` prints, e.g. us-central1")
 
 
 def check_site_zones(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
@@ -326,11 +324,9 @@ def check_site_project(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> l
 
 def check_site_project_id(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """A project given is a GCP project id: 6-30 lowercase letters, digits, hyphens, from a letter."""
-    if not site.project or PROJECT_PATTERN.fullmatch(site.project):
-        return []
-    return [Issue(f"{loc}.project", f"{site.project!r} is not a GCP project id (pattern {PROJECT_PATTERN.pattern})",
-                  "6-30 lowercase letters, digits or hyphens, starting with a letter, not ending in a hyphen "
-                  "(the project id, not its name or number)")]
+    return match_or_issue(site.project, PROJECT_PATTERN, f"{loc}.project", "a GCP project id",
+                          "6-30 lowercase letters, digits or hyphens, starting with a letter, not ending in a hyphen "
+                          "(the project id, not its name or number)")
 
 
 def check_site_network_cidr(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:

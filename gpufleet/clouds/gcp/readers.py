@@ -47,18 +47,8 @@ from gpufleet.clouds.gcp.profile import (
     machine_family,
     tcpx_setup_gap,
 )
-from gpufleet.policy.resources import (
-    CloudReader,
-    NodeGroup,
-    Pool,
-    Resource,
-    as_int,
-    is_unknown,
-    known,
-    known_list,
-    names_resource,
-    pick,
-)
+from gpufleet.policy.resources import CloudReader, NodeGroup, Pool, Resource, as_int, is_unknown, known
+from gpufleet.policy.resources import known_list, names_resource, pick
 
 if TYPE_CHECKING:
     from gpufleet.catalog import InstanceType
