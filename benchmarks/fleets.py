@@ -36,10 +36,13 @@ def big_fleet(services: int = 40, *, head: bool = False) -> dict[str, Any]:
         sites.append(site)
     training = []
     for i in range(4):
-        training.append({
+        run: dict[str, Any] = {
             "name": f"pretrain-{i}", "params": 7.0e10, "tokens": 2.5e12, "gpu": "H100",
             "deadline_days": 27 if (head and i == 0) else 30, "mfu": 0.4, "sites": [_SITES[i % 6][0]],
-        })
+        }
+        if _SITES[i % 6][1] == "azure":
+            run["allow_multiple_islands"] = True  # 128 VMs: two InfiniBand islands, as before the opt-in existed
+        training.append(run)
     inference = []
     for i in range(services):
         raised = head and i % 4 == 0
