@@ -76,9 +76,10 @@ def big_fleet(scale: int) -> dict[str, Any]:
             training("frontier", "H200", "p5en.48xlarge", "aws-use1", 400,
                      capacity={"type": "capacity_block", "reservation_id": "cr-0123456789abcdef0",
                                "placement_group": False}),
-            training("finetune", "H200", "Standard_ND96isr_H200_v5", "azure-eastus2", 200),
+            # Declared as the plan requires: the runs span InfiniBand islands, and start GPUDirect-TCPXO.
+            training("finetune", "H200", "Standard_ND96isr_H200_v5", "azure-eastus2", 200, allow_multiple_islands=True),
             training("moe", "H200", "a3-ultragpu-8g", "gcp-usc1", 150),
-            training("research", "H100", "a3-megagpu-8g", "gcp-euw4", 50),
+            training("research", "H100", "a3-megagpu-8g", "gcp-euw4", 50, fabric_setup_by_workload=True),
         ],
         "inference": [
             inference("assistant", "H100", ["p5.48xlarge", "Standard_ND96isr_H100_v5"],
