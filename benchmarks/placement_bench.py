@@ -84,8 +84,7 @@ def instance(n_sites: int, n_pools: int, seed: int, headroom: float | None = Non
             types = list(rng.choice(INFERENCE_TYPES))
             rng.shuffle(types)
             pool: dict[str, Any] = {"name": f"serve-{j}", "role": "inference", "nodes": rng.randint(2, 48), "instance_types": types}
-            if rng.random() < 0.2:
-                pool["survive_site_losses"] = 2
+            pool["survive_site_losses"] = 2 if rng.random() < 0.2 else 1
             pools.append(pool)
     # Site sizes: fixed distributions (a site is a site, however many there are), or, with
     # ``headroom``, scaled so that all sites together hold ``headroom`` times the demand (at the
@@ -131,7 +130,7 @@ def instance(n_sites: int, n_pools: int, seed: int, headroom: float | None = Non
         chosen = rng.sample(allowed, min(len(allowed), rng.randint(3, 6)))
         domains = {s.get("failure_domain", s["name"]) for s in sites
                    if s["region"] in chosen and set(pool["instance_types"]) & set(s["price_per_gpu_hour"])}
-        if len(domains) >= pool.get("survive_site_losses", 1) + 2:
+        if len(domains) >= pool["survive_site_losses"] + 2:
             pool["regions"] = sorted(chosen)
     return {"sites": sites, "pools": pools, "carbon_price_per_tonne": 60.0}
 

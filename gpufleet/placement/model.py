@@ -24,15 +24,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError
 
 from gpufleet.errors import BindingConstraint, InfeasiblePlanError, Issues, SpecError
-from gpufleet.spec import Site, SiteLosses
+from gpufleet.spec import InferenceLoad, Site, SiteLosses
 from gpufleet.validation import StrictModel, did_you_mean, format_loc, issues_from_validation, repeated
 
 Role = Literal["training", "inference"]
 Status = Literal["optimal", "feasible", "infeasible", "time_limit"]
 
-SITE_LOSSES_DEFAULT = 1
-"""``gpufleet place``: failure domains an inference pool survives losing when it does not say. The
-fleet spec's services default to 0 (``InferenceSpec.survive_site_losses``) and always pass theirs."""
 Name = Annotated[str, Field(min_length=1)]
 
 
@@ -49,7 +46,7 @@ class PoolSpec(StrictModel):
         regions: if given, only sites in these regions are candidates.
         sites: if given, only these sites (by name) are candidates.
         survive_site_losses: inference only; failure domains the pool must survive losing
-            (default :data:`SITE_LOSSES_DEFAULT`).
+            (default: the fleet spec's, ``InferenceLoad.survive_site_losses``: 0).
         zone: training only; pin the pool to this zone (default: the site's first zone).
     """
 
@@ -67,7 +64,10 @@ class PoolSpec(StrictModel):
         """Failure domains an inference pool must survive losing (0 for training)."""
         if self.role == "training":
             return 0
-        return SITE_LOSSES_DEFAULT if self.survive_site_losses is None else self.survive_site_losses
+        if self.survive_site_losses is None:
+            default: int = InferenceLoad.model_fields["survive_site_losses"].default
+            return default
+        return self.survive_site_losses
 
 
 class PlacementProblem(StrictModel):

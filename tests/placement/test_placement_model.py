@@ -9,6 +9,8 @@ import pytest
 
 from gpufleet.errors import SpecError
 from gpufleet.placement import InstanceFacts, PlacementProblem, parse_problem, solve
+from gpufleet.placement.model import PoolSpec
+from gpufleet.spec import InferenceLoad
 from gpufleet.validation import format_loc
 
 
@@ -27,6 +29,11 @@ def test_a_valid_problem_parses(make_site, make_pool):
     problem = parse_problem(_ok(make_site, make_pool))
     assert isinstance(problem, PlacementProblem)
     assert problem.pools[1].losses == 1 and problem.pools[0].losses == 0
+
+
+def test_survive_site_losses_has_one_default_the_fleet_specs() -> None:
+    unsaid = PoolSpec.model_validate({"name": "i", "role": "inference", "nodes": 2, "instance_types": ["l1"]})
+    assert unsaid.losses == InferenceLoad.model_fields["survive_site_losses"].default == 0
 
 
 def test_every_field_error_is_reported_at_once(make_site, make_pool):
