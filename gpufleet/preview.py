@@ -39,6 +39,7 @@ from gpufleet.engine import (
     PolicyEngine,
     StackResource,
     Violation,
+    analyzed_resources,
     load_policy_config,
     reconcile_policy_config,
 )
@@ -148,7 +149,7 @@ def run_preview(
         reconcile_policy_config(info, given, source=config_source)  # fail before the program runs
         say(f"running the program of {stack_path} under Pulumi's mocks")
         run = run_program(stack_path, preview=True)
-        resources = [_stack_resource(run)] + [StackResource.from_recorded(r) for r in run.resources]
+        resources = analyzed_resources(run)  # outputs, computed values unknown, as the engine sends them
         say(f"analysing {len(resources)} resources with {len(info.policies)} policies")
         began = time.perf_counter()
         engine_run: EngineRun = eng.run(resources, given, config_source=config_source)
@@ -174,12 +175,6 @@ def run_preview(
         seconds_policy=seconds_policy,
         notes=list(run.notes),
     )
-
-
-def _stack_resource(run: Any) -> StackResource:
-    """The root ``pulumi:pulumi:Stack`` resource the engine also passes (its outputs as properties)."""
-    return StackResource(type="pulumi:pulumi:Stack", name=f"{run.project}-{run.stack}", urn=run.stack_urn,
-                         properties=dict(run.outputs))
 
 
 def _violation(v: Violation, names: Mapping[str, str]) -> Violation:

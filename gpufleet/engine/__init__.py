@@ -29,7 +29,7 @@ from gpufleet.engine.config import (
     reconcile_policy_config,
 )
 from gpufleet.engine.process import PolicyEngineError
-from gpufleet.engine.resources import StackResource, provider_urn, urn_type
+from gpufleet.engine.resources import StackResource, analyzed_resources, provider_urn, urn_type
 from gpufleet.engine.schema import validate_json_schema
 from gpufleet.engine.violations import ENFORCEMENT_LEVELS, Violation
 
@@ -43,6 +43,7 @@ __all__ = [
     "PolicyInfo",
     "StackResource",
     "Violation",
+    "analyzed_resources",
     "load_policy_config",
     "parse_policy_config",
     "provider_urn",

@@ -1,11 +1,18 @@
 """The stack's resources as the engine sends them to ``AnalyzeStack``: the :class:`StackResource`
 model, the URN helpers, and the marking of values unknown during a preview with Pulumi's sentinel.
 Pure: no I/O, no Pulumi import.
+
+The engine sends each resource's *outputs* (``pkg/resource/deploy/step_generator.go`` builds every
+``AnalyzerStackResource`` from ``v.Outputs``): a custom resource's provider state, a component's
+``register_outputs`` values (``step_executor.go``'s ``ExecuteRegisterResourceOutputs``), nothing for a
+component that registered none. During a preview a new resource's outputs are its inputs plus
+*unknown* computed values (ids, ARNs, self links), and every input built from one is unknown too:
+:func:`analyzed_resources` sends an offline run the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +57,69 @@ class StackResource:
         )
 
 
+def analyzed_resources(run: Any) -> list[StackResource]:
+    """What ``AnalyzeStack`` receives for an offline run (``gpufleet.offline.OfflineRun``): the stack
+    resource (its outputs), then every resource's outputs, in the run's order.
+
+    In a preview run (``run.preview``), the values a provider computes are unknown: the id and every
+    key the mocks filled in that is not an input (:attr:`RecordedResource.computed`), and any value,
+    anywhere in the stack, equal to one of them (an ASG's subnet ids, a component's node group ids,
+    an export), as the engine would propagate them.
+    """
+    from gpufleet.offline.records import UNKNOWN as OFFLINE_UNKNOWN
+
+    preview = bool(getattr(run, "preview", True))
+    computed = _computed_values(run.resources) if preview else set()
+    stack = StackResource(type="pulumi:pulumi:Stack", name=f"{run.project}-{run.stack}", urn=run.stack_urn,
+                          properties=_blank(dict(run.outputs), computed, OFFLINE_UNKNOWN))
+    out = [stack]
+    for r in run.resources:
+        if r.custom and not preview:
+            props = dict(r.outputs if r.outputs is not None else r.inputs)
+        elif r.custom:
+            props = {**r.inputs, **{k: OFFLINE_UNKNOWN for k in r.computed}}
+        else:
+            props = dict(r.outputs or {})
+        out.append(_from_record(r, _blank(props, computed, OFFLINE_UNKNOWN)))
+    return out
+
+
+def _from_record(recorded: Any, properties: dict[str, Any]) -> StackResource:
+    """A :class:`StackResource` for a recorded resource with the given (already marked) properties."""
+    return StackResource(type=recorded.type, name=recorded.name, urn=recorded.urn, properties=properties,
+                         parent=recorded.parent or None,
+                         provider=provider_urn(recorded.provider) if recorded.provider else None,
+                         dependencies=tuple(recorded.dependencies))
+
+
+def _computed_values(resources: Sequence[Any]) -> set[str]:
+    """Every id and computed string value of the run's custom resources (providers excluded: their
+    references are known during a preview)."""
+    values: set[str] = set()
+    for r in resources:
+        if not r.custom or r.is_provider:
+            continue
+        if r.id:
+            values.add(r.id)
+        for key in r.computed:
+            value = (r.outputs or {}).get(key)
+            if isinstance(value, str) and value and value != r.name:
+                values.add(value)
+    return values
+
+
+def _blank(value: Any, computed: set[str], marker: str) -> Any:
+    """``value`` with every string equal to a computed value replaced by the unknown marker, then
+    the marker replaced by the engine's sentinel."""
+    if isinstance(value, Mapping):
+        return {str(k): _blank(v, computed, marker) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_blank(v, computed, marker) for v in value]
+    if isinstance(value, str) and (value == marker or value in computed):
+        return UNKNOWN_SENTINEL
+    return value
+
+
 def _with_unknowns(value: Any, marker: str) -> Any:
     """A plain copy of ``value`` with the offline runner's unknown marker replaced by the engine's."""
     if isinstance(value, Mapping):
@@ -71,4 +141,4 @@ def urn_type(urn: str) -> str:
     return parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else ""
 
 
-__all__ = ["StackResource", "provider_urn", "urn_type"]
+__all__ = ["StackResource", "analyzed_resources", "provider_urn", "urn_type"]

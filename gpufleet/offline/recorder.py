@@ -2,13 +2,16 @@
 data-source call with stable fake values and recording what the program registered.
 
 Resource ids and computed outputs come from the cloud's mocks module
-(:func:`gpufleet.offline.cloud_mocks.mocks_for`); components keep their props. Pulumi is imported
-inside the functions that build the mocks, never at module level.
+(:func:`gpufleet.offline.cloud_mocks.mocks_for`); each record keeps the provider's state (a custom
+resource's) or what ``register_outputs`` registered (a component's: ``RegisterResourceOutputs``), as
+the engine keeps them. Pulumi is imported inside the functions that build the mocks, never at module
+level.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -74,6 +77,8 @@ class Recorder:
         self.calls: list[RecordedCall] = []
         self.pending = threading.local()
         self.providers: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        """URN → what the resource registered with ``register_outputs`` (components)."""
         self.loops: list[asyncio.AbstractEventLoop] = []
 
     def thread_loop(self) -> None:
@@ -95,6 +100,13 @@ class Recorder:
         for loop in loops:
             loop.close()
 
+    def finished(self) -> list[RecordedResource]:
+        """Every record, in URN order, with the outputs components registered after their creation."""
+        with self.lock:
+            records = [dataclasses.replace(r, outputs=self.outputs[r.urn]) if r.urn in self.outputs else r
+                       for r in self.resources]
+        return sorted(records, key=lambda r: r.urn)
+
     def provider_inputs(self, reference: str | None) -> dict[str, Any]:
         """The inputs of the provider a ``<urn>::<id>`` reference points to ({} for default providers)."""
         if not reference:
@@ -113,9 +125,12 @@ def make_mocks(recorder: Recorder) -> Any:
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
             inputs = plain(args.inputs)
             recorder.pending.inputs = inputs
+            recorder.pending.state = None
             if not args.custom and not args.typ.startswith(PROVIDER_TYPE_PREFIX):
                 return "", dict(inputs)
-            return computed_state(args.typ, args.name, inputs, recorder.provider_inputs(args.provider))
+            rid, state = computed_state(args.typ, args.name, inputs, recorder.provider_inputs(args.provider))
+            recorder.pending.state = state
+            return rid, state
 
         def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
             given = plain(args.args)
@@ -145,10 +160,12 @@ def make_monitor(mocks: Any, recorder: Recorder) -> Any:
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
             recorder.thread_loop()
             recorder.pending.inputs = None
+            recorder.pending.state = None
             response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
             if request.type == "pulumi:pulumi:Stack":
                 return response
             inputs = recorder.pending.inputs or {}
+            state = recorder.pending.state
             record = RecordedResource(
                 type=request.type,
                 name=request.name,
@@ -161,6 +178,8 @@ def make_monitor(mocks: Any, recorder: Recorder) -> Any:
                 ignore_changes=tuple(request.ignoreChanges),
                 protect=bool(request.protect),
                 dependencies=tuple(sorted(set(request.dependencies))),
+                outputs=plain(state) if state is not None else None,
+                computed=_computed_keys(inputs, state) if state is not None else (),
             )
             with recorder.lock:
                 recorder.resources.append(record)
@@ -168,7 +187,22 @@ def make_monitor(mocks: Any, recorder: Recorder) -> Any:
                     recorder.providers[record.urn] = inputs
             return response
 
+        def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+            """What a component registered with ``register_outputs``: the outputs the engine keeps."""
+            from pulumi.runtime import rpc
+
+            recorder.thread_loop()
+            outputs = plain(rpc.deserialize_properties(request.outputs, keep_unknowns=True))
+            with recorder.lock:
+                recorder.outputs[request.urn] = outputs
+            return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
     return RecordingMonitor(mocks)
+
+
+def _computed_keys(inputs: Mapping[str, Any], state: Mapping[str, Any]) -> tuple[str, ...]:
+    """The state's top-level keys a provider computed: absent from the inputs, or changed."""
+    return tuple(sorted(k for k, v in state.items() if k not in inputs or inputs[k] != v))
 
 
 __all__ = ["Recorder", "answer_call", "computed_state", "make_mocks", "make_monitor", "plain"]

@@ -35,6 +35,11 @@ class RecordedResource:
         ignore_changes: the ``ignore_changes`` resource option, as the engine receives it.
         protect: the ``protect`` resource option.
         dependencies: URNs the resource depends on (explicit ``depends_on`` and input references).
+        outputs: what the engine keeps as the resource's outputs: a custom resource's state as the
+            (mock) provider returned it, a component's ``register_outputs`` values; None when there
+            are none (a component that registered no outputs).
+        computed: top-level output keys the provider computed (not an input, or changed from it):
+            unknown during a real preview, with the resource id.
     """
 
     type: str
@@ -48,6 +53,8 @@ class RecordedResource:
     ignore_changes: tuple[str, ...] = ()
     protect: bool = False
     dependencies: tuple[str, ...] = ()
+    outputs: dict[str, Any] | None = None
+    computed: tuple[str, ...] = ()
 
     @property
     def is_component(self) -> bool:

@@ -224,7 +224,7 @@ def _run_isolated(stack: str, config: dict[str, str], project: str, preview: boo
             recorder.close_loops()
             if added_path and search_path in sys.path:
                 sys.path.remove(str(search_path))
-    resources = sorted(recorder.resources, key=lambda r: r.urn)
+    resources = recorder.finished()
     return OfflineRun(stack=stack, resources=resources, outputs=outputs, seconds=seconds, project=project,
                       preview=preview, calls=list(recorder.calls), error=error)
 

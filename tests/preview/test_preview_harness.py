@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gpufleet.engine import PolicyEngine, StackResource, parse_policy_config
+from gpufleet.engine import PolicyEngine, StackResource, analyzed_resources, parse_policy_config
 from gpufleet.offline import run_program
 from tests.policies.conftest import started_engine
 from tests.preview.conftest import CONFIGS, STACKS
@@ -21,8 +21,8 @@ def engine(request: pytest.FixtureRequest) -> PolicyEngine:
 
 
 def recorded(stack: str) -> list[StackResource]:
-    """The stack's resources as the engine would send them."""
-    return [StackResource.from_recorded(r) for r in run_program(STACKS / stack).resources]
+    """The stack's resources as the engine would send them (outputs, computed values unknown)."""
+    return analyzed_resources(run_program(STACKS / stack))
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
@@ -32,7 +33,7 @@ def test_pulumi_sdk_internals_the_runner_relies_on_are_still_there() -> None:
     assert list(inspect.signature(stack.run_pulumi_func).parameters) == ["func"]
     # set_mocks accepts our own monitor; the monitor's gRPC methods keep their names.
     assert "monitor" in inspect.signature(mocks.set_mocks).parameters
-    for method in ("RegisterResource", "Invoke", "ReadResource"):
+    for method in ("RegisterResource", "RegisterResourceOutputs", "Invoke", "ReadResource"):
         assert callable(getattr(mocks.MockMonitor, method))
     assert list(inspect.signature(mocks.MockMonitor.RegisterResource).parameters) == ["self", "request"]
     # The request fields we record.
@@ -74,6 +75,67 @@ def test_a_callable_program_registers_every_resource_with_parents_providers_and_
     assert vpc.id.startswith("vpc-")
     assert run.outputs == {"answer": 42, "object": {"a": [1, 2]}}
     assert run.children(box) == sorted([vpc, run.named("box-provider")], key=lambda r: r.urn)
+
+
+def _outputs_program() -> None:
+    class Pool(pulumi.ComponentResource):
+        def __init__(self, name: str, registers: bool) -> None:
+            super().__init__("gpufleet:index:Pool", name, {"max_nodes": 99, "secret_prop": "x"})
+            sg = pulumi.CustomResource("aws:ec2/securityGroup:SecurityGroup", f"{name}-sg", {"vpcId": "vpc-given"},
+                                       pulumi.ResourceOptions(parent=self))
+            pulumi.CustomResource("aws:ec2/launchTemplate:LaunchTemplate", f"{name}-lt",
+                                  {"vpcSecurityGroupIds": [sg.id], "instanceType": "p5.48xlarge"},
+                                  pulumi.ResourceOptions(parent=self))
+            if registers:
+                self.register_outputs({"max_nodes": 4, "sg_id": sg.id})
+
+    Pool("a", registers=True)
+    Pool("b", registers=False)
+
+
+def test_a_component_sends_what_it_registered_as_outputs_not_its_props() -> None:
+    from gpufleet.engine import analyzed_resources
+
+    run = run_function(_outputs_program, preview=False)
+    assert run.named("a").inputs == {"max_nodes": 99, "secret_prop": "x"}
+    assert run.named("a").outputs == {"max_nodes": 4, "sg_id": run.named("a-sg").id}
+    assert run.named("b").outputs is None
+    sent = {r.name: r.properties for r in analyzed_resources(run)}
+    assert sent["a"] == {"max_nodes": 4, "sg_id": run.named("a-sg").id}
+    assert sent["b"] == {}  # registered nothing: the engine has no outputs for it
+
+
+def test_a_preview_sends_every_computed_value_as_the_engines_unknown() -> None:
+    from gpufleet.engine import analyzed_resources
+    from gpufleet.names import UNKNOWN_SENTINEL
+
+    run = run_function(_outputs_program, preview=True)
+    sg = run.named("a-sg")
+    assert "arn" in sg.computed and "vpcId" not in sg.computed
+    sent = {r.name: r.properties for r in analyzed_resources(run)}
+    assert sent["a-sg"]["arn"] == UNKNOWN_SENTINEL and sent["a-sg"]["vpcId"] == "vpc-given"
+    # an input built from another resource's id, and a component output holding it, are unknown too
+    assert sent["a-lt"]["vpcSecurityGroupIds"] == [UNKNOWN_SENTINEL]
+    assert sent["a-lt"]["instanceType"] == "p5.48xlarge"
+    assert sent["a"] == {"max_nodes": 4, "sg_id": UNKNOWN_SENTINEL}
+    # an update sends the provider's state, known
+    updated = {r.name: r.properties for r in analyzed_resources(run_function(_outputs_program, preview=False))}
+    assert updated["a-sg"]["arn"].startswith("arn:aws:ec2:") and updated["a"]["sg_id"].startswith("sg-")
+
+
+def test_every_shipped_stack_previews_with_its_computed_values_unknown(stack_run: Any) -> None:
+    from gpufleet.engine import analyzed_resources
+    from gpufleet.names import UNKNOWN_SENTINEL
+
+    for name in ("dev", "prod", "aws-training", "azure-inference", "gcp-a3ultra"):
+        run = stack_run(name)
+        sent = {r.urn: r.properties for r in analyzed_resources(run)}
+        customs = [r for r in run.resources if r.custom and not r.is_provider]
+        assert customs and all(r.computed for r in customs), name
+        for r in customs:
+            assert all(sent[r.urn][k] == UNKNOWN_SENTINEL for k in r.computed), (name, r.name)
+        for c in (r for r in run.resources if r.is_component):
+            assert c.outputs is not None and sent[c.urn].keys() == c.outputs.keys(), (name, c.name)
 
 
 def test_runs_are_isolated_from_each_other() -> None:
