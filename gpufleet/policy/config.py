@@ -87,6 +87,14 @@ FLOORS_SCHEMA: dict[str, Any] = {
 }
 
 
+UNKNOWN_VALUES_SETTING = "unknown_values"
+"""The property of every checking policy that says how a deciding value unknown until apply is
+reported: ``mandatory`` (the default: a blocking violation) or ``advisory``."""
+UNKNOWN_VALUES_SCHEMA = _d({"type": "string", "enum": ["mandatory", "advisory"], "default": "mandatory"},
+                           "how a deciding value that is unknown until apply is reported: mandatory (blocks, "
+                           "the default) or advisory (the engine's \"can't run policy during preview\" note)")
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     """Metadata of one policy: what the pack registers and the docs describe."""
@@ -115,7 +123,7 @@ def _reads_demand(*, name: str, description: str, enforcement: str, remediation:
                   severity: str = "high", properties: Mapping[str, Any] | None = None) -> PolicySpec:
     """A policy that reads demand: besides its own properties it takes ``floors``."""
     return PolicySpec(name=name, description=description, enforcement=enforcement,
-                      properties={"floors": FLOORS_SCHEMA, **(properties or {})},
+                      properties={"floors": FLOORS_SCHEMA, **(properties or {}), UNKNOWN_VALUES_SETTING: UNKNOWN_VALUES_SCHEMA},
                       remediation=remediation, severity=severity)
 
 
@@ -160,6 +168,7 @@ FABRIC = PolicySpec(
     enforcement="mandatory",
     properties={
         "min_nodes": _d({**_POSITIVE_INT, "default": 2}, "clusters of at least this many nodes need the fabric"),
+        UNKNOWN_VALUES_SETTING: UNKNOWN_VALUES_SCHEMA,
     },
     remediation="Let the TrainingCluster component build the node template from the catalog instead of "
                 "editing the launch/instance template or scale set by hand.",
@@ -173,6 +182,7 @@ POWER = PolicySpec(
     properties={
         "max_utilization": _d({"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1.0},
                               "share of each site's envelope the GPU nodes may use"),
+        UNKNOWN_VALUES_SETTING: UNKNOWN_VALUES_SCHEMA,
     },
     remediation="Move pools to another site or shrink them through the fleet spec (the placement respects "
                 "power), or raise the site's contracted power_mw.",
@@ -197,6 +207,7 @@ QUOTA = PolicySpec(
                           "propertyNames": {"pattern": SLUG_PATTERN},
                           "additionalProperties": {"type": "object", "additionalProperties": _COUNT}},
                          "quota overrides: {site: {GPU model: GPUs}}; replaces what the stack declares"),
+        UNKNOWN_VALUES_SETTING: UNKNOWN_VALUES_SCHEMA,
     },
     remediation="Request a quota increase, or move pools to a site with quota, through the fleet spec.",
     severity="medium",
@@ -217,4 +228,4 @@ POLICIES: tuple[PolicySpec, ...] = (CAPACITY, ZONE_LOSS, WARM, FABRIC, POWER, ME
 BY_NAME: dict[str, PolicySpec] = {p.name: p for p in POLICIES}
 
 
-__all__ = ["BY_NAME", "FLOORS_SCHEMA", "FLOOR_SCHEMA", "POLICIES", "PolicySpec"]
+__all__ = ["BY_NAME", "FLOORS_SCHEMA", "FLOOR_SCHEMA", "POLICIES", "PolicySpec", "UNKNOWN_VALUES_SETTING"]

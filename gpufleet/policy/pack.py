@@ -4,12 +4,15 @@ Every policy is a stack policy: capacity is a property of the whole stack (a poo
 node groups, its autoscalers and its site's network), never of one resource.
 
 Failing closed: a rule that raises, or a policy config the pack cannot use, becomes a violation that
-names the error, never a silent pass. Mandatory policies report it themselves; an advisory policy's
-failure is reported (as mandatory) by ``policies-ran-cleanly``, which runs last.
+names the error, never a silent pass. A policy reports it itself; when its level is not mandatory (by
+default or lowered by the policy config) ``policies-ran-cleanly``, which runs last, reports it again
+as mandatory.
 
 Unknown values: a rule that could not read a deciding value (unknown during a preview) reports what
-it could, then raises ``UnknownValueError`` so the engine shows its usual advisory "can't run policy
-during preview" note.
+it could, then fails closed the same way with one "<subject>: cannot verify <what> because it is
+unknown until apply" violation per value. A policy whose config sets ``unknown_values: advisory``
+raises ``UnknownValueError`` instead, so the engine shows its advisory "can't run policy during
+preview" note naming the values.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from gpufleet.policy.config import POLICIES, RAN_CLEANLY, PolicySpec
+from gpufleet.policy.config import POLICIES, RAN_CLEANLY, UNKNOWN_VALUES_SETTING, PolicySpec
 from gpufleet.policy.resources import Inventory, Resource, build_inventory
 from gpufleet.policy.rules import RULES, Rule, RuleResult
 
@@ -47,7 +50,9 @@ def to_resources(policy_resources: Iterable[Any]) -> list[Resource]:
     for r in policy_resources:
         props = serialize_properties(r.props)
         parent = r.parent.urn if getattr(r, "parent", None) is not None else (r.opts.parent if r.opts else None)
-        out.append(Resource(type=r.resource_type, name=r.name, urn=r.urn, props=dict(props), parent=parent or None))
+        dependencies = tuple(d.urn for d in getattr(r, "dependencies", None) or [])
+        out.append(Resource(type=r.resource_type, name=r.name, urn=r.urn, props=dict(props), parent=parent or None,
+                            dependencies=dependencies))
     return out
 
 
@@ -74,6 +79,21 @@ def _describe_failure(spec: PolicySpec, exc: BaseException) -> str:
             "(fail closed): report this bug in the gpufleet policy pack.")
 
 
+def effective_level(report_violation: Any, default: str) -> str:
+    """The enforcement level the engine's config gave the running policy.
+
+    ``pulumi_policy`` resolves it (the policy config's level, else the policy's own) into the
+    ``report_violation`` closure it hands ``validate`` and nowhere else; ``default`` when that closure
+    changes shape (``tests/policies/test_policies_engine.py`` fails loudly then).
+    """
+    code = getattr(report_violation, "__code__", None)
+    cells = getattr(report_violation, "__closure__", None) or ()
+    if code is None or "enforcement_level" not in code.co_freevars:
+        return default
+    value = cells[code.co_freevars.index("enforcement_level")].cell_contents
+    return str(getattr(value, "value", value))
+
+
 def make_policy(spec: PolicySpec, rule: Rule) -> Any:
     """The ``StackValidationPolicy`` for one rule, with the fail-closed wrapper around it."""
     from pulumi_policy import EnforcementLevel, PolicyConfigSchema, Severity, StackValidationPolicy
@@ -82,18 +102,30 @@ def make_policy(spec: PolicySpec, rule: Rule) -> Any:
     def validate(args: Any, report_violation: Any) -> None:
         fingerprint = hash(tuple(r.urn for r in args.resources))
         journal = _journal_entries(fingerprint)
+        level = effective_level(report_violation, spec.enforcement)
+
+        def fail_closed(message: str) -> None:
+            report_violation(message, None)
+            if level != "mandatory":
+                journal.append(message)  # policies-ran-cleanly reports it as mandatory
+
         try:
             result = run_rule(spec, rule, to_resources(args.resources), args.get_config())
         except Exception as exc:  # noqa: BLE001 - fail closed: every failure becomes a violation
-            message = _describe_failure(spec, exc)
-            report_violation(message, None)
-            if spec.enforcement != "mandatory":
-                journal.append(message)
+            fail_closed(_describe_failure(spec, exc))
             return
         for finding in result.findings:
             report_violation(finding.message, finding.urn or None)
-        if result.unknown:
-            raise UnknownValueError(UNKNOWN_NUMBER_VALUE, [result.unknown[0]])
+        unknown = list(dict.fromkeys(result.unknown))
+        if not unknown:
+            return
+        if (args.get_config() or {}).get(UNKNOWN_VALUES_SETTING) == "advisory":
+            error = UnknownValueError(UNKNOWN_NUMBER_VALUE, [])
+            error.message = "; ".join(unknown)
+            raise error
+        for message in unknown:
+            fail_closed(f"{message} (policy {spec.name}; set {UNKNOWN_VALUES_SETTING}: advisory in its policy "
+                        "config to report it as advisory)")
 
     return StackValidationPolicy(
         name=spec.name,
@@ -135,4 +167,5 @@ def build_policies() -> list[Any]:
             for spec in POLICIES]
 
 
-__all__ = ["PACK_DESCRIPTION", "PACK_NAME", "build_policies", "make_policy", "run_rule", "to_resources"]
+__all__ = ["PACK_DESCRIPTION", "PACK_NAME", "build_policies", "effective_level", "make_policy", "run_rule",
+           "to_resources"]

@@ -51,6 +51,42 @@ def is_unknown(value: Any) -> bool:
     return isinstance(value, str) and value in UNKNOWN_VALUES
 
 
+def cannot_verify(subject: str, what: str) -> str:
+    """The message of a deciding value that is unknown during a preview (rules fail closed on it)."""
+    return f"{subject}: cannot verify {what} because it is unknown until apply"
+
+
+def _items(value: Any) -> list[Any]:
+    """A list's items or an object's values (nothing for anything else)."""
+    if isinstance(value, Mapping):
+        return list(value.values())
+    return list(value) if isinstance(value, list) else []
+
+
+def unknown_at(unknown: list[str], resource: Resource, *paths: str) -> bool:
+    """Append to ``unknown`` each dotted property path of ``resource`` whose value is unknown (or a
+    list or object directly holding one, or reached through an unknown); ``*`` steps into every list item
+    (``networkInterfaces.*.nicType``). True when one is. Readers call it before deciding on a value,
+    and skip that check."""
+    found = False
+    for path in paths:
+        values: list[Any] = [resource.props]
+        hit = False
+        for part in path.split("."):
+            if any(is_unknown(v) for v in values):
+                hit = True
+                break
+            if part == "*":
+                values = [item for v in values if isinstance(v, list) for item in v]
+            else:
+                values = [pick(v, part) for v in values]
+        hit = hit or any(is_unknown(v) or any(is_unknown(i) for i in _items(v)) for v in values)
+        if hit:
+            unknown.append(cannot_verify(resource.name, path))
+            found = True
+    return found
+
+
 # --- reading plain property dicts ------------------------------------------------------------------
 
 
@@ -132,6 +168,9 @@ class Resource:
     urn: str
     props: Mapping[str, Any]
     parent: str | None = None
+    dependencies: tuple[str, ...] = ()
+    """URNs it depends on (input references among them): a reference unknown during a preview
+    still names its target here."""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -257,6 +296,8 @@ class Site:
     pue: float | None = None
     quota_gpus: dict[str, int] = field(default_factory=dict)
     failure_domain: str = ""
+    unknown: dict[str, str] = field(default_factory=dict)
+    """Deciding values of the site that are unknown during this preview: property → message."""
 
     @property
     def urn(self) -> str:
@@ -356,6 +397,11 @@ def _site(component: Resource) -> Site:
     props = component.props
     name = pick(props, "site", "name")
     quota = pick(props, "quota_gpus")
+    unknown: dict[str, str] = {}
+    for key in ("power_mw", "pue", "quota_gpus"):
+        messages: list[str] = []
+        if unknown_at(messages, component, key):
+            unknown[key] = messages[0]
     return Site(
         name=name if isinstance(name, str) and name and not is_unknown(name) else component.name,
         resource=component,
@@ -363,6 +409,7 @@ def _site(component: Resource) -> Site:
         pue=as_number(pick(props, "pue")),
         quota_gpus={str(k): int(v) for k, v in quota.items() if as_number(v) is not None} if isinstance(quota, Mapping) else {},
         failure_domain=str(pick(props, "failure_domain") or ""),
+        unknown=unknown,
     )
 
 
@@ -444,7 +491,7 @@ def _read_groups(pool: Pool) -> None:
             clouds.reader(g.cloud).apply_autoscaler(g)
         for label, value in (("minimum", g.min_nodes), ("maximum", g.max_nodes)):
             if value is None:
-                pool.unknown.append(f"{g.name}: the node {label} is unknown during preview")
+                pool.unknown.append(cannot_verify(g.name, f"the node {label}"))
         if g.instance_type and not pool.instance_type:
             pool.instance_type = g.instance_type
         if not pool.cloud:
@@ -494,7 +541,8 @@ def _attach_autoscalers(pool: Pool, groups: list[NodeGroup], reader: CloudReader
         g.autoscaler = a
     extra = unmatched[len(free):]
     for a in extra:
-        pool.unknown.append(f"{a.name}: autoscaler matches no node group of pool {pool.name}")
+        pool.unknown.append(cannot_verify(a.name, f"which node group of pool {pool.name} it scales (it matches none "
+                                                  "by a known target)"))
 
 
 __all__ = [
@@ -507,6 +555,7 @@ __all__ = [
     "as_int",
     "as_number",
     "build_inventory",
+    "cannot_verify",
     "is_unknown",
     "known",
     "known_list",
@@ -514,4 +563,5 @@ __all__ = [
     "pick",
     "spread",
     "tags_of",
+    "unknown_at",
 ]

@@ -30,7 +30,7 @@ from gpufleet.policy.demand import (
     memory_fit,
     training_need,
 )
-from gpufleet.policy.resources import Inventory, Pool, as_number, pick
+from gpufleet.policy.resources import Inventory, Pool, Site, as_number, pick
 
 
 @dataclass(frozen=True)
@@ -323,6 +323,7 @@ def check_training_fabric(inv: Inventory, config: Mapping[str, Any]) -> RuleResu
                        "catalog, so its fabric cannot be checked", pool.urn, pool.workload)
             continue
         problems = _zone_problems(pool) + _fabric_problems(pool, row)
+        has_unknown([pool], result)  # fabric values the reader could not read: its checks of them skipped
         if problems:
             result.add(f"{pool.name}: {count}-node {row.instance_type} training cluster is missing fabric: "
                        + "; ".join(problems), pool.urn, pool.workload)
@@ -400,9 +401,9 @@ def check_power_within_envelope(inv: Inventory, config: Mapping[str, Any]) -> Ru
     result = RuleResult()
     max_util = float(config.get("max_utilization") or 1.0)
     for site_name, pools in pools_by_site(inv).items():
-        if has_unknown(pools, result):
-            continue
         site = inv.sites.get(site_name)
+        if has_unknown(pools, result) | _site_unknown(site, result, "power_mw", "pue"):
+            continue
         draws = site_draws(inv, site_name, pools, result)
         draw_mw = sum(d.kw for d in draws) / 1000.0
         if site is None or site.power_mw is None:
@@ -422,6 +423,13 @@ def check_power_within_envelope(inv: Inventory, config: Mapping[str, Any]) -> Ru
                    f"(about {nodes_over} {big.pool.instance_type} nodes too many); pools: {pools_text}",
                    site.urn or pools[0].urn)
     return result
+
+
+def _site_unknown(site: Site | None, result: RuleResult, *keys: str) -> bool:
+    """Record which of the site's deciding values ``keys`` are unknown; True when one is."""
+    found = [site.unknown[k] for k in keys if site is not None and k in site.unknown]
+    result.unknown += found
+    return bool(found)
 
 
 def _pool_pue(pool: Pool) -> float | None:
@@ -489,6 +497,8 @@ def check_gpu_quota(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
         requested[(pool.site, model)] = (total + nodes * gpn, [*pools, pool])
     for (site_name, model), (gpus, pools) in sorted(requested.items()):
         site = inv.sites.get(site_name)
+        if site_name not in overrides and _site_unknown(site, result, "quota_gpus"):
+            continue
         quotas = overrides.get(site_name) if site_name in overrides else (site.quota_gpus if site else {})
         if not quotas:
             continue  # nothing declared for the site: preflight checks the live quota

@@ -52,11 +52,11 @@ class Stack(list):  # type: ignore[type-arg]
         from gpufleet.policy.resources import Resource
 
         return [Resource(type=r["type"], name=r["name"], urn=r["urn"], props=copy.deepcopy(r["properties"]),
-                         parent=r["parent"]) for r in self]
+                         parent=r["parent"], dependencies=tuple(r.get("dependencies", ()))) for r in self]
 
     def stack_resources(self) -> list[StackResource]:
         return [StackResource(type=r["type"], name=r["name"], urn=r["urn"], properties=r["properties"],
-                              parent=r["parent"]) for r in self]
+                              parent=r["parent"], dependencies=tuple(r.get("dependencies", ()))) for r in self]
 
 
 class _Builder:
@@ -64,13 +64,14 @@ class _Builder:
         self.stack = Stack()
         self.qualified: dict[str, str] = {}
 
-    def add(self, type_token: str, name: str, properties: dict[str, Any], parent: str | None = None) -> str:
+    def add(self, type_token: str, name: str, properties: dict[str, Any], parent: str | None = None,
+            dependencies: tuple[str, ...] = ()) -> str:
         chain = f"{self.qualified[parent]}$" if parent else ""
         qualified = f"{chain}{type_token}"
         urn = f"urn:pulumi:{STACK}::{PROJECT}::{qualified}::{name}"
         self.qualified[urn] = qualified
         self.stack.append({"type": type_token, "name": name, "urn": urn, "parent": parent,
-                           "properties": properties})
+                           "properties": properties, "dependencies": list(dependencies)})
         return urn
 
 
@@ -190,7 +191,7 @@ def baseline() -> Stack:
         "training", "posttrain-30b", "gcp-usc1", "gcp", "a3-ultragpu-8g", "H200", 8, ["us-central1-a"], 22, 22, 10.2,
         1.1, "rdma", 8, POSTTRAIN_30B))
     labels = tags("posttrain-30b", "training", "gcp-usc1", "H200", 8)
-    add("gcp:compute/resourcePolicy:ResourcePolicy", "posttrain-30b-gcp-usc1-workload", {
+    workload = add("gcp:compute/resourcePolicy:ResourcePolicy", "posttrain-30b-gcp-usc1-workload", {
         "name": "posttrain-30b-gcp-usc1", "region": "us-central1",
         "workloadPolicy": {"type": "HIGH_THROUGHPUT"}}, post)
     add("gcp:compute/instanceTemplate:InstanceTemplate", "posttrain-30b-gcp-usc1-template", {
@@ -198,7 +199,8 @@ def baseline() -> Stack:
         "networkInterfaces": [{"nicType": "GVNIC"}, {"nicType": "GVNIC"}] + [{"nicType": "MRDMA"}] * 8}, post)
     add("gcp:compute/instanceGroupManager:InstanceGroupManager", "posttrain-30b-gcp-usc1-mig", {
         "name": "posttrain-30b-gcp-usc1", "zone": "us-central1-a", "targetSize": 22,
-        "resourcePolicies": {"workloadPolicy": UNKNOWN}, "versions": [{"instanceTemplate": UNKNOWN}]}, post)
+        "resourcePolicies": {"workloadPolicy": UNKNOWN}, "versions": [{"instanceTemplate": UNKNOWN}]}, post,
+        (workload,))  # its unknown workloadPolicy self link is the workload policy's
     return b.stack
 
 

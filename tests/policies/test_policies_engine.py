@@ -142,15 +142,49 @@ def test_enforcement_level_from_the_config(engine: PolicyEngine, stack: Stack) -
     assert analyze(engine, stack, {"all": "disabled"}) == []
 
 
-def test_unknown_values_give_the_engines_advisory_note(engine: PolicyEngine, stack: Stack) -> None:
+def test_unknown_deciding_values_fail_closed_as_mandatory_by_default(engine: PolicyEngine, stack: Stack) -> None:
     stack.props("chat-8b-gcp-usc1-autoscaler")["autoscalingPolicy"]["maxReplicas"] = UNKNOWN
     stack.props("pretrain-70b-aws-use1-asg")["maxSize"] = 40  # still reported alongside
     diags = by_policy(analyze(engine, stack))
+    [cap_real, cap_unknown] = sorted(diags["capacity-covers-demand"], key=lambda d: "cannot verify" in d.message)
+    assert cap_real.enforcement == "mandatory" and cap_real.message.startswith("pretrain-70b: 40 nodes provisioned")
+    assert cap_unknown.enforcement == "mandatory"
+    assert cap_unknown.message.startswith(
+        "chat-8b-gcp-usc1-mig: cannot verify the node maximum because it is unknown until apply")
+    # the advisory warm-capacity policy cannot verify it either: policies-ran-cleanly blocks for it
+    assert [d.enforcement for d in diags["warm-capacity-covers-boot-time"]] == ["advisory"]
+    clean = [d for d in diags["policies-ran-cleanly"] if "policy warm-capacity-covers-boot-time" in d.message]
+    assert [d.enforcement for d in clean] == ["mandatory"]
+    assert "chat-8b-gcp-usc1-mig: cannot verify the node maximum" in clean[0].message
+
+
+def test_unknown_values_advisory_gives_the_engines_advisory_note(engine: PolicyEngine, stack: Stack) -> None:
+    stack.props("chat-8b-gcp-usc1-autoscaler")["autoscalingPolicy"]["maxReplicas"] = UNKNOWN
+    stack.props("pretrain-70b-aws-use1-asg")["maxSize"] = 40  # still reported alongside
+    config = {p.name: {"unknown_values": "advisory"} for p in engine.info().policies if p.name != "policies-ran-cleanly"}
+    diags = by_policy(analyze(engine, stack, config))
     [cap_real, cap_unknown] = sorted(diags["capacity-covers-demand"], key=lambda d: d.enforcement, reverse=True)
     assert cap_real.enforcement == "mandatory" and cap_real.message.startswith("pretrain-70b: 40 nodes provisioned")
     assert cap_unknown.enforcement == "advisory"
     assert "can't run policy 'capacity-covers-demand'" in cap_unknown.message
-    assert "chat-8b-gcp-usc1-mig: the node maximum is unknown during preview" in cap_unknown.message
+    assert "chat-8b-gcp-usc1-mig: cannot verify the node maximum because it is unknown until apply" in cap_unknown.message
+    assert "policies-ran-cleanly" not in diags
+
+
+def test_every_silent_unknown_now_fails_closed(engine: PolicyEngine, stack: Stack) -> None:
+    # singlePlacementGroup, resourcePolicies (no dependency naming the workload policy) and a site's quota
+    stack.props("finetune-8b-azure-eastus-island-0")["singlePlacementGroup"] = UNKNOWN
+    stack.named("posttrain-30b-gcp-usc1-mig")["dependencies"] = []
+    site = next(r for r in stack if r["type"] == "gpufleet:index:SiteNetwork" and r["properties"].get("quota_gpus"))
+    site["properties"]["quota_gpus"] = {k: UNKNOWN for k in site["properties"]["quota_gpus"]}
+    diags = by_policy(analyze(engine, stack))
+    fabric = " ".join(d.message for d in diags["training-fabric-complete"] if d.enforcement == "mandatory")
+    assert "finetune-8b-azure-eastus-island-0: cannot verify singlePlacementGroup because it is unknown" in fabric
+    assert ("posttrain-30b-gcp-usc1-mig: cannot verify resourcePolicies.workloadPolicy because it is unknown"
+            in fabric)
+    [clean] = diags["policies-ran-cleanly"]  # gpu-quota-respected is advisory: this policy blocks for it
+    assert clean.enforcement == "mandatory"
+    assert f"{site['name']}: cannot verify quota_gpus because it is unknown until apply" in clean.message
 
 
 def test_a_policy_that_raises_fails_closed(engine: PolicyEngine, stack: Stack) -> None:
@@ -182,7 +216,8 @@ def test_the_journal_does_not_leak_into_the_next_analysis(engine: PolicyEngine, 
      "capacity-covers-demand.floors.chat-70b.peak_tokens: unknown property"),
     ({"capacity-covers-demand": {"floors": {"Chat 70B": {"peak_tokens_per_s": 5}}}},
      "capacity-covers-demand.floors.Chat 70B (name): 'Chat 70B' does not match"),
-    ({"capacity-covers-demand": {"floor": {}}}, "capacity-covers-demand.floor: unknown property (allowed: floors)"),
+    ({"capacity-covers-demand": {"floor": {}}},
+     "capacity-covers-demand.floor: unknown property (allowed: floors, unknown_values)"),
     ({"capacity-covers-deman": {"floors": {}}},
      "capacity-covers-deman: no policy of that name in the pack"),
     ({"power-within-envelope": {"max_utilization": 1.5}},
@@ -208,7 +243,8 @@ def test_lenient_reconcile_behaves_like_the_engine(engine: PolicyEngine) -> None
     config = reconcile_policy_config(engine.info(), parse_policy_config({"nope": "advisory",
                                                                          "capacity-covers-demand": {"floor": {}}}),
                                      strict=False)
-    assert config["capacity-covers-demand"] == PolicyConfigEntry("mandatory", {"floors": {}, "floor": {}})
+    assert config["capacity-covers-demand"] == PolicyConfigEntry(
+        "mandatory", {"floors": {}, "unknown_values": "mandatory", "floor": {}})
 
 
 def test_pack_reports_a_config_the_engine_let_through(engine: PolicyEngine, stack: Stack) -> None:
@@ -216,7 +252,8 @@ def test_pack_reports_a_config_the_engine_let_through(engine: PolicyEngine, stac
         {"capacity-covers-demand": {"floor": {"chat-70b": {}}}}), strict=False))
     [d] = engine.analyze_stack(stack.stack_resources())
     assert (d.policy, d.enforcement) == ("capacity-covers-demand", "mandatory")
-    assert "did not run: its policy config is invalid: floor: unknown property (allowed: floors)" in d.message
+    assert ("did not run: its policy config is invalid: floor: unknown property (allowed: floors, unknown_values)"
+            in d.message)
 
 
 def test_a_pack_that_cannot_start_is_an_internal_fault(tmp_path: Any) -> None:

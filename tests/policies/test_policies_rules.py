@@ -108,7 +108,7 @@ def test_capacity_unknown_maximum_is_reported_as_unknown_not_passed(stack: Stack
     stack.props("chat-70b-aws-use1-asg")["maxSize"] = UNKNOWN
     result = run(stack, "capacity-covers-demand")
     assert result.findings == []
-    assert result.unknown == ["chat-70b-aws-use1-asg: the node maximum is unknown during preview"]
+    assert result.unknown == ["chat-70b-aws-use1-asg: cannot verify the node maximum because it is unknown until apply"]
 
 
 def test_capacity_group_tagged_without_component_still_counts(stack: Stack) -> None:
@@ -224,10 +224,14 @@ def test_fabric_catches_missing_mrdma_nics(stack: Stack) -> None:
 
 
 def test_fabric_catches_a_missing_compact_policy(stack: Stack) -> None:
-    s = stack.without("posttrain-30b-gcp-usc1-workload")
-    [msg] = messages(Stack(s), "training-fabric-complete")
+    s = Stack(stack.without("posttrain-30b-gcp-usc1-workload"))
+    result = run(s, "training-fabric-complete")
+    [finding] = result.findings
     assert ("node group posttrain-30b-gcp-usc1-mig has no HIGH_THROUGHPUT workload policy and consumes no "
-            "specific reservation, so nothing places its VMs close together") in msg
+            "specific reservation, so nothing places its VMs close together") in finding.message
+    # its workloadPolicy self link is unknown and names no policy of the stack
+    assert result.unknown == ["posttrain-30b-gcp-usc1-mig: cannot verify resourcePolicies.workloadPolicy because "
+                              "it is unknown until apply"]
 
 
 def test_fabric_single_node_cluster_is_exempt(stack: Stack) -> None:

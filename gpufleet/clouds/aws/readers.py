@@ -27,7 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 from gpufleet import clouds
 from gpufleet.clouds.aws.profile import ASG, INSTANCE, LAUNCH_TEMPLATE, PLACEMENT_GROUP, AwsProfile
-from gpufleet.policy.resources import CloudReader, NodeGroup, Pool, Resource, as_int, known, known_list, pick
+from gpufleet.policy.resources import (
+    CloudReader,
+    NodeGroup,
+    Pool,
+    Resource,
+    as_int,
+    known,
+    known_list,
+    pick,
+    unknown_at,
+)
 
 if TYPE_CHECKING:
     from gpufleet.catalog import InstanceType
@@ -72,7 +82,14 @@ class AwsReader(CloudReader):
                 continue
             capacity_block = reserved = False
             pg_refs: list[Any] = [pick(g.resource.props, "placementGroup")]
+            # a deciding value unknown until apply: that check is skipped and the rule fails closed on it
+            placement_unknown = unknown_at(pool.unknown, g.resource, "placementGroup")
             for t in g.templates:
+                placement_unknown |= unknown_at(pool.unknown, t, "instanceMarketOptions.marketType",
+                                                "capacityReservationSpecification.capacityReservationTarget"
+                                                ".capacityReservationId", "placement.groupName")
+                if unknown_at(pool.unknown, t, "networkInterfaces.*.interfaceType"):
+                    continue
                 nics = [n for n in pick(t.props, "networkInterfaces") or [] if isinstance(n, Mapping)]
                 efa = sum(1 for n in nics if str(pick(n, "interfaceType") or "").lower() in ("efa", "efa-only"))
                 if efa < want:
@@ -83,7 +100,9 @@ class AwsReader(CloudReader):
                 target = pick(pick(t.props, "capacityReservationSpecification") or {}, "capacityReservationTarget")
                 reserved = reserved or bool(known(pick(target or {}, "capacityReservationId")))
                 pg_refs.append(pick(pick(t.props, "placement") or {}, "groupName"))
-            if capacity_block:
+            for p in placement_groups:
+                placement_unknown |= unknown_at(pool.unknown, p, "strategy")
+            if capacity_block or placement_unknown:
                 continue  # Capacity Blocks are co-located already and refuse a placement group
             problems += _placement_problems(g, [r for r in pg_refs if r], placement_groups, reserved=reserved)
         return problems

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gpufleet.clouds.azure.profile import AUTOSCALE_SETTINGS, SCALE_SET, VIRTUAL_MACHINE, AzureProfile
-from gpufleet.policy.resources import CloudReader, NodeGroup, Pool, Resource, as_int, is_unknown, known
-from gpufleet.policy.resources import known_list, pick
+from gpufleet.policy.resources import CloudReader, NodeGroup, Pool, Resource, as_int, known, known_list, pick
+from gpufleet.policy.resources import unknown_at
 
 if TYPE_CHECKING:
     from gpufleet.catalog import InstanceType
@@ -65,7 +65,9 @@ class AzureReader(CloudReader):
         problems = []
         for g in pool.groups:
             spg = pick(g.resource.props, "singlePlacementGroup")
-            if spg is not True and not is_unknown(spg):
+            if unknown_at(pool.unknown, g.resource, "singlePlacementGroup"):
+                continue  # unknown until apply: the rule fails closed on it
+            if spg is not True:
                 problems.append(f"scale set {g.name} is not a single placement group (singlePlacementGroup is "
                                 f"{spg!r}; InfiniBand connects only VMs of one placement group)")
         return problems + self._island_problems(pool)

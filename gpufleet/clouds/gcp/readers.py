@@ -48,7 +48,7 @@ from gpufleet.clouds.gcp.profile import (
     tcpx_setup_gap,
 )
 from gpufleet.policy.resources import CloudReader, NodeGroup, Pool, Resource, as_int, is_unknown, known
-from gpufleet.policy.resources import known_list, names_resource, pick
+from gpufleet.policy.resources import known_list, names_resource, pick, unknown_at
 
 if TYPE_CHECKING:
     from gpufleet.catalog import InstanceType
@@ -105,6 +105,9 @@ class GcpReader(CloudReader):
                 problems.append(f"node group {g.name} has no instance template to attach the GPU NICs")
                 continue
             for t in g.templates:
+                # a NIC list unknown until apply: not counted, the rule fails closed on it
+                nics_unknown = unknown_at(pool.unknown, t, "networkInterfaces.*.nicType" if layout is not None
+                                          and layout.roce else "networkInterfaces")
                 nics = [n for n in pick(t.props, "networkInterfaces") or [] if isinstance(n, Mapping)]
                 if layout is not None and layout.roce:
                     have = sum(1 for n in nics if str(pick(n, "nicType") or "").upper() == layout.gpu_nic_type)
@@ -113,7 +116,7 @@ class GcpReader(CloudReader):
                     host = layout.host_nics if layout is not None else 1
                     have = max(0, len(nics) - host)  # the host NICs first, the rest are GPU NICs
                     kind = "GPU NICs"
-                if have < want:
+                if have < want and not nics_unknown:
                     problems.append(f"instance template {t.name} attaches {have} of the {want} {kind} "
                                     f"a {row.instance_type} has ({want - have} missing)")
             problems += _placement_problems(pool, g, row)
@@ -126,20 +129,27 @@ def _reserved(template: Resource) -> bool:
     return str(pick(affinity, "type") or "").upper() in {"SPECIFIC_RESERVATION", "SPECIFIC"}
 
 
-def _policies(pool: Pool, ref: object) -> list[Resource]:
-    """The pool's resource policies ``ref`` names (all of them while ``ref`` is unknown)."""
+def _policies(pool: Pool, ref: object, owner: Resource, what: str) -> list[Resource]:
+    """The pool's resource policies ``ref`` (``owner``'s property ``what``) names. While ``ref`` is
+    unknown, the ones ``owner`` depends on; when it depends on none, ``ref`` cannot be verified (the
+    rule fails closed on it) and all of them are returned, so no other problem is made up."""
     policies = pool.of_type(RESOURCE_POLICY)
     name = known(ref)
     if name:
         return [p for p in policies if names_resource(name, p)]
-    return policies if is_unknown(ref) else []
+    if not is_unknown(ref):
+        return []
+    named = [p for p in policies if p.urn in owner.dependencies]
+    if not named:
+        unknown_at(pool.unknown, owner, what)
+    return named or policies
 
 
 def _placement_problems(pool: Pool, g: NodeGroup, row: InstanceType) -> list[str]:
     """What is wrong with a training MIG's compact placement (workload policy or reservation)."""
     problems = []
     for t in g.templates:
-        for p in _policies(pool, pick(t.props, "resourcePolicies")):
+        for p in _policies(pool, pick(t.props, "resourcePolicies"), t, "resourcePolicies"):
             placement = pick(p.props, "groupPlacementPolicy") or {}
             if pick(placement, "vmCount") is not None:
                 problems.append(f"instance template {t.name} names placement policy {p.name} with vmCount, which "
@@ -147,7 +157,7 @@ def _placement_problems(pool: Pool, g: NodeGroup, row: InstanceType) -> list[str
     if any(_reserved(t) for t in g.templates) or machine_family(row.instance_type) not in WORKLOAD_POLICY_FAMILIES:
         return problems  # the reservation's own placement, or a family Google documents no MIG placement for
     ref = pick(pick(g.resource.props, "resourcePolicies") or {}, "workloadPolicy")
-    linked = [p for p in _policies(pool, ref)
+    linked = [p for p in _policies(pool, ref, g.resource, "resourcePolicies.workloadPolicy")
               if str(pick(pick(p.props, "workloadPolicy") or {}, "type") or "").upper() == WORKLOAD_POLICY_TYPE]
     if not linked:
         problems.append(f"node group {g.name} has no {WORKLOAD_POLICY_TYPE} workload policy and consumes no "
