@@ -4,6 +4,7 @@ including edits made by hand to the recorded resources, which the spec never see
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -37,7 +38,7 @@ def edited(resources: list[StackResource], name: str, change: Any) -> list[Stack
         if r.name == name:
             props = copy.deepcopy(r.properties)
             change(props)
-            r = StackResource(r.type, r.name, r.urn, props, r.parent, r.provider)
+            r = dataclasses.replace(r, properties=props)
         out.append(r)
     return out
 
@@ -58,6 +59,22 @@ def test_lowering_the_asg_maximum_by_hand_is_caught(engine: PolicyEngine, good_r
     [d] = engine.run(resources).diagnostics
     assert (d.policy, d.enforcement) == ("capacity-covers-demand", "mandatory")
     assert d.message.startswith("pretrain-8b: 1 node provisioned, the 14-day deadline needs 2 (1 node, 8 H100 short)")
+
+
+@pytest.mark.parametrize("stack", ["Pulumi.dev.yaml", "Pulumi.aws-training.yaml", "Pulumi.prod.yaml"])
+def test_a_hand_lowered_asg_maximum_blocks_a_shipped_stack_with_computed_values_unknown(engine: PolicyEngine,
+                                                                                      stack: str) -> None:
+    from gpufleet.names import UNKNOWN_SENTINEL
+    from tests.preview.conftest import REPO
+
+    resources = analyzed_resources(run_program(REPO / "stacks" / stack))
+    assert engine.run(resources).diagnostics == []
+    asg = next(r for r in resources if r.type == "aws:autoscaling/group:Group")
+    assert UNKNOWN_SENTINEL in json.dumps(asg.properties)  # its launch template and subnets are unknown
+    [workload] = [t["value"] for t in asg.properties["tags"] if t["key"] == "gpufleet-workload"]
+    lowered = edited(resources, asg.name, lambda p: p.update(maxSize=1.0, minSize=1.0, desiredCapacity=1.0))
+    blocking = [d for d in engine.run(lowered).diagnostics if d.enforcement == "mandatory"]
+    assert any(d.message.startswith(f"{workload}:") for d in blocking), blocking
 
 
 def test_lowering_the_gcp_autoscaler_maximum_by_hand_is_caught(engine: PolicyEngine,
