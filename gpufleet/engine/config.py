@@ -4,7 +4,11 @@ validate every policy's properties against its schema.
 
 One difference from the engine, on purpose: :func:`reconcile_policy_config` with ``strict=True`` also
 rejects config keys a policy's schema does not name and config for policies the pack does not have
-(the engine ignores both, so a typo silently drops a floor).
+(the engine ignores the first, so a typo silently drops a floor). With ``strict=False`` it does what
+the engine does with config for a policy the pack lacks: ``applyConfig`` in
+``pkg/resource/analyzer/config.go`` keeps the entry, and ``Configure`` in
+``pkg/resource/plugin/analyzer_plugin.go`` then fails with ``invalid enforcement level ""`` when the
+entry is an object without ``enforcementLevel``; an entry with a level is sent and ignored by the pack.
 """
 
 from __future__ import annotations
@@ -124,7 +128,9 @@ def reconcile_policy_config(
 
     Args:
         strict: also refuse config for a policy the pack does not have, and properties a policy's
-            schema does not name (the engine ignores both).
+            schema does not name. Without it, like the engine: properties a schema does not name are
+            kept, and an object entry for a policy the pack lacks, with no ``enforcementLevel``, is an
+            invalid enforcement level (an entry with a level is ignored).
 
     Raises:
         SpecError: listing every validation error, each located as ``<policy>.<property path>``.
@@ -149,6 +155,11 @@ def reconcile_policy_config(
             )
     issues: list[Issue] = []
     known = {p.name for p in info.policies}
+    for name in sorted(set(result) - known):
+        if not strict and not result[name].enforcement:
+            issues.append(Issue(name, 'invalid enforcement level "" (the pack has no policy of that name, so '
+                                "nothing gives this object entry a level; the engine's Configure refuses it)",
+                                ", ".join(sorted(known)) + _did_you_mean(name, known)))
     if strict:
         for name in config:
             if name != "all" and name not in known:

@@ -202,6 +202,30 @@ def test_a_policy_that_raises_fails_closed(engine: PolicyEngine, stack: Stack) -
     assert "policy warm-capacity-covers-boot-time failed with ValueError" in clean.message
 
 
+def test_a_crash_in_a_policy_lowered_to_advisory_by_config_still_fails_closed(engine: PolicyEngine,
+                                                                              stack: Stack) -> None:
+    stack.props("chat-70b-aws-use1")["demand"]["horizon_days"] = "ninety"
+    diags = by_policy(analyze(engine, stack, {"capacity-covers-demand": "advisory"}))
+    assert [d.enforcement for d in diags["capacity-covers-demand"]] == ["advisory"]
+    clean = [d for d in diags["policies-ran-cleanly"] if "policy capacity-covers-demand failed" in d.message]
+    assert [d.enforcement for d in clean] == ["mandatory"]
+
+
+def test_config_for_a_policy_the_pack_lacks_is_handled_like_the_engine(engine: PolicyEngine) -> None:
+    info = engine.info()
+    # an object entry gets no enforcement level from any policy: the engine's Configure refuses it
+    with pytest.raises(SpecError) as exc:
+        reconcile_policy_config(info, parse_policy_config({"capacity-covers-deman": {"floors": {}}}),
+                                strict=False, source="bad.json")
+    assert 'capacity-covers-deman: invalid enforcement level ""' in str(exc.value)
+    assert "did you mean 'capacity-covers-demand'?" in str(exc.value)
+    # an entry with a level is sent and ignored by the pack
+    lenient = reconcile_policy_config(info, parse_policy_config({"nope": "advisory", "gone": {"enforcementLevel":
+                                                                                               "mandatory"}}),
+                                      strict=False)
+    assert "nope" not in lenient and "gone" not in lenient
+
+
 def test_the_journal_does_not_leak_into_the_next_analysis(engine: PolicyEngine, stack: Stack) -> None:
     stack.props("chat-70b-aws-use1")["demand"]["horizon_days"] = "ninety"
     assert analyze(engine, stack)
