@@ -173,7 +173,7 @@ def run_preview(
         seconds_program=run.seconds,
         seconds_pack_start=eng.seconds_start,
         seconds_policy=seconds_policy,
-        notes=list(run.notes),
+        notes=list(run.notes) + ([eng.note] if eng.note else []),
     )
 
 

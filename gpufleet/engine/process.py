@@ -4,8 +4,9 @@ The ``pulumi-analyzer-policy-python`` shim runs ``python -u -m pulumi.policy <en
 with the pack directory as working directory (``PULUMI_CONFIG``, ``PULUMI_PROJECT``,
 ``PULUMI_STACK`` and ``PULUMI_DRY_RUN`` in its environment) and reads the port the pack prints as
 its first line on stdout. ``pulumi_policy`` parses the engine address but never dials it, so no
-engine server is needed. The pack imports :mod:`gpufleet.policy`, so the interpreter must be one
-that has gpufleet installed (by default the one running gpufleet).
+engine server is needed. The interpreter is the pack's own virtualenv (``policies/venv``, built from
+``policies/requirements.txt``, which installs gpufleet), as Pulumi runs it, else the one running
+gpufleet, with a note (:func:`pack_python`).
 
 Only the standard library is imported here; the gRPC client is :mod:`gpufleet.engine.client`.
 """
@@ -35,13 +36,45 @@ class PolicyEngineError(GpufleetError):
     exit_code = EXIT_INTERNAL
 
 
+def pack_python(pack_dir: str | Path) -> tuple[str, str | None]:
+    """The interpreter the engine runs the pack with, and a note when it is not the pack's own.
+
+    Pulumi runs a Python pack from the virtualenv its ``PulumiPolicy.yaml`` names
+    (``runtime.options.virtualenv``, relative to the pack directory; built by ``pulumi install``
+    from the pack's ``requirements.txt``). When that virtualenv does not exist, this interpreter
+    (the one running gpufleet) stands in, and the note says so.
+    """
+    pack = Path(pack_dir)
+    venv = pack / _virtualenv_option(pack / "PulumiPolicy.yaml")
+    for candidate in (venv / "bin" / "python", venv / "Scripts" / "python.exe"):
+        if candidate.is_file():
+            return str(candidate), None
+    return sys.executable, (f"the policy pack ran with {sys.executable}: its virtualenv {venv} is not built "
+                            f"(build it as `pulumi install` does: cd {pack} && python -m venv "
+                            f"{venv.name} && {venv.name}/bin/pip install -r requirements.txt)")
+
+
+def _virtualenv_option(pack_file: Path) -> str:
+    """``runtime.options.virtualenv`` of a ``PulumiPolicy.yaml`` (default ``venv``)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(pack_file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return "venv"
+    runtime = doc.get("runtime") if isinstance(doc, dict) else None
+    options = runtime.get("options") if isinstance(runtime, dict) else None
+    name = options.get("virtualenv") if isinstance(options, dict) else None
+    return name if isinstance(name, str) and name else "venv"
+
+
 class PackProcess:
     """A policy pack process: start it, learn its port, keep its stderr, stop it.
 
     Args:
         pack_dir: the directory holding ``PulumiPolicy.yaml``.
-        python: the interpreter to run the pack with (default: this one; Pulumi uses the pack's
-            virtualenv, which must hold the same packages).
+        python: the interpreter to run the pack with (default: the pack's own virtualenv, as Pulumi
+            runs it, else this one; see :func:`pack_python` and :attr:`note`).
         stack, project, stack_config: passed as ``PULUMI_STACK``, ``PULUMI_PROJECT`` and
             ``PULUMI_CONFIG`` (a JSON object of ``"<namespace>:<key>": value``), as the engine does.
         startup_timeout: seconds to wait for the pack to print its port.
@@ -59,7 +92,7 @@ class PackProcess:
         startup_timeout: float = 60.0,
     ) -> None:
         self.pack_dir = Path(pack_dir)
-        self.python = python or sys.executable
+        self.python, self.note = (python, None) if python else pack_python(self.pack_dir)
         self.stack = stack
         self.project = project
         self.stack_config = dict(stack_config or {})
@@ -171,4 +204,4 @@ class PackProcess:
         self._threads.clear()
 
 
-__all__ = ["NO_ENGINE_ADDRESS", "PackProcess", "PolicyEngineError"]
+__all__ = ["NO_ENGINE_ADDRESS", "PackProcess", "PolicyEngineError", "pack_python"]
