@@ -10,7 +10,7 @@ Every need is computed by :mod:`gpufleet.sizing` through :mod:`gpufleet.policy.d
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,10 +129,16 @@ def inference_needs(workload: str, pools: list[Pool], row: InstanceType, floors:
     return needs
 
 
-def _no_demand(workload: str, pools: list[Pool], result: RuleResult) -> None:
-    result.add(f"{workload}: no demand to check capacity against: its components declare none and the "
-               "policy config gives no floor; declare the demand (gpufleet components record it) or add a floor",
-               pools[0].urn if pools else "", workload)
+def _lacks_demand(workload: str, pools: list[Pool], needs: Sequence[object], result: RuleResult) -> bool:
+    """True when there is no demand to check against; says so unless the workload's demand was
+    already reported (e.g. as malformed)."""
+    if needs:
+        return False
+    if not any(f.workload == workload for f in result.findings):
+        result.add(f"{workload}: no demand to check capacity against: its components declare none and the "
+                   "policy config gives no floor; declare the demand (gpufleet components record it) or add a floor",
+                   pools[0].urn if pools else "", workload)
+    return True
 
 
 def _not_provisioned(workload: str, result: RuleResult) -> None:
@@ -165,9 +171,7 @@ def check_capacity_covers_demand(inv: Inventory, config: Mapping[str, Any]) -> R
 def _inference_capacity(workload: str, pools: list[Pool], row: InstanceType, floors: Mapping[str, Any],
                         result: RuleResult) -> None:
     needs = inference_needs(workload, pools, row, floors, result)
-    if not needs:
-        if not any(f.workload == workload for f in result.findings):
-            _no_demand(workload, pools, result)
+    if _lacks_demand(workload, pools, needs, result):
         return
     provisioned = sum(p.max_nodes or 0 for p in pools)
     need = max(needs, key=lambda n: n.nodes)
@@ -201,9 +205,7 @@ def training_needs(workload: str, pools: list[Pool], row: InstanceType, floors: 
 def _training_capacity(workload: str, pools: list[Pool], row: InstanceType, floors: Mapping[str, Any],
                        result: RuleResult) -> None:
     sizings = training_needs(workload, pools, row, floors, result)
-    if not sizings:
-        if not any(f.workload == workload for f in result.findings):
-            _no_demand(workload, pools, result)
+    if _lacks_demand(workload, pools, sizings, result):
         return
     provisioned = sum(p.count or 0 for p in pools)
     source, need = max(sizings, key=lambda x: x[1].nodes)
