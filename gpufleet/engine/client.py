@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.engine.config import PackInfo, PolicyConfigEntry, PolicyInfo, reconcile_policy_config
-from gpufleet.engine.process import NO_ENGINE_ADDRESS, PackProcess, PolicyEngineError
+from gpufleet.engine.process import NO_ENGINE_ADDRESS, PackProcess, PolicyEngineError, pack_file
 from gpufleet.engine.resources import StackResource, urn_type
 from gpufleet.engine.violations import PROTO_LEVELS, Violation, violations_from
 
@@ -179,13 +179,7 @@ class PolicyEngine(PackProcess):
 
     def yaml_version(self) -> str:
         """The ``version`` in the pack's PulumiPolicy.yaml ("" when absent)."""
-        import yaml
-
-        try:
-            doc = yaml.safe_load((self.pack_dir / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            return ""
-        version = doc.get("version") if isinstance(doc, Mapping) else None
+        version = pack_file(self.pack_dir).get("version")
         return str(version) if version is not None else ""
 
     def configure(self, config: Mapping[str, PolicyConfigEntry]) -> None:

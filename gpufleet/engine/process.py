@@ -45,7 +45,7 @@ def pack_python(pack_dir: str | Path) -> tuple[str, str | None]:
     (the one running gpufleet) stands in, and the note says so.
     """
     pack = Path(pack_dir)
-    venv = pack / _virtualenv_option(pack / "PulumiPolicy.yaml")
+    venv = pack / _virtualenv_option(pack)
     for candidate in (venv / "bin" / "python", venv / "Scripts" / "python.exe"):
         if candidate.is_file():
             return str(candidate), None
@@ -54,15 +54,22 @@ def pack_python(pack_dir: str | Path) -> tuple[str, str | None]:
                             f"{venv.name} && {venv.name}/bin/pip install -r requirements.txt)")
 
 
-def _virtualenv_option(pack_file: Path) -> str:
-    """``runtime.options.virtualenv`` of a ``PulumiPolicy.yaml`` (default ``venv``)."""
+def pack_file(pack_dir: Path) -> dict[str, Any]:
+    """The pack's ``PulumiPolicy.yaml`` as a mapping ({} when missing or unreadable): the one reader
+    of it, for the runtime options here and the version the engine reports."""
     import yaml
 
     try:
-        doc = yaml.safe_load(pack_file.read_text(encoding="utf-8"))
+        doc = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
-        return "venv"
-    runtime = doc.get("runtime") if isinstance(doc, dict) else None
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _virtualenv_option(pack_dir: Path) -> str:
+    """``runtime.options.virtualenv`` of the pack's ``PulumiPolicy.yaml`` (default ``venv``)."""
+    doc = pack_file(pack_dir)
+    runtime = doc.get("runtime")
     options = runtime.get("options") if isinstance(runtime, dict) else None
     name = options.get("virtualenv") if isinstance(options, dict) else None
     return name if isinstance(name, str) and name else "venv"

@@ -183,7 +183,7 @@ class CloudChecker(ABC):
         sites = [s for s in sites if s.cloud == self.cloud]
         if not pools:
             return []
-        findings = self.done
+        self.done = findings = []  # a checker may be run again (tests reuse injected ones)
         every_site = [s.name for s in sites if any(p.site == s.name for p in pools)]
         self.pending = [(self.credential_source, every_site)]
         problem = self.credentials_problem()
