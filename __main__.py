@@ -19,6 +19,7 @@ never names a cloud.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -38,6 +39,7 @@ from components import (
 from gpufleet import clouds
 from gpufleet.checks import validate_plan
 from gpufleet.names import PLACEHOLDER_MARK
+from gpufleet.project import find_project
 from gpufleet.spec import parse_fleet
 
 
@@ -48,7 +50,9 @@ def main() -> None:
 
     # 1. Validate everything; no resource exists yet. The plan handed here is checked with this
     #    config, so one error lists the cloud issues and the config issues together.
-    spec = parse_fleet(config.require_object("fleet"), source=source)
+    # A service's history CSV is read relative to the stack files' directory (stackConfigDir).
+    stacks_dir = find_project(Path(__file__).parent).stack_config_dir
+    spec = parse_fleet(config.require_object("fleet"), source=source, base_dir=stacks_dir)
     plan = gpufleet.plan.build_plan(spec, stack, check=False)
     ssh_public_key = config.get("sshPublicKey")
     images: dict[str, str] = dict(config.get_object("images") or {})

@@ -28,7 +28,7 @@ def demand_for(spec: FleetSpec, pool: PoolPlan) -> dict[str, Any]:
             return training.demand().model_dump()
     for service in spec.inference:
         if service.name == pool.workload:
-            return service.demand(int(pool.sizing["memory"]["gpus_per_replica"])).model_dump()
+            return service.demand(int(pool.sizing["memory"]["gpus_per_replica"]), spec.plan_confidence).model_dump()
     raise KeyError(f"pool {pool.name} serves unknown workload {pool.workload!r}")
 
 

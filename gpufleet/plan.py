@@ -19,6 +19,7 @@ from gpufleet.catalog import Catalog, InstanceType, load_catalog
 from gpufleet.checks import ProgramSettings, check_clouds, check_settings
 from gpufleet.clouds import profile as cloud_profile
 from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
+from gpufleet.forecast import growth_at
 from gpufleet.names import TAG_GPU, TAG_GPUS_PER_NODE, TAG_POOL, TAG_ROLE, TAG_SITE, TAG_WORKLOAD
 from gpufleet.sizing import (
     InferenceSizing,
@@ -343,7 +344,7 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
                               "fewer concurrent sequences, a shorter context, a smaller dtype, or a larger GPU"))
     inf = size_inference(
         memory=memory, gpus_per_node=gpus_per_node, tokens_per_s_per_replica=w.tokens_per_s_per_replica,
-        peak_tokens_per_s=w.peak_tokens_per_s, growth_per_month=w.growth_per_month,
+        peak_tokens_per_s=w.peak_tokens_per_s, growth_per_month=_growth(w, spec.plan_confidence, loc),
         lead_time_days=w.lead_time_days, horizon_days=w.horizon_days, headroom=w.headroom,
         boot_minutes=w.boot_minutes, demand_ramp_per_minute=w.demand_ramp_per_minute,
         instance_type=candidates[0].instance_type,
@@ -358,6 +359,14 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
     zones = min(len(s.zones) for s in zoned)
     to_place = nodes_surviving_losses(inf.nodes, zones, w.survive_zone_losses)
     return _Sized(w, candidates, zoned, inf.nodes, to_place, inference=inf)
+
+
+def _growth(w: InferenceSpec, confidence: str, loc: str) -> float:
+    """The growth a service is sized to: its forecast at the plan's confidence."""
+    try:
+        return growth_at(w, confidence)
+    except SpecError as exc:
+        raise SpecError([Issue(f"{loc}.{i.loc}", i.message, i.hint) for i in exc.issues]) from None
 
 
 MAX_NODES_PER_WORKLOAD = 1_000_000

@@ -40,11 +40,14 @@ class PulumiProject:
         file: the ``Pulumi.yaml`` (absolute).
         name: the project's ``name`` (URNs carry it; unqualified config keys get it as namespace).
         program: the program file the Pulumi CLI would run.
+        stack_config_dir: where the project's stack files are (``stackConfigDir``, else beside
+            ``Pulumi.yaml``): the program reads a service's ``history`` relative to it.
     """
 
     file: Path
     name: str
     program: Path
+    stack_config_dir: Path | None = None
 
     @property
     def policy_pack(self) -> Path:
@@ -69,7 +72,9 @@ def load_project(file: str | Path) -> PulumiProject:
         raise SpecError(Issue("main", f"must be a path, got {main!r}", "a .py file or a directory"), source=source)
     target = path.parent / (main or ".")
     program = target if target.suffix == ".py" else target / "__main__.py"
-    return PulumiProject(file=path, name=doc["name"], program=program)
+    stacks = doc.get("stackConfigDir")
+    return PulumiProject(file=path, name=doc["name"], program=program,
+                         stack_config_dir=path.parent / (stacks if isinstance(stacks, str) else "."))
 
 
 def find_project_file(start: str | Path) -> Path | None:

@@ -27,6 +27,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from gpufleet.catalog import load_catalog
 from gpufleet.clouds import CloudName
 from gpufleet.errors import CatalogError, Issue, Issues, SpecError
+from gpufleet.forecast import FleetForecast, ForecastRange, ForecastSource, GrowthPerMonth, growth_at, resolve_forecasts
 from gpufleet.inputs import parse_yaml, read_text
 from gpufleet.names import FLEET_CONFIG, PROGRAM_CONFIG_KEYS
 from gpufleet.sizing import training_flops
@@ -65,8 +66,6 @@ Days = Annotated[float, Field(gt=0, le=3_650)]
 DaysOrNone = Annotated[float, Field(ge=0, le=3_650)]
 Mfu = Annotated[float, Field(gt=0, le=1)]
 TokensPerS = Annotated[float, Field(gt=0, le=1e12)]
-GrowthPerMonth = Annotated[float, Field(ge=0, le=10)]
-"""Up to 1,000 % a month."""
 Headroom = Annotated[float, Field(ge=0, le=10)]
 Minutes = Annotated[float, Field(gt=0, le=1_440)]
 Layers = Annotated[int, Field(gt=0, le=100_000)]
@@ -297,13 +296,13 @@ class ModelShape(StrictModel):
     """Dtype of the KV cache; defaults to ``dtype``."""
 
 
-class InferenceLoad(StrictModel):
+class InferenceLoad(ForecastRange):
     """The load an inference service must carry: forecast, headroom, losses it survives, boot time."""
 
     peak_tokens_per_s: TokensPerS
     """Today's peak demand, tokens/s."""
-    growth_per_month: GrowthPerMonth
-    """Compound monthly demand growth, as a fraction (0.08 = 8 %/month)."""
+    growth_per_month: GrowthPerMonth | None = None
+    """Compound monthly growth (0.08 = 8 %/month); in demand props: the growth at ``plan_confidence``."""
     lead_time_days: DaysOrNone
     """Procurement lead time: days from today until new capacity is serving."""
     horizon_days: Days
@@ -419,20 +418,21 @@ class ScalingSpec(StrictModel):
     """Fraction of a node's measured tokens/s the autoscaler aims for."""
 
 
-class InferenceSpec(InferenceDemand, _Workload):
+class InferenceSpec(InferenceDemand, _Workload, ForecastSource):
     """An inference service, sized from its forecast peak and the model's memory fit."""
 
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
 
-    def demand(self, gpus_per_replica: int) -> InferencePoolDemand:
-        """The demand its ``InferencePool`` carries, with the plan's GPUs per replica."""
+    def demand(self, gpus_per_replica: int, confidence: str) -> InferencePoolDemand:
+        """Its ``InferencePool``'s demand: the plan's GPUs per replica, the growth at ``confidence``."""
         fields = self.model_dump(include=set(InferenceDemand.model_fields))
         fields["model"]["kv_dtype"] = self.model.kv_dtype or self.model.dtype
+        fields["growth_per_month"] = growth_at(self, confidence)
         return InferencePoolDemand.model_validate({
             **fields, "workload": self.name, "gpu": self.gpu, "gpus_per_replica": gpus_per_replica})
 
 
-class FleetSpec(StrictModel):
+class FleetSpec(FleetForecast):
     """The whole declaration: sites, training runs and inference services."""
 
     sites: list[SiteSpec] = Field(min_length=1)
@@ -557,8 +557,8 @@ def _cross_check(spec: FleetSpec, issues: Issues, root: str) -> None:
 # --- loading --------------------------------------------------------------------------------------
 
 
-def parse_fleet(data: Any, *, root: str = "fleet", source: str = "") -> FleetSpec:
-    """Validate a fleet object (already parsed from YAML or JSON) into a :class:`FleetSpec`.
+def parse_fleet(data: Any, *, root: str = "fleet", source: str = "", base_dir: str | Path | None = None) -> FleetSpec:
+    """Validate a fleet object (parsed YAML or JSON) into a :class:`FleetSpec`, histories fitted.
 
     Raises:
         SpecError: with every issue found, each naming its field path.
@@ -573,7 +573,7 @@ def parse_fleet(data: Any, *, root: str = "fleet", source: str = "") -> FleetSpe
     issues = Issues(source=source)
     _cross_check(spec, issues, root)
     issues.raise_if_any()
-    return spec
+    return resolve_forecasts(spec, root=root, base_dir=base_dir, source=source)
 
 
 def load_stack(path: str | Path) -> tuple[str, FleetSpec]:
@@ -597,4 +597,4 @@ def load_stack(path: str | Path) -> tuple[str, FleetSpec]:
         raise SpecError([Issue(f"config.{k}", "unknown gpufleet setting", ", ".join(known)) for k in unknown],
                         source=source)
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
-    return stack, parse_fleet(config[FLEET_CONFIG], source=source)
+    return stack, parse_fleet(config[FLEET_CONFIG], source=source, base_dir=path.parent)

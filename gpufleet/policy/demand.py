@@ -62,7 +62,8 @@ def _fields(*models: type[StrictModel], required: bool | None = None) -> tuple[s
 
 INFERENCE_FIELDS = _fields(InferencePoolDemand)
 TRAINING_FIELDS = _fields(TrainingClusterDemand, TrainingDemand)
-THROUGHPUT_REQUIRED = _fields(InferenceLoad, required=True)
+THROUGHPUT_REQUIRED = tuple(n for n in _fields(InferenceLoad)  # growth: optional in a spec, sized with here
+                            if InferenceLoad.model_fields[n].is_required() or n == "growth_per_month")
 MEMORY_REQUIRED = tuple(n for n in _fields(InferenceDemand, required=True)
                         if n not in InferenceLoad.model_fields and n != "model")  # the model: MODEL_REQUIRED
 MODEL_REQUIRED = _fields(ModelShape, required=True)

@@ -33,6 +33,10 @@ FLOORS = [
     ({"peak": 5}, False),  # unknown field
     ({"headroom": "lots"}, False),  # type
     ({"headroom": True}, False),  # booleans are not numbers
+    ({"forecast": {"p50": 0.05, "p90": 0.2}, "scenarios": [{"name": "viral", "growth_per_month": 0.3}]}, True),
+    ({"forecast": {"q50": 0.05}}, False),  # quantile keys are pNN
+    ({"forecast": {"p100": 0.05}}, False),
+    ({"scenarios": [{"name": "viral", "growth_per_month": -1}]}, False),  # items checked too
 ]
 
 

@@ -24,7 +24,7 @@ INFERENCE_DEMAND_KEYS = {
     "workload", "peak_tokens_per_s", "growth_per_month", "lead_time_days", "horizon_days", "headroom",
     "tokens_per_s_per_replica", "survive_zone_losses", "survive_site_losses", "boot_minutes",
     "demand_ramp_per_minute", "model", "context_tokens", "concurrency", "memory_reserved_fraction", "gpu",
-    "gpus_per_replica",
+    "gpus_per_replica", "forecast", "scenarios",
 }
 MODEL_KEYS = {"params", "layers", "kv_heads", "head_dim", "dtype", "kv_dtype"}
 
