@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from gpufleet.errors import Issue, Issues, SpecError
 from gpufleet.inputs import decode, read_bytes
@@ -48,7 +48,16 @@ if TYPE_CHECKING:
 QUANTILE_PATTERN = r"^p([1-9][0-9]?)$"
 """A quantile key: ``p1`` .. ``p99`` (no ``p0``, ``p100``, leading zeros or other letters)."""
 QUANTILE_HINT = "p1 .. p99, e.g. p50 or p90"
-QuantileKey = Annotated[str, Field(pattern=QUANTILE_PATTERN, description=f"a quantile key: {QUANTILE_HINT}")]
+
+
+def _quantile_key(key: str) -> str:
+    if not re.match(QUANTILE_PATTERN, key):
+        raise ValueError(f"{key!r} is not a quantile key ({QUANTILE_HINT})")
+    return key
+
+
+QuantileKey = Annotated[str, AfterValidator(_quantile_key), WithJsonSchema(
+    {"type": "string", "pattern": QUANTILE_PATTERN, "description": f"a quantile key: {QUANTILE_HINT}"})]
 GrowthPerMonth = Annotated[float, Field(ge=0, le=10)]
 """Compound monthly growth as a fraction, up to 1,000 % a month."""
 DEFAULT_CONFIDENCE = "p90"

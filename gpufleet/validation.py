@@ -84,7 +84,7 @@ def issues_from_validation(exc: ValidationError, model: type[BaseModel], *, root
     """
     issues: list[Issue] = []
     for err in exc.errors(include_url=False):
-        parts = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        parts = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS | {"[key]"}))
         kind = err["type"]
         value = err.get("input")
         ctx = err.get("ctx") or {}

@@ -50,12 +50,12 @@ def _checkable(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, 
         (member,) = [m for m in schema["anyOf"] if m.get("type") != "null"]
         schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **member}
     out = {k: v for k, v in schema.items() if k not in ("required", "default", "title", "$defs")}
-    if "patternProperties" in out:  # keys matching one pattern (a forecast's pNN), values of one schema
+    if "patternProperties" in out:  # keys of one pattern (a forecast's pNN): names checked, values alike
         ((pattern, values),) = out.pop("patternProperties").items()
-        out.update(propertyNames={**out.get("propertyNames", {}), "pattern": pattern},
-                   additionalProperties=_checkable(values, defs))
-    if "items" in out:
-        out["items"] = _checkable(out["items"], defs)
+        out.update(propertyNames={**out.get("propertyNames", {}), "pattern": pattern}, additionalProperties=values)
+    for key in ("items", "additionalProperties"):  # a list's items, a mapping's values
+        if isinstance(out.get(key), Mapping):
+            out[key] = _checkable(out[key], defs)
     if "properties" in out:
         out["properties"] = {name: _checkable(prop, defs) for name, prop in out["properties"].items()}
     return out

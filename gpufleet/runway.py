@@ -1,0 +1,343 @@
+"""Runway: how long the planned capacity lasts under the forecast's range, and when to order more.
+
+Pure: no I/O, no Pulumi. ``gpufleet runway`` renders :func:`runway_report`; the pack's runway
+policy and ``gpufleet backtest`` call :func:`runway_days`.
+
+Definitions (``docs/runway.md``), for an inference service with today's peak P, headroom h, monthly
+growth g (at a quantile or in a scenario) and capacity C::
+
+    C            = tokens/s the provisioned maximum serves after the declared zone and site losses
+                   (the worst losses, as the pack's survives-zone-loss rule counts them)
+    runway_days  = ln(C / (P · (1 + h))) / ln(1 + g) · 30.4375
+                   (the first moment P · (1 + h) · (1 + g)^(t / 30.4375 days) exceeds C;
+                   0 when it already does, infinite when g = 0 and C suffices)
+    runs_out_on  = as_of + ⌊runway_days⌋
+    order_by     = runs_out_on − lead_time_days
+    status       = ok          order_by after as_of + 30 days
+                   order_now   order_by within 30 days, but runs_out_on after as_of + lead time
+                   short       it runs out before capacity ordered today could land
+
+A training run's slack is its deadline minus the days it takes at the planned size.
+
+A site's power (quota) runway is the first day its facility draw (GPUs of a model) would pass the
+envelope (quota) if every service on it grows as forecast at the plan's confidence, and each
+service's pools grow in proportion to its demand once that demand passes the service's capacity
+(the plan's shape, zones and loss margins kept; nodes counted fractionally); training pools stay
+as planned. No limit reached within :data:`MAX_RUNWAY_DAYS` is reported as infinite (JSON null).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gpufleet.errors import EXIT_BLOCKED, EXIT_OK, Issue, SpecError
+from gpufleet.forecast import growth_at, quantiles_of
+from gpufleet.plan import FleetPlan, PoolPlan
+from gpufleet.sizing import DAYS_PER_MONTH, capacity_after_losses
+from gpufleet.spec import FleetSpec, InferenceSpec
+
+ORDER_WINDOW_DAYS = 30
+"""An order due within this many days of as-of is due now (``order_now``)."""
+MAX_RUNWAY_DAYS = 36_525.0
+"""A century: a runway longer than this is reported as infinite (JSON null), so dates stay dates."""
+
+Status = Literal["ok", "order_now", "short"]
+
+
+def runway_days(*, capacity_tokens_per_s: float, peak_tokens_per_s: float, headroom: float,
+                growth_per_month: float) -> float:
+    """Days until peak · (1 + headroom) · (1 + growth)^(days / 30.4375) first exceeds capacity.
+
+    Returns:
+        0.0 when demand with headroom already exceeds the capacity; ``math.inf`` when it never
+        does (growth ≤ 0 and enough capacity).
+
+    Raises:
+        ValueError: an input is NaN or infinite, the peak is not positive, headroom or capacity
+            is negative, or growth is −100 % or less.
+    """
+    values = (capacity_tokens_per_s, peak_tokens_per_s, headroom, growth_per_month)
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"runway inputs must be finite, got {values}")
+    if peak_tokens_per_s <= 0 or headroom < 0 or capacity_tokens_per_s < 0 or growth_per_month <= -1:
+        raise ValueError("runway needs peak > 0, headroom >= 0, capacity >= 0 and growth > -1")
+    need = peak_tokens_per_s * (1.0 + headroom)
+    if need >= capacity_tokens_per_s:
+        return 0.0
+    if growth_per_month <= 0:
+        return math.inf
+    return math.log(capacity_tokens_per_s / need) / math.log1p(growth_per_month) * DAYS_PER_MONTH
+
+
+def capacity_after_losses_tokens_per_s(plan: FleetPlan, spec: FleetSpec, service: str) -> float:
+    """Tokens/s a service's provisioned maximum serves after its declared losses: the nodes left
+    when its ``survive_zone_losses`` largest zones, and (separately) its ``survive_site_losses``
+    largest failure domains, fail (the smaller of the two), times tokens/s per node."""
+    pools = [p for p in plan.pools_of(service) if p.role == "inference"]
+    work = next(w for w in spec.inference if w.name == service)
+    if not pools:
+        return 0.0
+    left = sum(p.nodes for p in pools)
+    if work.survive_zone_losses > 0:
+        by_zone = {f"{p.site}/{z}": n for p in pools for z, n in p.nodes_by_zone.items()}
+        left = min(left, _after(by_zone, work.survive_zone_losses))
+    if work.survive_site_losses > 0:
+        by_domain: dict[str, int] = {}
+        for p in pools:
+            domain = spec.site(p.site).failure_domain or p.site
+            by_domain[domain] = by_domain.get(domain, 0) + p.nodes
+        left = min(left, _after(by_domain, work.survive_site_losses))
+    return left * pools[0].tokens_per_s_per_node
+
+
+def _after(by_domain: dict[str, int], losses: int) -> int:
+    return capacity_after_losses(by_domain, losses) if losses < len(by_domain) else 0
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+
+def _days(value: float) -> float | None:
+    return None if not math.isfinite(value) or value > MAX_RUNWAY_DAYS else round(value, 1)
+
+
+def _iso(day: datetime.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+@dataclass(frozen=True)
+class ForecastRunway:
+    """The runway of one service under one growth: a quantile (``p90``) or a named scenario."""
+
+    name: str
+    growth_per_month: float
+    runway_days: float  # exact; math.inf when it never runs out
+    runs_out_on: datetime.date | None
+    order_by: datetime.date | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "growth_per_month": self.growth_per_month, "runway_days": _days(self.runway_days),
+                "runs_out_on": _iso(self.runs_out_on), "order_by": _iso(self.order_by)}
+
+
+@dataclass(frozen=True)
+class ServiceRunway:
+    """An inference service's runway under every quantile and scenario, and its status at the plan's
+    confidence."""
+
+    name: str
+    capacity_tokens_per_s: float
+    peak_tokens_per_s: float
+    headroom: float
+    lead_time_days: float
+    confidence: ForecastRunway
+    scenarios: tuple[ForecastRunway, ...]
+    status: Status
+
+    @property
+    def runway_days(self) -> float:
+        return self.confidence.runway_days
+
+    @property
+    def order_by(self) -> datetime.date | None:
+        return self.confidence.order_by
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "role": "inference", "capacity_tokens_per_s": round(self.capacity_tokens_per_s, 3),
+                "peak_tokens_per_s": self.peak_tokens_per_s, "headroom": self.headroom,
+                "lead_time_days": self.lead_time_days, "scenarios": [s.to_dict() for s in self.scenarios],
+                "growth_per_month": self.confidence.growth_per_month, "runway_days": _days(self.runway_days),
+                "runs_out_on": _iso(self.confidence.runs_out_on), "order_by": _iso(self.order_by),
+                "status": self.status}
+
+
+@dataclass(frozen=True)
+class TrainingRunway:
+    """A training run's slack against its deadline at the planned size."""
+
+    name: str
+    deadline_days: float
+    days_at_planned_size: float
+    status: Status
+
+    @property
+    def slack_days(self) -> float:
+        return self.deadline_days - self.days_at_planned_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "role": "training", "deadline_days": self.deadline_days,
+                "days_at_planned_size": round(self.days_at_planned_size, 3), "slack_days": round(self.slack_days, 3),
+                "status": self.status}
+
+
+@dataclass(frozen=True)
+class SiteRunway:
+    """Days until a site's power envelope / GPU quota is passed as its services grow (inf: never;
+    quota: inf also when no GPU model on the site has a quota)."""
+
+    name: str
+    power_runway_days: float
+    quota_runway_days: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "power_runway_days": _days(self.power_runway_days),
+                "quota_runway_days": _days(self.quota_runway_days)}
+
+
+@dataclass(frozen=True)
+class RunwayReport:
+    """``gpufleet runway``: every service's and site's runway from ``as_of`` at ``confidence``."""
+
+    as_of: datetime.date
+    confidence: str
+    services: tuple[ServiceRunway, ...]
+    training: tuple[TrainingRunway, ...]
+    sites: tuple[SiteRunway, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def workloads(self) -> tuple[ServiceRunway | TrainingRunway, ...]:
+        return (*self.services, *self.training)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every workload is ``ok``, 3 when any is ``order_now`` or ``short``."""
+        return EXIT_OK if all(w.status == "ok" for w in self.workloads) else EXIT_BLOCKED
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``gpufleet runway --json`` contract (days and dates of an infinite runway: null)."""
+        return {"as_of": self.as_of.isoformat(), "confidence": self.confidence,
+                "workloads": [w.to_dict() for w in self.workloads], "sites": [s.to_dict() for s in self.sites]}
+
+
+def forecast_runway(name: str, growth: float, *, capacity_tokens_per_s: float, peak_tokens_per_s: float,
+                    headroom: float, lead_time_days: float, as_of: datetime.date) -> ForecastRunway:
+    """The runway, run-out date and order-by date of one growth."""
+    days = runway_days(capacity_tokens_per_s=capacity_tokens_per_s, peak_tokens_per_s=peak_tokens_per_s,
+                       headroom=headroom, growth_per_month=growth)
+    if not math.isfinite(days) or days > MAX_RUNWAY_DAYS:
+        return ForecastRunway(name, growth, math.inf, None, None)
+    try:
+        out = as_of + datetime.timedelta(days=math.floor(days))
+    except OverflowError:  # past 9999-12-31
+        return ForecastRunway(name, growth, math.inf, None, None)
+    return ForecastRunway(name, growth, days, out, out - datetime.timedelta(days=math.ceil(lead_time_days)))
+
+
+def status_of(entry: ForecastRunway, *, lead_time_days: float, as_of: datetime.date) -> Status:
+    """``ok``, ``order_now`` or ``short`` (see the module docstring)."""
+    if entry.order_by is None or entry.runs_out_on is None:
+        return "ok"
+    if entry.order_by > as_of + datetime.timedelta(days=ORDER_WINDOW_DAYS):
+        return "ok"
+    if entry.runs_out_on > as_of + datetime.timedelta(days=math.ceil(lead_time_days)):
+        return "order_now"
+    return "short"
+
+
+def service_runway(plan: FleetPlan, spec: FleetSpec, service: InferenceSpec, *, as_of: datetime.date,
+                   confidence: str) -> ServiceRunway:
+    """One service's runway under each quantile it shows and each scenario."""
+    capacity = capacity_after_losses_tokens_per_s(plan, spec, service.name)
+    common: dict[str, Any] = dict(capacity_tokens_per_s=capacity, peak_tokens_per_s=service.peak_tokens_per_s,
+                  headroom=service.headroom, lead_time_days=service.lead_time_days, as_of=as_of)
+    entries = [forecast_runway(q, growth_at(service, q), **common) for q in quantiles_of(service, confidence)]
+    entries += [forecast_runway(s.name, s.growth_per_month, **common) for s in service.scenarios]
+    at = next(e for e in entries if e.name == confidence)
+    return ServiceRunway(name=service.name, capacity_tokens_per_s=capacity, peak_tokens_per_s=service.peak_tokens_per_s,
+                         headroom=service.headroom, lead_time_days=service.lead_time_days, confidence=at,
+                         scenarios=tuple(entries),
+                         status=status_of(at, lead_time_days=service.lead_time_days, as_of=as_of))
+
+
+def runway_report(plan: FleetPlan, spec: FleetSpec, *, as_of: datetime.date) -> RunwayReport:
+    """Every inference service's runway, every training run's slack and every site's power and
+    quota runway, from ``as_of`` at the spec's ``plan_confidence``.
+
+    Raises:
+        SpecError: a service's forecast does not cover the plan's confidence (a spec loaded with
+            :func:`gpufleet.spec.load_stack` never has this).
+    """
+    confidence = spec.plan_confidence
+    services = []
+    for i, s in enumerate(spec.inference):
+        try:
+            services.append(service_runway(plan, spec, s, as_of=as_of, confidence=confidence))
+        except SpecError as exc:
+            raise SpecError([Issue(f"fleet.inference[{i}].{x.loc}", x.message, x.hint) for x in exc.issues]) from None
+    training = tuple(
+        TrainingRunway(w.name, w.deadline_days, w.days_at_planned_size,
+                       "ok" if w.days_at_planned_size <= w.deadline_days * (1 + 1e-9) else "short")
+        for w in plan.workloads if w.role == "training")
+    growth = {r.name: r for r in services}
+    sites = tuple(_site_runway(plan, spec, site.name, growth) for site in spec.sites)
+    return RunwayReport(as_of=as_of, confidence=confidence, services=tuple(services), training=training, sites=sites)
+
+
+# --- sites -----------------------------------------------------------------------------------------
+
+
+def _scale(service: ServiceRunway | None) -> Callable[[float], float]:
+    """How many times its planned size a service's pools must be on day t: 1 until its demand (with
+    headroom) passes its capacity, then in proportion to that demand."""
+    if service is None:
+        return lambda _t: 1.0
+    cap, g = service.capacity_tokens_per_s, service.confidence.growth_per_month
+    if cap <= 0:
+        return lambda _t: math.inf
+    start = math.log(service.peak_tokens_per_s * (1.0 + service.headroom) / cap)  # ln(demand / capacity) today
+
+    def scale(t: float) -> float:
+        return max(1.0, math.exp(min(700.0, start + t / DAYS_PER_MONTH * math.log1p(g))))
+    return scale
+
+
+def _site_runway(plan: FleetPlan, spec: FleetSpec, site: str, services: Mapping[str, ServiceRunway]) -> SiteRunway:
+    pools: list[PoolPlan] = [p for p in plan.pools if p.site == site]
+    scales = {p.name: _scale(services.get(p.workload) if p.role == "inference" else None) for p in pools}
+    envelope_kw = spec.site(site).power_mw * 1000.0
+
+    def power(t: float) -> float:
+        return sum(p.power_kw * scales[p.name](t) for p in pools)
+
+    def gpus(model: str) -> Callable[[float], float]:
+        return lambda t: sum(p.gpus * scales[p.name](t) for p in pools if p.gpu == model)
+
+    quota_days = [_first_day(gpus(model), limit) for model, limit in spec.site(site).quota_gpus.items()
+                  if any(p.gpu == model for p in pools)]
+    return SiteRunway(site, _first_day(power, envelope_kw) if pools else math.inf, min(quota_days, default=math.inf))
+
+
+def _first_day(load: Callable[[float], float], limit: float, *, tolerance_days: float = 1e-6) -> float:
+    """The first t ≥ 0 with load(t) > limit, for a non-decreasing ``load`` (inf: not within
+    :data:`MAX_RUNWAY_DAYS`)."""
+    if load(0.0) > limit:
+        return 0.0
+    if load(MAX_RUNWAY_DAYS) <= limit:
+        return math.inf
+    lo, hi = 0.0, MAX_RUNWAY_DAYS
+    while hi - lo > tolerance_days:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if load(mid) > limit else (mid, hi)
+    return hi
+
+
+__all__ = [
+    "MAX_RUNWAY_DAYS",
+    "ORDER_WINDOW_DAYS",
+    "ForecastRunway",
+    "RunwayReport",
+    "ServiceRunway",
+    "SiteRunway",
+    "TrainingRunway",
+    "capacity_after_losses_tokens_per_s",
+    "forecast_runway",
+    "runway_days",
+    "runway_report",
+    "service_runway",
+    "status_of",
+]
