@@ -219,6 +219,26 @@ QUOTA = PolicySpec(
     severity="medium",
 )
 
+RUNWAY = _reads_demand(
+    name="runway-covers-lead-time",
+    description="Each inference service's runway (days until its forecast peak with headroom outgrows the "
+                "capacity left after its declared losses), at the policy's confidence, is at least its lead "
+                "time plus a margin: more capacity can still be ordered in time.",
+    enforcement="mandatory",
+    properties={
+        "confidence": _d({"type": "string", "pattern": r"^p([1-9][0-9]?)$", "default": "p90"},
+                         "the forecast quantile the runway is judged at (pNN), independent of the stack's "
+                         "plan_confidence"),
+        "margin_days": _d({"type": "number", "minimum": 0, "maximum": 3650, "default": 30},
+                          "days the runway must exceed the lead time by"),
+        "as_of": _d({"type": "string", "pattern": r"^(today|[0-9]{4}-[0-9]{2}-[0-9]{2})$", "default": "today"},
+                    "the date runways count from: YYYY-MM-DD, or today (UTC, the default)"),
+    },
+    remediation="Order capacity now: raise the service's pools through the fleet spec (a higher "
+                "plan_confidence or horizon_days sizes for the faster forecast), or shorten the lead time.",
+    severity="critical",
+)
+
 RAN_CLEANLY = PolicySpec(
     name="policies-ran-cleanly",
     description="Every gpufleet policy ran to completion with a valid config: a policy that crashed blocks "
@@ -228,7 +248,7 @@ RAN_CLEANLY = PolicySpec(
     severity="critical",
 )
 
-POLICIES: tuple[PolicySpec, ...] = (CAPACITY, ZONE_LOSS, WARM, FABRIC, POWER, MEMORY, QUOTA, RAN_CLEANLY)
+POLICIES: tuple[PolicySpec, ...] = (CAPACITY, ZONE_LOSS, WARM, FABRIC, POWER, MEMORY, QUOTA, RUNWAY, RAN_CLEANLY)
 """Every policy, in the order the pack runs them (``policies-ran-cleanly`` last)."""
 
 BY_NAME: dict[str, PolicySpec] = {p.name: p for p in POLICIES}

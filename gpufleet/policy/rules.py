@@ -242,25 +242,36 @@ def check_survives_zone_loss(inv: Inventory, config: Mapping[str, Any]) -> RuleR
         zone_losses = max(n.zone_losses for n in needs)
         site_losses = max(n.site_losses for n in needs)
         urn = pools[0].urn
+        by_zone, by_domain = loss_domains(inv, pools)
         if zone_losses > 0:
-            by_zone: dict[str, int] = {}
-            for p in pools:
-                for zone, n in (p.nodes_by_zone() or {}).items():
-                    by_zone[zone] = by_zone.get(zone, 0) + n
             _check_losses(workload, "zone", by_zone, zone_losses, need_nodes, row, urn, result)
         if site_losses > 0:
-            by_domain: dict[str, int] = {}
-            for p in pools:
-                site = inv.sites.get(p.site)
-                domain = (site.failure_domain if site and site.failure_domain else p.site) or p.name
-                by_domain[domain] = by_domain.get(domain, 0) + (p.max_nodes or 0)
             _check_losses(workload, "site", by_domain, site_losses, need_nodes, row, urn, result)
     return result
 
 
+def loss_domains(inv: Inventory, pools: list[Pool]) -> tuple[dict[str, int], dict[str, int]]:
+    """The pools' nodes at full scale per zone (``site/zone``) and per failure domain (the site's
+    ``failure_domain``, else the site)."""
+    by_zone: dict[str, int] = {}
+    by_domain: dict[str, int] = {}
+    for p in pools:
+        for zone, n in (p.nodes_by_zone() or {}).items():
+            by_zone[zone] = by_zone.get(zone, 0) + n
+        site = inv.sites.get(p.site)
+        domain = (site.failure_domain if site and site.failure_domain else p.site) or p.name
+        by_domain[domain] = by_domain.get(domain, 0) + (p.max_nodes or 0)
+    return by_zone, by_domain
+
+
+def nodes_after_losses(nodes_by_domain: dict[str, int], losses: int) -> int:
+    """Nodes left after losing the ``losses`` largest domains (0 when every domain is lost)."""
+    return capacity_after_losses(nodes_by_domain, losses) if losses < len(nodes_by_domain) else 0
+
+
 def _check_losses(workload: str, kind: str, by_domain: dict[str, int], losses: int, need: int,
                   row: InstanceType, urn: str, result: RuleResult) -> None:
-    left = capacity_after_losses(by_domain, losses) if losses < len(by_domain) else 0
+    left = nodes_after_losses(by_domain, losses)
     if left >= need:
         return
     lost = sorted(by_domain.items(), key=lambda kv: (-kv[1], kv[0]))[:losses]
@@ -516,6 +527,12 @@ def check_gpu_quota(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
     return result
 
 
+def _check_runway(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    from gpufleet.policy.runway_check import check_runway_covers_lead_time  # it builds on the helpers above
+
+    return check_runway_covers_lead_time(inv, config)
+
+
 RULES: dict[str, Rule] = {
     "capacity-covers-demand": check_capacity_covers_demand,
     "survives-zone-loss": check_survives_zone_loss,
@@ -524,6 +541,7 @@ RULES: dict[str, Rule] = {
     "power-within-envelope": check_power_within_envelope,
     "model-fits-memory": check_model_fits_memory,
     "gpu-quota-respected": check_gpu_quota,
+    "runway-covers-lead-time": _check_runway,
 }
 """Rule function of each policy (``policies-ran-cleanly`` has none: the pack runs it)."""
 

@@ -23,7 +23,7 @@ from tests.policies.conftest import PACK_DIR
 from tests.policies.policy_baseline import UNKNOWN, Stack
 
 POLICIES = ["capacity-covers-demand", "gpu-quota-respected", "model-fits-memory", "policies-ran-cleanly",
-            "power-within-envelope", "survives-zone-loss", "training-fabric-complete",
+            "power-within-envelope", "runway-covers-lead-time", "survives-zone-loss", "training-fabric-complete",
             "warm-capacity-covers-boot-time"]
 
 
@@ -90,7 +90,7 @@ def test_under_provisioned_stack_yields_the_mandatory_violations(engine: PolicyE
     stack.props("chat-8b-gcp-usc1")["demand"]["gpus_per_replica"] = 2
     diags = by_policy(analyze(engine, stack))
     assert set(diags) == {"capacity-covers-demand", "survives-zone-loss", "training-fabric-complete",
-                          "power-within-envelope", "model-fits-memory"}
+                          "power-within-envelope", "model-fits-memory", "runway-covers-lead-time"}
     assert all(d.enforcement == "mandatory" and d.blocking for ds in diags.values() for d in ds)
     [cap] = diags["capacity-covers-demand"]
     assert cap.message.startswith("chat-70b: 8 nodes provisioned at the 90-day horizon, forecast needs 11 "
@@ -122,7 +122,8 @@ def test_asg_maximum_lowered_by_hand_in_the_recorded_resources_is_caught(engine:
     assert stack.props("chat-70b-aws-use1")["max_nodes"] == 18
     diags = analyze(engine, stack)
     assert [(d.policy, d.enforcement) for d in diags] == [("capacity-covers-demand", "mandatory"),
-                                                         ("survives-zone-loss", "mandatory")]
+                                                         ("survives-zone-loss", "mandatory"),
+                                                         ("runway-covers-lead-time", "mandatory")]
     assert "10 nodes provisioned" in diags[0].message
 
 
@@ -136,7 +137,8 @@ def test_floors_in_the_policy_config(engine: PolicyEngine, stack: Stack) -> None
 
 def test_enforcement_level_from_the_config(engine: PolicyEngine, stack: Stack) -> None:
     stack.props("chat-70b-aws-use1-asg")["maxSize"] = 8
-    config = {"capacity-covers-demand": "advisory", "survives-zone-loss": {"enforcementLevel": "disabled"}}
+    config = {"capacity-covers-demand": "advisory", "survives-zone-loss": {"enforcementLevel": "disabled"},
+              "runway-covers-lead-time": "disabled"}
     [d] = analyze(engine, stack, config)
     assert (d.policy, d.enforcement) == ("capacity-covers-demand", "advisory")
     assert analyze(engine, stack, {"all": "disabled"}) == []
