@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -32,13 +33,17 @@ from gpufleet.errors import EXIT_BLOCKED
               help="Also draw forecast demand against base and head capacity to this SVG file.")
 @click.option("--chart-workload", default="fleet", show_default=True, metavar="NAME",
               help="What the chart shows: 'fleet' (every inference service, in GPUs) or one workload.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="The date each service's runway and order-by date count from (default: today, UTC).")
 @click.option("--max-bytes", type=click.IntRange(min=1000), default=60_000, show_default=True,
               help="Size limit of the Markdown report (GitHub rejects comments over 65,536 characters); "
                    "longer reports collapse and then leave out rows, and say so.")
 def diff(base_text: str, head_text: str, policy_config: Path | None, output_format: str,
-         json_path: Path | None, chart_path: Path | None, chart_workload: str, max_bytes: int) -> None:
-    """Compare two versions of a stack: GPUs, nodes, demand and headroom per workload; power, cost and
-    load per site; placement moves; and the policy verdicts of head, the new ones marked.
+         json_path: Path | None, chart_path: Path | None, chart_workload: str, as_of: datetime | None,
+         max_bytes: int) -> None:
+    """Compare two versions of a stack: GPUs, nodes, demand, headroom and (services) runway and
+    order-by date per workload; power, cost and load per site; placement moves; and the policy
+    verdicts of head, the new ones marked.
 
     Both sides are planned and previewed offline (the Pulumi program under mocks, then the policy
     pack): no cloud credentials are needed.
@@ -63,8 +68,9 @@ def diff(base_text: str, head_text: str, policy_config: Path | None, output_form
         head_src = resolve(head_text, work, label="head")
         if base_src.path is None and head_src.path is None:
             raise click.BadParameter(f"neither {base_text} nor {head_text} exists", param_hint="--base/--head")
-        base = load_side(base_src, "base", policy_config=policy_config)
-        head = load_side(head_src, "head", policy_config=policy_config)
+        day = as_of.date() if as_of else datetime.now(timezone.utc).date()  # one date for both sides
+        base = load_side(base_src, "base", policy_config=policy_config, as_of=day)
+        head = load_side(head_src, "head", policy_config=policy_config, as_of=day)
     result = compare(base, head)
     if chart_path is not None:
         from gpufleet.diff.chart import render_chart

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from gpufleet.plan import FleetPlan, WorkloadPlan
 from gpufleet.sizing import capacity_after_losses
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from gpufleet.spec import FleetSpec
 
 T = TypeVar("T")
 
@@ -38,6 +43,41 @@ class Placement:
     def to_json(self) -> dict[str, Any]:
         return {"site": self.site, "zones": list(self.zones), "instance_type": self.instance_type,
                 "nodes": self.nodes}
+
+
+@dataclass(frozen=True)
+class Runway:
+    """An inference service's runway at the plan's confidence, as ``gpufleet runway`` reports it."""
+
+    days: float | None
+    """Days from the as-of date until the forecast outgrows the capacity; None: never."""
+    order_by: str | None
+    """The date (ISO) by which more capacity must be ordered; None: never."""
+    status: str
+    """``ok``, ``order_now`` or ``short``."""
+
+    def label(self) -> str:
+        """``412 d · order by 2027-06-01``, or ``never``."""
+        if self.days is None:
+            return "never runs out"
+        mark = {"order_now": " ⚠️ order now", "short": " 🚫 short"}.get(self.status, "")
+        return f"{self.days:,.0f} d · order by {self.order_by}{mark}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"runway_days": None if self.days is None else rounded(self.days, 3), "order_by": self.order_by,
+                "runway_status": self.status}
+
+
+def runway_figures(plan: FleetPlan, spec: FleetSpec, as_of: dt.date) -> dict[str, Runway]:
+    """Each inference service's :class:`Runway`, from :func:`gpufleet.runway.runway_report`."""
+    from gpufleet.runway import runway_report
+
+    report = runway_report(plan, spec, as_of=as_of).to_dict()
+    out = {}
+    for w in report["workloads"]:
+        if "status" in w and "order_by" in w:  # an inference service (a training run reports its slack)
+            out[w["name"]] = Runway(days=w["runway_days"], order_by=w["order_by"], status=w["status"])
+    return out
 
 
 class _FromPlan(Generic[T]):
@@ -69,6 +109,8 @@ class WorkloadFigures:
     """Facility draw of its pools at full size."""
     capacity_after_losses_tokens_per_s: float = 0.0
     """Inference: what is left after losing the zones the service declares it survives."""
+    runway: Runway | None = None
+    """Inference: its runway and order-by date (None: not computed for this side)."""
 
     role = _FromPlan[str]("role")
     gpu = _FromPlan[str]("gpu")
@@ -138,14 +180,16 @@ class WorkloadFigures:
             data.update(demand_at_horizon_tokens_per_s=rounded(self.demand_tokens_per_s, 3),
                         horizon_day=self.horizon_day,
                         capacity_tokens_per_s=rounded(self.capacity_tokens_per_s, 3),
-                        capacity_after_losses_tokens_per_s=rounded(self.capacity_after_losses_tokens_per_s, 3))
+                        capacity_after_losses_tokens_per_s=rounded(self.capacity_after_losses_tokens_per_s, 3),
+                        **(self.runway.to_json() if self.runway else
+                           {"runway_days": None, "order_by": None, "runway_status": None}))
         else:
             data.update(flops=self.flops, days_at_planned_size=rounded(self.days_needed, 4),
                         deadline_days=self.deadline_days)
         return data
 
 
-def workload_figures(plan: FleetPlan, w: WorkloadPlan) -> WorkloadFigures:
+def workload_figures(plan: FleetPlan, w: WorkloadPlan, runway: Runway | None = None) -> WorkloadFigures:
     pools = plan.pools_of(w.name)
     placements = tuple(sorted(
         (Placement(p.site, p.zones, p.instance_type, p.nodes) for p in pools), key=lambda p: p.key))
@@ -156,7 +200,7 @@ def workload_figures(plan: FleetPlan, w: WorkloadPlan) -> WorkloadFigures:
         after = capacity_after_losses(by_domain, w.survive_zone_losses) * per_node
     return WorkloadFigures(
         plan=w, placements=placements, usd_per_month=sum(p.usd_per_hour or 0.0 for p in pools) * HOURS_PER_MONTH,
-        power_mw=sum(p.power_kw for p in pools) / 1000.0, capacity_after_losses_tokens_per_s=after)
+        power_mw=sum(p.power_kw for p in pools) / 1000.0, capacity_after_losses_tokens_per_s=after, runway=runway)
 
 
 @dataclass(frozen=True)

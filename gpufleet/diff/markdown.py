@@ -6,7 +6,8 @@ Pure. Layout, top to bottom:
 2. a fleet summary table: GPUs by model, facility power, cost per month, policy result;
 3. the policy violations of head, new ones marked 🆕 (resolved ones collapsed);
 4. workloads whose figures changed, training runs and inference services in separate tables
-   (their units differ); the first rows open, the rest and every unchanged workload collapsed in
+   (their units differ; services with their runway and order-by date, base → head, when the sides
+   carry them); the first rows open, the rest and every unchanged workload collapsed in
    ``<details>``;
 5. sites whose load changed (unchanged collapsed);
 6. placement moves (pools that changed site, zones or instance type).
@@ -232,14 +233,15 @@ def _workloads(diff: FleetDiff, budget: _Budget) -> list[str]:
         return []
     changed = diff.changed_workloads
     unchanged = [w for w in diff.workloads if w.change == "unchanged"]
+    runway = bool(diff.base.runway or diff.head.runway)
     lines = [f"#### Workloads: {len(changed)} of {len(diff.workloads)} changed", ""]
     for role in ("training", "inference"):
         mine = sorted((w for w in changed if w.role == role), key=_importance)
         if not mine:
             continue
         title, noun = _ROLE_TITLES[role]
-        header = _workload_header(role, noun)
-        rows = [_workload_row(w) for w in mine]
+        header = _workload_header(role, noun, runway)
+        rows = [_workload_row(w, runway) for w in mine]
         lines += [f"**{title}**", "", *budget.table(header, rows, lambda n: f"{n} more changed {noun}s")]
     if unchanged:
         inner: list[str] = []
@@ -248,9 +250,9 @@ def _workloads(diff: FleetDiff, budget: _Budget) -> list[str]:
             if not mine:
                 continue
             title, noun = _ROLE_TITLES[role]
-            kept = budget.take([_workload_row(w) for w in mine], collapsed=True)
+            kept = budget.take([_workload_row(w, runway) for w in mine], collapsed=True)
             if kept:
-                inner += [f"**{title}**", "", *_workload_header(role, noun), *kept, ""]
+                inner += [f"**{title}**", "", *_workload_header(role, noun, runway), *kept, ""]
         summary = f"{len(unchanged)} unchanged workload{'s' if len(unchanged) != 1 else ''}"
         lines += _details(summary, inner) if inner else [f"{summary} (rows left out).", ""]
     return lines
@@ -261,7 +263,11 @@ def _importance(w: WorkloadDelta) -> tuple[int, int, str]:
     return (0 if w.short else 1, -abs(w.gpus_change), w.name)
 
 
-def _workload_header(role: str, noun: str) -> list[str]:
+def _workload_header(role: str, noun: str, runway: bool = False) -> list[str]:
+    """The table header; with ``runway``, inference services get a runway · order-by column."""
+    if role == "inference" and runway:
+        return [f"| {noun} | GPUs | demand at horizon (tok/s) | capacity at max (tok/s) | headroom | runway · order by "
+                "| placement |", "| --- | --: | --: | --: | --: | --: | --- |"]
     if role == "inference":
         return [f"| {noun} | GPUs | demand at horizon (tok/s) | capacity at max (tok/s) | headroom | placement |",
                 "| --- | --: | --: | --: | --: | --- |"]
@@ -269,7 +275,7 @@ def _workload_header(role: str, noun: str) -> list[str]:
             "| --- | --: | --: | --: | --: | --- |"]
 
 
-def _workload_row(w: WorkloadDelta) -> str:
+def _workload_row(w: WorkloadDelta, runway: bool = False) -> str:
     b, h = w.base, w.head
     any_side = h or b
     assert any_side is not None
@@ -295,6 +301,9 @@ def _workload_row(w: WorkloadDelta) -> str:
     headroom = _pair(_headroom(b) if b else None, _headroom(h) if h else None, str)
     if w.short:
         headroom += " ⚠️ short"
+    if runway and w.role == "inference":
+        headroom += " | " + _pair(b.runway.label() if b and b.runway else None,
+                                  h.runway.label() if h and h.runway else None, str)
     place = _placement(b, h)
     return f"| {first} | {gpus} | {middle} | {headroom} | {place} |"
 

@@ -54,7 +54,8 @@ class WorkloadDelta:
     base: WorkloadFigures | None
     head: WorkloadFigures | None
     fields: tuple[str, ...] = ()
-    """Which figures differ: ``gpus``, ``nodes``, ``demand``, ``capacity``, ``placement``, ``gpu``."""
+    """Which figures differ: ``gpus``, ``nodes``, ``demand``, ``capacity``, ``placement``, ``gpu``,
+    ``cost``, ``power``, ``runway`` (its days or order-by date)."""
 
     @property
     def gpus_change(self) -> int:
@@ -273,7 +274,8 @@ def _workload_deltas(base: Side, head: Side) -> tuple[WorkloadDelta, ...]:
     def figures(side: Side) -> dict[str, tuple[str, WorkloadFigures]]:
         if side.plan is None:
             return {}
-        return {w.name: (w.role, workload_figures(side.plan, w)) for w in side.plan.workloads}
+        return {w.name: (w.role, workload_figures(side.plan, w, side.runway.get(w.name)))
+                for w in side.plan.workloads}
 
     before, after = figures(base), figures(head)
     order = [n for n in after] + [n for n in before if n not in after]
@@ -316,6 +318,8 @@ def _changed_workload_fields(b: WorkloadFigures, h: WorkloadFigures) -> tuple[st
         fields.append("cost")
     if not _close(b.power_mw, h.power_mw):
         fields.append("power")
+    if b.runway != h.runway and b.runway is not None and h.runway is not None:
+        fields.append("runway")
     return tuple(fields)
 
 

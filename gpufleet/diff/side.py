@@ -5,11 +5,12 @@ Pure: tests and the CLI build sides the same way (:mod:`gpufleet.diff.sources` d
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gpufleet.diff.figures import HOURS_PER_MONTH, rounded
+from gpufleet.diff.figures import HOURS_PER_MONTH, Runway, rounded
 from gpufleet.plan import FleetPlan, PoolPlan
 
 SideStatus = Literal["present", "absent", "infeasible"]
@@ -74,6 +75,8 @@ class Side:
         violations: what the policy pack reported on this side; ``None`` when it was not run.
         verdict: the policy run's own verdict (``pass`` / ``blocked``), if it gave one.
         error: why there is no plan (``infeasible``).
+        runway: each inference service's runway at the plan's confidence, counted from ``as_of``
+            (empty when not computed).
     """
 
     label: str
@@ -84,16 +87,19 @@ class Side:
     violations: tuple[Violation, ...] | None = ()
     verdict: Verdict | None = None
     error: str | None = None
+    runway: Mapping[str, Runway] = field(default_factory=dict)
+    as_of: dt.date | None = None
 
     @classmethod
     def planned(cls, label: str, source: str, plan: FleetPlan,
                 violations: Iterable[Violation | Mapping[str, Any]] | None = (),
-                verdict: Verdict | None = None) -> Side:
+                verdict: Verdict | None = None, *, runway: Mapping[str, Runway] | None = None,
+                as_of: dt.date | None = None) -> Side:
         """A side with a plan; violations may be :class:`Violation` objects or preview JSON dicts."""
         found = None if violations is None else tuple(
             v if isinstance(v, Violation) else Violation.from_json(v) for v in violations)
         return cls(label=label, source=source, stack=plan.stack, status="present", plan=plan,
-                   violations=found, verdict=verdict)
+                   violations=found, verdict=verdict, runway=dict(runway or {}), as_of=as_of)
 
     @classmethod
     def absent(cls, label: str, source: str, stack: str) -> Side:
@@ -157,4 +163,5 @@ class Side:
             "usd_per_month": rounded(self.usd_per_month, 2),
             "mandatory_violations": len(self.mandatory),
             "advisory_violations": len(self.advisory),
+            "runway_as_of": self.as_of.isoformat() if self.as_of else None,
         }

@@ -16,6 +16,7 @@ error: for head that is a blocked change, and the report says why.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import time
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gpufleet.diff.figures import runway_figures
 from gpufleet.diff.side import Side
 from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
 from gpufleet.inputs import MAX_INPUT_BYTES
@@ -121,7 +123,7 @@ class Timings:
 
 def load_side(source: StackSource, label: str, *, policy_config: Path | None = None,
               preview: PreviewFn | None = None, evaluate_policies: bool = True,
-              timings: Timings | None = None) -> Side:
+              timings: Timings | None = None, as_of: dt.date | None = None) -> Side:
     """Plan (and preview, for policy verdicts) one side.
 
     Args:
@@ -131,6 +133,7 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
         preview: the preview function (default: ``gpufleet.preview.run_preview``); tests pass a fake.
         evaluate_policies: False skips the preview (the side's verdicts are then "not evaluated").
         timings: accumulates plan and preview seconds.
+        as_of: the date each inference service's runway counts from (default: today, UTC).
 
     Raises:
         SpecError: the stack file does not validate (with the name the user gave, not a temp path).
@@ -141,6 +144,8 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
     try:
         stack, spec = load_stack(source.path)
         plan: FleetPlan = build_plan(spec, source.stack or stack)
+        as_of = as_of or dt.datetime.now(dt.timezone.utc).date()
+        runway = runway_figures(plan, spec, as_of)
     except SpecError as exc:
         raise SpecError(exc.issues, source=f"{label} {source.text}") from None
     except InfeasiblePlanError as exc:
@@ -149,7 +154,7 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
         if timings is not None:
             timings.plan_s += time.perf_counter() - started
     if not evaluate_policies:
-        return Side.planned(label, source.text, plan, violations=None)
+        return Side.planned(label, source.text, plan, violations=None, runway=runway, as_of=as_of)
     started = time.perf_counter()
     try:
         if preview is not None:
@@ -165,7 +170,7 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
             timings.preview_s += time.perf_counter() - started
     verdict = result.get("verdict")
     return Side.planned(label, source.text, plan, violations=list(result.get("violations") or []),
-                        verdict=verdict if verdict in ("pass", "blocked") else None)
+                        verdict=verdict if verdict in ("pass", "blocked") else None, runway=runway, as_of=as_of)
 
 
 def default_preview(stack_file: Path, policy_config: Path | None, *, repo: Path | None = None) -> Mapping[str, Any]:
