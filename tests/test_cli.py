@@ -39,5 +39,5 @@ def test_unknown_command_is_bad_input(run_cli: Run) -> None:
 def test_help_lists_every_command(run_cli: Run) -> None:
     code, out, _ = run_cli("--help")
     assert code == 0
-    for name in ("catalog", "diff", "place", "plan", "preflight", "preview", "size"):
+    for name in ("backtest", "catalog", "diff", "place", "plan", "preflight", "preview", "size"):
         assert name in out

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "preview": "gpufleet.cli.preview:preview",
     "diff": "gpufleet.cli.diff:diff",
     "preflight": "gpufleet.cli.preflight:preflight",
+    "backtest": "gpufleet.cli.backtest:backtest",
 }
 
 

@@ -1,0 +1,303 @@
+"""The replay: a service's demand history, month by month, under one ordering strategy.
+
+Pure: no I/O, no Pulumi, no placement solver. The placement is not what a backtest tests, so each
+re-plan sizes with :func:`gpufleet.sizing.size_inference` on the instance type the stack's plan
+chose (one :func:`~gpufleet.plan.build_plan` at the start gives the type, its tokens/s per node and
+its price); forecasts come from :func:`gpufleet.forecast.fit_history`, runways from
+:func:`gpufleet.runway.runway_days`. Nothing here re-derives either formula.
+
+The model, per service and strategy:
+
+* the replay starts ``warmup_months`` after the first history point and re-plans at the same date
+  of every month after that, with what was *known then* (the points dated before it), through the
+  service's own forecast method: a ``history:`` service re-fits the history so far (its growth at a
+  quantile is the fit's); a service with declared ``forecast`` quantiles (or a scalar
+  ``growth_per_month``) keeps its declared growth, and its peak is the last peak observed;
+* at the start the fleet is what the strategy sizes then, already serving;
+* at each re-plan the strategy computes a target node count; when the nodes installed plus those
+  on order fall short of it, the difference is ordered and lands ``lead_time_days`` later;
+  nothing is ever returned (procured capacity stays);
+* between re-plans every day is judged: the day's demand is the peak of the history point that
+  covers it (a point covers the days up to the next point; the last one as long as the gap before
+  it); the day is *short* when that peak exceeds installed nodes × tokens/s per node.
+
+Strategies: ``point`` sizes each re-plan at the fit's p50 (its point forecast); ``runway`` sizes at
+the policy's confidence (p90 by default) and, like the ``runway-covers-lead-time`` policy, orders
+whenever the runway of the capacity installed and on order at that confidence is shorter than the
+lead time plus the margin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpufleet.forecast import fit_history, growth_at
+from gpufleet.runway import runway_days
+from gpufleet.sizing import MemoryFit, size_inference
+from gpufleet.spec import InferenceSpec
+
+POINT_QUANTILE = "p50"
+"""The point forecast of a history fit."""
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How a re-plan decides what to order.
+
+    Attributes:
+        name: ``point`` or ``runway``.
+        confidence: the quantile the re-plan sizes to.
+        margin_days: with the runway policy: the runway must be at least lead time + this; None
+            for a strategy without the policy.
+    """
+
+    name: str
+    confidence: str
+    margin_days: float | None = None
+
+    def describe(self) -> str:
+        if self.margin_days is None:
+            return f"plan at {self.confidence} (the point forecast)"
+        return (f"plan at {self.confidence} + runway-covers-lead-time ({self.confidence}, "
+                f"margin {self.margin_days:g} days)")
+
+
+def strategies(confidence: str = "p90", margin_days: float = 30.0) -> tuple[Strategy, Strategy]:
+    """The two strategies the backtest compares: the point forecast, and ``confidence`` + the policy."""
+    return Strategy("point", POINT_QUANTILE), Strategy("runway", confidence, margin_days)
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """What a re-plan needs of one service: its declared load and forecast, and the node the plan
+    runs it on."""
+
+    name: str
+    service: InferenceSpec
+    fits_history: bool
+    """True: the service forecasts from a ``history:`` (re-fitted at each re-plan); False: from its
+    declared ``forecast`` quantiles or scalar growth."""
+    instance_type: str
+    gpus_per_node: int
+    memory: MemoryFit
+    tokens_per_s_per_replica: float
+    tokens_per_s_per_node: float
+    lead_time_days: float
+    horizon_days: float
+    headroom: float
+    boot_minutes: float
+    demand_ramp_per_minute: float
+    usd_per_node_hour: float | None
+
+    def forecast(self, known: Sequence[tuple[dt.date, float]], quantile: str) -> tuple[float, float]:
+        """(peak tokens/s, monthly growth at ``quantile``) from the points ``known`` at a re-plan."""
+        if self.fits_history:
+            fit = fit_history(known, [quantile])
+            return fit.peak_tokens_per_s, fit.growth_per_month(quantile)
+        return known[-1][1], growth_at(self.service, quantile)
+
+    def nodes_for(self, peak_tokens_per_s: float, growth_per_month: float, days: float) -> int:
+        """Nodes that carry ``peak`` grown for ``lead_time_days`` + ``days``, with headroom."""
+        return size_inference(
+            memory=self.memory, gpus_per_node=self.gpus_per_node,
+            tokens_per_s_per_replica=self.tokens_per_s_per_replica, peak_tokens_per_s=peak_tokens_per_s,
+            growth_per_month=growth_per_month, lead_time_days=self.lead_time_days, horizon_days=days,
+            headroom=self.headroom, boot_minutes=self.boot_minutes,
+            demand_ramp_per_minute=self.demand_ramp_per_minute, instance_type=self.instance_type,
+        ).nodes
+
+
+@dataclass(frozen=True)
+class Order:
+    """Nodes ordered at a re-plan, and when they serve."""
+
+    ordered_on: dt.date
+    nodes: int
+    lands_on: dt.date
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ordered_on": self.ordered_on.isoformat(), "nodes": self.nodes,
+                "lands_on": self.lands_on.isoformat(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Replan:
+    """One month's re-plan: what the fit said and what the strategy decided."""
+
+    on: dt.date
+    points: int
+    peak_tokens_per_s: float
+    growth_per_month: float
+    target_nodes: int
+    installed_nodes: int
+    on_order_nodes: int
+    runway_days: float | None
+    """The runway at the strategy's confidence of the nodes installed and on order, before ordering."""
+    ordered_nodes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"on": self.on.isoformat(), "points": self.points, "peak_tokens_per_s": round(self.peak_tokens_per_s, 3),
+                "growth_per_month": round(self.growth_per_month, 6), "target_nodes": self.target_nodes,
+                "installed_nodes": self.installed_nodes, "on_order_nodes": self.on_order_nodes,
+                "runway_days": _days(self.runway_days), "ordered_nodes": self.ordered_nodes}
+
+
+@dataclass
+class Outcome:
+    """One strategy's replay of one service: what it ordered and how the days went."""
+
+    strategy: Strategy
+    start: dt.date
+    end: dt.date
+    initial_nodes: int = 0
+    final_nodes: int = 0
+    days: int = 0
+    days_short: int = 0
+    first_short_on: dt.date | None = None
+    longest_short_run_days: int = 0
+    unserved_token_hours: float = 0.0
+    """Σ over short days of (peak demand − capacity) tokens/s × 24 h."""
+    provisioned_gpu_hours: float = 0.0
+    over_provisioned_gpu_hours: float = 0.0
+    """Σ over days of the GPUs installed beyond what the day's peak needs with headroom × 24 h."""
+    usd: float | None = None
+    orders: list[Order] = field(default_factory=list)
+    replans: list[Replan] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy.name,
+            "confidence": self.strategy.confidence,
+            "margin_days": self.strategy.margin_days,
+            "description": self.strategy.describe(),
+            "initial_nodes": self.initial_nodes,
+            "final_nodes": self.final_nodes,
+            "days": self.days,
+            "days_short": self.days_short,
+            "first_short_on": self.first_short_on.isoformat() if self.first_short_on else None,
+            "longest_short_run_days": self.longest_short_run_days,
+            "unserved_token_hours": round(self.unserved_token_hours, 3),
+            "provisioned_gpu_hours": round(self.provisioned_gpu_hours, 3),
+            "over_provisioned_gpu_hours": round(self.over_provisioned_gpu_hours, 3),
+            "usd": None if self.usd is None else round(self.usd, 2),
+            "orders": [o.to_json() for o in self.orders],
+            "replans": [r.to_json() for r in self.replans],
+        }
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months later (clipped to the month's last day)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    last = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).day
+    return dt.date(year, month, min(day.day, last))
+
+
+def demand_by_day(points: Sequence[tuple[dt.date, float]]) -> dict[dt.date, float]:
+    """Each day's peak: a point covers the days up to the next one, the last as long as the gap before it."""
+    out: dict[dt.date, float] = {}
+    for i, (day, peak) in enumerate(points):
+        if i + 1 < len(points):
+            span = (points[i + 1][0] - day).days
+        else:
+            span = (day - points[i - 1][0]).days if i > 0 else 1
+        for d in range(span):
+            out[day + dt.timedelta(days=d)] = peak
+    return out
+
+
+def replay(facts: ServiceFacts, points: Sequence[tuple[dt.date, float]], strategy: Strategy, *,
+           warmup_months: int) -> Outcome:
+    """Replay one service's history (sorted, dates unique) under ``strategy``."""
+    demand = demand_by_day(points)
+    start = add_months(points[0][0], warmup_months)
+    end = max(demand)
+    outcome = Outcome(strategy, start, end)
+    replans = []
+    month = 0
+    while (on := add_months(start, month)) <= end:
+        replans.append(on)
+        month += 1
+    installed = 0
+    pending: list[Order] = []
+    run = 0
+    day = start
+    while day <= end:
+        if replans and day == replans[0]:
+            replans.pop(0)
+            landed = [o for o in pending if o.lands_on <= day]
+            installed += sum(o.nodes for o in landed)
+            pending = [o for o in pending if o.lands_on > day]
+            installed = _replan(facts, points, strategy, outcome, day, installed, pending)
+        landed = [o for o in pending if o.lands_on <= day]
+        installed += sum(o.nodes for o in landed)
+        pending = [o for o in pending if o.lands_on > day]
+        run = _judge_day(facts, outcome, day, demand[day], installed, run)
+        day += dt.timedelta(days=1)
+    outcome.final_nodes = installed
+    if facts.usd_per_node_hour is not None:
+        outcome.usd = outcome.provisioned_gpu_hours / facts.gpus_per_node * facts.usd_per_node_hour
+    return outcome
+
+
+def _replan(facts: ServiceFacts, points: Sequence[tuple[dt.date, float]], strategy: Strategy, outcome: Outcome,
+            day: dt.date, installed: int, pending: list[Order]) -> int:
+    """Fit what was known on ``day``, decide, record; returns the installed nodes (the first re-plan
+    installs the starting fleet)."""
+    known = [p for p in points if p[0] < day]
+    peak, growth = facts.forecast(known, strategy.confidence)
+    target = facts.nodes_for(peak, growth, facts.horizon_days)
+    reason = f"plan at {strategy.confidence}"
+    on_order = sum(o.nodes for o in pending)
+    runway = None
+    if strategy.margin_days is not None:
+        runway = runway_days(capacity_tokens_per_s=(installed + on_order) * facts.tokens_per_s_per_node,
+                             peak_tokens_per_s=peak, headroom=facts.headroom, growth_per_month=growth)
+        needed = facts.lead_time_days + strategy.margin_days
+        if runway < needed:
+            floor = facts.nodes_for(peak, growth, strategy.margin_days)
+            if floor > target:
+                target = floor
+            reason = (f"runway {runway:.0f} days at {strategy.confidence} < lead time {facts.lead_time_days:g} "
+                      f"+ margin {strategy.margin_days:g}")
+    if not outcome.replans:  # the starting fleet, already serving
+        outcome.initial_nodes = target
+        outcome.replans.append(Replan(day, len(known), peak, growth, target, 0, 0, runway, 0))
+        return target
+    order = max(0, target - installed - on_order)
+    if order:
+        o = Order(day, order, day + dt.timedelta(days=math.ceil(facts.lead_time_days)), reason)
+        pending.append(o)
+        outcome.orders.append(o)
+    outcome.replans.append(Replan(day, len(known), peak, growth, target, installed, on_order, runway, order))
+    return installed
+
+
+def _judge_day(facts: ServiceFacts, outcome: Outcome, day: dt.date, peak: float, installed: int, run: int) -> int:
+    """Count one day; returns the current run of short days."""
+    capacity = installed * facts.tokens_per_s_per_node
+    outcome.days += 1
+    outcome.provisioned_gpu_hours += installed * facts.gpus_per_node * 24.0
+    needed = facts.nodes_for(peak, 0.0, 0.0)  # the day's peak with headroom, no growth
+    outcome.over_provisioned_gpu_hours += max(0, installed - needed) * facts.gpus_per_node * 24.0
+    if peak <= capacity:
+        return 0
+    outcome.days_short += 1
+    outcome.first_short_on = outcome.first_short_on or day
+    outcome.unserved_token_hours += (peak - capacity) * 24.0
+    run += 1
+    outcome.longest_short_run_days = max(outcome.longest_short_run_days, run)
+    return run
+
+
+def _days(value: float | None) -> float | None:
+    return None if value is None or math.isinf(value) else round(value, 3)
+
+
+__all__ = ["POINT_QUANTILE", "Order", "Outcome", "Replan", "ServiceFacts", "Strategy", "add_months",
+           "demand_by_day", "replay", "strategies"]

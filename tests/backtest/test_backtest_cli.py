@@ -1,0 +1,107 @@
+"""``gpufleet backtest``: the JSON and table outputs, the two history layouts, and bad input (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from backtest_fixtures import FIXTURES, step_points, write_csv
+
+Run = Callable[..., tuple[int, str, str]]
+STEP = str(FIXTURES / "Pulumi.step.yaml")
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """A directory holding chat-70b.csv, the step history."""
+    write_csv(tmp_path / "history" / "chat-70b.csv", step_points())
+    return tmp_path / "history"
+
+
+def test_json_report(run_cli: Run, history: Path) -> None:
+    code, out, err = run_cli("backtest", "--stack", STEP, "--history", str(history), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert list(data) == ["schema_version", "stack", "warmup_months", "strategies", "services", "totals"]
+    assert [s["name"] for s in data["strategies"]] == ["point", "runway"]
+    [svc] = data["services"]
+    assert (svc["name"], svc["start"], svc["end"]) == ("chat-70b", "2025-04-06", "2025-08-31")
+    point, runway = svc["strategies"]
+    assert (point["strategy"], point["days_short"], point["unserved_token_hours"]) == ("point", 34, 2448000.0)
+    assert point["orders"] == [{"ordered_on": "2025-06-06", "nodes": 1, "lands_on": "2025-07-06",
+                                "reason": "plan at p50"}]
+    assert runway["confidence"] == "p90" and runway["margin_days"] == 30.0
+    assert data["totals"]["point"]["usd"] == 266359.68
+
+
+def test_one_csv_for_a_one_service_stack_is_the_same_as_a_directory(run_cli: Run, history: Path) -> None:
+    _, from_dir, _ = run_cli("backtest", "--stack", STEP, "--history", str(history), "--json")
+    code, from_file, _ = run_cli("backtest", "--stack", STEP, "--history", str(history / "chat-70b.csv"), "--json")
+    assert code == 0 and from_file == from_dir
+
+
+def test_table_shows_both_strategies_and_the_difference(run_cli: Run, history: Path) -> None:
+    code, out, _ = run_cli("backtest", "--stack", str(FIXTURES / "Pulumi.step-range.yaml"), "--history",
+                           str(history))
+    assert code == 0
+    assert "chat-70b, 2025-04-06 to 2025-08-31" in out
+    assert re.search(r"│ days short +│ +34 │ +0 │", out), out
+    assert "point: plan at p50 (the point forecast)" in out
+    assert "runway: plan at p90 + runway-covers-lead-time (p90, margin 30 days)" in out
+    assert "runway vs point: -34 days short, +$" in out
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--confidence", "q90"], "'q90' is not a quantile"),
+    (["--confidence", "p99"], "chat-70b: p99 is outside the forecast's quantiles p50 .. p90"),
+    (["--margin-days", "-1"], "-1 is out of range"),
+    (["--warmup-months", "0"], "0 is not in the range"),
+])
+def test_bad_flags_are_bad_input(run_cli: Run, history: Path, args: list[str], expected: str) -> None:
+    code, out, err = run_cli("backtest", "--stack", str(FIXTURES / "Pulumi.step-range.yaml"), "--history",
+                             str(history), *args)
+    assert code == 2 and out == ""
+    assert expected in err
+
+
+def test_a_bad_row_names_file_and_line(run_cli: Run, history: Path) -> None:
+    csv = history / "chat-70b.csv"
+    lines = csv.read_text().splitlines()
+    lines[4] = "2025-02-03,lots"
+    csv.write_text("\n".join(lines) + "\n")
+    code, out, err = run_cli("backtest", "--stack", STEP, "--history", str(history))
+    assert code == 2 and out == ""
+    assert f"{csv}:5: peak 'lots' is not a number" in err
+
+
+@pytest.mark.parametrize("case", ["missing", "extra", "one-file-two-services", "too-short", "no-such-path"])
+def test_history_layout_problems_are_bad_input(run_cli: Run, tmp_path: Path, case: str) -> None:
+    stack, path, expected = STEP, tmp_path / "h", ""
+    if case == "missing":
+        write_csv(path / "chat-8b.csv", step_points())
+        stack, expected = str(FIXTURES / "Pulumi.two.yaml"), f"{path} has no chat-70b.csv for service chat-70b"
+    elif case == "extra":
+        write_csv(path / "chat-70b.csv", step_points())
+        write_csv(path / "chat-7b.csv", step_points())
+        expected = f"{path / 'chat-7b.csv'} names no inference service of the stack"
+    elif case == "one-file-two-services":
+        path = write_csv(tmp_path / "chat-70b.csv", step_points())
+        stack, expected = str(FIXTURES / "Pulumi.two.yaml"), "is one file, but the stack has 2 inference services"
+    elif case == "too-short":
+        write_csv(path / "chat-70b.csv", step_points()[:14])  # 2025-01-06 .. 2025-04-07: no month after the warm-up
+        expected = "too short to replay"
+    else:
+        expected = f"cannot read {path}"
+    code, out, err = run_cli("backtest", "--stack", stack, "--history", str(path))
+    assert code == 2 and out == "", err
+    assert expected in err
+
+
+def test_a_missing_stack_is_bad_input(run_cli: Run, history: Path, tmp_path: Path) -> None:
+    code, out, err = run_cli("backtest", "--stack", str(tmp_path / "Pulumi.none.yaml"), "--history", str(history))
+    assert code == 2 and out == ""
+    assert "Pulumi.none.yaml" in err
