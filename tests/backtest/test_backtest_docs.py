@@ -80,15 +80,21 @@ def test_the_worked_case_is_what_the_command_prints(case: str, run_cli: Run, mon
     assert text[start:end] == wanted
 
 
+def strategies_of(case: str, run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The point and runway outcomes of a worked case's one service (``--json``)."""
+    monkeypatch.chdir(REPO)
+    code, out, err = run_cli("backtest", "--stack", f"docs/examples/backtest/{CASES[case]}", "--history",
+                             "docs/examples/backtest/history", "--json")
+    assert code == 0, err
+    [svc] = json.loads(out)["services"]
+    point, runway = svc["strategies"]
+    return point, runway
+
+
 def test_the_declared_range_orders_in_time_and_the_point_forecast_does_not(run_cli: Run,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # What the worked case claims, checked on the numbers themselves.
-    monkeypatch.chdir(REPO)
-    code, out, _ = run_cli("backtest", "--stack", f"docs/examples/backtest/{CASES['declared']}", "--history",
-                           "docs/examples/backtest/history", "--json")
-    assert code == 0
-    [svc] = json.loads(out)["services"]
-    point, runway = svc["strategies"]
+    point, runway = strategies_of("declared", run_cli, monkeypatch)
     assert point["longest_short_run_days"] >= 14 and runway["days_short"] == 0
     assert runway["usd"] > point["usd"]
     [policy] = [o for o in runway["orders"] if o["reason"].startswith("runway ")]
@@ -96,12 +102,7 @@ def test_the_declared_range_orders_in_time_and_the_point_forecast_does_not(run_c
 
 
 def test_a_fit_of_the_whole_history_keeps_p90_close_to_p50(run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(REPO)
-    code, out, _ = run_cli("backtest", "--stack", f"docs/examples/backtest/{CASES['fit']}", "--history",
-                           "docs/examples/backtest/history", "--json")
-    assert code == 0
-    [svc] = json.loads(out)["services"]
-    point, runway = svc["strategies"]
+    point, runway = strategies_of("fit", run_cli, monkeypatch)
     # While growth climbs to 25 % a month, the fit's p50 reaches about 10 % and its p90 stays within
     # a point of it: sizing at p90 buys almost nothing.
     late = [(p, r) for p, r in zip(point["replans"], runway["replans"]) if p["on"] >= "2026-04-06"]
