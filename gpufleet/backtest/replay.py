@@ -230,9 +230,6 @@ def replay(facts: ServiceFacts, points: Sequence[tuple[dt.date, float]], strateg
     while day <= end:
         if replans and day == replans[0]:
             replans.pop(0)
-            landed = [o for o in pending if o.lands_on <= day]
-            installed += sum(o.nodes for o in landed)
-            pending = [o for o in pending if o.lands_on > day]
             installed = _replan(facts, points, strategy, outcome, day, installed, pending)
         landed = [o for o in pending if o.lands_on <= day]
         installed += sum(o.nodes for o in landed)
