@@ -29,9 +29,10 @@ lead time plus the margin.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,10 +212,20 @@ def demand_by_day(points: Sequence[tuple[dt.date, float]]) -> dict[dt.date, floa
     return out
 
 
+def nodes_at_peak(facts: ServiceFacts, peaks: Iterable[float]) -> dict[float, int]:
+    """The nodes each peak needs with its headroom and no growth (what a day is over-provisioned against)."""
+    return {peak: facts.nodes_for(peak, 0.0, 0.0) for peak in set(peaks)}
+
+
 def replay(facts: ServiceFacts, points: Sequence[tuple[dt.date, float]], strategy: Strategy, *,
-           warmup_months: int) -> Outcome:
-    """Replay one service's history (sorted, dates unique) under ``strategy``."""
+           warmup_months: int, needed: Mapping[float, int] | None = None) -> Outcome:
+    """Replay one service's history (sorted, dates unique) under ``strategy``.
+
+    ``needed``: :func:`nodes_at_peak` of the history's peaks, when the caller shares it between
+    strategies (computed here otherwise).
+    """
     demand = demand_by_day(points)
+    needed = needed if needed is not None else nodes_at_peak(facts, demand.values())
     start = add_months(points[0][0], warmup_months)
     end = max(demand)
     outcome = Outcome(strategy, start, end)
@@ -234,7 +245,7 @@ def replay(facts: ServiceFacts, points: Sequence[tuple[dt.date, float]], strateg
         landed = [o for o in pending if o.lands_on <= day]
         installed += sum(o.nodes for o in landed)
         pending = [o for o in pending if o.lands_on > day]
-        run = _judge_day(facts, outcome, day, demand[day], installed, run)
+        run = _judge_day(facts, outcome, day, demand[day], needed[demand[day]], installed, run)
         day += dt.timedelta(days=1)
     outcome.final_nodes = installed
     if facts.usd_per_node_hour is not None:
@@ -246,7 +257,7 @@ def _replan(facts: ServiceFacts, points: Sequence[tuple[dt.date, float]], strate
             day: dt.date, installed: int, pending: list[Order]) -> int:
     """Fit what was known on ``day``, decide, record; returns the installed nodes (the first re-plan
     installs the starting fleet)."""
-    known = [p for p in points if p[0] < day]
+    known = points[:bisect.bisect_left(points, (day,))]  # the points dated before the re-plan
     peak, growth = facts.forecast(known, strategy.confidence)
     target = facts.nodes_for(peak, growth, facts.horizon_days)
     reason = f"plan at {strategy.confidence}"
@@ -275,12 +286,12 @@ def _replan(facts: ServiceFacts, points: Sequence[tuple[dt.date, float]], strate
     return installed
 
 
-def _judge_day(facts: ServiceFacts, outcome: Outcome, day: dt.date, peak: float, installed: int, run: int) -> int:
+def _judge_day(facts: ServiceFacts, outcome: Outcome, day: dt.date, peak: float, needed: int, installed: int,
+               run: int) -> int:
     """Count one day; returns the current run of short days."""
     capacity = installed * facts.tokens_per_s_per_node
     outcome.days += 1
     outcome.provisioned_gpu_hours += installed * facts.gpus_per_node * 24.0
-    needed = facts.nodes_for(peak, 0.0, 0.0)  # the day's peak with headroom, no growth
     outcome.over_provisioned_gpu_hours += max(0, installed - needed) * facts.gpus_per_node * 24.0
     if peak <= capacity:
         return 0
@@ -297,4 +308,4 @@ def _days(value: float | None) -> float | None:
 
 
 __all__ = ["POINT_QUANTILE", "Order", "Outcome", "Replan", "ServiceFacts", "Strategy", "add_months",
-           "demand_by_day", "replay", "strategies"]
+           "demand_by_day", "nodes_at_peak", "replay", "strategies"]

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gpufleet.backtest.replay import Outcome, ServiceFacts, Strategy, add_months, replay
+from gpufleet.backtest.replay import Outcome, ServiceFacts, Strategy, add_months, nodes_at_peak, replay
 from gpufleet.catalog import load_catalog
 from gpufleet.errors import Issue, SpecError
 from gpufleet.forecast import MIN_HISTORY_POINTS, growth_at
@@ -137,8 +137,9 @@ def run_backtest(spec: FleetSpec, plan: FleetPlan, histories: Mapping[str, Seque
     for w in spec.inference:
         facts = service_facts(w, plan)
         points = list(histories[w.name])
-        services.append(ServiceBacktest(facts, tuple(replay(facts, points, s, warmup_months=warmup_months)
-                                                     for s in strategies)))
+        needed = nodes_at_peak(facts, (p for _, p in points))  # shared by the strategies
+        services.append(ServiceBacktest(facts, tuple(replay(facts, points, s, warmup_months=warmup_months,
+                                                            needed=needed) for s in strategies)))
     return BacktestReport(plan.stack, warmup_months, tuple(strategies), tuple(services))
 
 

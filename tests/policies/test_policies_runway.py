@@ -86,6 +86,14 @@ def test_a_floor_raises_the_bar(stack: Stack) -> None:
     assert msg.endswith("demand policy config floor")
 
 
+def test_a_floors_scalar_growth_replaces_the_declared_range(stack: Stack) -> None:
+    fast_p90(stack)  # the declaration fails at 40 %; the floor's 50 % is judged on its own, not as the range
+    declared, floor = messages(stack, {"floors": {"chat-70b": {"growth_per_month": 0.5}}})
+    assert declared.startswith("chat-70b: runway 37 days at p90 (40.0%/month growth)")
+    assert floor.startswith("chat-70b: runway 30 days at p90 (50.0%/month growth)")
+    assert "order by 2026-06-01 (today, as of 2026-06-01); demand policy config floor" in floor
+
+
 def test_a_confidence_outside_the_forecast_fails_closed(stack: Stack) -> None:
     fast_p90(stack)
     [msg] = messages(stack, {"confidence": "p99"})
