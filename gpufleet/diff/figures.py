@@ -75,7 +75,7 @@ def runway_figures(plan: FleetPlan, spec: FleetSpec, as_of: dt.date) -> dict[str
     report = runway_report(plan, spec, as_of=as_of).to_dict()
     out = {}
     for w in report["workloads"]:
-        if "status" in w and "order_by" in w:  # an inference service (a training run reports its slack)
+        if w.get("role") == "inference":  # a training run reports its slack, not a runway
             out[w["name"]] = Runway(days=w["runway_days"], order_by=w["order_by"], status=w["status"])
     return out
 

@@ -102,8 +102,12 @@ def _render(diff: FleetDiff, budget: _Budget, rerun_hint: str) -> str:
         where = rerun_hint or "run `gpufleet diff` with `--format json` for every row"
         lines += [f"> ✂️ Shortened to fit a GitHub comment: {budget.omitted:,} row"
                   f"{'s' if budget.omitted != 1 else ''} left out ({where}).", ""]
+    as_of = diff.head.as_of or diff.base.as_of
+    runway = (f" · runway: days until the forecast at the plan's confidence outgrows the capacity left after "
+              f"the declared losses, from {as_of.isoformat()}" if as_of and (diff.base.runway or diff.head.runway)
+              else "")
     lines.append("<sub>gpufleet diff · cost at list price × 730 h/month · power at maximum pool size, "
-                 "facility side (IT load × PUE) · headroom: capacity above forecast demand</sub>")
+                 f"facility side (IT load × PUE) · headroom: capacity above forecast demand{runway}</sub>")
     return "\n".join(lines) + "\n"
 
 
