@@ -46,8 +46,9 @@ def _quantile(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON (every order and re-plan).")
 def backtest(stack_file: Path, history_path: Path, confidence: str, margin_days: float, warmup_months: int,
              as_json: bool) -> None:
-    """Replay a demand history month by month: each month re-plans with what was known then (the
-    history so far, fitted as the spec's history forecasts are), orders land after the lead time,
+    """Replay a demand history month by month: each month re-plans with what was known then
+    through the service's own forecast (a `history:` service re-fits the history so far; declared
+    quantiles keep their growth, from the last peak observed), orders land after the lead time,
     and every day is judged against the capacity then serving. Two strategies side by side: the
     point forecast (p50), and --confidence plus the runway-covers-lead-time policy.
 
@@ -58,11 +59,9 @@ def backtest(stack_file: Path, history_path: Path, confidence: str, margin_days:
     3 the stack itself has no feasible placement (as `gpufleet plan`).
     """
     from gpufleet.backtest import read_histories, run_backtest, strategies
-    from gpufleet.inputs import read_bytes
     from gpufleet.plan import build_plan
     from gpufleet.spec import load_stack
 
-    read_bytes(stack_file, what="--stack")  # a missing stack is named before the history is read
     stack, spec = load_stack(stack_file)
     histories = read_histories(history_path, [w.name for w in spec.inference])
     plan = build_plan(spec, stack, check=False)
