@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gpufleet.chart import Band, ChartData, Series
 from gpufleet.errors import EXIT_BLOCKED, EXIT_OK, Issue, SpecError
 from gpufleet.forecast import growth_at, quantiles_of
 from gpufleet.plan import FleetPlan, PoolPlan
@@ -118,9 +119,11 @@ class ForecastRunway:
     runway_days: float  # exact; math.inf when it never runs out
     runs_out_on: datetime.date | None
     order_by: datetime.date | None
+    scenario: bool = False  # a named scenario, not a quantile
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "growth_per_month": self.growth_per_month, "runway_days": _days(self.runway_days),
+        return {"name": self.name, "growth_per_month": round(self.growth_per_month, 6),
+                "runway_days": _days(self.runway_days),
                 "runs_out_on": _iso(self.runs_out_on), "order_by": _iso(self.order_by)}
 
 
@@ -150,7 +153,7 @@ class ServiceRunway:
         return {"name": self.name, "role": "inference", "capacity_tokens_per_s": round(self.capacity_tokens_per_s, 3),
                 "peak_tokens_per_s": self.peak_tokens_per_s, "headroom": self.headroom,
                 "lead_time_days": self.lead_time_days, "scenarios": [s.to_dict() for s in self.scenarios],
-                "growth_per_month": self.confidence.growth_per_month, "runway_days": _days(self.runway_days),
+                "growth_per_month": round(self.confidence.growth_per_month, 6), "runway_days": _days(self.runway_days),
                 "runs_out_on": _iso(self.confidence.runs_out_on), "order_by": _iso(self.order_by),
                 "status": self.status}
 
@@ -215,17 +218,19 @@ class RunwayReport:
 
 
 def forecast_runway(name: str, growth: float, *, capacity_tokens_per_s: float, peak_tokens_per_s: float,
-                    headroom: float, lead_time_days: float, as_of: datetime.date) -> ForecastRunway:
-    """The runway, run-out date and order-by date of one growth."""
+                    headroom: float, lead_time_days: float, as_of: datetime.date,
+                    scenario: bool = False) -> ForecastRunway:
+    """The runway, run-out date and order-by date of one growth (a quantile's, or a ``scenario``'s)."""
     days = runway_days(capacity_tokens_per_s=capacity_tokens_per_s, peak_tokens_per_s=peak_tokens_per_s,
                        headroom=headroom, growth_per_month=growth)
     if not math.isfinite(days) or days > MAX_RUNWAY_DAYS:
-        return ForecastRunway(name, growth, math.inf, None, None)
+        return ForecastRunway(name, growth, math.inf, None, None, scenario)
     try:
         out = as_of + datetime.timedelta(days=math.floor(days))
-    except OverflowError:  # past 9999-12-31
-        return ForecastRunway(name, growth, math.inf, None, None)
-    return ForecastRunway(name, growth, days, out, out - datetime.timedelta(days=math.ceil(lead_time_days)))
+        order_by = out - datetime.timedelta(days=math.ceil(lead_time_days))
+    except OverflowError:  # outside the calendar (years 1 .. 9999)
+        return ForecastRunway(name, growth, math.inf, None, None, scenario)
+    return ForecastRunway(name, growth, days, out, order_by, scenario)
 
 
 def status_of(entry: ForecastRunway, *, lead_time_days: float, as_of: datetime.date) -> Status:
@@ -246,7 +251,7 @@ def service_runway(plan: FleetPlan, spec: FleetSpec, service: InferenceSpec, *, 
     common: dict[str, Any] = dict(capacity_tokens_per_s=capacity, peak_tokens_per_s=service.peak_tokens_per_s,
                   headroom=service.headroom, lead_time_days=service.lead_time_days, as_of=as_of)
     entries = [forecast_runway(q, growth_at(service, q), **common) for q in quantiles_of(service, confidence)]
-    entries += [forecast_runway(s.name, s.growth_per_month, **common) for s in service.scenarios]
+    entries += [forecast_runway(s.name, s.growth_per_month, scenario=True, **common) for s in service.scenarios]
     at = next(e for e in entries if e.name == confidence)
     return ServiceRunway(name=service.name, capacity_tokens_per_s=capacity, peak_tokens_per_s=service.peak_tokens_per_s,
                          headroom=service.headroom, lead_time_days=service.lead_time_days, confidence=at,
@@ -326,6 +331,55 @@ def _first_day(load: Callable[[float], float], limit: float, *, tolerance_days: 
     return hi
 
 
+# --- the chart ------------------------------------------------------------------------------------
+
+_CHART_POINTS = 241
+_CHART_MAX_DAYS = 5 * 365.25
+
+
+def runway_chart(report: RunwayReport) -> tuple[ChartData, ...]:
+    """One panel per inference service: the demand fan (the p50–p90 band, the plan's confidence and
+    each scenario as lines; demand with headroom, as the runway counts it) against the capacity
+    after losses, with the order-by and run-out dates at the plan's confidence marked."""
+    return tuple(_service_panel(s, report.as_of, report.confidence) for s in report.services)
+
+
+def _service_panel(s: ServiceRunway, as_of: datetime.date, confidence: str) -> ChartData:
+    at = s.confidence
+    end = min(_CHART_MAX_DAYS, max(at.runway_days * 1.25, s.lead_time_days + 60.0, 90.0))
+    grid = tuple(end * i / (_CHART_POINTS - 1) for i in range(_CHART_POINTS))
+    need = s.peak_tokens_per_s * (1.0 + s.headroom)
+
+    def curve(g: float) -> tuple[float, ...]:
+        return tuple(need * math.exp(d / DAYS_PER_MONTH * math.log1p(g)) for d in grid)
+
+    quantiles = [e for e in s.scenarios if not e.scenario]
+    named = [e for e in s.scenarios if e.scenario]
+    lo = next((e for e in quantiles if e.name == "p50"), quantiles[0])
+    hi = next((e for e in quantiles if e.name == "p90"), quantiles[-1])
+    bands: tuple[Band, ...] = ()
+    if hi.growth_per_month > lo.growth_per_month:
+        bands = (Band(f"forecast {lo.name}–{hi.name} ({lo.growth_per_month:.1%}–{hi.growth_per_month:.1%}/month)",
+                      grid, curve(lo.growth_per_month), curve(hi.growth_per_month)),)
+    series = [Series(f"forecast at {confidence}, the plan's confidence ({at.growth_per_month:.1%}/month)", grid,
+                     curve(at.growth_per_month), "demand")]
+    series += [Series(f"scenario {e.name} ({e.growth_per_month:.1%}/month)", grid, curve(e.growth_per_month),
+                      ("scenario", "scenario-2", "scenario-3")[i % 3]) for i, e in enumerate(named)]
+    series.append(Series(f"capacity after losses ({s.capacity_tokens_per_s:,.0f} tokens/s)", grid,
+                         tuple(s.capacity_tokens_per_s for _ in grid), "head"))
+    top = max(s.capacity_tokens_per_s, max(b.upper[-1] for b in bands) if bands else 0.0,
+              series[0].values[-1]) * 1.15
+    for label, day, style in (("order by", at.order_by, "order"), ("runs out", at.runs_out_on, "marker")):
+        if day is not None:
+            x = max(0.0, float((day - as_of).days))
+            late = " (overdue)" if day < as_of else ""
+            series.append(Series(f"{label} {day.isoformat()}{late}", (x, x), (0.0, top / 1.08), style))
+    never = "" if at.runs_out_on is not None else f"; at {confidence} it never runs out"
+    return ChartData(title=f"{s.name}: demand with {s.headroom:.0%} headroom vs capacity ({s.status}{never})",
+                     y_label="tokens/s", series=tuple(series), bands=bands,
+                     x_label=f"days from {as_of.isoformat()}", y_max=top)
+
+
 __all__ = [
     "MAX_RUNWAY_DAYS",
     "ORDER_WINDOW_DAYS",
@@ -336,6 +390,7 @@ __all__ = [
     "TrainingRunway",
     "capacity_after_losses_tokens_per_s",
     "forecast_runway",
+    "runway_chart",
     "runway_days",
     "runway_report",
     "service_runway",

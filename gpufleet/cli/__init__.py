@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "diff": "gpufleet.cli.diff:diff",
     "preflight": "gpufleet.cli.preflight:preflight",
     "backtest": "gpufleet.cli.backtest:backtest",
+    "runway": "gpufleet.cli.runway:runway",
 }
 
 

@@ -6,7 +6,9 @@ A flag that stands for a spec field takes its bounds from that field (:func:`lik
 
 from __future__ import annotations
 
+import datetime
 import math
+import re
 from typing import Any
 
 import click
@@ -62,3 +64,23 @@ def finite(*, gt: float | None = None, ge: float | None = None, lt: float | None
            le: float | None = None) -> Number:
     """A finite float flag with the given bounds (flags that are not spec fields)."""
     return Number(gt=gt, ge=ge, lt=lt, le=le)
+
+
+class IsoDate(click.ParamType):  # type: ignore[type-arg]
+    """A calendar date written ``YYYY-MM-DD`` (years 1900 to 9000), nothing else."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime.date):
+            return value
+        text = str(value).strip()
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                raise ValueError
+            day = datetime.date.fromisoformat(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a date written YYYY-MM-DD (e.g. 2026-12-01)", param, ctx)
+        if not 1900 <= day.year <= 9000:
+            self.fail(f"{value} is out of range: a year from 1900 to 9000", param, ctx)
+        return day

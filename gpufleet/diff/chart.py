@@ -15,9 +15,8 @@ capacity of base (what runs today) and of head (what this change lands).
   node × GPUs per node), summed, against provisioned inference GPUs; each service's head capacity
   steps at its own landing day.
 
-Every plotted line has exactly one legend entry and an SVG id ``series-<n>``. Output is
-byte-for-byte deterministic: fixed ``svg.hashsalt``, no date in the metadata, text kept as text.
-matplotlib is imported only here (``pip install 'gpufleet[report]'``).
+Every plotted line has exactly one legend entry and an SVG id ``series-<n>``; the drawing (deterministic
+SVG, matplotlib imported only when drawing) is :mod:`gpufleet.chart`'s, shared with ``gpufleet runway``.
 """
 
 from __future__ import annotations
@@ -27,32 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gpufleet.chart import ChartData, Series, chart_bytes
 from gpufleet.diff.side import Side
 from gpufleet.errors import Issue, SpecError
+from gpufleet.outputs import write_atomic
 from gpufleet.plan import FleetPlan, PoolPlan
 from gpufleet.sizing import forecast_tokens_per_s
 
 FLEET = "fleet"
 _POINTS = 241
-
-
-@dataclass(frozen=True)
-class Series:
-    """One line of the chart: its legend label, its points and its style."""
-
-    label: str
-    days: tuple[float, ...]
-    values: tuple[float, ...]
-    style: str  # "demand", "demand-base", "base", "head", "marker"
-    step: bool = False
-
-
-@dataclass(frozen=True)
-class ChartData:
-    title: str
-    y_label: str
-    series: tuple[Series, ...]
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -225,64 +207,14 @@ def _fleet(base: Side, head: Side) -> ChartData:
                      y_label="GPUs (demand in GPU-equivalents)", series=tuple(series))
 
 
-_STYLES: dict[str, dict[str, Any]] = {
-    "demand": {"color": "#222222", "linewidth": 2.0},
-    "demand-base": {"color": "#888888", "linewidth": 1.5, "linestyle": (0, (4, 3))},
-    "base": {"color": "#1f77b4", "linewidth": 1.8, "linestyle": (0, (6, 3))},
-    "head": {"color": "#d62728", "linewidth": 2.2},
-    "marker": {"color": "#555555", "linewidth": 1.0, "linestyle": (0, (1, 2))},
-}
-
-
 def render_chart(base: Side, head: Side, path: str | Path, *, workload: str = FLEET) -> Path:
-    """Draw :func:`chart_data` to ``path`` (SVG; another suffix such as ``.png`` picks that format).
+    """Draw :func:`chart_data` to ``path``, atomically (SVG; another suffix such as ``.png`` picks
+    that format).
 
     Raises:
-        SpecError: unknown ``workload``, or matplotlib is not installed.
+        SpecError: unknown ``workload``, matplotlib is not installed, or the file cannot be written.
     """
-    data = chart_data(base, head, workload)
-    try:
-        import matplotlib
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import StrMethodFormatter
-    except ImportError:  # pragma: no cover - matplotlib is in the dev and report extras
-        raise SpecError(Issue("--chart", "matplotlib is not installed",
-                              "pip install 'gpufleet[report]'")) from None
     path = Path(path)
-    # Text stays text (svg.fonttype none) and ids come from a fixed salt: the same data, the same bytes.
-    with matplotlib.rc_context({"svg.hashsalt": "gpufleet-diff", "svg.fonttype": "none",
-                                "font.family": "DejaVu Sans", "axes.spines.top": False,
-                                "axes.spines.right": False}):
-        fig = Figure(figsize=(8.0, 5.0), dpi=100, layout="constrained")
-        FigureCanvasAgg(fig)  # no GUI backend and no global pyplot state
-        ax = fig.add_subplot()
-        top = 0.0
-        for i, s in enumerate(data.series):
-            kwargs = dict(_STYLES[s.style])
-            if s.step:
-                (line,) = ax.step(s.days, s.values, where="post", label=s.label, **kwargs)
-            else:
-                (line,) = ax.plot(s.days, s.values, label=s.label, **kwargs)
-            line.set_gid(f"series-{i + 1}")
-            top = max(top, *s.values)
-        ax.set_title(data.title, fontsize=11, loc="left")
-        ax.set_xlabel("days from today")
-        ax.set_ylabel(data.y_label)
-        ax.set_xlim(left=0)
-        ax.set_ylim(bottom=0, top=top * 1.08 if top > 0 else 1.0)
-        if data.y_label != "FLOP (cumulative)":
-            ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-        ax.grid(True, color="#e5e5e5", linewidth=0.6)
-        if data.note:
-            ax.text(0.5, 0.5, data.note, transform=ax.transAxes, ha="center", va="center", color="#555555")
-        if data.series:
-            # Below the axes, so no entry hides a line.
-            ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=2, fontsize=8, frameon=False)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fmt = path.suffix.lstrip(".").lower() or "svg"
-        if fmt == "svg":
-            fig.savefig(path, format="svg", metadata={"Date": None})
-        else:  # PNG for a quick look; only the SVG is promised byte-for-byte stable
-            fig.savefig(path, format=fmt)
+    fmt = path.suffix.lstrip(".").lower() or "svg"
+    write_atomic(path, chart_bytes([chart_data(base, head, workload)], fmt, salt="gpufleet-diff"))
     return path
