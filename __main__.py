@@ -38,7 +38,7 @@ from components import (
 )
 from gpufleet import clouds
 from gpufleet.checks import validate_plan
-from gpufleet.names import PLACEHOLDER_MARK
+from gpufleet.names import PLACEHOLDER_MARK, STACK_DIR_CONFIG
 from gpufleet.project import find_project
 from gpufleet.spec import parse_fleet
 
@@ -50,8 +50,9 @@ def main() -> None:
 
     # 1. Validate everything; no resource exists yet. The plan handed here is checked with this
     #    config, so one error lists the cloud issues and the config issues together.
-    # A service's history CSV is read relative to the stack files' directory (stackConfigDir).
-    stacks_dir = find_project(Path(__file__).parent).stack_config_dir
+    # A service's history CSV is read relative to the stack file's directory: the project's
+    # stackConfigDir under `pulumi`; the stack file's own under gpufleet's offline runs.
+    stacks_dir = config.get(STACK_DIR_CONFIG.partition(":")[2]) or find_project(Path(__file__).parent).stack_config_dir
     spec = parse_fleet(config.require_object("fleet"), source=source, base_dir=stacks_dir)
     plan = gpufleet.plan.build_plan(spec, stack, check=False)
     ssh_public_key = config.get("sshPublicKey")

@@ -20,6 +20,9 @@ IMAGES_CONFIG = "gpufleet:images"
 """Image overrides: pool or workload name → image."""
 PROGRAM_CONFIG_KEYS = (SSH_KEY_CONFIG, IMAGES_CONFIG)
 """gpufleet settings beside the fleet object, read by the program."""
+STACK_DIR_CONFIG = "gpufleet:stackDir"
+"""Set by gpufleet's offline runs, never in a stack file: the stack file's directory, where the
+program reads a service's ``history`` (``pulumi`` runs it with the project's ``stackConfigDir``)."""
 
 # --- component type tokens ------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ def test_the_repository_stacks_belong_to_the_repository_project() -> None:
     assert project.file == REPO / "Pulumi.yaml" and project.name == "gpufleet"
     assert project.program == REPO / "__main__.py"
     assert project.policy_pack == REPO / "policies"
+    assert project.stack_config_dir == REPO / "stacks"  # stackConfigDir: where the program reads histories
 
 
 def test_the_nearest_pulumi_yaml_above_the_stack_wins(tmp_path: Path) -> None:

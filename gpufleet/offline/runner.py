@@ -27,7 +27,7 @@ from typing import Any
 
 from gpufleet.errors import Issue, SpecError
 from gpufleet.inputs import load_yaml_file
-from gpufleet.names import CONFIG_NAMESPACE, PLACEHOLDER_SSH_PUBLIC_KEY, SSH_KEY_CONFIG
+from gpufleet.names import CONFIG_NAMESPACE, PLACEHOLDER_SSH_PUBLIC_KEY, SSH_KEY_CONFIG, STACK_DIR_CONFIG
 from gpufleet.offline.recorder import Recorder, make_mocks, make_monitor, plain
 from gpufleet.offline.records import OfflineRun
 from gpufleet.project import find_project
@@ -98,6 +98,7 @@ def run_program(
                                       "__main__.py beside Pulumi.yaml)"), source=str(found.file))
             program = found.program
     stack, config, notes = read_stack_config(stack_file, project)
+    config[STACK_DIR_CONFIG] = str(Path(stack_file).resolve().parent)  # a service's history is read from here
     placeholder = SSH_KEY_CONFIG not in config
     if placeholder:
         config[SSH_KEY_CONFIG] = PLACEHOLDER_SSH_PUBLIC_KEY
