@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 CORE = ["gpufleet.errors", "gpufleet.catalog", "gpufleet.spec", "gpufleet.sizing", "gpufleet.plan",
         "gpufleet.placement", "gpufleet.cli", "gpufleet.checks", "gpufleet.clouds", "gpufleet.clouds.aws.readers",
         "gpufleet.clouds.azure.readers", "gpufleet.clouds.gcp.readers", "gpufleet.policy.rules",
-        "gpufleet.policy.runway_check", "gpufleet.backtest"]
+        "gpufleet.policy.runway_check", "gpufleet.backtest",
+        "gpufleet.stackset", "gpufleet.parallel"]
 FORBIDDEN = ("pulumi", "pulumi_aws", "pulumi_azure_native", "pulumi_gcp", "pulumi_policy", "boto3", "azure",
              "google.cloud")
 

@@ -2,6 +2,9 @@
 
 Exit codes: 0 pass (advisory findings allowed), 3 blocked by a mandatory violation (or no placement),
 2 bad input (stack file, policy config), 1 internal fault (the pack did not start, a bug).
+
+Several stacks (``--stack`` more than once, or a directory) run in parallel, one process each
+(:mod:`gpufleet.cli._multistack`); the exit code is then the worst stack's.
 """
 
 from __future__ import annotations
@@ -16,24 +19,43 @@ FORMATS = ("text", "json", "markdown", "sarif")
 
 
 @click.command()
-@click.option("--stack", "stack_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Stack config file, e.g. stacks/Pulumi.dev.yaml.")
+@click.option("--stack", "stack_args", type=click.Path(path_type=Path), required=True, multiple=True,
+              help="Stack config file, e.g. stacks/Pulumi.dev.yaml. Repeat it, or give a directory "
+                   "(every Pulumi.*.yaml in it), to preview several stacks in parallel.")
 @click.option("--policy-config", "policy_config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Policy pack config (Pulumi's --policy-pack-config format): demand floors, enforcement levels.")
+@click.option("--policy-config-dir", "policy_config_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="A directory of per-stack policy configs: each stack uses <dir>/<stack>.json "
+                                 "when it exists (e.g. policies/config).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="text: a summary table; json: the full report; markdown: a PR comment; sarif: code scanning.")
-@click.option("--output", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the report to this file instead of stdout.")
-def preview(stack_file: Path, policy_config: Path | None, fmt: str, output: Path | None) -> None:
+@click.option("--output", "output", type=click.Path(path_type=Path), default=None,
+              help="Write the report to this file instead of stdout. With several stacks: a directory, "
+                   "one <stack>.<txt|json|md|sarif> per stack.")
+@click.option("--jobs", "jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With several stacks: how many previews run at once (default: the CPU count).")
+def preview(stack_args: tuple[Path, ...], policy_config: Path | None, policy_config_dir: Path | None, fmt: str,
+            output: Path | None, jobs: int | None) -> None:
     """Run the stack's Pulumi program offline and the gpufleet policy pack over every resource.
 
     The program runs under Pulumi's mocks (no cloud, no credentials); the pack in policies/ runs
     as `pulumi preview --policy-pack policies` runs it, over the engine's gRPC protocol. The report
     shows capacity against demand per workload, power per site, and every violation.
+
+    Several stacks run in parallel, one process each; each stack's report goes to
+    --output DIR/<stack>.<ext> (or stdout, one after another), a summary table follows, and the
+    exit code is the worst stack's: 2 bad input, then 1 internal fault, then 3 blocked, then 0.
     """
     from gpufleet.outputs import check_outputs, write_atomic
     from gpufleet.preview import render, render_text, run_preview
+    from gpufleet.stackset import StackRef, check_policy_config_flags, is_many, policy_config_for, stack_name
 
+    check_policy_config_flags(policy_config, policy_config_dir)
+    if is_many(stack_args):
+        raise SystemExit(_preview_many(stack_args, policy_config, policy_config_dir, fmt, output, jobs))
+    stack_file = stack_args[0]
+    policy_config = policy_config_for(StackRef(stack_name(stack_file), stack_file), every=policy_config,
+                                      per_stack_dir=policy_config_dir)
     # Before any work: never over an input (the stack, the policy config), an existing directory.
     check_outputs({"--output": output}, [stack_file, policy_config])
     with _Progress() as progress:
@@ -46,6 +68,33 @@ def preview(stack_file: Path, policy_config: Path | None, fmt: str, output: Path
     if result.exit_code:
         # SystemExit rather than ctx.exit: with standalone_mode=False click would return the code.
         raise SystemExit(result.exit_code)
+
+
+def _preview_many(stack_args: tuple[Path, ...], policy_config: Path | None, policy_config_dir: Path | None,
+                  fmt: str, output: Path | None, jobs: int | None) -> int:
+    """Preview several stacks in parallel (see :mod:`gpufleet.cli._multistack`); the combined exit code."""
+    import os
+
+    from gpufleet.cli._multistack import EXTENSIONS, StackTask, check_stack_outputs, gpufleet_argv, output_dir, \
+        run_stacks, temp_workdir
+    from gpufleet.stackset import expand_stacks, policy_config_for
+
+    stacks = expand_stacks(stack_args)
+    out_dir = output_dir("--output", output)
+    ext = EXTENSIONS[fmt]
+    configs = {s.name: policy_config_for(s, every=policy_config, per_stack_dir=policy_config_dir) for s in stacks}
+    if out_dir is not None:
+        check_stack_outputs({f"--output ({s.name})": out_dir / f"{s.name}.{ext}" for s in stacks},
+                            [*(s.path for s in stacks), *configs.values()])
+    with temp_workdir("preview") as tmp:
+        tasks = []
+        for s in stacks:
+            report = Path(tmp) / f"{s.name}.{ext}"
+            config = configs[s.name]
+            argv = gpufleet_argv("preview", "--stack", str(s.path), "--format", fmt, "--output", str(report),
+                                 *(["--policy-config", str(config)] if config else []))
+            tasks.append(StackTask(s, argv, report, out_dir / f"{s.name}.{ext}" if out_dir else None))
+        return run_stacks("preview", tasks, jobs=jobs or os.cpu_count() or 1, fmt=fmt, workdir=Path(tmp))
 
 
 def _render_text(result: Any, output: Path | None, render_text: Any) -> str:
