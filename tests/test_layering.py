@@ -14,7 +14,7 @@ CORE = ["gpufleet.errors", "gpufleet.catalog", "gpufleet.spec", "gpufleet.sizing
         "gpufleet.placement", "gpufleet.cli", "gpufleet.checks", "gpufleet.clouds", "gpufleet.clouds.aws.readers",
         "gpufleet.clouds.azure.readers", "gpufleet.clouds.gcp.readers", "gpufleet.policy.rules",
         "gpufleet.policy.runway_check", "gpufleet.backtest",
-        "gpufleet.stackset", "gpufleet.parallel"]
+        "gpufleet.stackset", "gpufleet.parallel", "gpufleet.deploy"]
 FORBIDDEN = ("pulumi", "pulumi_aws", "pulumi_azure_native", "pulumi_gcp", "pulumi_policy", "boto3", "azure",
              "google.cloud")
 

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "preflight": "gpufleet.cli.preflight:preflight",
     "backtest": "gpufleet.cli.backtest:backtest",
     "runway": "gpufleet.cli.runway:runway",
+    "deploy": "gpufleet.cli.deploy:deploy",
 }
 
 

@@ -59,6 +59,16 @@ class StackTask:
     stdout_is_report: bool = False
 
 
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of the summary table: a stack, how it ended, its report file, a detail."""
+
+    name: str
+    outcome: Outcome
+    report: Path | None = None
+    detail: str = ""
+
+
 @dataclass
 class StackRun:
     """How one stack ended, for the summary."""
@@ -72,6 +82,9 @@ class StackRun:
     @property
     def exit_code(self) -> int | None:
         return self.outcome.exit_code
+
+    def row(self) -> SummaryRow:
+        return SummaryRow(self.task.ref.name, self.outcome, self.published, self.error or self.outcome.reason)
 
     def to_json(self, fmt: str) -> dict[str, Any]:
         report: Any = self.report
@@ -117,7 +130,7 @@ def check_stack_outputs(outputs: Mapping[str, Path], inputs: Sequence[Path | Non
 def run_stacks(command: str, tasks: Sequence[StackTask], *, jobs: int, fmt: str, workdir: Path) -> int:
     """Run every task, publish the reports, print the combined output; return the combined exit code."""
     by_name = {t.ref.name: t for t in tasks}
-    progress = _Progress(command, [t.ref.name for t in tasks])
+    progress = Progress(command, [t.ref.name for t in tasks])
     runs: dict[str, StackRun] = {}
 
     def start(job: Job) -> Handle:
@@ -170,13 +183,13 @@ def _print_combined(command: str, runs: list[StackRun], fmt: str, code: int, *, 
                     out.write(run.report)
                     out.write("\n")
         out.flush()
-        render_summary(command, runs, code, console())
+        render_summary(command, [r.row() for r in runs], code, console())
     elif fmt == "json":
         doc = {"schema_version": SUMMARY_SCHEMA_VERSION, "command": command, "exit_code": code,
                "stacks": [r.to_json(fmt) for r in runs]}
         out.write(json.dumps(doc, indent=2) + "\n")
     elif fmt == "markdown":
-        out.write(summary_markdown(command, runs, code))
+        out.write(summary_markdown(command, [r.row() for r in runs], code))
         for run in runs:
             if run.report is not None:
                 out.write("\n---\n\n" + run.report)
@@ -185,31 +198,27 @@ def _print_combined(command: str, runs: list[StackRun], fmt: str, code: int, *, 
         merged: dict[str, Any] = dict(logs[0]) if logs else {"version": "2.1.0", "runs": []}
         merged["runs"] = [sarif_run for log in logs for sarif_run in log.get("runs", [])]
         out.write(json.dumps(merged, indent=2) + "\n")
-        render_summary(command, runs, code, console(stderr=True))
+        render_summary(command, [r.row() for r in runs], code, console(stderr=True))
 
 
 def _stacks(n: int) -> str:
     return f"{n} stack{'' if n == 1 else 's'}"
 
 
-def _detail(run: StackRun) -> str:
-    return run.error or run.outcome.reason
-
-
-def render_summary(command: str, runs: list[StackRun], code: int, target: Any) -> None:
+def render_summary(command: str, rows: list[SummaryRow], code: int, target: Any) -> None:
     """The summary table (stack, result, exit, seconds, report, detail) and the combined exit code."""
     from rich.table import Table
 
-    table = Table(title=f"gpufleet {command}: {_stacks(len(runs))}", title_justify="left")
+    table = Table(title=f"gpufleet {command}: {_stacks(len(rows))}", title_justify="left")
     for name in ("stack", "result", "exit", "seconds", "report", "detail"):
         table.add_column(name, justify="right" if name in ("exit", "seconds") else "left", overflow="fold")
-    for run in runs:
-        table.add_row(run.task.ref.name, result_word(run.exit_code),
-                      "—" if run.exit_code is None else str(run.exit_code),
-                      f"{run.outcome.seconds:.1f}" if run.outcome.state == "done" else "—",
-                      run.published.name if run.published else "—", _detail(run) or "")
+    for row in rows:
+        code_of = row.outcome.exit_code
+        table.add_row(row.name, result_word(code_of), "—" if code_of is None else str(code_of),
+                      f"{row.outcome.seconds:.1f}" if row.outcome.state == "done" else "—",
+                      row.report.name if row.report else "—", row.detail)
     target.print(table, highlight=False)
-    folders = sorted({str(r.published.parent) for r in runs if r.published is not None})
+    folders = sorted({str(r.report.parent) for r in rows if r.report is not None})
     if folders:
         target.print(f"reports in {', '.join(folders)}", highlight=False, soft_wrap=True)
     order = " > ".join(f"{c} {result_word(c)}" for c in EXIT_SEVERITY)
@@ -217,19 +226,20 @@ def render_summary(command: str, runs: list[StackRun], code: int, target: Any) -
                  soft_wrap=True)
 
 
-def summary_markdown(command: str, runs: list[StackRun], code: int) -> str:
+def summary_markdown(command: str, rows: list[SummaryRow], code: int) -> str:
     """The summary as a Markdown table (the top of a multi-stack Markdown report)."""
     icons = {0: "✅", 3: "🚫"}
-    lines = [f"### gpufleet {command}: {_stacks(len(runs))}, exit {code} ({result_word(code)})", "",
+    lines = [f"### gpufleet {command}: {_stacks(len(rows))}, exit {code} ({result_word(code)})", "",
              "| stack | result | detail |", "| --- | --- | --- |"]
-    for run in runs:
-        icon = icons.get(run.exit_code, "⚠️") if run.exit_code is not None else "⏭️"
-        detail = _detail(run).replace("|", "\\|")
-        lines.append(f"| `{run.task.ref.name}` | {icon} {result_word(run.exit_code)} | {detail} |")
+    for row in rows:
+        code_of = row.outcome.exit_code
+        icon = icons.get(code_of, "⚠️") if code_of is not None else "⏭️"
+        detail = row.detail.replace("|", "\\|")
+        lines.append(f"| `{row.name}` | {icon} {result_word(code_of)} | {detail} |")
     return "\n".join(lines) + "\n"
 
 
-class _Progress:
+class Progress:
     """Progress on stderr: a live table on a terminal, one line per start and end otherwise."""
 
     def __init__(self, command: str, names: list[str]) -> None:
@@ -244,7 +254,7 @@ class _Progress:
         self.live: Any = None
         self.handles: Mapping[str, Handle] = {}
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Progress:
         if self.console.is_terminal:
             from rich.live import Live
 
@@ -260,15 +270,17 @@ class _Progress:
         name, now = outcome.name, time.monotonic()
         if outcome.state == "running":
             self.began[name] = now
-            what = "started"
-        else:
+            self.state[name] = "running"
+            line = "started"
+        elif outcome.state == "done":
             self.ended[name] = now
-            what = result_word(outcome.exit_code) if outcome.state == "done" else outcome.state
-            what += f" (exit {outcome.exit_code}, {outcome.seconds:.1f} s)" if outcome.state == "done" else \
-                f": {outcome.reason}"
-        self.state[name] = what
+            self.state[name] = result_word(outcome.exit_code)
+            line = f"{self.state[name]} (exit {outcome.exit_code}, {outcome.seconds:.1f} s)"
+        else:
+            self.state[name] = outcome.state
+            line = f"{outcome.state}: {outcome.reason}"
         if self.live is None:
-            self.console.print(f"gpufleet {self.command}: {name} {what}", highlight=False, soft_wrap=True)
+            self.console.print(f"gpufleet {self.command}: {name} {line}", highlight=False, soft_wrap=True)
 
     def tick(self, handles: Mapping[str, Handle]) -> None:
         self.handles = handles
@@ -279,14 +291,18 @@ class _Progress:
         from rich.table import Table
 
         table = Table(box=None, show_header=False, pad_edge=False)
-        now = time.monotonic()
+        table.add_column("stack", no_wrap=True, min_width=max(map(len, self.names), default=1))
+        table.add_column("state", no_wrap=True, min_width=len("internal fault"))
+        table.add_column("time", justify="right", no_wrap=True, min_width=7)
+        table.add_column("step", no_wrap=True, overflow="ellipsis", ratio=1)
+        now, prefix = time.monotonic(), f"gpufleet {self.command}: "
         for name in self.names:
             state = self.state[name]
             handle = self.handles.get(name)
-            status = handle.status() if handle is not None and state == "started" else ""
+            step = handle.status().removeprefix(prefix) if handle is not None and state == "running" else ""
             since = self.began.get(name)
-            took = f"{self.ended.get(name, now) - since:5.1f} s" if since is not None else ""
-            table.add_row(name, state, took, status[:80])
+            took = f"{self.ended.get(name, now) - since:.1f} s" if since is not None else ""
+            table.add_row(name, state, took, step)
         return table
 
 
