@@ -32,12 +32,12 @@ def test_ctx_exit_code_reaches_the_shell(run_cli: Run, monkeypatch: pytest.Monke
 
 
 def test_unknown_command_is_bad_input(run_cli: Run) -> None:
-    code, _, err = run_cli("deploy")
-    assert code == 2 and "No such command 'deploy'" in err
+    code, _, err = run_cli("destroy")
+    assert code == 2 and "No such command 'destroy'" in err
 
 
 def test_help_lists_every_command(run_cli: Run) -> None:
     code, out, _ = run_cli("--help")
     assert code == 0
-    for name in ("backtest", "catalog", "diff", "place", "plan", "preflight", "preview", "size"):
+    for name in ("backtest", "catalog", "deploy", "diff", "place", "plan", "preflight", "preview", "size"):
         assert name in out
