@@ -2,7 +2,9 @@
 
 Config (``stacks/Pulumi.<stack>.yaml``):
 
-* ``gpufleet:fleet`` (required): the fleet object: sites, training runs, inference services.
+* ``gpufleet:fleet``: the fleet object: sites, training runs, inference services; and/or
+* ``gpufleet:fleetFiles``: paths or globs, relative to the project directory, of files holding it
+  (read here, by the program, so the config stays small; see :mod:`gpufleet.stackfile`).
 * ``gpufleet:sshPublicKey``: OpenSSH public key for Azure scale sets (required when the plan puts a
   pool on Azure; set it with ``pulumi config set gpufleet:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"``).
 * ``gpufleet:images``: optional image overrides, pool or workload name → image (AMI id or SSM
@@ -40,7 +42,7 @@ from gpufleet import clouds
 from gpufleet.checks import validate_plan
 from gpufleet.names import PLACEHOLDER_MARK, STACK_DIR_CONFIG
 from gpufleet.project import find_project
-from gpufleet.spec import parse_fleet
+from gpufleet.stackfile import fleet_from_config
 
 
 def main() -> None:
@@ -53,7 +55,8 @@ def main() -> None:
     # A service's history CSV is read relative to the stack file's directory: the project's
     # stackConfigDir under `pulumi`; the stack file's own under gpufleet's offline runs.
     stacks_dir = config.get(STACK_DIR_CONFIG.partition(":")[2]) or find_project(Path(__file__).parent).stack_config_dir
-    spec = parse_fleet(config.require_object("fleet"), source=source, base_dir=stacks_dir)
+    spec = fleet_from_config(config.get_object("fleet"), config.get_object("fleetFiles"), source=source,
+                             base_dir=stacks_dir)
     plan = gpufleet.plan.build_plan(spec, stack, check=False)
     ssh_public_key = config.get("sshPublicKey")
     images: dict[str, str] = dict(config.get_object("images") or {})

@@ -100,7 +100,7 @@ def write_stack(directory: Path, name: str, fleet: dict[str, Any]) -> Path:
 def timed(stack: Path, repeat: int) -> tuple[float, float, OfflineRun]:
     """Median seconds of the program run, median seconds of the plan alone, and the last run."""
     from gpufleet.plan import build_plan
-    from gpufleet.spec import load_stack
+    from gpufleet.stackfile import load_stack
 
     runs = [run_program(stack) for _ in range(repeat)]
     plans = []

@@ -186,6 +186,40 @@ def _expanded_size(root: Node) -> int:
 
 def parse_yaml(text: str, *, source: str, what: str = "input") -> Any:
     """One YAML document, within the limits above (SpecError with the line otherwise)."""
+    return _parse_yaml(text, source=source, what=what, lines=None)
+
+
+Lines = dict[tuple[int | str, ...], int]
+"""Where each value of a document starts: its path (keys and list indexes) → 1-based line."""
+
+
+def parse_yaml_lines(text: str, *, source: str, what: str = "input") -> tuple[Any, Lines]:
+    """:func:`parse_yaml`, plus the line of every mapping value and list item, by path (``()`` is the
+    document). Values reached through an alias or a ``<<`` merge key are left out (an error there is
+    placed at the nearest enclosing value)."""
+    lines: Lines = {}
+    return _parse_yaml(text, source=source, what=what, lines=lines), lines
+
+
+def _record_lines(root: Node, lines: Lines) -> None:
+    """Fill ``lines`` from the node tree (iterative; every node is visited once: the tree is
+    bounded by :data:`MAX_NODES` before this runs, and shared alias nodes are not entered twice)."""
+    seen: set[int] = set()
+    stack: list[tuple[Node, tuple[int | str, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        lines.setdefault(path, node.start_mark.line + 1)
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, SequenceNode):
+            stack += [(child, (*path, i)) for i, child in enumerate(node.value)]
+        elif isinstance(node, MappingNode):
+            stack += [(value, (*path, key.value)) for key, value in node.value
+                      if isinstance(key, ScalarNode) and key.tag != "tag:yaml.org,2002:merge"]
+
+
+def _parse_yaml(text: str, *, source: str, what: str, lines: Lines | None) -> Any:
     loader = _BoundedLoader(text)
     try:
         try:
@@ -195,6 +229,8 @@ def parse_yaml(text: str, *, source: str, what: str = "input") -> Any:
             if _expanded_size(node) > MAX_NODES:
                 raise _BoundError(f"aliases expand the document past {MAX_NODES:,} nodes",
                                   "write the values out, or use fewer aliases")
+            if lines is not None:
+                _record_lines(node, lines)
             return loader.construct_document(node)
         finally:
             loader.dispose()

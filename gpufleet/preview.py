@@ -45,6 +45,7 @@ from gpufleet.engine import (
 )
 from gpufleet.errors import EXIT_BLOCKED, EXIT_OK
 from gpufleet.project import default_pack_dir, find_project, find_project_file
+from gpufleet.stackfile import check_config_size
 
 PREVIEW_SCHEMA_VERSION = 1
 MARKDOWN_LIMIT_CHARS = 60_000
@@ -113,6 +114,7 @@ def run_preview(
     pack_dir: str | Path | None = None,
     engine: PolicyEngine | None = None,
     progress: Progress | None = None,
+    root: str | Path | None = None,
 ) -> PreviewResult:
     """Preview a stack offline and run the policy pack over its resources.
 
@@ -124,9 +126,12 @@ def run_preview(
         engine: an already started :class:`PolicyEngine` to reuse (left running); by default one
             is started for this preview and stopped after it.
         progress: called with a short description as each step starts.
+        root: the project directory the program reads ``gpufleet:fleetFiles`` from (default: the
+            stack's project).
 
     Raises:
-        SpecError: bad stack file or policy config, or no Pulumi project found (exit 2).
+        SpecError: bad stack file or policy config, no Pulumi project found, or a config too big
+            for ``PULUMI_CONFIG`` (exit 2).
         InfeasiblePlanError: the program found no placement (exit 3).
         PolicyEngineError: the pack did not start or answer (exit 1).
     """
@@ -139,6 +144,7 @@ def run_preview(
     given = load_policy_config(policy_config) if policy_config else {}
     project = find_project(stack_path)
     stack_name, stack_config, _notes = read_stack_config(stack_path, project.name)
+    size_note = check_config_size(stack_config, source=str(stack_path))  # before any process starts
     pack_dir = Path(pack_dir) if pack_dir is not None else default_pack_dir(stack_path)
     own_engine = engine is None
     eng = engine or PolicyEngine(pack_dir, stack=stack_name, project=project.name, stack_config=stack_config)
@@ -148,7 +154,7 @@ def run_preview(
         info = eng.info()
         reconcile_policy_config(info, given, source=config_source)  # fail before the program runs
         say(f"running the program of {stack_path} under Pulumi's mocks")
-        run = run_program(stack_path, preview=True)
+        run = run_program(stack_path, preview=True, root=root)
         resources = analyzed_resources(run)  # outputs, computed values unknown, as the engine sends them
         say(f"analysing {len(resources)} resources with {len(info.policies)} policies")
         began = time.perf_counter()
@@ -173,7 +179,7 @@ def run_preview(
         seconds_program=run.seconds,
         seconds_pack_start=eng.seconds_start,
         seconds_policy=seconds_policy,
-        notes=list(run.notes) + ([eng.note] if eng.note else []),
+        notes=([size_note] if size_note else []) + list(run.notes) + ([eng.note] if eng.note else []),
     )
 
 

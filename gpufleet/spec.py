@@ -1,6 +1,6 @@
 """The fleet spec: the validated model of what a stack declares under ``gpufleet:fleet``.
 
-Pure: no I/O beyond reading the stack file in :func:`load_stack`, no Pulumi.
+Pure: no I/O, no Pulumi (:mod:`gpufleet.stackfile` reads stack files).
 
 A spec has three lists:
 
@@ -28,8 +28,6 @@ from gpufleet.catalog import load_catalog
 from gpufleet.clouds import CloudName
 from gpufleet.errors import CatalogError, Issue, Issues, SpecError
 from gpufleet.forecast import FleetForecast, ForecastRange, ForecastSource, GrowthPerMonth, growth_at, resolve_forecasts
-from gpufleet.inputs import parse_yaml, read_text
-from gpufleet.names import FLEET_CONFIG, PROGRAM_CONFIG_KEYS
 from gpufleet.sizing import training_flops
 from gpufleet.validation import StrictModel, issues_from_validation, repeated, show
 
@@ -574,27 +572,3 @@ def parse_fleet(data: Any, *, root: str = "fleet", source: str = "", base_dir: s
     _cross_check(spec, issues, root)
     issues.raise_if_any()
     return resolve_forecasts(spec, root=root, base_dir=base_dir, source=source)
-
-
-def load_stack(path: str | Path) -> tuple[str, FleetSpec]:
-    """Read ``stacks/Pulumi.<stack>.yaml`` and validate its ``gpufleet:fleet`` object.
-
-    Returns:
-        The stack name (from the file name) and the validated spec.
-    """
-    path = Path(path)
-    source = str(path)
-    doc = parse_yaml(read_text(path, what="stack"), source=source, what="stack")
-    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
-        raise SpecError(Issue("config", "a stack file needs a top-level 'config:' mapping"), source=source)
-    config = doc["config"]
-    if FLEET_CONFIG not in config:
-        raise SpecError(Issue(f"config.{FLEET_CONFIG}", "is required",
-                              "the fleet object: sites, training, inference"), source=source)
-    known = (FLEET_CONFIG, *PROGRAM_CONFIG_KEYS)
-    unknown = sorted(k for k in config if k.startswith("gpufleet:") and k not in known)
-    if unknown:
-        raise SpecError([Issue(f"config.{k}", "unknown gpufleet setting", ", ".join(known)) for k in unknown],
-                        source=source)
-    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
-    return stack, parse_fleet(config[FLEET_CONFIG], source=source, base_dir=path.parent)

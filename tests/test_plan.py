@@ -12,7 +12,8 @@ import pytest
 from gpufleet.errors import InfeasiblePlanError, SpecError
 from gpufleet.plan import build_plan
 from gpufleet.sizing import capacity_after_losses
-from gpufleet.spec import load_stack, parse_fleet
+from gpufleet.spec import parse_fleet
+from gpufleet.stackfile import load_stack
 
 REPO = Path(__file__).resolve().parents[1]
 Run = Callable[..., tuple[int, str, str]]

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from gpufleet.errors import SpecError
-from gpufleet.spec import load_stack, parse_fleet
+from gpufleet.spec import parse_fleet
+from gpufleet.stackfile import load_stack
 
 REPO = Path(__file__).resolve().parents[1]
 

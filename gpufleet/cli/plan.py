@@ -9,14 +9,14 @@ from rich.table import Table
 
 from gpufleet.checks import preview_settings
 from gpufleet.cli._output import console, fmt_num, print_json
-from gpufleet.inputs import load_yaml_file
 from gpufleet.plan import FleetPlan, build_plan
-from gpufleet.spec import load_stack
+from gpufleet.stackfile import read_stack, size_warning
 
 
 @click.command()
 @click.option("--stack", "stack_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Stack config file, e.g. stacks/Pulumi.dev.yaml (its gpufleet:fleet object is planned).")
+              help="Stack config file, e.g. stacks/Pulumi.dev.yaml (its gpufleet:fleet object, and the files "
+                   "gpufleet:fleetFiles names, are planned).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (one entry per pool, with sizing inputs).")
 def plan(stack_file: Path, as_json: bool) -> None:
     """Size every workload from its demand and place every pool under power, quota and price.
@@ -27,9 +27,11 @@ def plan(stack_file: Path, as_json: bool) -> None:
     Exit codes: 0 planned, 2 bad stack file (or a plan its clouds refuse), 3 no placement satisfies
     the constraints.
     """
-    stack, spec = load_stack(stack_file)
-    settings = preview_settings(load_yaml_file(stack_file, what="stack")["config"])
-    result = build_plan(spec, stack, settings=settings)
+    stack = read_stack(stack_file)
+    warning = size_warning(stack)
+    if warning:
+        click.echo(warning, err=True)
+    result = build_plan(stack.spec, stack.name, settings=preview_settings(stack.config))
     if as_json:
         print_json(result.to_json())
         return

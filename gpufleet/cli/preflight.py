@@ -36,7 +36,7 @@ def preflight(stack_file: Path, cloud: str | None, fmt: str, aws_endpoint_url: s
     """
     from gpufleet.plan import build_plan
     from gpufleet.preflight import PreflightOptions, run_preflight
-    from gpufleet.spec import load_stack
+    from gpufleet.stackfile import load_stack
 
     stack, spec = load_stack(stack_file)
     plan = build_plan(spec, stack)

@@ -4,7 +4,8 @@ The I/O half of ``gpufleet diff`` (the model and the renderers are pure). A stac
 
 * a path to a stack file (``stacks/Pulumi.prod.yaml``), which must exist; or
 * a git ref and a path, ``REF:PATH`` (``origin/main:stacks/Pulumi.prod.yaml``), read with
-  ``git show`` into a temporary file of the same name (the stack name comes from the file name).
+  ``git show`` into a temporary file of the same name (the stack name comes from the file name),
+  with the files its ``gpufleet:fleetFiles`` names as they are at REF.
   A PATH that does not exist at REF is an *absent* stack: a stack this change adds (as base) or
   deletes (as head). An unknown REF is bad input.
 
@@ -17,6 +18,7 @@ error: for head that is a blocked change, and the report says why.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import subprocess
 import time
@@ -28,9 +30,11 @@ from typing import Any
 from gpufleet.diff.figures import runway_figures
 from gpufleet.diff.side import Side
 from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
-from gpufleet.inputs import MAX_INPUT_BYTES
+from gpufleet.inputs import MAX_INPUT_BYTES, parse_yaml
+from gpufleet.names import FLEET_FILES_CONFIG
 from gpufleet.plan import FleetPlan, build_plan
-from gpufleet.spec import load_stack
+from gpufleet.project import PROJECT_FILE
+from gpufleet.stackfile import MAX_FLEET_FILES, fleet_patterns, load_stack, stack_name
 
 PreviewFn = Callable[[Path, Path | None], Mapping[str, Any]]
 """Runs the policy pack on a stack file and returns ``PreviewResult.to_json()``."""
@@ -44,11 +48,9 @@ class StackSource:
     path: Path | None
     stack: str
     ref: str | None = None
-
-
-def stack_name(path: str | Path) -> str:
-    """``prod`` for ``.../Pulumi.prod.yaml`` (the same rule as :func:`gpufleet.spec.load_stack`)."""
-    return Path(path).name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
+    root: Path | None = None
+    """Where ``gpufleet:fleetFiles`` is read from: the ref's fleet files copied aside (None: the
+    stack's own project)."""
 
 
 def resolve(text: str, workdir: Path, *, repo: Path | None = None, label: str = "stack") -> StackSource:
@@ -95,7 +97,73 @@ def resolve(text: str, workdir: Path, *, repo: Path | None = None, label: str = 
     target = workdir / label / Path(rel).name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(shown.stdout)  # bytes as stored: the stack reader checks the encoding
-    return StackSource(text, target, name, ref)
+    root = _copy_fleet_files(ref, rel, shown.stdout, workdir / label / "project", cwd, where)
+    return StackSource(text, target, name, ref, root)
+
+
+def _copy_fleet_files(ref: str, rel: str, stack: bytes, root: Path, cwd: str | None, where: str) -> Path | None:
+    """Copy the files the stack's ``gpufleet:fleetFiles`` may name, as they are at ``ref``, under
+    ``root`` at their paths in the ref's project directory (the nearest directory above the stack
+    holding ``Pulumi.yaml`` at ``ref``, else the repository root). The stack reader then globs
+    ``root`` as it globs a project, so both sides of a diff read their files the same way."""
+    try:
+        config = parse_yaml(stack.decode("utf-8"), source=rel, what="stack").get("config")
+        value = config.get(FLEET_FILES_CONFIG) if isinstance(config, dict) else None
+    except (SpecError, UnicodeDecodeError, AttributeError):
+        return None  # the stack reader reports the stack file itself
+    if value is None:
+        return None
+    patterns = fleet_patterns(value, source=f"{ref}:{rel}")
+    project = next((d for d in (p.as_posix() for p in PurePosixPath(rel).parents)
+                    if _git(["cat-file", "-e", f"{ref}:{'' if d == '.' else d + '/'}{PROJECT_FILE}"], cwd).returncode == 0),
+                   ".")
+    prefix = "" if project == "." else project + "/"
+    root.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for pattern in patterns:
+        literal = "/".join(itertools.takewhile(lambda part: not _MAGIC.search(part), pattern.split("/")))
+        matcher = _glob_regex(pattern)
+        under = (prefix + literal).rstrip("/")
+        listed = _git(["ls-tree", "-r", "-z", "--full-tree", ref, "--", *([under] if under else [])], cwd)
+        if listed.returncode != 0:
+            raise SpecError(Issue(where, f"git cannot list {prefix + literal} at {ref}: {_tail(listed.stderr)}"))
+        for entry in filter(None, listed.stdout.split(b"\0")):
+            meta, _, name = entry.decode("utf-8", "replace").partition("\t")
+            inner = name.removeprefix(prefix)
+            if meta.split()[1:2] != ["blob"] or meta.startswith("120000") or not matcher.match(inner):
+                continue
+            copied += 1
+            if copied > MAX_FLEET_FILES:
+                raise SpecError(Issue(where, f"{FLEET_FILES_CONFIG} names over {MAX_FLEET_FILES:,} files at {ref}"))
+            blob = _git(["cat-file", "blob", f"{ref}:{name}"], cwd)
+            if blob.returncode != 0 or len(blob.stdout) > MAX_INPUT_BYTES:
+                raise SpecError(Issue(where, f"cannot read {ref}:{name} (git: {_tail(blob.stderr)}; "
+                                             f"{len(blob.stdout):,} bytes)", f"at most {MAX_INPUT_BYTES:,} bytes"))
+            (root / inner).parent.mkdir(parents=True, exist_ok=True)
+            (root / inner).write_bytes(blob.stdout)
+    return root
+
+
+_MAGIC = re.compile(r"[*?\[]")
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Paths a glob may match (a superset of :meth:`pathlib.Path.glob`'s matches: ``[...]`` is any
+    one character), to choose which blobs to copy; the stack reader's own glob picks the files."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] in "?[":
+            end = pattern.find("]", i) if pattern[i] == "[" else i
+            out, i = out + "[^/]", (end if end > i else i) + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + r"\Z")
 
 
 def _tail(stderr: bytes) -> str:
@@ -142,7 +210,7 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
         return Side.absent(label, source.text, source.stack)
     started = time.perf_counter()
     try:
-        stack, spec = load_stack(source.path)
+        stack, spec = load_stack(source.path, root=source.root)
         plan: FleetPlan = build_plan(spec, source.stack or stack)
         as_of = as_of or dt.datetime.now(dt.timezone.utc).date()
         runway = runway_figures(plan, spec, as_of)
@@ -162,7 +230,8 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
         else:
             # A stack read from git sits in a temporary directory: use the pack of the repository
             # we run in, the same pack for both sides, so the verdicts differ only by the stack.
-            result = default_preview(source.path, policy_config, repo=Path.cwd() if source.ref else None)
+            result = default_preview(source.path, policy_config, repo=Path.cwd() if source.ref else None,
+                                     root=source.root)
     except SpecError as exc:
         raise SpecError(exc.issues, source=f"{label} {source.text}") from None
     finally:
@@ -173,12 +242,14 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
                         verdict=verdict if verdict in ("pass", "blocked") else None, runway=runway, as_of=as_of)
 
 
-def default_preview(stack_file: Path, policy_config: Path | None, *, repo: Path | None = None) -> Mapping[str, Any]:
+def default_preview(stack_file: Path, policy_config: Path | None, *, repo: Path | None = None,
+                    root: Path | None = None) -> Mapping[str, Any]:
     """The verdict and violations of ``gpufleet.preview.run_preview`` (its JSON report, trimmed).
 
     Args:
         repo: where to look for the policy pack (``policies/`` next to ``Pulumi.yaml``); default:
             the repository holding ``stack_file``.
+        root: where the program reads ``gpufleet:fleetFiles`` (see :attr:`StackSource.root`).
     """
     try:
         from gpufleet.project import default_pack_dir
@@ -187,5 +258,5 @@ def default_preview(stack_file: Path, policy_config: Path | None, *, repo: Path 
         raise SpecError(Issue("preview", f"the offline preview is not available ({exc})",
                               "pip install 'gpufleet[pulumi]'")) from None
     pack_dir = default_pack_dir(repo) if repo is not None else None
-    data = run_preview(stack_file, policy_config, pack_dir=pack_dir).to_json()
+    data = run_preview(stack_file, policy_config, pack_dir=pack_dir, root=root).to_json()
     return {"verdict": data.get("verdict"), "violations": data.get("violations", [])}

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.errors import Issue, SpecError
-from gpufleet.inputs import load_yaml_file
 from gpufleet.names import CONFIG_NAMESPACE, PLACEHOLDER_SSH_PUBLIC_KEY, SSH_KEY_CONFIG, STACK_DIR_CONFIG
 from gpufleet.offline.recorder import Recorder, make_mocks, make_monitor, plain
 from gpufleet.offline.records import OfflineRun
 from gpufleet.project import find_project
+from gpufleet.stackfile import PROJECT_ROOT, pulumi_config, read_config, stack_name
 
 
 def read_stack_config(stack_file: str | Path, project: str = CONFIG_NAMESPACE) -> tuple[str, dict[str, str], list[str]]:
@@ -44,19 +44,8 @@ def read_stack_config(stack_file: str | Path, project: str = CONFIG_NAMESPACE) -
         SpecError: the file is missing, is not YAML, or has no ``config:`` mapping.
     """
     path = Path(stack_file)
-    source = str(path)
-    doc = load_yaml_file(path, what="stack")  # numbers as Pulumi reads them (7.0e10 is a number)
-    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
-        raise SpecError(Issue("config", "a stack file needs a top-level 'config:' mapping"), source=source)
-    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
-    config: dict[str, str] = {}
-    notes: list[str] = []
-    for key, value in sorted(doc["config"].items()):
-        full = key if ":" in key else f"{project}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            notes.append(f"{full} is an encrypted secret; it cannot be decrypted offline and was not set")
-            continue
-        config[full] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    config, notes = pulumi_config(read_config(path), project)  # numbers as Pulumi reads them (7.0e10)
+    stack = stack_name(path)
     return stack, config, notes
 
 
@@ -67,6 +56,7 @@ def run_program(
     preview: bool = True,
     program: str | Path | None = None,
     check: bool = True,
+    root: str | Path | None = None,
 ) -> OfflineRun:
     """Run the Pulumi program on a stack file under mocks and return what it registered.
 
@@ -78,6 +68,8 @@ def run_program(
         program: the program file (default: the program of the stack's Pulumi project).
         check: re-raise the program's exception (default). With False the exception is returned
             in :attr:`OfflineRun.error` together with whatever was registered before it.
+        root: the project directory the program reads ``gpufleet:fleetFiles`` from (default: the
+            stack's project; ``gpufleet diff`` passes a git ref's files copied aside).
 
     Returns:
         An :class:`OfflineRun`. Runs are isolated from each other and from the caller's context.
@@ -88,6 +80,7 @@ def run_program(
             program rejected it.
         Exception: whatever else the program raised, when ``check`` is True.
     """
+    found = None
     if project is None or program is None:
         found = find_project(stack_file)
         project = project or found.name
@@ -103,8 +96,15 @@ def run_program(
     if placeholder:
         config[SSH_KEY_CONFIG] = PLACEHOLDER_SSH_PUBLIC_KEY
     program_path = Path(program).resolve()
+    fleet_root = Path(root) if root is not None else found.file.parent if found is not None else None
+    if fleet_root is None:
+        try:
+            fleet_root = find_project(stack_file).file.parent
+        except SpecError:
+            fleet_root = None  # the program looks around its working directory
 
     def main() -> None:
+        PROJECT_ROOT.set(fleet_root)  # the program reads gpufleet:fleetFiles from there
         runpy.run_path(str(program_path), run_name="__main__")
 
     run = _in_fresh_thread(_run_isolated, stack, config, project, preview, main, str(program_path.parent))

@@ -15,7 +15,7 @@ import pytest
 from components import SiteNetwork, SiteNetworkArgs, TrainingCluster, TrainingClusterArgs, backend_for
 from gpufleet.offline import run_function
 from gpufleet.plan import build_plan
-from gpufleet.spec import load_stack
+from gpufleet.stackfile import load_stack
 
 STACKS = Path(__file__).resolve().parents[1] / "fixtures" / "stacks"
 Cli = Callable[..., tuple[int, str, str]]

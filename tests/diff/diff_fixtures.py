@@ -12,7 +12,7 @@ from typing import Any
 
 from gpufleet.diff import FleetDiff, Side, compare
 from gpufleet.plan import FleetPlan, build_plan
-from gpufleet.spec import load_stack
+from gpufleet.stackfile import load_stack
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diff"
 CASES = ("capacity-cut", "demand-raised", "site-moved", "unchanged")

@@ -12,7 +12,7 @@ import pytest
 
 from gpufleet.diff.sources import resolve
 from gpufleet.errors import SpecError
-from gpufleet.spec import load_stack
+from gpufleet.stackfile import load_stack
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:

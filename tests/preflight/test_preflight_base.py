@@ -16,7 +16,7 @@ from gpufleet.clouds.gcp.preflight import GcpChecker
 from gpufleet.plan import PoolPlan
 from gpufleet.preflight import CHECKERS, Alternative, CloudChecker, Finding, PreflightReport, register, run_preflight
 from gpufleet.preflight.base import unfit_gpus
-from gpufleet.spec import load_stack
+from gpufleet.stackfile import load_stack
 
 REPO = Path(__file__).resolve().parents[2]
 SDKS = ("boto3", "botocore", "azure", "google.cloud", "google.auth", "google.api_core")

@@ -13,7 +13,8 @@ import pytest
 
 from gpufleet.offline import OfflineRun, run_program
 from gpufleet.plan import FleetPlan, build_plan
-from gpufleet.spec import FleetSpec, load_stack
+from gpufleet.spec import FleetSpec
+from gpufleet.stackfile import load_stack
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = REPO / "stacks"
