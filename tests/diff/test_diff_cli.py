@@ -30,7 +30,7 @@ def _fake_preview(stack: Path, policy_config: Path | None) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _offline_policy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sources, "default_preview", lambda stack, config, repo=None: _fake_preview(stack, config))
+    monkeypatch.setattr(sources, "default_preview", lambda stack, config, repo=None, root=None: _fake_preview(stack, config))
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
