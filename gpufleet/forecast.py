@@ -183,7 +183,7 @@ def growth_at(load: Any, quantile: str) -> float:
         growth = _get(load, "growth_per_month")
         if growth is None:
             raise SpecError(Issue("forecast", "the service has no growth: its history is not fitted yet",
-                                  "load the stack with gpufleet.spec.load_stack, which fits it"))
+                                  "load the stack with gpufleet.stackfile.load_stack, which fits it"))
         return float(growth)
     points = sorted((quantile_level(k, loc=f"forecast.{k}"), float(g)) for k, g in forecast.items())
     if len(points) == 1:

@@ -265,7 +265,7 @@ def runway_report(plan: FleetPlan, spec: FleetSpec, *, as_of: datetime.date) -> 
 
     Raises:
         SpecError: a service's forecast does not cover the plan's confidence (a spec loaded with
-            :func:`gpufleet.spec.load_stack` never has this).
+            :func:`gpufleet.stackfile.load_stack` never has this).
     """
     confidence = spec.plan_confidence
     services = []

@@ -15,7 +15,8 @@ from gpufleet.errors import SpecError
 from gpufleet.forecast import fit_history, growth_at, quantile_level, quantiles_of, read_history
 from gpufleet.plan import build_plan
 from gpufleet.sizing import DAYS_PER_MONTH
-from gpufleet.spec import load_stack, parse_fleet
+from gpufleet.spec import parse_fleet
+from gpufleet.stackfile import load_stack
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime.date(2025, 1, 1)

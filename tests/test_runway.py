@@ -24,7 +24,8 @@ from gpufleet.runway import (
     status_of,
 )
 from gpufleet.sizing import DAYS_PER_MONTH
-from gpufleet.spec import load_stack, parse_fleet
+from gpufleet.spec import parse_fleet
+from gpufleet.stackfile import load_stack
 
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = datetime.date(2026, 1, 1)
