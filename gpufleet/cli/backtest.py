@@ -60,7 +60,7 @@ def backtest(stack_file: Path, history_path: Path, confidence: str, margin_days:
     """
     from gpufleet.backtest import read_histories, run_backtest, strategies
     from gpufleet.plan import build_plan
-    from gpufleet.spec import load_stack
+    from gpufleet.stackfile import load_stack
 
     stack, spec = load_stack(stack_file)
     histories = read_histories(history_path, [w.name for w in spec.inference])

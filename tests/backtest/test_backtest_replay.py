@@ -26,7 +26,7 @@ from gpufleet.backtest import BacktestReport, run_backtest, strategies
 from gpufleet.backtest.replay import add_months, demand_by_day
 from gpufleet.forecast import fit_history
 from gpufleet.plan import build_plan
-from gpufleet.spec import load_stack
+from gpufleet.stackfile import load_stack
 
 
 @lru_cache(maxsize=None)

@@ -19,7 +19,7 @@ import pytest
 from diff_fixtures import plan_of, stack_file
 from gpufleet.diff import Side, compare, render_markdown
 from gpufleet.diff.figures import Runway, runway_figures
-from gpufleet.spec import load_stack
+from gpufleet.stackfile import load_stack
 from test_diff_cli import _offline_policy, run  # noqa: F401  (its autouse fixture: the recorded policy results)
 
 AS_OF = dt.date(2026, 6, 1)
