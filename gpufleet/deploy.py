@@ -104,7 +104,7 @@ def plan_deploy(stacks: Sequence[StackRef], *, policy_config: Path | None = None
         SpecError: every stack that does not validate, or has no project (exit 2); nothing is deployed.
     """
     from gpufleet.project import default_pack_dir, find_project
-    from gpufleet.spec import load_stack
+    from gpufleet.stackfile import load_stack
 
     issues: list[Issue] = []
     targets: list[DeployTarget] = []

@@ -41,7 +41,7 @@ def runway(stack_file: Path, as_of: datetime.date | None, as_json: bool, chart_p
     from gpufleet.outputs import check_outputs, write_atomic
     from gpufleet.plan import build_plan
     from gpufleet.runway import runway_chart, runway_report
-    from gpufleet.spec import load_stack
+    from gpufleet.stackfile import load_stack
 
     outputs = {"--chart": chart_path}
     suffixes = {"--chart": (".svg", ".png")}
