@@ -76,8 +76,10 @@ def policy_as_of(value: Any) -> dt.date:
 
 def _demand_unknown(pools: list[Pool], result: RuleResult) -> bool:
     """Record each deciding demand field that is unknown during this preview; True when one is."""
-    found = [cannot_verify(p.name, f"demand.{name}") for p in pools for name in DECIDING_FIELDS
-             if _holds_unknown(pick(p.demand, name))]
+    found = [cannot_verify(p.name, "demand") for p in pools
+             if p.component is not None and is_unknown(pick(p.component.props, "demand"))]
+    found += [cannot_verify(p.name, f"demand.{name}") for p in pools for name in DECIDING_FIELDS
+              if _holds_unknown(pick(p.demand, name))]
     result.unknown += found
     return bool(found)
 

@@ -107,6 +107,21 @@ def test_an_unknown_forecast_is_reported_not_passed(stack: Stack) -> None:
     assert result.unknown == ["chat-70b-aws-use1: cannot verify demand.forecast because it is unknown until apply"]
 
 
+@pytest.mark.parametrize("field", ["peak_tokens_per_s", "lead_time_days", "headroom", "survive_zone_losses"])
+def test_an_unknown_deciding_field_is_reported_not_defaulted(stack: Stack, field: str) -> None:
+    stack.props("chat-70b-aws-use1")["demand"][field] = UNKNOWN
+    result = run(stack)
+    assert result.findings == []
+    assert result.unknown == [f"chat-70b-aws-use1: cannot verify demand.{field} because it is unknown until apply"]
+
+
+def test_an_unknown_demand_is_reported_not_passed(stack: Stack) -> None:
+    stack.props("chat-70b-aws-use1")["demand"] = UNKNOWN
+    result = run(stack)
+    assert result.findings == []
+    assert result.unknown == ["chat-70b-aws-use1: cannot verify demand because it is unknown until apply"]
+
+
 def test_an_unknown_maximum_is_reported_not_passed(stack: Stack) -> None:
     stack.props("chat-70b-aws-use1-asg")["maxSize"] = UNKNOWN
     result = run(stack)
