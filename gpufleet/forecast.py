@@ -40,7 +40,7 @@ from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, mod
 from gpufleet.errors import Issue, Issues, SpecError
 from gpufleet.inputs import decode, read_bytes
 from gpufleet.sizing import DAYS_PER_MONTH
-from gpufleet.validation import StrictModel
+from gpufleet.validation import StrictModel, show
 
 if TYPE_CHECKING:
     from gpufleet.spec import FleetSpec
@@ -144,7 +144,7 @@ class ForecastSource(StrictModel):
     ``history`` (exactly one)."""
 
     history: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
-    """A CSV of observed peaks (``date,peak_tokens_per_s``, dates ``YYYY-MM-DD`` rising), relative to
+    """A CSV of observed peaks (``date,peak_tokens_per_s``, dates ``YYYY-MM-DD`` rising), a path inside
     the stack file's directory; its growth is fitted at load (``docs/runway.md``)."""
 
     @model_validator(mode="after")
@@ -300,8 +300,9 @@ def read_history(path: str | Path, *, loc: str = "history") -> list[tuple[dateti
         if not any(cells) or cells[0].startswith("#"):
             continue
         if not header_seen:
-            if tuple(c.lower() for c in cells) != HISTORY_HEADER:
-                raise bad(line, f"header is {','.join(cells)!r}", "a first line 'date,peak_tokens_per_s'")
+            if tuple(c.lower() for c in cells) != HISTORY_HEADER:  # the line itself is not echoed
+                raise bad(line, "the first line is not the header 'date,peak_tokens_per_s'",
+                          "a first line 'date,peak_tokens_per_s'")
             header_seen = True
             continue
         if len(cells) != 2:
@@ -312,13 +313,13 @@ def read_history(path: str | Path, *, loc: str = "history") -> list[tuple[dateti
                 raise ValueError
             day = datetime.date.fromisoformat(day_text)
         except ValueError:
-            raise bad(line, f"date {day_text!r} does not parse", "a date YYYY-MM-DD") from None
+            raise bad(line, f"date {show(day_text)} does not parse", "a date YYYY-MM-DD") from None
         try:
             peak = float(peak_text)
         except ValueError:
-            raise bad(line, f"peak {peak_text!r} is not a number", "a positive number of tokens/s") from None
+            raise bad(line, f"peak {show(peak_text)} is not a number", "a positive number of tokens/s") from None
         if not (math.isfinite(peak) and peak > 0):
-            raise bad(line, f"peak {peak_text!r} is not a positive finite number", "a positive number of tokens/s")
+            raise bad(line, f"peak {show(peak_text)} is not a positive finite number", "a positive number of tokens/s")
         if rows and day <= rows[-1][0]:
             what = "repeats" if day == rows[-1][0] else "comes before"
             raise bad(line, f"date {day} {what} the previous row's {rows[-1][0]}", "dates rising, each once")
@@ -352,15 +353,19 @@ def resolve_forecasts(spec: FleetSpec, *, root: str = "fleet", base_dir: str | P
     for i, service in enumerate(spec.inference):
         loc = f"{root}.inference[{i}]"
         if service.history is not None:
-            path = Path(service.history)
-            if not path.is_absolute():
-                path = Path(base_dir or ".") / path
+            base = Path(base_dir or ".").resolve()
+            path = base / service.history
+            if Path(service.history).is_absolute() or not path.resolve().is_relative_to(base):
+                issues.add(f"{loc}.history", f"{service.history!r} is not inside the stack file's directory {base}",
+                           "a relative path below it, e.g. data/chat.csv (no absolute path, '..' or link out of it)")
+                services.append(service)
+                continue
             try:
                 fit = fit_history(read_history(path, loc=f"{loc}.history"),
                                   sorted({*HISTORY_QUANTILES, confidence}, key=quantile_level))
             except SpecError as exc:
-                issues.items += [Issue(f"{loc}.history" if i_.loc == "history" else i_.loc, i_.message, i_.hint)
-                                 for i_ in exc.issues]
+                issues.items += [Issue(f"{loc}.history" if x.loc == "history" else x.loc, x.message, x.hint)
+                                 for x in exc.issues]
                 services.append(service)
                 continue
             top = max(fit.quantiles.values())

@@ -180,7 +180,7 @@ GOOD = "date,peak_tokens_per_s\n2025-01-01,1000\n2025-02-01,1100\n2025-03-01,121
     ("", ": 0 observation(s); a fit needs at least 3"),
     ("date,peak_tokens_per_s\n", ": 0 observation(s)"),
     ("date,peak_tokens_per_s\n2025-01-01,1000\n2025-02-01,1100\n", ": 2 observation(s)"),
-    ("day,peak\n2025-01-01,1000\n", ":1: header is 'day,peak'"),
+    ("day,peak\n2025-01-01,1000\n", ":1: the first line is not the header 'date,peak_tokens_per_s'"),
     (GOOD + "2025-04-01,0\n", ":5: peak '0' is not a positive finite number"),
     (GOOD + "2025-04-01,-5\n", ":5: peak '-5' is not a positive"),
     (GOOD + "2025-04-01,nan\n", ":5: peak 'nan' is not a positive finite number"),
@@ -232,3 +232,29 @@ def test_a_missing_history_is_bad_input_at_its_field(fleet: dict[str, Any], writ
     (issue,) = exc.value.issues
     assert issue.loc == "fleet.inference[0].history" and "none.csv" in issue.message
     assert exc.value.exit_code == 2
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "../outside.csv", "data/../../outside.csv", "link.csv"])
+def test_a_history_outside_the_stack_directory_is_refused_unread(
+        fleet: dict[str, Any], write_stack: Callable[..., Path], tmp_path: Path, where: str) -> None:
+    """A stack file from a pull request must not make CI read (and echo) files beside the repository."""
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    secret = tmp_path / "outside.csv"
+    secret.write_text("TOKEN=hunter2\n")
+    (stacks / "link.csv").symlink_to(secret)
+    stack = write_stack(_chat(fleet, history=where))
+    moved = stacks / stack.name
+    stack.rename(moved)
+    with pytest.raises(SpecError) as exc:
+        load_stack(moved)
+    (issue,) = exc.value.issues
+    assert issue.loc == "fleet.inference[0].history" and "is not inside the stack file's directory" in issue.message
+    assert "hunter2" not in str(exc.value) and "root:" not in str(exc.value)
+
+
+def test_a_history_header_is_not_echoed(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "TOKEN=hunter2\n2025-01-01,1\n")
+    with pytest.raises(SpecError) as exc:
+        read_history(path)
+    assert "hunter2" not in str(exc.value)

@@ -22,10 +22,11 @@ _STATUS = {"ok": "[green]ok[/]", "order_now": "[yellow]order now[/]", "short": "
 @click.option("--stack", "stack_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Stack config file, e.g. stacks/Pulumi.prod.yaml (its plan is the capacity judged).")
 @click.option("--as-of", "as_of", type=IsoDate(), default=None,
-              help="The day the runway counts from, YYYY-MM-DD (default: today); today's peak is its peak.")
+              help="The day the runway counts from (default: today); each service's peak_tokens_per_s is "
+                   "taken as its peak on that day.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print as_of, confidence, workloads and sites as JSON (an infinite runway is null).")
-@click.option("--chart", "chart_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--chart", "chart_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.svg",
               help="Also draw each service's demand fan against its capacity, order-by date marked, to this SVG file.")
 def runway(stack_file: Path, as_of: datetime.date | None, as_json: bool, chart_path: Path | None) -> None:
     """Days until each service's forecast (every quantile and scenario) outgrows the planned capacity
