@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from gpufleet.chart import Band, ChartData, Series
 from gpufleet.errors import EXIT_BLOCKED, EXIT_OK, Issue, SpecError
 from gpufleet.forecast import growth_at, quantiles_of
@@ -78,8 +80,12 @@ def capacity_after_losses_tokens_per_s(plan: FleetPlan, spec: FleetSpec, service
     """Tokens/s a service's provisioned maximum serves after its declared losses: the nodes left
     when its ``survive_zone_losses`` largest zones, and (separately) its ``survive_site_losses``
     largest failure domains, fail (the smaller of the two), times tokens/s per node."""
-    pools = [p for p in plan.pools_of(service) if p.role == "inference"]
     work = next(w for w in spec.inference if w.name == service)
+    return _capacity(plan.pools_of(service), work, spec)
+
+
+def _capacity(of_service: Sequence[PoolPlan], work: InferenceSpec, spec: FleetSpec) -> float:
+    pools = [p for p in of_service if p.role == "inference"]
     if not pools:
         return 0.0
     left = sum(p.nodes for p in pools)
@@ -245,9 +251,10 @@ def status_of(entry: ForecastRunway, *, lead_time_days: float, as_of: datetime.d
 
 
 def service_runway(plan: FleetPlan, spec: FleetSpec, service: InferenceSpec, *, as_of: datetime.date,
-                   confidence: str) -> ServiceRunway:
-    """One service's runway under each quantile it shows and each scenario."""
-    capacity = capacity_after_losses_tokens_per_s(plan, spec, service.name)
+                   confidence: str, pools: Sequence[PoolPlan] | None = None) -> ServiceRunway:
+    """One service's runway under each quantile it shows and each scenario (``pools``: the plan's
+    pools of the service, when the caller has them at hand)."""
+    capacity = _capacity(plan.pools_of(service.name) if pools is None else pools, service, spec)
     common: dict[str, Any] = dict(capacity_tokens_per_s=capacity, peak_tokens_per_s=service.peak_tokens_per_s,
                   headroom=service.headroom, lead_time_days=service.lead_time_days, as_of=as_of)
     entries = [forecast_runway(q, growth_at(service, q), **common) for q in quantiles_of(service, confidence)]
@@ -268,10 +275,14 @@ def runway_report(plan: FleetPlan, spec: FleetSpec, *, as_of: datetime.date) -> 
             :func:`gpufleet.stackfile.load_stack` never has this).
     """
     confidence = spec.plan_confidence
+    by_workload: dict[str, list[PoolPlan]] = {}
+    for pool in plan.pools:
+        by_workload.setdefault(pool.workload, []).append(pool)
     services = []
     for i, s in enumerate(spec.inference):
         try:
-            services.append(service_runway(plan, spec, s, as_of=as_of, confidence=confidence))
+            services.append(service_runway(plan, spec, s, as_of=as_of, confidence=confidence,
+                                           pools=by_workload.get(s.name, [])))
         except SpecError as exc:
             raise SpecError([Issue(f"fleet.inference[{i}].{x.loc}", x.message, x.hint) for x in exc.issues]) from None
     training = tuple(
@@ -286,35 +297,38 @@ def runway_report(plan: FleetPlan, spec: FleetSpec, *, as_of: datetime.date) -> 
 # --- sites -----------------------------------------------------------------------------------------
 
 
-def _scale(service: ServiceRunway | None) -> Callable[[float], float]:
-    """How many times its planned size a service's pools must be on day t: 1 until its demand (with
-    headroom) passes its capacity, then in proportion to that demand."""
-    if service is None:
-        return lambda _t: 1.0
-    cap, g = service.capacity_tokens_per_s, service.confidence.growth_per_month
-    if cap <= 0:
-        return lambda _t: math.inf
-    start = math.log(service.peak_tokens_per_s * (1.0 + service.headroom) / cap)  # ln(demand / capacity) today
+def _scale(pools: Sequence[PoolPlan], services: Mapping[str, ServiceRunway]) -> Callable[[float], np.ndarray]:
+    """How many times its planned size each pool must be on day t: 1 until its service's demand (with
+    headroom) passes the service's capacity, then in proportion to that demand; training pools: 1."""
+    start = np.full(len(pools), -np.inf)  # ln(demand / capacity) today
+    rate = np.zeros(len(pools))  # ln(1 + g) per day
+    for i, p in enumerate(pools):
+        s = services.get(p.workload) if p.role == "inference" else None
+        if s is not None:
+            need = s.peak_tokens_per_s * (1.0 + s.headroom)
+            start[i] = math.log(need / s.capacity_tokens_per_s) if s.capacity_tokens_per_s > 0 else np.inf
+            rate[i] = math.log1p(s.confidence.growth_per_month) / DAYS_PER_MONTH
 
-    def scale(t: float) -> float:
-        return max(1.0, math.exp(min(700.0, start + t / DAYS_PER_MONTH * math.log1p(g))))
+    def scale(t: float) -> np.ndarray:
+        return np.maximum(1.0, np.exp(np.minimum(700.0, start + t * rate)))
     return scale
 
 
 def _site_runway(plan: FleetPlan, spec: FleetSpec, site: str, services: Mapping[str, ServiceRunway]) -> SiteRunway:
     pools: list[PoolPlan] = [p for p in plan.pools if p.site == site]
-    scales = {p.name: _scale(services.get(p.workload) if p.role == "inference" else None) for p in pools}
-    envelope_kw = spec.site(site).power_mw * 1000.0
-
-    def power(t: float) -> float:
-        return sum(p.power_kw * scales[p.name](t) for p in pools)
+    if not pools:
+        return SiteRunway(site, math.inf, math.inf)
+    scale = _scale(pools, services)
+    kw = np.array([p.power_kw for p in pools])
 
     def gpus(model: str) -> Callable[[float], float]:
-        return lambda t: sum(p.gpus * scales[p.name](t) for p in pools if p.gpu == model)
+        counts = np.array([p.gpus if p.gpu == model else 0 for p in pools], dtype=float)
+        return lambda t: float(counts @ scale(t))
 
     quota_days = [_first_day(gpus(model), limit) for model, limit in spec.site(site).quota_gpus.items()
                   if any(p.gpu == model for p in pools)]
-    return SiteRunway(site, _first_day(power, envelope_kw) if pools else math.inf, min(quota_days, default=math.inf))
+    power_days = _first_day(lambda t: float(kw @ scale(t)), spec.site(site).power_mw * 1000.0)
+    return SiteRunway(site, power_days, min(quota_days, default=math.inf))
 
 
 def _first_day(load: Callable[[float], float], limit: float, *, tolerance_days: float = 1e-6) -> float:
