@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -206,7 +206,6 @@ class RunwayReport:
     services: tuple[ServiceRunway, ...]
     training: tuple[TrainingRunway, ...]
     sites: tuple[SiteRunway, ...]
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def workloads(self) -> tuple[ServiceRunway | TrainingRunway, ...]:
