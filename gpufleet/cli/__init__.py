@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "backtest": "gpufleet.cli.backtest:backtest",
     "runway": "gpufleet.cli.runway:runway",
     "deploy": "gpufleet.cli.deploy:deploy",
+    "fleet": "gpufleet.cli.fleet:fleet",
 }
 
 

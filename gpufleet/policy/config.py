@@ -29,6 +29,7 @@ from typing import Any
 
 from gpufleet.engine.schema import validate_json_schema
 from gpufleet.policy.demand import FLOOR_MODELS, INFERENCE_DEFAULTS, NOT_IN_FLOORS
+from gpufleet.shared_sites import POLICY_NAME as SHARED_POLICY
 from gpufleet.spec import SLUG_PATTERN
 
 _POSITIVE = {"type": "number", "exclusiveMinimum": 0}
@@ -239,6 +240,36 @@ RUNWAY = _reads_demand(
     severity="critical",
 )
 
+_DRAW = {"type": "object", "additionalProperties": False, "properties": {
+    "power_mw": _d({"type": "number", "minimum": 0}, "the stack's facility draw at the site at full scale, in MW"),
+    "gpus": _d({"type": "object", "additionalProperties": _COUNT}, "its GPUs at the site by model, at full scale"),
+}}
+
+SHARED = PolicySpec(
+    name=SHARED_POLICY,
+    description="Per site shared with other stacks, this stack's draw and GPUs at full scale plus the other "
+                "stacks' (from the policy config `gpufleet fleet check --emit-policy-config` writes) stay within "
+                "the site's power envelope and GPU quotas.",
+    enforcement="mandatory",
+    properties={
+        "sites": _d({"type": "object", "default": {}, "propertyNames": {"pattern": SLUG_PATTERN},
+                     "additionalProperties": {
+                         "type": "object", "additionalProperties": False, "required": ["power_mw", "other_stacks"],
+                         "properties": {
+                             "power_mw": _d({"type": "number", "minimum": 0}, "the site's envelope, in MW"),
+                             "quota_gpus": _d({"type": "object", "additionalProperties": _COUNT},
+                                              "the site's GPU quotas by model (a model left out is unlimited)"),
+                             "other_stacks": _d({"type": "object", "additionalProperties": _DRAW},
+                                                "what every other stack draws at the site, by stack name"),
+                         }}},
+                    "shared sites by name: {site: {power_mw, quota_gpus, other_stacks: {stack: {power_mw, gpus}}}}, "
+                    "as `gpufleet fleet check --emit-policy-config` writes them"),
+        UNKNOWN_VALUES_SETTING: UNKNOWN_VALUES_SCHEMA,
+    },
+    remediation="Shrink or move pools through the fleet spec, or raise the shared site's envelope or quota in the "
+                "one declaration every stack includes; then rerun `gpufleet fleet check --emit-policy-config`.",
+)
+
 RAN_CLEANLY = PolicySpec(
     name="policies-ran-cleanly",
     description="Every gpufleet policy ran to completion with a valid config: a policy that crashed blocks "
@@ -248,7 +279,8 @@ RAN_CLEANLY = PolicySpec(
     severity="critical",
 )
 
-POLICIES: tuple[PolicySpec, ...] = (CAPACITY, ZONE_LOSS, WARM, FABRIC, POWER, MEMORY, QUOTA, RUNWAY, RAN_CLEANLY)
+POLICIES: tuple[PolicySpec, ...] = (CAPACITY, ZONE_LOSS, WARM, FABRIC, POWER, MEMORY, QUOTA, RUNWAY, SHARED,
+                                    RAN_CLEANLY)
 """Every policy, in the order the pack runs them (``policies-ran-cleanly`` last)."""
 
 BY_NAME: dict[str, PolicySpec] = {p.name: p for p in POLICIES}

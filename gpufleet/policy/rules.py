@@ -484,15 +484,9 @@ def check_model_fits_memory(inv: Inventory, config: Mapping[str, Any]) -> RuleRe
 # --- gpu-quota-respected ---------------------------------------------------------------------------
 
 
-def check_gpu_quota(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
-    """GPUs requested per site and model stay within the quota the stack (or the config) declares."""
-    result = RuleResult()
-    overrides = config.get("quota_gpus") or {}
-    for site_name in sorted(set(overrides) - set(inv.sites)):
-        # Like a floor for a workload the stack lacks: a quota for a site it lacks is a mistake
-        # (a renamed or removed site) that would otherwise leave the real site unchecked.
-        result.add(f"{site_name}: the policy config sets a GPU quota, but the stack has no such site "
-                   f"(its sites: {', '.join(sorted(inv.sites)) or 'none'})", "")
+def requested_gpus(inv: Inventory, result: RuleResult) -> dict[tuple[str, str], tuple[int, list[Pool]]]:
+    """GPUs at full scale by (site, GPU model), with the pools asking for them (a pool with an
+    unknown deciding value is left out and recorded in ``result``)."""
     requested: dict[tuple[str, str], tuple[int, list[Pool]]] = {}
     for pool in inv.pools.values():
         if not pool.groups:
@@ -508,6 +502,19 @@ def check_gpu_quota(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
         nodes = full_scale_nodes(pool)
         total, pools = requested.get((pool.site, model), (0, []))
         requested[(pool.site, model)] = (total + nodes * gpn, [*pools, pool])
+    return requested
+
+
+def check_gpu_quota(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    """GPUs requested per site and model stay within the quota the stack (or the config) declares."""
+    result = RuleResult()
+    overrides = config.get("quota_gpus") or {}
+    for site_name in sorted(set(overrides) - set(inv.sites)):
+        # Like a floor for a workload the stack lacks: a quota for a site it lacks is a mistake
+        # (a renamed or removed site) that would otherwise leave the real site unchecked.
+        result.add(f"{site_name}: the policy config sets a GPU quota, but the stack has no such site "
+                   f"(its sites: {', '.join(sorted(inv.sites)) or 'none'})", "")
+    requested = requested_gpus(inv, result)
     for (site_name, model), (gpus, pools) in sorted(requested.items()):
         site = inv.sites.get(site_name)
         if site_name not in overrides and _site_unknown(site, result, "quota_gpus"):
@@ -533,6 +540,12 @@ def _check_runway(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
     return check_runway_covers_lead_time(inv, config)
 
 
+def _check_shared_sites(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    from gpufleet.policy.shared import check_shared_site_limits  # it builds on the helpers above
+
+    return check_shared_site_limits(inv, config)
+
+
 RULES: dict[str, Rule] = {
     "capacity-covers-demand": check_capacity_covers_demand,
     "survives-zone-loss": check_survives_zone_loss,
@@ -542,6 +555,7 @@ RULES: dict[str, Rule] = {
     "model-fits-memory": check_model_fits_memory,
     "gpu-quota-respected": check_gpu_quota,
     "runway-covers-lead-time": _check_runway,
+    "shared-site-limits": _check_shared_sites,
 }
 """Rule function of each policy (``policies-ran-cleanly`` has none: the pack runs it)."""
 
@@ -552,6 +566,7 @@ __all__ = [
     "RuleResult",
     "check_capacity_covers_demand",
     "check_gpu_quota",
+    "requested_gpus",
     "check_model_fits_memory",
     "check_power_within_envelope",
     "check_survives_zone_loss",

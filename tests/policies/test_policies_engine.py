@@ -23,8 +23,8 @@ from tests.policies.conftest import PACK_DIR
 from tests.policies.policy_baseline import UNKNOWN, Stack
 
 POLICIES = ["capacity-covers-demand", "gpu-quota-respected", "model-fits-memory", "policies-ran-cleanly",
-            "power-within-envelope", "runway-covers-lead-time", "survives-zone-loss", "training-fabric-complete",
-            "warm-capacity-covers-boot-time"]
+            "power-within-envelope", "runway-covers-lead-time", "shared-site-limits", "survives-zone-loss",
+            "training-fabric-complete", "warm-capacity-covers-boot-time"]
 
 
 def analyze(engine: PolicyEngine, stack: Stack, config: dict[str, Any] | None = None) -> list[Diagnostic]:
