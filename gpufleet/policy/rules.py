@@ -10,7 +10,7 @@ Every need is computed by :mod:`gpufleet.sizing` through :mod:`gpufleet.policy.d
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -484,12 +484,13 @@ def check_model_fits_memory(inv: Inventory, config: Mapping[str, Any]) -> RuleRe
 # --- gpu-quota-respected ---------------------------------------------------------------------------
 
 
-def requested_gpus(inv: Inventory, result: RuleResult) -> dict[tuple[str, str], tuple[int, list[Pool]]]:
-    """GPUs at full scale by (site, GPU model), with the pools asking for them (a pool with an
-    unknown deciding value is left out and recorded in ``result``)."""
+def requested_gpus(inv: Inventory, result: RuleResult,
+                   sites: Collection[str] | None = None) -> dict[tuple[str, str], tuple[int, list[Pool]]]:
+    """GPUs at full scale by (site, GPU model), with the pools asking for them, at every site or at
+    ``sites`` (a pool with an unknown deciding value is left out and recorded in ``result``)."""
     requested: dict[tuple[str, str], tuple[int, list[Pool]]] = {}
     for pool in inv.pools.values():
-        if not pool.groups:
+        if not pool.groups or (sites is not None and pool.site not in sites):
             continue
         if has_unknown([pool], result):
             continue

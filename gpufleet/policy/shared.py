@@ -36,8 +36,10 @@ def check_shared_site_limits(inv: Inventory, config: Mapping[str, Any]) -> RuleR
     site's envelope and quotas (the config's, which ``fleet check`` took from the stacks)."""
     result = RuleResult()
     sites: Mapping[str, Any] = config.get("sites") or {}
+    if not sites:
+        return result  # no other stack shares a site: power-within-envelope and gpu-quota-respected judge
     by_site = pools_by_site(inv)
-    requested = requested_gpus(inv, result)
+    requested = requested_gpus(inv, result, sites)
     for name, shared in sorted(sites.items()):
         site = inv.sites.get(name)
         if site is None and name not in by_site:

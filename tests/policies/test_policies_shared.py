@@ -12,7 +12,7 @@ from gpufleet.policy.config import BY_NAME
 from gpufleet.policy.pack import run_rule
 from gpufleet.policy.rules import RULES, RuleResult, check_power_within_envelope
 from gpufleet.policy.resources import build_inventory
-from tests.policies.policy_baseline import Stack
+from tests.policies.policy_baseline import UNKNOWN, Stack
 
 POLICY = "shared-site-limits"
 
@@ -77,3 +77,12 @@ def test_pass_and_fail_through_the_analyzer_protocol(engine: PolicyEngine, stack
                       parse_policy_config({POLICY: {"sites": shared(2.0 - mine + 0.5)}})).diagnostics
     [d] = [d for d in over if d.policy == POLICY]
     assert d.blocking and "exceeds the 2 MW envelope by 0.50 MW" in d.message
+
+
+def test_unknown_values_elsewhere_do_not_concern_it(stack: Stack) -> None:
+    stack.props("chat-70b-aws-use1-asg")["maxSize"] = UNKNOWN
+    assert run(stack, {}).unknown == []  # no shared site: nothing to verify
+    gcp = {"gcp-usc1": {"power_mw": 1.5, "other_stacks": {"team-b": {"power_mw": 0.1}}}}
+    result = run(stack, gcp)
+    assert (result.findings, result.unknown) == ([], [])
+    assert run(stack, shared(0.0)).unknown  # at the shared site it cannot verify the draw
