@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     stacks = sorted(args.stacks.glob("Pulumi.*.yaml"))
     best_serial: dict[str, Any] | None = None
     best_parallel: dict[str, Any] | None = None
+    load_before = os.getloadavg()[0]
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "serial").mkdir()
@@ -78,13 +79,16 @@ def main(argv: list[str] | None = None) -> int:
             best_parallel = parallel
     assert best_serial is not None and best_parallel is not None
     same = best_serial["verdicts"] == best_parallel["verdicts"]
-    figures = {"stacks": len(stacks), "jobs": args.jobs, "cpus": os.cpu_count(), "one_by_one": best_serial,
+    load = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
+    figures = {"stacks": len(stacks), "jobs": args.jobs, "cpus": os.cpu_count(), "load_1min": load,
+               "one_by_one": best_serial,
                "together": best_parallel, "ratio_together_over_one_by_one":
                    best_parallel["total_s"] / best_serial["total_s"], "same_verdicts": same}
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        print(f"{len(stacks)} stacks, {os.cpu_count()} CPUs")
+        print(f"{len(stacks)} stacks, {os.cpu_count()} CPUs, 1-minute load {load['before']} before, "
+              f"{load['after']} after (other work on the machine takes cores from both runs)")
         for name, seconds in best_serial["seconds"].items():
             print(f"  {name:<18} {seconds:6.1f} s  {best_serial['verdicts'].get(name, '(no report)')}")
         print(f"one by one ({len(stacks)} commands):          {best_serial['total_s']:6.1f} s")
