@@ -6,9 +6,12 @@ The orchestration runs against a fake :class:`~gpufleet.deploy.Deployer` (the se
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -159,3 +162,72 @@ def test_deploy_command_without_yes_prints_the_plan(run_cli: Callable[..., tuple
 def test_deploy_command_refuses_bad_input(run_cli: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
     code, _, err = run_cli("deploy", "--stack", str(tmp_path), "--yes")
     assert code == 2 and "holds no Pulumi.*.yaml file" in err
+
+
+# --- the real deployer against the installed SDK, with the CLI calls replaced -------------------
+
+
+class SdkStack:
+    """Stands for `pulumi.automation.Stack`: checks `up`'s arguments against the installed SDK's."""
+
+    def __init__(self, calls: list[dict[str, Any]], fail_with_policy: str | None) -> None:
+        self.calls = calls
+        self.fail_with_policy = fail_with_policy
+
+    def up(self, **kwargs: Any) -> Any:
+        from pulumi import automation as auto
+
+        inspect.signature(auto.Stack.up).bind(self, **kwargs)  # raises TypeError on an unknown argument
+        self.calls.append(kwargs)
+        kwargs["on_output"]("Updating (dev)")
+        if self.fail_with_policy is not None:
+            kwargs["on_event"](auto.EngineEvent.from_json({"policyEvent": {
+                "policyName": "capacity-covers-demand", "message": "chat-8b: 3 nodes short",
+                "enforcementLevel": self.fail_with_policy}}))
+            raise auto.CommandError(auto.CommandResult("", "error: update failed", 255))
+        return SimpleNamespace(summary=SimpleNamespace(result="succeeded", resource_changes={"create": 34, "same": 0}))
+
+
+@pytest.fixture
+def sdk(monkeypatch: pytest.MonkeyPatch) -> Callable[[str | None], list[dict[str, Any]]]:
+    from pulumi import automation as auto
+
+    def arrange(fail_with_policy: str | None) -> list[dict[str, Any]]:
+        calls: list[dict[str, Any]] = []
+        real = inspect.signature(auto.create_or_select_stack)
+
+        def create_or_select_stack(**kwargs: Any) -> SdkStack:
+            real.bind(**kwargs)
+            calls.append(kwargs)
+            return SdkStack(calls, fail_with_policy)
+
+        monkeypatch.setattr(auto, "PulumiCommand", lambda: SimpleNamespace(version="3.272.0"))
+        monkeypatch.setattr(auto, "create_or_select_stack", create_or_select_stack)
+        return calls
+
+    return arrange
+
+
+def test_the_real_deployer_runs_up_with_the_pack_and_the_stack_file(sdk: Any, tmp_path: Path) -> None:
+    calls = sdk(None)
+    floors = tmp_path / "dev.json"
+    t = DeployTarget("dev", STACKS / "Pulumi.dev.yaml", REPO, REPO / "policies", floors, ("aws-use1",))
+    said: list[str] = []
+    result = AutomationDeployer().up(t, said.append)
+    assert result == UpResult(0, "succeeded: 34 create")
+    select, up = calls
+    assert select["stack_name"] == "dev" and select["work_dir"] == str(REPO)
+    assert up["policy_packs"] == [str(REPO / "policies")] and up["policy_pack_configs"] == [str(floors)]
+    assert up["config_file"] == str(STACKS / "Pulumi.dev.yaml") and said == ["Updating (dev)"]
+
+
+@pytest.mark.parametrize(("level", "code"), [("mandatory", 3), ("advisory", 1)])
+def test_a_failed_up_is_blocked_only_by_a_mandatory_policy(sdk: Any, level: str, code: int) -> None:
+    sdk(level)
+    result = AutomationDeployer().up(target("dev", "s1"), lambda _line: None)
+    assert result.exit_code == code
+    if code == 3:
+        assert result.summary == ("blocked by 1 mandatory policy violation(s): capacity-covers-demand: "
+                                  "chat-8b: 3 nodes short")
+    else:
+        assert "error: update failed" in result.summary
