@@ -35,6 +35,13 @@ STOP_GRACE_S = 30.0
 """How long a stopped job has to clean up (a policy pack to stop, temporary files) before it is killed."""
 
 
+def default_jobs() -> int:
+    """How many jobs run at once by default: the CPUs this process may use (its affinity, which a
+    container or ``taskset`` narrows), else the CPU count."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
 class Handle(Protocol):
     """A started job."""
 
@@ -65,8 +72,8 @@ class Outcome:
 
     Attributes:
         name: the job's name.
-        state: ``done`` (it ran; see ``exit_code``), ``running`` (only in events), ``skipped`` (a job it waits for failed) or
-            ``not started`` (``fail_fast`` after another job failed).
+        state: ``done`` (it ran; see ``exit_code``), ``running`` (only in events), ``skipped`` (a job it
+            waits for failed) or ``not started`` (``fail_fast`` after another job failed).
         exit_code: the job's exit code when it ran, else None.
         seconds: wall-clock time from its start to its end.
         reason: why it was skipped or not started.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.parallel import Job, Outcome, ProcessHandle, last_line, run_jobs
+from gpufleet.parallel import Job, Outcome, ProcessHandle, default_jobs, last_line, run_jobs
 
 
 class FakeHandle:
@@ -168,3 +168,8 @@ def test_last_line_reads_the_end_of_a_file(tmp_path: Path) -> None:
     path.write_text("x" * 10_000 + "\nfirst\n\nlast line  \n\n")
     assert last_line(path) == "last line"
     assert last_line(tmp_path / "missing") == ""
+
+
+def test_by_default_as_many_jobs_as_cpus_this_process_may_use() -> None:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert default_jobs() == usable

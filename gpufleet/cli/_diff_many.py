@@ -9,7 +9,6 @@ one missing at REF is a new stack. ``--output DIR`` gets ``<stack>.md`` (or ``.j
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -52,6 +51,7 @@ def diff_many(stack_args: tuple[Path, ...], base_ref: str, policy_config: Path |
     """Diff several stacks against ``base_ref`` in parallel; the combined exit code."""
     from gpufleet.cli._multistack import StackTask, check_stack_outputs, gpufleet_argv, output_dir, run_stacks, \
         temp_workdir
+    from gpufleet.parallel import default_jobs
     from gpufleet.stackset import expand_stacks, policy_config_for
 
     if chart_workload != "fleet":
@@ -82,4 +82,4 @@ def diff_many(stack_args: tuple[Path, ...], base_ref: str, policy_config: Path |
             out = dirs["--output"]
             tasks.append(StackTask(s, argv, Path(tmp) / f"{s.name}.{ext}",
                                    out / f"{s.name}.{ext}" if out else None, stdout_is_report=True))
-        return run_stacks("diff", tasks, jobs=jobs or os.cpu_count() or 1, fmt=output_format, workdir=Path(tmp))
+        return run_stacks("diff", tasks, jobs=jobs or default_jobs(), fmt=output_format, workdir=Path(tmp))

@@ -8,7 +8,6 @@ otherwise the worst stack's: 1 an update failed, 3 an update was blocked by a ma
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 @click.option("--policy-config-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Per-stack policy configs, <dir>/<stack>.json when it exists [default: policies/config].")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="How many `pulumi up` run at once (default: the CPU count).")
+              help="How many `pulumi up` run at once (default: the CPUs gpufleet may use).")
 @click.option("--fail-fast", is_flag=True, help="After a stack fails, start no other.")
 @click.option("--yes", is_flag=True, help="Deploy. Without it, print the plan (order, packs, configs) and stop.")
 def deploy(stack_args: tuple[Path, ...], policy_config: Path | None, policy_config_dir: Path | None,
@@ -39,6 +38,7 @@ def deploy(stack_args: tuple[Path, ...], policy_config: Path | None, policy_conf
     changes anything. Needs the Pulumi CLI, logged in, and each cloud's credentials.
     """
     from gpufleet.deploy import AutomationDeployer, plan_deploy
+    from gpufleet.parallel import default_jobs
     from gpufleet.stackset import check_policy_config_flags, expand_stacks
 
     check_policy_config_flags(policy_config, policy_config_dir)
@@ -47,7 +47,7 @@ def deploy(stack_args: tuple[Path, ...], policy_config: Path | None, policy_conf
     if not yes:
         _print_plan(targets)
         return
-    raise SystemExit(_deploy(targets, AutomationDeployer(), jobs or os.cpu_count() or 1, fail_fast))
+    raise SystemExit(_deploy(targets, AutomationDeployer(), jobs or default_jobs(), fail_fast))
 
 
 def _print_plan(targets: list[DeployTarget]) -> None:
@@ -75,7 +75,8 @@ def _deploy(targets: list[DeployTarget], deployer: Deployer, jobs: int, fail_fas
 
     progress = Progress("deploy", [t.stack for t in targets])
     with progress:
-        results = run_deploy(targets, deployer, jobs=jobs, fail_fast=fail_fast, on_event=progress.event, on_tick=progress.tick)
+        results = run_deploy(targets, deployer, jobs=jobs, fail_fast=fail_fast, on_event=progress.event,
+                             on_tick=progress.tick)
     code = worst_exit(r.outcome.exit_code if r.outcome.exit_code is not None else 4 for r in results)
     rows = [SummaryRow(r.target.stack, r.outcome, None, r.summary or r.outcome.reason) for r in results]
     render_summary("deploy", rows, code, console())

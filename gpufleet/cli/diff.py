@@ -52,7 +52,7 @@ from gpufleet.errors import EXIT_BLOCKED
 @click.option("--output", "output", type=click.Path(file_okay=False, path_type=Path),
               help="With several stacks: write each stack's report to DIR/<stack>.md (or .json) instead of stdout.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="With several stacks: how many diffs run at once (default: the CPU count).")
+              help="With several stacks: how many diffs run at once (default: the CPUs gpufleet may use).")
 @click.pass_context
 def diff(ctx: click.Context, base_text: str | None, head_text: str | None, stack_args: tuple[Path, ...],
          base_ref: str | None, policy_config: Path | None, policy_config_dir: Path | None, output_format: str,

@@ -33,7 +33,7 @@ FORMATS = ("text", "json", "markdown", "sarif")
               help="Write the report to this file instead of stdout. With several stacks: a directory, "
                    "one <stack>.<txt|json|md|sarif> per stack.")
 @click.option("--jobs", "jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="With several stacks: how many previews run at once (default: the CPU count).")
+              help="With several stacks: how many previews run at once (default: the CPUs gpufleet may use).")
 def preview(stack_args: tuple[Path, ...], policy_config: Path | None, policy_config_dir: Path | None, fmt: str,
             output: Path | None, jobs: int | None) -> None:
     """Run the stack's Pulumi program offline and the gpufleet policy pack over every resource.
@@ -73,10 +73,9 @@ def preview(stack_args: tuple[Path, ...], policy_config: Path | None, policy_con
 def _preview_many(stack_args: tuple[Path, ...], policy_config: Path | None, policy_config_dir: Path | None,
                   fmt: str, output: Path | None, jobs: int | None) -> int:
     """Preview several stacks in parallel (see :mod:`gpufleet.cli._multistack`); the combined exit code."""
-    import os
-
     from gpufleet.cli._multistack import EXTENSIONS, StackTask, check_stack_outputs, gpufleet_argv, output_dir, \
         run_stacks, temp_workdir
+    from gpufleet.parallel import default_jobs
     from gpufleet.stackset import expand_stacks, policy_config_for
 
     stacks = expand_stacks(stack_args)
@@ -94,7 +93,7 @@ def _preview_many(stack_args: tuple[Path, ...], policy_config: Path | None, poli
             argv = gpufleet_argv("preview", "--stack", str(s.path), "--format", fmt, "--output", str(report),
                                  *(["--policy-config", str(config)] if config else []))
             tasks.append(StackTask(s, argv, report, out_dir / f"{s.name}.{ext}" if out_dir else None))
-        return run_stacks("preview", tasks, jobs=jobs or os.cpu_count() or 1, fmt=fmt, workdir=Path(tmp))
+        return run_stacks("preview", tasks, jobs=jobs or default_jobs(), fmt=fmt, workdir=Path(tmp))
 
 
 def _render_text(result: Any, output: Path | None, render_text: Any) -> str:
