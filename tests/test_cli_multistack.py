@@ -69,3 +69,54 @@ def test_json_on_stdout_holds_every_stack(tmp_path: Path, capsys: pytest.Capture
     assert [(s["stack"], s["result"], s["report"]) for s in doc["stacks"]] == [
         ("a", "pass", {"verdict": "pass"}), ("b", "could not run", None)]
     assert doc["stacks"][1]["error"] == "preview exited 4"
+
+
+class _Step:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def poll(self) -> int | None:
+        return None
+
+    def stop(self) -> None:  # pragma: no cover
+        pass
+
+    def kill(self) -> None:  # pragma: no cover
+        pass
+
+    def status(self) -> str:
+        return self.text
+
+
+def test_on_a_terminal_progress_is_a_live_table_of_every_stack() -> None:
+    import io
+
+    from rich.console import Console
+
+    from gpufleet.cli._multistack import Progress
+    from gpufleet.parallel import Outcome
+
+    progress = Progress("preview", ["aws-training", "dev", "prod"])
+    screen = io.StringIO()
+    progress.console = Console(file=screen, force_terminal=True, width=100, color_system=None)
+    with progress:
+        progress.event(Outcome("aws-training", "running"))
+        progress.event(Outcome("dev", "running"))
+        progress.event(Outcome("aws-training", "done", 3, 12.5))
+        progress.tick({"dev": _Step("gpufleet preview: running the program of stacks/Pulumi.dev.yaml")})
+        frame = progress._table()
+    lines = [line.rstrip() for line in _render(frame).splitlines()]
+    assert lines[0].split()[:2] == ["aws-training", "blocked"]
+    assert lines[1].split()[:2] == ["dev", "running"] and lines[1].endswith("running the program of stacks/Pulumi.dev.yaml")
+    assert lines[2].split() == ["prod", "waiting"]
+    assert "gpufleet preview: aws-training" not in screen.getvalue()  # no plain lines on a terminal
+
+
+def _render(renderable: object) -> str:
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=120, color_system=None).print(renderable)
+    return buffer.getvalue()
