@@ -87,3 +87,18 @@ def test_one_stack_with_a_base_ref_is_the_single_stack_diff(run_cli: Run, repo: 
 def test_bad_flag_combinations_are_bad_input(run_cli: Run, repo: Path, args: list[str], message: str) -> None:
     code, _, err = run_cli("diff", *args)
     assert code == 2 and message in err
+
+
+def test_each_stack_is_compared_with_its_path_in_the_repository(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from gpufleet.cli._diff_many import base_and_head
+    from gpufleet.errors import SpecError
+
+    fleet = repo / "stacks" / "Pulumi.fleet.yaml"
+    assert base_and_head(fleet, "main") == ("main:stacks/Pulumi.fleet.yaml", str(fleet))
+    # Deleted from the work tree: its head is the last commit's, a stack the change removes.
+    assert base_and_head(Path("stacks/Pulumi.gone.yaml"), "main") == (
+        "main:stacks/Pulumi.gone.yaml", "HEAD:stacks/Pulumi.gone.yaml")
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "Pulumi.x.yaml"
+    elsewhere.write_text("config: {}\n")
+    with pytest.raises(SpecError, match="is not inside a git repository"):
+        base_and_head(elsewhere, "main")
