@@ -1,0 +1,236 @@
+"""``gpufleet preview`` against the Pulumi SDK's own floor, as whole processes, at 40, 200 and 500 services.
+
+For each size, :func:`fleets.big_fleet` generates the fleet (sites grown to hold it: the envelope and
+the GPU quota of every site raised so the plan fits), and two processes are timed in the same run:
+
+* **gpufleet**: ``python -m gpufleet preview --stack ... --format json`` (spec, plan, program under
+  mocks, policy pack over the engine's protocol, report), wall clock from start to exit;
+* **floor**: a bare Pulumi program that imports the same provider classes and registers the same
+  resources (same type tokens, names, inputs, parents, explicit providers, components' registered
+  outputs, data-source calls, stack outputs) under ``pulumi.runtime.set_mocks`` with mocks that
+  echo their inputs, inside ``run_pulumi_func`` as the language host runs a program; taken from the
+  offline records of the same stack (:func:`gpufleet.offline.run_program`, run in this process
+  beforehand, untimed). It is what any program registering these resources pays: the interpreter,
+  the SDK, the provider modules and the registrations.
+
+The script prints both times, their ratio at each size, the time ratio between the two largest
+sizes against their resource ratio (near 1 is linear), and the peak memory (RSS, from ``wait4``) of
+every gpufleet preview. Goal: gpufleet ≤ 1.3× the floor at every size, near-linear in the fleet.
+
+A 500-service fleet's ``gpufleet:fleet`` value is over the 128 KiB a single environment string may
+hold (Pulumi passes config in ``PULUMI_CONFIG``); such a size is skipped (with a note) until the
+stack can hold its fleet elsewhere.
+
+    .venv/bin/python benchmarks/preview_floor_bench.py [--sizes 40,200,500] [--repeat 3] [--json]
+
+Figures on a 2-core machine shared with other work (best of three): see ``docs/policies.md``,
+"Preview against the SDK's floor".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV_STRING_LIMIT_BYTES = 128 * 1024
+"""Linux caps one environment string (``PULUMI_CONFIG=...``) at 32 pages."""
+GOAL_RATIO = 1.3
+
+
+# --- the floor: a bare Pulumi program over recorded resources ------------------------------------------
+
+
+def _provider_class(type_token: str) -> Any:
+    """The generated class of a resource type token (``aws:ec2/launchTemplate:LaunchTemplate`` →
+    ``pulumi_aws.ec2.LaunchTemplate``), loading its module as the real program does; None when the
+    token is not a provider package's resource (components, providers)."""
+    import importlib
+
+    package, module, name = type_token.split(":", 2)
+    if package in ("pulumi", "gpufleet"):
+        return None
+    mod = module.split("/", 1)[0]
+    try:
+        lib = importlib.import_module(f"pulumi_{package.replace('-', '_')}" + ("" if mod == "index" else f".{mod}"))
+    except ImportError:
+        return None
+    return getattr(lib, name, None)
+
+
+def floor_program(records: dict[str, Any]) -> int:
+    """Register ``records`` (as :func:`record` wrote them) under mocks; returns the registrations."""
+    import asyncio
+
+    import pulumi
+    from pulumi.runtime.stack import run_pulumi_func
+
+    registered = [0]
+
+    class EchoMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[Any, Any]]:
+            registered[0] += 1
+            return ("" if not args.custom else f"{args.name}-id"), dict(args.inputs)
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
+            return dict(args.args), []
+
+    def program() -> None:
+        made: dict[str, pulumi.Resource] = {}
+        by_urn = {r["urn"]: r for r in records["resources"]}
+
+        def make(rec: dict[str, Any]) -> pulumi.Resource:
+            if rec["urn"] in made:
+                return made[rec["urn"]]
+            parent = make(by_urn[rec["parent"]]) if rec["parent"] in by_urn else None
+            provider = None
+            if rec["provider"]:
+                provider = make(by_urn[rec["provider"].rsplit("::", 1)[0]])
+            opts = pulumi.ResourceOptions(parent=parent, provider=provider)  # type: ignore[arg-type]
+            kind = rec["type"]
+            res: pulumi.Resource
+            if kind.startswith("pulumi:providers:"):
+                res = pulumi.ProviderResource(kind.rsplit(":", 1)[1], rec["name"], rec["inputs"], opts)
+            elif not rec["custom"]:
+                res = pulumi.ComponentResource(kind, rec["name"], rec["inputs"], opts)
+                if rec["outputs"] is not None:
+                    res.register_outputs(rec["outputs"])
+            else:
+                cls = _provider_class(kind)
+                res = cls.__new__(cls) if isinstance(cls, type) else object.__new__(pulumi.CustomResource)
+                pulumi.CustomResource.__init__(res, kind, rec["name"], rec["inputs"], opts)  # as the class's own __init__
+            made[rec["urn"]] = res
+            return res
+
+        for call in records["calls"]:
+            pulumi.runtime.invoke(call["token"], call["args"])
+        for rec in records["resources"]:
+            make(rec)
+        for key, value in records["outputs"].items():
+            pulumi.export(key, value)
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi.runtime.set_mocks(EchoMocks(), project=records["project"], stack=records["stack"], preview=True)
+    loop.run_until_complete(run_pulumi_func(program))
+    return registered[0]
+
+
+def record(stack_file: Path, out: Path) -> int:
+    """Run the stack's program offline (untimed) and write what it registered for the floor."""
+    from gpufleet.offline import run_program
+
+    run = run_program(stack_file, preview=True)
+    out.write_text(json.dumps({
+        "project": run.project, "stack": run.stack, "outputs": run.outputs,
+        "calls": [{"token": c.token, "args": c.args} for c in run.calls],
+        "resources": [{"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "provider": r.provider,
+                       "custom": r.custom, "inputs": r.inputs, "outputs": None if r.custom else r.outputs}
+                      for r in run.resources],
+    }))
+    return len(run.resources)
+
+
+# --- timing whole processes ----------------------------------------------------------------------------
+
+
+def timed_process(argv: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB, the largest of the process and the children it waited for)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    began = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - began
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n{err[-3000:]}")
+    return seconds, int(usage.ru_maxrss)
+
+
+def grown_fleet(services: int) -> dict[str, Any]:
+    """:func:`fleets.big_fleet` with every site's envelope and H100 quota raised to hold the fleet."""
+    from fleets import big_fleet
+
+    fleet = big_fleet(services)
+    for site in fleet["sites"]:
+        site["power_mw"] = 1000.0
+        site["quota_gpus"] = {"H100": 1_000_000}
+    return fleet
+
+
+def measure(services: int, repeat: int, tmp: Path) -> dict[str, Any]:
+    from fleets import write_stack
+
+    fleet = grown_fleet(services)
+    config_bytes = len(json.dumps(fleet, sort_keys=True))
+    stack = write_stack(tmp / f"Pulumi.floor{services}.yaml", fleet)
+    row: dict[str, Any] = {"services": services, "config_bytes": config_bytes}
+    if config_bytes + len("PULUMI_CONFIG=") > ENV_STRING_LIMIT_BYTES:
+        row["skipped"] = f"gpufleet:fleet is {config_bytes:,} bytes of JSON, over the 128 KiB environment string"
+        return row
+    records = tmp / f"records{services}.json"
+    row["resources"] = record(stack, records)
+    preview = [sys.executable, "-m", "gpufleet", "preview", "--stack", str(stack), "--format", "json",
+               "--output", str(tmp / f"preview{services}.json")]
+    floor = [sys.executable, str(Path(__file__).resolve()), "--floor", str(records)]
+    gpufleet_runs, floor_runs = [], []
+    for _ in range(max(1, repeat)):  # interleaved, so a busy moment hits both alike
+        floor_runs.append(timed_process(floor))
+        gpufleet_runs.append(timed_process(preview))
+    row["gpufleet_s"], row["gpufleet_rss_kib"] = min(gpufleet_runs)
+    row["floor_s"], row["floor_rss_kib"] = min(floor_runs)
+    row["gpufleet_peak_rss_kib"] = max(rss for _s, rss in gpufleet_runs)
+    row["ratio"] = row["gpufleet_s"] / row["floor_s"]
+    report = json.loads((tmp / f"preview{services}.json").read_text())
+    row["gpus"] = sum(w.get("gpus_provisioned") or 0 for w in report["workloads"])
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sizes", default="40,200,500", help="inference services per fleet, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each process per size (the fastest is kept)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)  # the floor process itself
+    args = parser.parse_args(argv)
+    if args.floor:
+        floor_program(json.loads(args.floor.read_text()))
+        return 0
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [measure(int(n), args.repeat, Path(tmp)) for n in args.sizes.split(",")]
+    done = [r for r in rows if "skipped" not in r]
+    scaling = None
+    if len(done) >= 2:
+        a, b = done[-2], done[-1]
+        scaling = {"from": a["services"], "to": b["services"], "resources_ratio": b["resources"] / a["resources"],
+                   "gpufleet_time_ratio": b["gpufleet_s"] / a["gpufleet_s"], "floor_time_ratio": b["floor_s"] / a["floor_s"]}
+    if args.json:
+        print(json.dumps({"sizes": rows, "scaling": scaling, "goal_ratio": GOAL_RATIO}, indent=2))
+    else:
+        print(f"{'services':>8} {'resources':>9} {'GPUs':>8} {'gpufleet':>9} {'floor':>8} {'ratio':>6} {'peak RSS':>9}")
+        for r in rows:
+            if "skipped" in r:
+                print(f"{r['services']:>8}  skipped: {r['skipped']}")
+                continue
+            print(f"{r['services']:>8} {r['resources']:>9} {r['gpus']:>8,} {r['gpufleet_s']:>8.2f}s {r['floor_s']:>7.2f}s "
+                  f"{r['ratio']:>5.2f}x {r['gpufleet_peak_rss_kib'] / 1024:>7.0f}MiB")
+        if scaling:
+            print(f"{scaling['from']} → {scaling['to']} services: resources ×{scaling['resources_ratio']:.2f}, "
+                  f"gpufleet time ×{scaling['gpufleet_time_ratio']:.2f}, floor time ×{scaling['floor_time_ratio']:.2f}")
+        worst = max((r["ratio"] for r in done), default=0.0)
+        print(f"worst ratio {worst:.2f}x: {'within' if worst <= GOAL_RATIO else 'OVER'} the {GOAL_RATIO}x goal")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
