@@ -91,23 +91,8 @@ def read_text(path: str | Path, *, what: str = "input", max_bytes: int = MAX_INP
 # --- YAML ----------------------------------------------------------------------------------------------
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """A SafeLoader that bounds depth and alias expansion and refuses duplicate and non-string keys."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise _BoundError(f"nested deeper than {MAX_DEPTH} levels at line {mark.line + 1}",
-                                  f"at most {MAX_DEPTH} levels of mappings and lists")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+class _StrictConstruction(yaml.constructor.SafeConstructor):
+    """Refuses duplicate and non-string keys and over-long integers while building the document."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
@@ -133,14 +118,50 @@ class _BoundedLoader(yaml.SafeLoader):
         return super().construct_yaml_int(node)
 
 
-_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+class _BoundedLoader(_StrictConstruction, yaml.SafeLoader):
+    """The pure-Python loader: bounds depth while composing, and decides (and words) every refusal."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _BoundError(f"nested deeper than {MAX_DEPTH} levels at line {mark.line + 1}",
+                                  f"at most {MAX_DEPTH} levels of mappings and lists")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+_C_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", None)
+
+
+class _FastLoader(_StrictConstruction, _C_SAFE_LOADER or yaml.SafeLoader):  # type: ignore[misc]
+    """libyaml's parser and composer (``CSafeLoader``) with the same construction checks. It only
+    accepts: whatever it refuses or finds over a bound is read again by :class:`_BoundedLoader`,
+    which words the refusal, so both paths refuse the same text with the same message."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)  # type: ignore[call-arg]  # CSafeLoader's, through the mixin
+
+
 # YAML 1.1 reads ``7.0e10`` and ``1e12`` (no sign in the exponent, or no dot) as text; YAML 1.2, and
 # so Pulumi reading the same stack file, reads them as numbers. Read them as Pulumi does.
-_BoundedLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
+for _loader in (_BoundedLoader, _FastLoader):
+    _loader.add_constructor("tag:yaml.org,2002:int", _StrictConstruction.construct_yaml_int)  # type: ignore[type-var]
+    _loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+        list("-+0123456789."),
+    )
+FAST_YAML = _C_SAFE_LOADER is not None
+"""Whether documents are read with libyaml (PyYAML built with it); the pure-Python loader otherwise."""
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+"""Characters the pure-Python reader refuses (libyaml does not check them all)."""
 
 
 class _BoundError(Exception):
@@ -156,36 +177,52 @@ def _describe(node: Node) -> str:
     return "a mapping" if isinstance(node, MappingNode) else "a list"
 
 
-def _expanded_size(root: Node) -> int:
-    """Nodes in the document once every alias is expanded, without expanding it (shared nodes are
-    counted once per reference, computed bottom-up)."""
-    sizes: dict[int, int] = {}
+def _tree_bounds(root: Node) -> tuple[int, int]:
+    """Nodes in the document once every alias is expanded, and its levels with aliases expanded,
+    without expanding it (computed bottom-up over the shared nodes). A recursive alias expands
+    without end: its size is past :data:`MAX_NODES`."""
+    sizes: dict[int, tuple[int, int]] = {}
+    entered: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
-        if id(node) in sizes:
-            continue
+        if id(node) in sizes or (not done and id(node) in entered):
+            continue  # done, or an ancestor still open (a cycle: its parent counts it below)
         children: list[Node] = []
         if isinstance(node, SequenceNode):
             children = list(node.value)
         elif isinstance(node, MappingNode):
             children = [n for pair in node.value for n in pair]
         if not done:
+            entered.add(id(node))
             stack.append((node, True))
             stack += [(c, False) for c in children if id(c) not in sizes]
             continue
         total = 1
+        levels = 1
         for child in children:
-            total += sizes.get(id(child), 1)  # a cycle (recursive alias) counts once
+            size, height = sizes.get(id(child), (MAX_NODES + 1, 1))  # not done: an open ancestor, a cycle
+            total += size
+            levels = max(levels, height + 1)
             if total > MAX_NODES:
                 total = MAX_NODES + 1
                 break
-        sizes[id(node)] = total
+        sizes[id(node)] = (total, levels)
     return sizes[id(root)]
 
 
+def _too_many_nodes() -> _BoundError:
+    return _BoundError(f"aliases expand the document past {MAX_NODES:,} nodes",
+                       "write the values out, or use fewer aliases")
+
+
 def parse_yaml(text: str, *, source: str, what: str = "input") -> Any:
-    """One YAML document, within the limits above (SpecError with the line otherwise)."""
+    """One YAML document, within the limits above (SpecError with the line otherwise).
+
+    Read with libyaml when PyYAML has it (:data:`FAST_YAML`); a document libyaml refuses, or that
+    breaks a bound, is read again by the pure-Python loader, which words the refusal, so the message
+    is the same either way.
+    """
     return _parse_yaml(text, source=source, what=what, lines=None)
 
 
@@ -220,15 +257,24 @@ def _record_lines(root: Node, lines: Lines) -> None:
 
 
 def _parse_yaml(text: str, *, source: str, what: str, lines: Lines | None) -> Any:
-    loader = _BoundedLoader(text)
+    if FAST_YAML and not _NON_PRINTABLE.search(text):
+        found: Lines | None = None if lines is None else {}
+        try:
+            doc = _parse_fast(text, found)
+        except (_BoundError, yaml.YAMLError, RecursionError, ValueError, TypeError):
+            pass  # refused: the pure-Python loader below says where and why
+        else:
+            if lines is not None and found is not None:
+                lines.update(found)
+            return doc
     try:
+        loader = _BoundedLoader(text)  # the reader refuses control characters here
         try:
             node = loader.get_single_node()
             if node is None:
                 return None
-            if _expanded_size(node) > MAX_NODES:
-                raise _BoundError(f"aliases expand the document past {MAX_NODES:,} nodes",
-                                  "write the values out, or use fewer aliases")
+            if _tree_bounds(node)[0] > MAX_NODES:
+                raise _too_many_nodes()
             if lines is not None:
                 _record_lines(node, lines)
             return loader.construct_document(node)
@@ -236,12 +282,35 @@ def _parse_yaml(text: str, *, source: str, what: str, lines: Lines | None) -> An
             loader.dispose()
     except _BoundError as exc:
         raise _refuse(source, what, exc.message, exc.hint) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise _refuse(source, what, f"not valid YAML at line {line}, column {column}: character "
+                      f"#x{exc.character:04x} is not allowed", "printable text (no control characters)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         raise _refuse(source, what, f"not valid YAML at {where}: {getattr(exc, 'problem', None) or exc}") from None
     except (RecursionError, ValueError) as exc:
         raise _refuse(source, what, f"cannot read the YAML: {exc}") from None
+
+
+def _parse_fast(text: str, lines: Lines | None) -> Any:
+    """libyaml's reading of ``text``; raises on anything the pure-Python loader might refuse (aliases
+    expanded counted for depth too, so it refuses more, never less)."""
+    loader = _FastLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size, levels = _tree_bounds(node)
+        if size > MAX_NODES or levels > MAX_DEPTH:
+            raise _too_many_nodes()
+        if lines is not None:
+            _record_lines(node, lines)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 # --- JSON ----------------------------------------------------------------------------------------------

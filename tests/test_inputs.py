@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gpufleet.errors import SpecError
-from gpufleet.inputs import MAX_INPUT_BYTES, parse_json, parse_yaml, read_text
+from gpufleet.inputs import MAX_INPUT_BYTES, parse_json, parse_yaml, parse_yaml_lines, read_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,3 +94,57 @@ def test_large_files_and_bad_encodings_are_refused(tmp_path: Path) -> None:
     latin.write_bytes(b"config:\n  name: caf\xe9\n")
     with pytest.raises(SpecError, match="not valid UTF-8 text: byte 0xe9 at line 2"):
         read_text(latin)
+
+
+_BAD_YAML = [
+    "a: 1\nb: 2\na: 3\n",
+    "1: x\n",
+    "x: {true: 1}\n",
+    "x: " + "[" * 5000 + "]" * 5000,
+    "x: " + "[" * 65 + "]" * 65,
+    "x:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 70)) + "  " * 70 + "v: 1\n",
+    "x: " + "9" * 5001,
+    "x: 0x" + "f" * 41,
+    "a: [1, 2\n",
+    "a: 1\n---\nb: 2\n",
+    "a: *nowhere\n",
+    "a: \x07bell\n",
+    "a: 'unterminated\n",
+    "a:\n\t- tab\n",
+    "a: &r [*r]\n",
+    _bomb(),
+]
+
+
+@pytest.mark.parametrize("text", _BAD_YAML, ids=range(len(_BAD_YAML)))
+def test_libyaml_and_pure_python_refuse_alike(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether PyYAML has libyaml or not, the same text is refused with the same message."""
+    import gpufleet.inputs as inputs
+
+    messages = []
+    for fast in (True, False):
+        monkeypatch.setattr(inputs, "FAST_YAML", fast and inputs._C_SAFE_LOADER is not None)
+        with pytest.raises(SpecError) as err:
+            parse_yaml(text, source="stack.yaml")
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+
+
+def test_libyaml_and_pure_python_read_every_stack_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every YAML file of the repository reads to the same document, with the same lines (or the same
+    refusal), both ways."""
+    import gpufleet.inputs as inputs
+
+    files = sorted(p for pattern in ("stacks/*.yaml", "tests/fixtures/**/*.yaml", "policies/*.yaml", "*.yaml")
+                   for p in REPO.glob(pattern))
+    assert len(files) > 10
+    for path in files:
+        docs = []
+        for fast in (True, False):
+            monkeypatch.setattr(inputs, "FAST_YAML", fast and inputs._C_SAFE_LOADER is not None)
+            try:
+                docs.append(parse_yaml_lines(path.read_text(encoding="utf-8"), source=str(path)))
+            except SpecError as exc:
+                docs.append(str(exc))
+        assert docs[0] == docs[1], path
+    assert parse_yaml("n: 7.0e10\nm: 1e12\n", source="s") == {"n": 7.0e10, "m": 1e12}
