@@ -5,11 +5,11 @@ the GPU quota of every site raised so the plan fits), and two processes are time
 
 * **gpufleet**: ``python -m gpufleet preview --stack ... --format json`` (spec, plan, program under
   mocks, policy pack over the engine's protocol, report), wall clock from start to exit;
-* **floor**: a bare Pulumi program that imports the same provider classes and registers the same
-  resources (same type tokens, names, inputs, parents, explicit providers, components' registered
-  outputs, data-source calls, stack outputs) under ``pulumi.runtime.set_mocks`` with mocks that
-  echo their inputs, inside ``run_pulumi_func`` as the language host runs a program; taken from the
-  offline records of the same stack (:func:`gpufleet.offline.run_program`, run in this process
+* **floor**: a bare Pulumi program that registers the same resources through the same provider
+  classes (same type tokens, names, inputs, parents, explicit providers; components' registered
+  outputs, data-source calls and stack outputs too) under ``pulumi.runtime.set_mocks`` with mocks
+  that echo their inputs, inside ``run_pulumi_func`` as the language host runs a program; taken
+  from the offline records of the same stack (:func:`gpufleet.offline.run_program`, run in this process
   beforehand, untimed). It is what any program registering these resources pays: the interpreter,
   the SDK, the provider modules and the registrations.
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,27 @@ def _provider_class(type_token: str) -> Any:
     except ImportError:
         return None
     return getattr(lib, name, None)
+
+
+def _snake(key: str) -> str:
+    """``publicIPAddressVersion`` → ``public_ip_address_version``: a generated class's argument name."""
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", key)).lower()
+
+
+def _custom(kind: str, name: str, inputs: dict[str, Any], opts: Any) -> Any:
+    """A custom resource through its generated class (top-level inputs as its keyword arguments,
+    nested values as the engine's camelCase objects, which the SDK passes through unchanged); a
+    resource whose recorded inputs the class refuses (a required input unknown during the preview,
+    so not recorded) registers through ``CustomResource``, as the class's own constructor ends."""
+    import pulumi
+
+    cls = _provider_class(kind)
+    if isinstance(cls, type):
+        try:
+            return cls(name, opts=opts, **{_snake(k): v for k, v in inputs.items()})
+        except TypeError:
+            pass
+    return pulumi.CustomResource(kind, name, inputs, opts)
 
 
 def floor_program(records: dict[str, Any]) -> int:
@@ -103,9 +125,7 @@ def floor_program(records: dict[str, Any]) -> int:
                 if rec["outputs"] is not None:
                     res.register_outputs(rec["outputs"])
             else:
-                cls = _provider_class(kind)
-                res = cls.__new__(cls) if isinstance(cls, type) else object.__new__(pulumi.CustomResource)
-                pulumi.CustomResource.__init__(res, kind, rec["name"], rec["inputs"], opts)  # as the class's own __init__
+                res = _custom(kind, rec["name"], rec["inputs"], opts)
             made[rec["urn"]] = res
             return res
 
@@ -202,7 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)  # the floor process itself
     args = parser.parse_args(argv)
     if args.floor:
-        floor_program(json.loads(args.floor.read_text()))
+        records = json.loads(args.floor.read_text())
+        registered = floor_program(records)
+        if registered != len(records["resources"]):
+            print(f"the floor registered {registered} resources, the records hold {len(records['resources'])}",
+                  file=sys.stderr)
+            return 1
         return 0
     sys.path.insert(0, str(ROOT / "benchmarks"))
     sys.path.insert(0, str(ROOT))

@@ -6,11 +6,15 @@ One preview, in order:
 1. read the policy config (Pulumi's ``--policy-pack-config`` format), find the stack's Pulumi
    project (:func:`gpufleet.project.find_project`: the program and the pack) and read the stack file;
 2. start the pack in the project's ``policies/`` exactly as ``pulumi preview --policy-pack`` does
-   (:class:`gpufleet.engine.PolicyEngine`), read its policies and validate the config
-   against their schemas, so a bad config fails before the program runs;
-3. run the program under mocks (:func:`gpufleet.offline.run_program`) and collect every resource;
-4. ``AnalyzeStack`` over all of them; summarise capacity against demand per workload and power per
-   site with the pack's own inventory code (the numbers the policies judged).
+   (:class:`gpufleet.engine.PolicyEngine`), without waiting for it;
+3. while it boots, run the program under mocks (:func:`gpufleet.offline.run_program`, given the
+   stack config read in 1) and collect every resource; when a policy config is given, the pack is
+   waited for and the config validated against its policies' schemas first, so a bad config fails
+   before the program runs;
+4. wait for the pack and read its policies (a pack that did not start is reported before anything
+   the program raised);
+5. ``AnalyzeStack`` over all the resources; summarise capacity against demand per workload and
+   power per site with the pack's own inventory code (the numbers the policies judged).
 
 Exit codes (:attr:`PreviewResult.exit_code` and the CLI): 0 pass (advisory findings allowed),
 3 blocked by a mandatory violation, 2 bad input (stack file, policy config), 1 internal fault.
@@ -143,18 +147,30 @@ def run_preview(
     config_source = str(policy_config) if policy_config else ""
     given = load_policy_config(policy_config) if policy_config else {}
     project = find_project(stack_path)
-    stack_name, stack_config, _notes = read_stack_config(stack_path, project.name)
+    stack_name, stack_config, notes = read_stack_config(stack_path, project.name)  # read once
     size_note = check_config_size(stack_config, source=str(stack_path))  # before any process starts
     pack_dir = Path(pack_dir) if pack_dir is not None else default_pack_dir(stack_path)
     own_engine = engine is None
     eng = engine or PolicyEngine(pack_dir, stack=stack_name, project=project.name, stack_config=stack_config)
     try:
         say(f"starting the policy pack {pack_dir}")
+        eng.launch()  # it boots while the program runs
+        if given:  # a policy config is checked against the pack's schemas before the program runs
+            reconcile_policy_config(eng.info(), given, source=config_source)
+        say(f"running the program of {stack_path} under Pulumi's mocks")
+        program_error: Exception | None = None
+        try:
+            run = run_program(stack_path, preview=True, check=False, root=root,
+                              stack_config=(stack_name, stack_config, notes))
+        except Exception as exc:  # noqa: BLE001 - reported after the pack's and the config's errors
+            program_error = exc
         eng.start()
         info = eng.info()
-        reconcile_policy_config(info, given, source=config_source)  # fail before the program runs
-        say(f"running the program of {stack_path} under Pulumi's mocks")
-        run = run_program(stack_path, preview=True, root=root)
+        reconcile_policy_config(info, given, source=config_source)  # a bad config wins over the program's errors
+        if program_error is not None:
+            raise program_error
+        if run.error is not None:
+            raise run.error
         resources = analyzed_resources(run)  # outputs, computed values unknown, as the engine sends them
         say(f"analysing {len(resources)} resources with {len(info.policies)} policies")
         began = time.perf_counter()

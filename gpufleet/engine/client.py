@@ -84,8 +84,10 @@ class PolicyEngine(PackProcess):
         self.close()
 
     def start(self) -> int:
-        """Start the pack and connect; returns the port it listens on (on 127.0.0.1)."""
-        if self.process is not None:
+        """Start the pack (unless :meth:`launch` did) and connect; returns the port it listens on
+        (on 127.0.0.1). :attr:`seconds_start` is the time spent here: waiting for a launched pack
+        counts only what was not overlapped by the caller's work."""
+        if self._stub is not None:
             return super().start()
         began = time.perf_counter()
         port = super().start()

@@ -109,6 +109,8 @@ class PackProcess:
         self.port: int | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=200)
         self._threads: list[threading.Thread] = []
+        self._first_line: list[str] = []
+        self._got_line = threading.Event()
 
     @property
     def argv(self) -> list[str]:
@@ -128,15 +130,15 @@ class PackProcess:
             env["PULUMI_CONFIG"] = json.dumps(self.stack_config)
         return env
 
-    def start(self) -> int:
-        """Start the pack; returns the port it listens on (on 127.0.0.1).
+    def launch(self) -> None:
+        """Start the pack process without waiting for it (it boots while the caller works);
+        :meth:`start` then waits for its port. Stop it with :meth:`close` in every case.
 
         Raises:
-            PolicyEngineError: no pack there, it cannot be started, or it printed no port in time.
+            PolicyEngineError: no pack there, or it cannot be started.
         """
         if self.process is not None:
-            assert self.port is not None
-            return self.port
+            return
         if not (self.pack_dir / "PulumiPolicy.yaml").is_file():
             raise PolicyEngineError(f"no policy pack at {self.pack_dir} (PulumiPolicy.yaml missing)")
         try:
@@ -146,8 +148,8 @@ class PackProcess:
             )
         except OSError as exc:
             raise PolicyEngineError(f"cannot start the policy pack with {self.python}: {exc}") from exc
-        first_line: list[str] = []
-        got_line = threading.Event()
+        first_line = self._first_line = []
+        got_line = self._got_line = threading.Event()
         self._drain(self.process.stderr, self._stderr.append)
 
         def read_stdout(stream: IO[bytes]) -> None:
@@ -161,6 +163,18 @@ class PackProcess:
         t = threading.Thread(target=read_stdout, args=(self.process.stdout,), daemon=True)
         t.start()
         self._threads.append(t)
+
+    def start(self) -> int:
+        """Start the pack (unless :meth:`launch` did) and wait for the port it listens on (on 127.0.0.1).
+
+        Raises:
+            PolicyEngineError: no pack there, it cannot be started, or it printed no port in time.
+        """
+        if self.port is not None:
+            return self.port
+        self.launch()
+        assert self.process is not None
+        first_line, got_line = self._first_line, self._got_line
         if not got_line.wait(self.startup_timeout) or not first_line or not first_line[0].strip().isdigit():
             try:  # stdout closed: the pack is exiting; wait for its code
                 code = self.process.wait(timeout=5) if got_line.is_set() else self.process.poll()
@@ -194,7 +208,7 @@ class PackProcess:
 
     def close(self) -> None:
         """Stop the pack process (terminate, then kill after 5 s)."""
-        proc, self.process = self.process, None
+        proc, self.process, self.port = self.process, None, None
         if proc is not None:
             if proc.poll() is None:
                 proc.terminate()

@@ -57,6 +57,7 @@ def run_program(
     program: str | Path | None = None,
     check: bool = True,
     root: str | Path | None = None,
+    stack_config: tuple[str, dict[str, str], list[str]] | None = None,
 ) -> OfflineRun:
     """Run the Pulumi program on a stack file under mocks and return what it registered.
 
@@ -70,6 +71,8 @@ def run_program(
             in :attr:`OfflineRun.error` together with whatever was registered before it.
         root: the project directory the program reads ``gpufleet:fleetFiles`` from (default: the
             stack's project; ``gpufleet diff`` passes a git ref's files copied aside).
+        stack_config: what :func:`read_stack_config` returned for this stack file, when the caller
+            already read it (the file is then not read again).
 
     Returns:
         An :class:`OfflineRun`. Runs are isolated from each other and from the caller's context.
@@ -90,7 +93,8 @@ def run_program(
                                       "main: a .py file, or a directory holding __main__.py (default: "
                                       "__main__.py beside Pulumi.yaml)"), source=str(found.file))
             program = found.program
-    stack, config, notes = read_stack_config(stack_file, project)
+    stack, config, notes = stack_config or read_stack_config(stack_file, project)
+    config, notes = dict(config), list(notes)
     config[STACK_DIR_CONFIG] = str(Path(stack_file).resolve().parent)  # a service's history is read from here
     placeholder = SSH_KEY_CONFIG not in config
     if placeholder:
