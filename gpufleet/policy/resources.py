@@ -26,7 +26,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gpufleet import clouds
@@ -99,6 +99,12 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+@lru_cache(maxsize=4096)
+def _spellings(name: str) -> tuple[str, ...]:
+    """``name`` as written, camelCase and snake_case (each once): the keys :func:`pick` tries."""
+    return tuple(dict.fromkeys((name, _camel(name), _snake(name))))
+
+
 def pick(props: Mapping[str, Any] | None, *names: str, default: Any = None) -> Any:
     """The first of ``names`` present in ``props``, trying each as written, camelCase and snake_case.
 
@@ -108,7 +114,7 @@ def pick(props: Mapping[str, Any] | None, *names: str, default: Any = None) -> A
     if not isinstance(props, Mapping):
         return default
     for name in names:
-        for key in (name, _camel(name), _snake(name)):
+        for key in _spellings(name):
             if key in props:
                 return props[key]
     return default
@@ -133,6 +139,11 @@ def as_int(value: Any) -> int | None:
     return None if number is None else int(round(number))
 
 
+@lru_cache(maxsize=1)
+def _tag_paths() -> tuple[tuple[str, ...], ...]:
+    return clouds.tag_paths()  # the registry of clouds is fixed once imported
+
+
 def tags_of(props: Mapping[str, Any]) -> dict[str, str]:
     """Tags or labels as a plain ``{key: value}`` map (known string values only).
 
@@ -140,7 +151,7 @@ def tags_of(props: Mapping[str, Any]) -> dict[str, str]:
     list of ``{key, value}``; the first place holding a key wins.
     """
     out: dict[str, str] = {}
-    for path in clouds.tag_paths():
+    for path in _tag_paths():
         source: Any = props
         for name in path:
             source = pick(source, name)
@@ -172,8 +183,9 @@ class Resource:
     """URNs it depends on (input references among them): a reference unknown during a preview
     still names its target here."""
 
-    @property
+    @cached_property
     def tags(self) -> dict[str, str]:
+        """:func:`tags_of` its properties, read once (the properties of a resource do not change)."""
         return tags_of(self.props)
 
 
