@@ -12,7 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from gpufleet.plan import FleetPlan, PoolPlan
-from gpufleet.spec import FleetSpec
+from gpufleet.spec import FleetSpec, InferenceSpec, TrainingSpec
+
+
+_index: list[tuple[FleetSpec, dict[str, TrainingSpec | InferenceSpec]]] = []
+
+
+def _workloads(spec: FleetSpec) -> dict[str, TrainingSpec | InferenceSpec]:
+    """The spec's workloads by name, built once per spec (the program asks once per pool)."""
+    entry = _index[0] if _index else None
+    if entry is None or entry[0] is not spec:
+        entry = (spec, {w.name: w for w in reversed(spec.workloads)})  # the first of a name wins
+        _index[:] = [entry]
+    return entry[1]
 
 
 def demand_for(spec: FleetSpec, pool: PoolPlan) -> dict[str, Any]:
@@ -23,12 +35,11 @@ def demand_for(spec: FleetSpec, pool: PoolPlan) -> dict[str, Any]:
     recomputed here; ``model.kv_dtype`` is resolved to ``model.dtype`` when the spec leaves it out,
     so the object carries no nulls.
     """
-    for training in spec.training:
-        if training.name == pool.workload:
-            return training.demand().model_dump()
-    for service in spec.inference:
-        if service.name == pool.workload:
-            return service.demand(int(pool.sizing["memory"]["gpus_per_replica"]), spec.plan_confidence).model_dump()
+    workload = _workloads(spec).get(pool.workload)
+    if isinstance(workload, TrainingSpec):
+        return workload.demand().model_dump()
+    if isinstance(workload, InferenceSpec):
+        return workload.demand(int(pool.sizing["memory"]["gpus_per_replica"]), spec.plan_confidence).model_dump()
     raise KeyError(f"pool {pool.name} serves unknown workload {pool.workload!r}")
 
 

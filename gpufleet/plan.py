@@ -261,12 +261,20 @@ def build_plan(spec: FleetSpec, stack: str = "dev", *, catalog: Catalog | None =
     sized = [_size(w, spec, catalog, f"fleet.training[{i}]") for i, w in enumerate(spec.training)]
     sized += [_size(w, spec, catalog, f"fleet.inference[{i}]") for i, w in enumerate(spec.inference)]
     placement = _place(spec, sized, catalog, time_limit_s)
+    assigned: dict[str, list[Any]] = {}  # grouped once: every step below stays linear in the fleet
+    for a in placement.assignments:
+        assigned.setdefault(a.pool, []).append(a)
     pools: list[PoolPlan] = []
     for item in sized:
-        pools += _pools_for(item, spec, catalog, placement.assignments)
+        pools += _pools_for(item, spec, catalog, assigned.get(item.spec.name, []))
     pools.sort(key=lambda p: (p.workload, p.site))
-    workloads = tuple(_workload_plan(item, [p for p in pools if p.workload == item.spec.name]) for item in sized)
-    sites = tuple(_site_plan(site, [p for p in pools if p.site == site.name]) for site in spec.sites)
+    by_workload: dict[str, list[PoolPlan]] = {}
+    by_site: dict[str, list[PoolPlan]] = {}
+    for p in pools:
+        by_workload.setdefault(p.workload, []).append(p)
+        by_site.setdefault(p.site, []).append(p)
+    workloads = tuple(_workload_plan(item, by_workload.get(item.spec.name, [])) for item in sized)
+    sites = tuple(_site_plan(site, by_site.get(site.name, [])) for site in spec.sites)
     plan = FleetPlan(
         stack=stack,
         pools=tuple(pools),
