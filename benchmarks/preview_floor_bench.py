@@ -17,9 +17,9 @@ The script prints both times, their ratio at each size, the time ratio between t
 sizes against their resource ratio (near 1 is linear), and the peak memory (RSS, from ``wait4``) of
 every gpufleet preview. Goal: gpufleet ≤ 1.3× the floor at every size, near-linear in the fleet.
 
-A 500-service fleet's ``gpufleet:fleet`` value is over the 128 KiB a single environment string may
-hold (Pulumi passes config in ``PULUMI_CONFIG``); such a size is skipped (with a note) until the
-stack can hold its fleet elsewhere.
+A fleet whose ``gpufleet:fleet`` value is over the 128 KiB a single environment string may hold
+(Pulumi passes config in ``PULUMI_CONFIG``; from about 270 services) goes in a fleet file the stack
+names in ``gpufleet:fleetFiles``; the table says which.
 
     .venv/bin/python benchmarks/preview_floor_bench.py [--sizes 40,200,500] [--repeat 3] [--json]
 
@@ -186,16 +186,28 @@ def grown_fleet(services: int) -> dict[str, Any]:
     return fleet
 
 
-def measure(services: int, repeat: int, tmp: Path) -> dict[str, Any]:
+def write_fleet_stack(tmp: Path, services: int) -> tuple[Path, dict[str, Any]]:
+    """The stack of a grown fleet: inline in ``gpufleet:fleet`` while that fits in ``PULUMI_CONFIG``,
+    else in a fleet file the stack names in ``gpufleet:fleetFiles`` (``tmp`` is inside the project)."""
+    import yaml
+
     from fleets import write_stack
 
     fleet = grown_fleet(services)
     config_bytes = len(json.dumps(fleet, sort_keys=True))
-    stack = write_stack(tmp / f"Pulumi.floor{services}.yaml", fleet)
-    row: dict[str, Any] = {"services": services, "config_bytes": config_bytes}
-    if config_bytes + len("PULUMI_CONFIG=") > ENV_STRING_LIMIT_BYTES:
-        row["skipped"] = f"gpufleet:fleet is {config_bytes:,} bytes of JSON, over the 128 KiB environment string"
-        return row
+    stack = tmp / f"Pulumi.floor{services}.yaml"
+    row: dict[str, Any] = {"services": services, "config_bytes": config_bytes, "fleet_in": "config"}
+    if config_bytes + len("PULUMI_CONFIG=") <= ENV_STRING_LIMIT_BYTES:
+        return write_stack(stack, fleet), row
+    fleet_file = tmp / f"fleet{services}.yaml"
+    fleet_file.write_text(yaml.safe_dump(fleet, sort_keys=False))
+    stack.write_text(yaml.safe_dump({"config": {"gpufleet:fleetFiles": [fleet_file.relative_to(ROOT).as_posix()]}}))
+    row["fleet_in"] = "gpufleet:fleetFiles"
+    return stack, row
+
+
+def measure(services: int, repeat: int, tmp: Path) -> dict[str, Any]:
+    stack, row = write_fleet_stack(tmp, services)
     records = tmp / f"records{services}.json"
     row["resources"] = record(stack, records)
     preview = [sys.executable, "-m", "gpufleet", "preview", "--stack", str(stack), "--format", "json",
@@ -231,28 +243,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sys.path.insert(0, str(ROOT / "benchmarks"))
     sys.path.insert(0, str(ROOT))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=ROOT, prefix=".preview-floor-") as tmp:  # fleet files: inside the project
         rows = [measure(int(n), args.repeat, Path(tmp)) for n in args.sizes.split(",")]
-    done = [r for r in rows if "skipped" not in r]
     scaling = None
-    if len(done) >= 2:
-        a, b = done[-2], done[-1]
+    if len(rows) >= 2:
+        a, b = rows[-2], rows[-1]
         scaling = {"from": a["services"], "to": b["services"], "resources_ratio": b["resources"] / a["resources"],
                    "gpufleet_time_ratio": b["gpufleet_s"] / a["gpufleet_s"], "floor_time_ratio": b["floor_s"] / a["floor_s"]}
     if args.json:
         print(json.dumps({"sizes": rows, "scaling": scaling, "goal_ratio": GOAL_RATIO}, indent=2))
     else:
-        print(f"{'services':>8} {'resources':>9} {'GPUs':>8} {'gpufleet':>9} {'floor':>8} {'ratio':>6} {'peak RSS':>9}")
+        print(f"{'services':>8} {'resources':>9} {'GPUs':>8} {'gpufleet':>9} {'floor':>8} {'ratio':>6} {'peak RSS':>9}"
+              "  fleet in")
         for r in rows:
-            if "skipped" in r:
-                print(f"{r['services']:>8}  skipped: {r['skipped']}")
-                continue
             print(f"{r['services']:>8} {r['resources']:>9} {r['gpus']:>8,} {r['gpufleet_s']:>8.2f}s {r['floor_s']:>7.2f}s "
-                  f"{r['ratio']:>5.2f}x {r['gpufleet_peak_rss_kib'] / 1024:>7.0f}MiB")
+                  f"{r['ratio']:>5.2f}x {r['gpufleet_peak_rss_kib'] / 1024:>7.0f}MiB  {r['fleet_in']}")
         if scaling:
             print(f"{scaling['from']} → {scaling['to']} services: resources ×{scaling['resources_ratio']:.2f}, "
                   f"gpufleet time ×{scaling['gpufleet_time_ratio']:.2f}, floor time ×{scaling['floor_time_ratio']:.2f}")
-        worst = max((r["ratio"] for r in done), default=0.0)
+        worst = max((r["ratio"] for r in rows), default=0.0)
         print(f"worst ratio {worst:.2f}x: {'within' if worst <= GOAL_RATIO else 'OVER'} the {GOAL_RATIO}x goal")
     return 0
 
