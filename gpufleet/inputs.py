@@ -260,7 +260,7 @@ def _parse_yaml(text: str, *, source: str, what: str, lines: Lines | None) -> An
     if FAST_YAML and not _NON_PRINTABLE.search(text):
         found: Lines | None = None if lines is None else {}
         try:
-            doc = _parse_fast(text, found)
+            doc = _load(_FastLoader(text), found, bound_levels=True)
         except (_BoundError, yaml.YAMLError, RecursionError, ValueError, TypeError):
             pass  # refused: the pure-Python loader below says where and why
         else:
@@ -268,18 +268,8 @@ def _parse_yaml(text: str, *, source: str, what: str, lines: Lines | None) -> An
                 lines.update(found)
             return doc
     try:
-        loader = _BoundedLoader(text)  # the reader refuses control characters here
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return None
-            if _tree_bounds(node)[0] > MAX_NODES:
-                raise _too_many_nodes()
-            if lines is not None:
-                _record_lines(node, lines)
-            return loader.construct_document(node)
-        finally:
-            loader.dispose()
+        # The reader refuses control characters as it is built; the composer bounds the depth.
+        return _load(_BoundedLoader(text), lines, bound_levels=False)
     except _BoundError as exc:
         raise _refuse(source, what, exc.message, exc.hint) from None
     except yaml.reader.ReaderError as exc:
@@ -295,16 +285,16 @@ def _parse_yaml(text: str, *, source: str, what: str, lines: Lines | None) -> An
         raise _refuse(source, what, f"cannot read the YAML: {exc}") from None
 
 
-def _parse_fast(text: str, lines: Lines | None) -> Any:
-    """libyaml's reading of ``text``; raises on anything the pure-Python loader might refuse (aliases
-    expanded counted for depth too, so it refuses more, never less)."""
-    loader = _FastLoader(text)
+def _load(loader: Any, lines: Lines | None, *, bound_levels: bool) -> Any:
+    """Compose the document, bound its expanded size (and, for libyaml, which does not bound depth
+    while composing, its levels with aliases expanded: more than the pure-Python loader counts, so it
+    refuses more, never less), record its lines, build it."""
     try:
         node = loader.get_single_node()
         if node is None:
             return None
         size, levels = _tree_bounds(node)
-        if size > MAX_NODES or levels > MAX_DEPTH:
+        if size > MAX_NODES or (bound_levels and levels > MAX_DEPTH):
             raise _too_many_nodes()
         if lines is not None:
             _record_lines(node, lines)
