@@ -28,6 +28,7 @@ from gpufleet.errors import (
     Issue,
     SpecError,
 )
+from gpufleet.stackfile import stack_name
 
 STACK_GLOB = "Pulumi.*.yaml"
 """The stack files a directory argument stands for."""
@@ -51,11 +52,6 @@ class StackRef:
 
     name: str
     path: Path
-
-
-def stack_name(path: str | Path) -> str:
-    """``Pulumi.prod.yaml`` → ``prod`` (the name Pulumi and ``gpufleet.spec.load_stack`` use)."""
-    return Path(path).name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
 
 
 def is_many(args: Sequence[str | Path]) -> bool:

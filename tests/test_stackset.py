@@ -14,7 +14,6 @@ from gpufleet.stackset import (
     is_many,
     policy_config_for,
     result_word,
-    stack_name,
     worst_exit,
 )
 
@@ -58,7 +57,6 @@ def test_a_missing_stack_may_be_kept_for_diff(tmp_path: Path) -> None:
 def test_many_means_more_than_one_or_a_directory(tmp_path: Path) -> None:
     assert not is_many(["stacks/Pulumi.dev.yaml"])
     assert is_many(["a", "b"]) and is_many([tmp_path])
-    assert stack_name("stacks/Pulumi.gcp-a3ultra.yaml") == "gcp-a3ultra"
 
 
 @pytest.mark.parametrize(("codes", "worst"), [

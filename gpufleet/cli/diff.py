@@ -72,7 +72,8 @@ def diff(ctx: click.Context, base_text: str | None, head_text: str | None, stack
     from gpufleet.diff import compare, render_markdown
     from gpufleet.diff.sources import load_side, resolve
     from gpufleet.outputs import check_outputs, write_atomic
-    from gpufleet.stackset import StackRef, check_policy_config_flags, is_many, policy_config_for, stack_name
+    from gpufleet.stackfile import stack_name
+    from gpufleet.stackset import StackRef, check_policy_config_flags, is_many, policy_config_for
 
     check_policy_config_flags(policy_config, policy_config_dir)
     if stack_args:

@@ -48,7 +48,8 @@ def preview(stack_args: tuple[Path, ...], policy_config: Path | None, policy_con
     """
     from gpufleet.outputs import check_outputs, write_atomic
     from gpufleet.preview import render, render_text, run_preview
-    from gpufleet.stackset import StackRef, check_policy_config_flags, is_many, policy_config_for, stack_name
+    from gpufleet.stackfile import stack_name
+    from gpufleet.stackset import StackRef, check_policy_config_flags, is_many, policy_config_for
 
     check_policy_config_flags(policy_config, policy_config_dir)
     if is_many(stack_args):
