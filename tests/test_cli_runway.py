@@ -164,3 +164,13 @@ def test_the_docs_example_is_the_commands_output(run_cli: Run) -> None:
     assert code == 0 and json.loads(out) == shown
     embed = next(w for w in shown["workloads"] if w["name"] == "embed")  # fitted from its history
     assert embed["scenarios"][0]["growth_per_month"] < embed["growth_per_month"]
+
+
+def test_chart_of_a_stack_without_services(run_cli: Run, fleet: dict[str, Any], write_stack: Callable[..., Path],
+                                           tmp_path: Path) -> None:
+    fleet["inference"] = []
+    chart = tmp_path / "r.svg"
+    code, out, _ = run_cli("runway", "--stack", str(write_stack(fleet)), "--chart", str(chart), "--json")
+    assert code == 0 and [w["role"] for w in json.loads(out)["workloads"]] == ["training"]
+    _, texts = _svg(chart)
+    assert "no inference services" in texts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import math
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpufleet.forecast import growth_at
@@ -275,3 +276,26 @@ def test_a_short_horizon_means_order_now(fleet: dict[str, Any]) -> None:
     assert 65 <= chat.runway_days < 90
     assert chat.order_by is not None and chat.order_by <= AS_OF + datetime.timedelta(days=30)
     assert chat.status == "order_now" and report.exit_code == 3
+
+
+@settings(derandomize=True, max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(peak=st.floats(min_value=100.0, max_value=200_000.0), p50=st.floats(min_value=0.0, max_value=0.3),
+       spread=st.floats(min_value=0.0, max_value=0.3), lead=st.integers(min_value=0, max_value=180),
+       horizon=st.integers(min_value=1, max_value=365), confidence=st.sampled_from(["p50", "p75", "p90"]))
+def test_a_fresh_plan_lasts_through_lead_time_and_horizon(fleet: dict[str, Any], peak: float, p50: float,
+                                                          spread: float, lead: int, horizon: int,
+                                                          confidence: str) -> None:
+    """The plan sizes for the forecast at its confidence through lead time + horizon, after losses:
+    the runway at that confidence is never shorter, and a higher quantile's never longer."""
+    data = copy.deepcopy(fleet)  # the fixture is built once for all examples
+    data["training"] = []
+    data["sites"][0].update(power_mw=1000.0, quota_gpus={"H100": 1_000_000})  # room for any of these plans
+    service = data["inference"][0]
+    service.pop("growth_per_month")
+    service.update(peak_tokens_per_s=peak, forecast={"p50": p50, "p90": p50 + spread}, lead_time_days=lead,
+                   horizon_days=horizon)
+    spec = parse_fleet({**data, "plan_confidence": confidence})
+    (chat,) = runway_report(build_plan(spec, "t"), spec, as_of=AS_OF).services
+    assert chat.runway_days >= lead + horizon - 1e-6
+    by_name = {e.name: e.runway_days for e in chat.scenarios}
+    assert by_name["p50"] >= by_name[confidence] >= by_name["p90"]
