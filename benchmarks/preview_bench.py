@@ -3,7 +3,8 @@
 Phases, timed the way :func:`gpufleet.preview.run_preview` runs them:
 
 * program: the Pulumi program under mocks (spec → plan → components → every resource registered);
-* pack start: the policy pack process started as Pulumi starts it, up to its first gRPC answer;
+* pack start: waiting for the policy pack (started as Pulumi starts it, while the program runs) to
+  answer, beyond the program's own time;
 * policy: reconcile and send the config, then ``AnalyzeStack`` over every resource (all policies);
 * total: wall clock of the whole preview, summaries and all.
 

@@ -23,8 +23,14 @@ names in ``gpufleet:fleetFiles``; the table says which.
 
     .venv/bin/python benchmarks/preview_floor_bench.py [--sizes 40,200,500] [--repeat 3] [--json]
 
-Figures on a 2-core machine shared with other work (best of three): see ``docs/policies.md``,
-"Preview against the SDK's floor".
+Figures on a 2-core machine shared with other work (one run each; ``docs/policies.md``, "Preview
+against the SDK's floor", has the before/after table)::
+
+    services  resources  GPUs      gpufleet  floor   ratio  peak RSS
+    40        300        10,000    21.4 s    16.1 s  1.33x  343 MiB
+    200       1,264      70,816    45.0 s    31.3 s  1.44x  478 MiB
+    500       3,064      345,520   89.9 s    47.0 s  1.91x  718 MiB   (fleet in gpufleet:fleetFiles)
+    200 -> 500: resources x2.42, gpufleet time x2.00, floor time x1.50
 """
 
 from __future__ import annotations
