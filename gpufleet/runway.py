@@ -91,18 +91,14 @@ def _capacity(of_service: Sequence[PoolPlan], work: InferenceSpec, spec: FleetSp
     left = sum(p.nodes for p in pools)
     if work.survive_zone_losses > 0:
         by_zone = {f"{p.site}/{z}": n for p in pools for z, n in p.nodes_by_zone.items()}
-        left = min(left, _after(by_zone, work.survive_zone_losses))
+        left = min(left, capacity_after_losses(by_zone, work.survive_zone_losses))
     if work.survive_site_losses > 0:
         by_domain: dict[str, int] = {}
         for p in pools:
             domain = spec.site(p.site).failure_domain or p.site
             by_domain[domain] = by_domain.get(domain, 0) + p.nodes
-        left = min(left, _after(by_domain, work.survive_site_losses))
+        left = min(left, capacity_after_losses(by_domain, work.survive_site_losses))
     return left * pools[0].tokens_per_s_per_node
-
-
-def _after(by_domain: dict[str, int], losses: int) -> int:
-    return capacity_after_losses(by_domain, losses) if losses < len(by_domain) else 0
 
 
 # --- the report ------------------------------------------------------------------------------------

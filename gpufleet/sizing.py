@@ -310,7 +310,7 @@ def nodes_surviving_losses(nodes_needed: int, domains: int, losses: int) -> int:
 
 
 def capacity_after_losses(nodes_by_domain: dict[str, int], losses: int) -> int:
-    """Nodes left after the ``losses`` largest domains fail (the worst case)."""
+    """Nodes left after the ``losses`` largest domains fail (the worst case; 0 when every domain does)."""
     counts = sorted(nodes_by_domain.values(), reverse=True)
     return sum(counts[losses:])
 

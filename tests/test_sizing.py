@@ -124,6 +124,14 @@ def test_zone_loss_margin_spreads_evenly() -> None:
         nodes_surviving_losses(10, 2, 2)
 
 
+def test_losing_every_domain_leaves_nothing() -> None:
+    # The pack's zone/site-loss rules and the runway rely on this: losing as many domains as there
+    # are (or more) leaves no capacity, not an error.
+    assert capacity_after_losses({"a": 5, "b": 3}, 2) == 0
+    assert capacity_after_losses({"a": 5, "b": 3}, 3) == 0
+    assert capacity_after_losses({"a": 5, "b": 3}, 1) == 3
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     flops=st.floats(min_value=1e18, max_value=1e26),

@@ -264,14 +264,9 @@ def loss_domains(inv: Inventory, pools: list[Pool]) -> tuple[dict[str, int], dic
     return by_zone, by_domain
 
 
-def nodes_after_losses(nodes_by_domain: dict[str, int], losses: int) -> int:
-    """Nodes left after losing the ``losses`` largest domains (0 when every domain is lost)."""
-    return capacity_after_losses(nodes_by_domain, losses) if losses < len(nodes_by_domain) else 0
-
-
 def _check_losses(workload: str, kind: str, by_domain: dict[str, int], losses: int, need: int,
                   row: InstanceType, urn: str, result: RuleResult) -> None:
-    left = nodes_after_losses(by_domain, losses)
+    left = capacity_after_losses(by_domain, losses)
     if left >= need:
         return
     lost = sorted(by_domain.items(), key=lambda kv: (-kv[1], kv[0]))[:losses]

@@ -22,6 +22,7 @@ from typing import Any
 
 from gpufleet.forecast import growth_at
 from gpufleet.runway import forecast_runway
+from gpufleet.sizing import capacity_after_losses
 from gpufleet.policy.demand import InferenceNeed
 from gpufleet.policy.resources import Inventory, Pool, cannot_verify, is_unknown, pick
 from gpufleet.policy.rules import (
@@ -29,7 +30,6 @@ from gpufleet.policy.rules import (
     has_unknown,
     inference_needs,
     loss_domains,
-    nodes_after_losses,
     row_for,
     workloads_of,
 )
@@ -109,10 +109,10 @@ def _check_need(inv: Inventory, workload: str, pools: list[Pool], need: Inferenc
     nodes = sum(p.max_nodes or 0 for p in pools)
     losses = []
     if need.zone_losses > 0:
-        nodes = min(nodes, nodes_after_losses(by_zone, need.zone_losses))
+        nodes = min(nodes, capacity_after_losses(by_zone, need.zone_losses))
         losses.append(f"{need.zone_losses} zone{'s' if need.zone_losses != 1 else ''}")
     if need.site_losses > 0:
-        nodes = min(nodes, nodes_after_losses(by_domain, need.site_losses))
+        nodes = min(nodes, capacity_after_losses(by_domain, need.site_losses))
         losses.append(f"{need.site_losses} site{'s' if need.site_losses != 1 else ''}")
     capacity = nodes * need.sizing.tokens_per_s_per_node
     peak = float(demand.get("peak_tokens_per_s"))
