@@ -28,7 +28,8 @@ sys.path.insert(0, str(REPO))
 
 from gpufleet.backtest import read_histories, run_backtest, strategies  # noqa: E402
 from gpufleet.plan import build_plan  # noqa: E402
-from gpufleet.spec import load_stack, parse_fleet  # noqa: E402
+from gpufleet.spec import parse_fleet  # noqa: E402
+from gpufleet.stackfile import load_stack  # noqa: E402
 
 EXAMPLE = REPO / "docs" / "examples" / "backtest"
 

@@ -572,13 +572,3 @@ def parse_fleet(data: Any, *, root: str = "fleet", source: str = "", base_dir: s
     _cross_check(spec, issues, root)
     issues.raise_if_any()
     return resolve_forecasts(spec, root=root, base_dir=base_dir, source=source)
-
-
-def __getattr__(name: str) -> Any:
-    """``gpufleet.spec.load_stack`` moved to :func:`gpufleet.stackfile.load_stack` (it reads files,
-    ``gpufleet:fleetFiles`` included); the old name still resolves, lazily, for existing callers."""
-    if name == "load_stack":
-        from gpufleet.stackfile import load_stack
-
-        return load_stack
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

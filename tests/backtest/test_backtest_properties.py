@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from backtest_fixtures import FIXTURES
 from gpufleet.backtest import run_backtest, strategies
 from gpufleet.plan import FleetPlan, build_plan
-from gpufleet.spec import FleetSpec, load_stack
+from gpufleet.spec import FleetSpec
+from gpufleet.stackfile import load_stack
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from pathlib import Path
 from diff_fixtures import plan_of, policy_of, stack_file
 from gpufleet.diff import Side, compare, render_markdown
 from gpufleet.diff.figures import runway_figures
-from gpufleet.spec import load_stack
+from gpufleet.stackfile import load_stack
 
 USAGE = Path(__file__).resolve().parents[2] / "docs" / "usage.md"
 START, END = "<!-- example-report:start -->", "<!-- example-report:end -->"

@@ -11,7 +11,7 @@ from gpufleet.forecast import growth_at
 from gpufleet.offline import run_program
 from gpufleet.plan import build_plan
 from gpufleet.preview import run_preview
-from gpufleet.spec import load_stack
+from gpufleet.stackfile import load_stack
 
 STACK = Path(__file__).resolve().parents[1] / "fixtures" / "runway" / "Pulumi.runway.yaml"
 
