@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from gpufleet.capacity import CapacitySpec
 from gpufleet.catalog import load_catalog
 from gpufleet.clouds import CloudName
 from gpufleet.errors import CatalogError, Issue, Issues, SpecError
@@ -167,59 +168,6 @@ class SiteSpec(Site):
     def _known_instances(cls, table: dict[str, float]) -> dict[str, float]:
         _check_instance_types(list(table))
         return table
-
-
-class CapacitySpec(StrictModel):
-    """Where a training cluster's capacity comes from, and whether it uses a placement group.
-
-    The combination matters: AWS Capacity Blocks are already co-located and reject a cluster
-    placement group, and an On-Demand Capacity Reservation created in a cluster placement group
-    serves only instances in that group and cannot move to another (``placement_group_name`` names
-    it; gpufleet then launches into it and creates none). A reservation made outside any group also
-    serves instances in a new group. Making the choice explicit lets gpufleet refuse what the cloud
-    would reject, and ``gpufleet preflight`` compares the name with the reservation's group.
-    """
-
-    type: Literal["on_demand", "odcr", "capacity_block", "reservation"] = "on_demand"
-    reservation_id: str | None = None
-    """ODCR / Capacity Block id (AWS), capacity reservation group id (Azure), reservation name (GCP)."""
-    placement_group: bool = True
-    """Launch into a compact placement (AWS cluster placement group; GCP workload policy or reservation)."""
-    placement_group_name: Annotated[str, Field(
-        pattern=r"^[!-~](?:[ -~]{0,253}[!-~])?$",
-        description="1-255 printable ASCII characters (an EC2 placement group name)")] | None = None
-    """AWS ODCR only: the existing cluster placement group the reservation was created in; the
-    cluster launches into it and gpufleet creates no group."""
-    reservation_in_placement_group: Any = None
-    """Replaced by ``placement_group_name``; any value is refused with a migration message."""
-
-    @field_validator("reservation_in_placement_group", mode="before")
-    @classmethod
-    def _replaced(cls, value: Any) -> None:
-        raise ValueError(
-            "was replaced by placement_group_name: a reservation stays in the cluster placement group it "
-            "was created in, so name that group (capacity.placement_group_name: <name>) and gpufleet "
-            "launches into it instead of creating one; a reservation made outside any group needs no name")
-    reservation_bound: bool | None = None
-    """GCP reservation from a future reservation: its VMs are reservation-bound (None: by machine family)."""
-
-    @model_validator(mode="after")
-    def _consistent(self) -> CapacitySpec:
-        if self.type != "on_demand" and not self.reservation_id:
-            raise ValueError(f"capacity type {self.type!r} needs reservation_id")
-        if self.type == "on_demand" and self.reservation_id:
-            raise ValueError("reservation_id is only valid with type odcr, capacity_block or reservation")
-        if self.type == "capacity_block" and self.placement_group:
-            raise ValueError(
-                "a Capacity Block cannot be combined with a placement group (the block is already "
-                "co-located and launches into a placement group fail); set placement_group: false"
-            )
-        if self.placement_group_name is not None and (self.type != "odcr" or not self.placement_group):
-            raise ValueError(
-                "placement_group_name (an existing cluster placement group) is only valid with type odcr "
-                "and placement_group: true"
-            )
-        return self
 
 
 # --- demand: one definition for the spec, the components' props and the pack's floors -------------
