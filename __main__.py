@@ -37,6 +37,7 @@ from components import (
     backend_for,
     demand_for,
     plan_summary,
+    serving_for,
 )
 from gpufleet import clouds
 from gpufleet.checks import validate_plan
@@ -85,7 +86,7 @@ def main() -> None:
         if pool.role == "training":
             TrainingCluster(pool.name, TrainingClusterArgs(**common))
         else:
-            InferencePool(pool.name, InferencePoolArgs(**common))
+            InferencePool(pool.name, InferencePoolArgs(**common, serving=serving_for(spec, pool)))
 
     # 4. The plan, as stack outputs.
     summary = plan_summary(plan)

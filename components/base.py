@@ -38,6 +38,7 @@ from gpufleet import clouds
 from gpufleet.clouds.base import CloudProfile
 from gpufleet.catalog import InstanceType, load_catalog
 from gpufleet.plan import PoolPlan
+from gpufleet.platforms import ServingSpec
 from gpufleet.spec import SiteSpec
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class InferencePoolArgs:
     """Override of the node image (same forms as :attr:`TrainingClusterArgs.image`)."""
     ssh_public_key: str | None = None
     """OpenSSH public key for the admin user, where the cloud needs one (Azure scale sets)."""
+    serving: ServingSpec | None = None
+    """On Kubernetes: how the Deployment scales (the KEDA ScaledObject's query, target, namespace)."""
 
 
 # --- what a backend hands back ---------------------------------------------------------------------
@@ -307,6 +310,8 @@ def pool_facts(pool: PoolPlan) -> dict[str, Any]:
         "reservation_bound": pool.reservation_bound,
         "tags": pool.tags,
         "notes": list(pool.notes) or None,
+        "platform": pool.platform if pool.platform != "vm" else None,
+        "cluster": pool.cluster,
     }
     if pool.role == "inference":
         facts.update({
@@ -317,4 +322,6 @@ def pool_facts(pool: PoolPlan) -> dict[str, Any]:
             "scaling_target_per_node": pool.scaling_target_per_node,
             "boot_minutes": pool.boot_minutes,
         })
+        if pool.platform == "kubernetes":
+            facts.update({"min_replicas": pool.min_replicas, "max_replicas": pool.max_replicas})
     return {k: v for k, v in facts.items() if v is not None}

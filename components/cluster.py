@@ -30,6 +30,7 @@ from components.base import (
     backend_for,
     pool_facts,
 )
+from components.k8s import base as k8s
 from components.network import SiteNetwork
 from gpufleet.names import TYPE_PREFIX
 from gpufleet.plan import PoolPlan
@@ -84,7 +85,8 @@ class TrainingCluster(pulumi.ComponentResource):
         super().__init__(f"{TYPE_PREFIX}TrainingCluster", name, props, _with_site_provider(opts, args.network))
         self.pool = pool
         _set_facts(self, pool)
-        build = backend_for(pool.cloud).build_training(self, args)
+        build = (k8s.build_training(self, args) if pool.platform == "kubernetes"
+                 else backend_for(pool.cloud).build_training(self, args))
         self.fabric_interfaces_attached: int = build.fabric_interfaces_attached
         self.fabric_gbps_attached: float = _attached_gbps(pool, build.fabric_interfaces_attached)
         self.placement_ids = pulumi.Output.all(*build.placement_ids).apply(list)
@@ -127,7 +129,8 @@ class InferencePool(pulumi.ComponentResource):
         super().__init__(f"{TYPE_PREFIX}InferencePool", name, props, _with_site_provider(opts, args.network))
         self.pool = pool
         _set_facts(self, pool)
-        build = backend_for(pool.cloud).build_inference(self, args)
+        build = (k8s.build_inference(self, args) if pool.platform == "kubernetes"
+                 else backend_for(pool.cloud).build_inference(self, args))
         self.node_group_id = pulumi.Output.from_input(build.node_group_id)
         self.autoscaler_id = pulumi.Output.from_input(build.autoscaler_id)
         self.warm_nodes: int = build.warm_nodes

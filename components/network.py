@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 
 from components.base import SiteNetworkArgs, backend_for
+from components.k8s.base import KubeCluster, KubeClusterArgs, build_cluster
 from gpufleet.names import TYPE_PREFIX
 
 
@@ -32,6 +33,8 @@ class SiteNetwork(pulumi.ComponentResource):
         network_id: the VPC / VNet / system network id.
         subnet_ids: subnet id per zone of the site.
         handles: cloud-specific objects the same cloud's cluster and pool builders use.
+        cluster: with ``platform.kind: kubernetes``, the site's cluster (created or attached, with its
+            Kubernetes provider; :mod:`components.k8s.base`); else None.
     """
 
     network_id: pulumi.Output[str]
@@ -52,6 +55,9 @@ class SiteNetwork(pulumi.ComponentResource):
         }
         if site.carbon_g_per_kwh is not None:
             props["carbon_g_per_kwh"] = site.carbon_g_per_kwh
+        if site.platform.kubernetes is not None:
+            props["platform"] = site.platform.kind
+            props["cluster"] = site.platform.kubernetes.name_at(site.name)
         super().__init__(f"{TYPE_PREFIX}SiteNetwork", name, props, opts)
         self.site = site
         self.provider = _provider_of(opts)
@@ -61,10 +67,15 @@ class SiteNetwork(pulumi.ComponentResource):
             zone: pulumi.Output.from_input(subnet) for zone, subnet in sorted(build.subnet_ids.items())
         }
         self.handles: dict[str, Any] = build.handles
+        self.cluster: KubeCluster | None = None
+        if site.platform.kubernetes is not None:  # platform.kind: kubernetes
+            self.cluster = build_cluster(self, KubeClusterArgs(
+                site=site, kubernetes=site.platform.kubernetes, name=props["cluster"], network=build, pools=args.pools))
         self.register_outputs({
             **props,
             "network_id": self.network_id,
             "subnet_ids": self.subnet_ids,
+            **({"cluster_name": self.cluster.name, "cluster_id": self.cluster.id} if self.cluster else {}),
         })
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpufleet.plan import FleetPlan, PoolPlan
+from gpufleet.platforms import ServingSpec
 from gpufleet.spec import FleetSpec, InferenceSpec, TrainingSpec
 
 
@@ -41,6 +42,15 @@ def demand_for(spec: FleetSpec, pool: PoolPlan) -> dict[str, Any]:
     if isinstance(workload, InferenceSpec):
         return workload.demand(int(pool.sizing["memory"]["gpus_per_replica"]), spec.plan_confidence).model_dump()
     raise KeyError(f"pool {pool.name} serves unknown workload {pool.workload!r}")
+
+
+def serving_for(spec: FleetSpec, pool: PoolPlan) -> ServingSpec | None:
+    """How the Deployment of a Kubernetes inference pool scales (its service's ``serving``); None
+    for a pool on VMs or a training pool."""
+    workload = _workloads(spec).get(pool.workload)
+    if pool.platform == "kubernetes" and isinstance(workload, InferenceSpec):
+        return workload.serving
+    return None
 
 
 def pool_summary(plan: FleetPlan, pool: PoolPlan) -> dict[str, Any]:

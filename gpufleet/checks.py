@@ -35,6 +35,7 @@ from gpufleet.catalog import Catalog, InstanceType, load_catalog
 from gpufleet.clouds.base import CloudProfile
 from gpufleet.errors import Issue, SpecError
 from gpufleet.names import IMAGES_CONFIG, PLACEHOLDER_MARK, PLACEHOLDER_SSH_PUBLIC_KEY, SSH_KEY_CONFIG
+from gpufleet.platforms import check_pool_platform
 
 if TYPE_CHECKING:
     from gpufleet.plan import FleetPlan, PoolPlan
@@ -167,6 +168,7 @@ def _check_pool(pool: PoolPlan, loc: str, catalog: Catalog) -> list[Issue]:
     issues += check_training_fabric(pool, row, profile, loc)
     issues += check_capacity_type(pool, profile, loc)
     issues += profile.check_pool(pool, row, loc)
+    issues += check_pool_platform(pool, loc)
     return issues
 
 

@@ -30,6 +30,7 @@ from gpufleet.sizing import (
     size_training,
     training_energy_mwh,
 )
+from gpufleet.platforms import replica_bounds
 from gpufleet.spec import FleetSpec, InferenceSpec, SiteSpec, TrainingSpec
 
 PLAN_SCHEMA_VERSION = 1
@@ -67,6 +68,11 @@ class PoolPlan:
         reservation_bound: training on a GCP reservation: the spec's choice of the reservation-bound
             provisioning model (None: the machine family's default).
         notes: what a reader of the plan should know about the pool (e.g. a fabric not enabled).
+        platform, cluster: ``vm`` (a node group of VMs) or ``kubernetes`` (a node pool joining the
+            site's cluster named ``cluster``; None on VMs), from the site's ``platform``.
+        min_replicas, max_replicas: inference on Kubernetes: the KEDA bounds of the serving
+            Deployment (:func:`gpufleet.platforms.replica_bounds`); max_replicas × GPUs per replica ≤
+            nodes × gpus_per_node. 0 elsewhere.
     """
 
     name: str
@@ -110,6 +116,10 @@ class PoolPlan:
     reservation_bound: bool | None = None
     notes: tuple[str, ...] = ()
     sizing: dict[str, Any] = field(default_factory=dict)
+    platform: str = "vm"
+    cluster: str | None = None
+    min_replicas: int = 0
+    max_replicas: int = 0
 
     @property
     def tags(self) -> dict[str, str]:
@@ -458,7 +468,7 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
             power_kw=nodes * node_kw * site.pue,
             usd_per_hour=None if price is None else nodes * row.gpus * price,
             fabric=row.fabric, fabric_interfaces=row.fabric_interfaces,
-            network_cidr=site.network_cidr,
+            network_cidr=site.network_cidr, platform=site.platform.kind, cluster=site.platform.cluster_name(site.name),
             **_fabric_facts(row, cloud_profile(site.cloud).fabric_setup_gap(row),
                             isinstance(w, TrainingSpec) and w.fabric_setup_by_workload),
         )
@@ -483,9 +493,12 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
             share = nodes / total
             zones = tuple(z for z in site.zones if z in nodes_by_zone)
             warm = min(nodes, max(len(zones), math.ceil(round(inf.warm_nodes * share, 9))))
+            replicas = replica_bounds(site.platform.kind, w.serving, nodes, warm, row.gpus,
+                                      inf.memory.gpus_per_replica)
             pools.append(PoolPlan(
                 role="inference", zones=zones, nodes_by_zone=nodes_by_zone, fallback_instance_types=fallbacks,
-                min_nodes=warm, islands=(nodes,),
+                islands=(nodes,), min_nodes=replicas.min_nodes, min_replicas=replicas.min_replicas,
+                max_replicas=replicas.max_replicas,
                 demand_tokens_per_s=inf.demand_at_horizon_tokens_per_s * share,
                 tokens_per_s_per_node=inf.tokens_per_s_per_node,
                 scaling_metric_name=w.scaling.metric_name, scaling_metric_namespace=w.scaling.metric_namespace,

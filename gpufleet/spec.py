@@ -29,6 +29,7 @@ from gpufleet.catalog import load_catalog
 from gpufleet.clouds import CloudName
 from gpufleet.errors import CatalogError, Issue, Issues, SpecError
 from gpufleet.forecast import FleetForecast, ForecastRange, ForecastSource, GrowthPerMonth, growth_at, resolve_forecasts
+from gpufleet.platforms import PlatformSpec, ServingSpec, check_platforms
 from gpufleet.sizing import training_flops
 from gpufleet.validation import StrictModel, issues_from_validation, repeated, show
 
@@ -129,6 +130,8 @@ class SiteSpec(Site):
     """Azure subscription of the site's provider (Azure only)."""
     resource_group: str | None = None
     """Azure resource group to create (Azure only; default ``gpufleet-<site>``)."""
+    platform: PlatformSpec = Field(default_factory=PlatformSpec)
+    """Where its pools run: VM groups (``kind: vm``) or node pools of a Kubernetes cluster (:mod:`gpufleet.platforms`)."""
 
     @field_validator("zones")
     @classmethod
@@ -368,6 +371,8 @@ class InferenceSpec(InferenceDemand, _Workload, ForecastSource):
     """An inference service, sized from its forecast peak and the model's memory fit."""
 
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+    serving: ServingSpec | None = None
+    """On Kubernetes sites: how the Deployment scales (KEDA on a Prometheus query; :mod:`gpufleet.platforms`)."""
 
     def demand(self, gpus_per_replica: int, confidence: str) -> InferencePoolDemand:
         """Its ``InferencePool``'s demand: the plan's GPUs per replica, the growth at ``confidence``."""
@@ -518,5 +523,6 @@ def parse_fleet(data: Any, *, root: str = "fleet", source: str = "", base_dir: s
         raise SpecError(issues_from_validation(exc, FleetSpec, root=root), source=source) from None
     issues = Issues(source=source)
     _cross_check(spec, issues, root)
+    issues.items += check_platforms(spec, root)
     issues.raise_if_any()
     return resolve_forecasts(spec, root=root, base_dir=base_dir, source=source)

@@ -83,6 +83,8 @@ class CloudProfile(ABC):
     """Where the cloud's resources carry their tags or labels (property paths, camelCase)."""
     name_tag: ClassVar[str | None] = None
     """A tag holding the resource's display name, added to every tagged resource (AWS ``Name``)."""
+    kubernetes_attach_fields: ClassVar[tuple[str, ...]] = ("cluster_id",)
+    """The :class:`~gpufleet.platforms.KubernetesSpec` fields naming an existing cluster node pools join."""
 
     # facts ------------------------------------------------------------------------------------------
 

@@ -57,5 +57,6 @@ def test_public_exports_are_pinned() -> None:
     assert sorted(components.__all__) == sorted([
         "TYPE_PREFIX", "CloudBackend", "ClusterBuild", "InferencePool", "InferencePoolArgs", "NetworkBuild",
         "PoolBuild", "SiteNetwork", "SiteNetworkArgs", "TrainingCluster", "TrainingClusterArgs", "backend_for",
-        "check_plan", "demand_for", "plan_summary", "pool_facts", "register", "registered", "validate_plan",
+        "check_plan", "demand_for", "plan_summary", "pool_facts", "register", "registered", "serving_for",
+        "validate_plan",
     ])

@@ -306,8 +306,9 @@ def check_pool_metric_path(pool: PoolPlan, row: InstanceType, loc: str) -> list[
     namespace and metric name of 1 to 255 printable ASCII characters with at least one that is not a
     space; a namespace neither starting with ``:`` nor with ``AWS/`` (reserved for AWS services). The
     nodes' role may publish only into that namespace (``cloudwatch:namespace`` condition), so a name
-    CloudWatch refuses leaves the pool at its minimum for ever."""
-    if pool.role != "inference":
+    CloudWatch refuses leaves the pool at its minimum for ever. (On Kubernetes the service scales on
+    its Prometheus query instead.)"""
+    if pool.role != "inference" or pool.platform == "kubernetes":
         return []
     issues: list[Issue] = []
     namespace, metric = pool.scaling_metric_namespace, pool.scaling_metric_name
@@ -333,6 +334,7 @@ class AwsProfile(CloudProfile):
     title = "AWS"
     fabrics = frozenset({"efa"})
     capacity_types = frozenset({"on_demand", "odcr", "capacity_block"})
+    kubernetes_attach_fields = ("cluster_name", "node_role_arn")  # EKS: CreateNodegroup takes clusterName + nodeRole
     site_checks = (check_site_region, check_site_zones_in_region, check_site_network_cidr, check_site_zone_count)
     pool_checks = (check_pool_efa_cards, check_pool_metric_path)
     image_forms = "an AMI id nor an SSM parameter name"
