@@ -13,13 +13,22 @@ it could, then fails closed the same way with one "<subject>: cannot verify <wha
 unknown until apply" violation per value. A policy whose config sets ``unknown_values: advisory``
 raises ``UnknownValueError`` instead, so the engine shows its advisory "can't run policy during
 preview" note naming the values.
+
+Reading the stack once: ``pulumi_policy`` hands every stack policy its own copy of the stack,
+converted from the request again for each (``MessageToDict`` and deserialisation per resource, per
+policy). :func:`share_stack_reading` makes that conversion, the plain resources and the inventory
+happen once per ``AnalyzeStack`` request and be shared by every policy of it (each rule gets its own
+copy of the inventory's pools and sites, which readers may add unknowns to); what each policy
+receives is unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from gpufleet.policy.config import POLICIES, RAN_CLEANLY, UNKNOWN_VALUES_SETTING, PolicySpec
@@ -56,8 +65,13 @@ def to_resources(policy_resources: Iterable[Any]) -> list[Resource]:
     return out
 
 
-def run_rule(spec: PolicySpec, rule: Rule, resources: Sequence[Resource], config: Mapping[str, Any] | None) -> RuleResult:
+def run_rule(spec: PolicySpec, rule: Rule, resources: Sequence[Resource], config: Mapping[str, Any] | None,
+             *, inventory: Callable[[], Inventory] | None = None) -> RuleResult:
     """Validate the config, build the inventory and run the rule (no Pulumi involved).
+
+    Args:
+        inventory: gives the inventory of ``resources`` already built (shared by the policies of one
+            analysis); by default it is built here, after the config is validated.
 
     Raises:
         ValueError: the config does not validate (the message lists every problem).
@@ -66,8 +80,103 @@ def run_rule(spec: PolicySpec, rule: Rule, resources: Sequence[Resource], config
     problems = spec.validate(config)
     if problems:
         raise ValueError(f"its policy config is invalid: {'; '.join(problems)}")
-    inventory: Inventory = build_inventory(resources)
-    return rule(inventory, spec.with_defaults(config))
+    inv: Inventory = inventory() if inventory is not None else build_inventory(resources)
+    return rule(inv, spec.with_defaults(config))
+
+
+# --- one reading of the stack per AnalyzeStack -------------------------------------------------------
+
+_analysis = threading.local()
+"""``reading``: the :class:`_StackReading` of the ``AnalyzeStack`` this thread is serving, if any."""
+
+
+@dataclass
+class _StackReading:
+    """What every policy of one ``AnalyzeStack`` request reads alike, computed by the first that needs it.
+
+    Attributes:
+        urns: the request's resources, in order: a policy whose resources differ reads its own.
+        dicts: ``id(Struct) → (Struct, MessageToDict(Struct))`` for the request's property Structs
+            (the Struct is kept, so an id is never reused while the request is served).
+    """
+
+    urns: tuple[str, ...]
+    dicts: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    resources: list[Resource] | None = None
+    inventory: Inventory | None = None
+
+    def plain_resources(self, policy_resources: Sequence[Any]) -> list[Resource]:
+        if self.resources is None:
+            self.resources = to_resources(policy_resources)
+        return self.resources
+
+    def inventory_copy(self) -> Inventory:
+        """The inventory, built once; each rule gets its own copy of what a rule may change."""
+        if self.inventory is None:
+            assert self.resources is not None
+            self.inventory = build_inventory(self.resources)
+        return self.inventory.copy()
+
+
+class _OnceJsonFormat:
+    """``google.protobuf.json_format`` as ``pulumi_policy.policy`` uses it, except that while an
+    ``AnalyzeStack`` is served, ``MessageToDict`` converts each of its Structs once: every policy then
+    deserialises the same plain dict (``deserialize_properties`` copies it, never changes it)."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.module, name)
+
+    def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 (protobuf's name)
+        reading: _StackReading | None = getattr(_analysis, "reading", None)
+        if reading is None or args or kwargs or message.DESCRIPTOR.full_name != "google.protobuf.Struct":
+            return self.module.MessageToDict(message, *args, **kwargs)
+        hit = reading.dicts.get(id(message))
+        if hit is not None and hit[0] is message:
+            return hit[1]
+        value = self.module.MessageToDict(message)
+        reading.dicts[id(message)] = (message, value)
+        return value
+
+
+def share_stack_reading() -> None:
+    """Make each ``AnalyzeStack`` of this process read the stack once for all its policies (idempotent).
+
+    Wraps ``pulumi_policy``'s servicer: while it serves an ``AnalyzeStack``, each property Struct of
+    the request is converted once (:class:`_OnceJsonFormat`), and the policies of this pack share one
+    list of plain resources and one inventory (:func:`_policy_inputs`). Relies on the servicer's
+    shape in the pinned ``pulumi-policy`` (``tests/policies/test_policies_shared_reading.py`` fails
+    loudly when it changes).
+    """
+    from pulumi_policy import policy as sdk
+
+    servicer = sdk._PolicyAnalyzerServicer  # noqa: SLF001 - the one place the stack is converted
+    analyze_stack: Any = servicer.AnalyzeStack
+    if not getattr(analyze_stack, "gpufleet_shared", False):
+        @functools.wraps(analyze_stack)
+        def shared_analyze_stack(self: Any, request: Any, context: Any) -> Any:
+            _analysis.reading = _StackReading(tuple(r.urn for r in request.resources))
+            try:
+                return analyze_stack(self, request, context)
+            finally:
+                _analysis.reading = None
+
+        shared_analyze_stack.gpufleet_shared = True  # type: ignore[attr-defined]
+        setattr(servicer, "AnalyzeStack", shared_analyze_stack)  # noqa: B010 - replacing a method
+    json_format = getattr(sdk, "json_format")  # noqa: B009 - not re-exported by the module
+    if not isinstance(json_format, _OnceJsonFormat):
+        setattr(sdk, "json_format", _OnceJsonFormat(json_format))  # noqa: B010
+
+
+def _policy_inputs(policy_resources: Sequence[Any]) -> tuple[list[Resource], Callable[[], Inventory] | None]:
+    """The plain resources of a policy's arguments and, inside a shared ``AnalyzeStack`` whose
+    resources these are, the shared inventory; else the resources converted here and no inventory."""
+    reading: _StackReading | None = getattr(_analysis, "reading", None)
+    if reading is None or tuple(r.urn for r in policy_resources) != reading.urns:
+        return to_resources(policy_resources), None
+    return reading.plain_resources(policy_resources), reading.inventory_copy
 
 
 def _describe_failure(spec: PolicySpec, exc: BaseException) -> str:
@@ -110,7 +219,8 @@ def make_policy(spec: PolicySpec, rule: Rule) -> Any:
                 journal.append(message)  # policies-ran-cleanly reports it as mandatory
 
         try:
-            result = run_rule(spec, rule, to_resources(args.resources), args.get_config())
+            resources, inventory = _policy_inputs(args.resources)
+            result = run_rule(spec, rule, resources, args.get_config(), inventory=inventory)
         except Exception as exc:  # noqa: BLE001 - fail closed: every failure becomes a violation
             fail_closed(_describe_failure(spec, exc))
             return
@@ -162,10 +272,12 @@ def make_ran_cleanly_policy() -> Any:
 
 
 def build_policies() -> list[Any]:
-    """Every policy of the pack, in order (``policies-ran-cleanly`` last)."""
+    """Every policy of the pack, in order (``policies-ran-cleanly`` last). Building them also makes the
+    pack read the stack once per analysis (:func:`share_stack_reading`)."""
+    share_stack_reading()
     return [make_policy(spec, RULES[spec.name]) if spec.name in RULES else make_ran_cleanly_policy()
             for spec in POLICIES]
 
 
 __all__ = ["PACK_DESCRIPTION", "PACK_NAME", "build_policies", "effective_level", "make_policy", "run_rule",
-           "to_resources"]
+           "share_stack_reading", "to_resources"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -323,6 +323,16 @@ class Inventory:
     pools: dict[str, Pool]
     sites: dict[str, Site]
     by_urn: dict[str, Resource]
+
+    def copy(self) -> Inventory:
+        """A copy one rule may change (readers record unknowns in ``Pool.unknown``): its pools, node
+        groups, sites and their lists are its own; the frozen resources are shared."""
+        def pool(p: Pool) -> Pool:
+            groups = [replace(g, templates=list(g.templates)) for g in p.groups]
+            return replace(p, groups=groups, resources=list(p.resources), unknown=list(p.unknown))
+
+        sites = {k: replace(s, quota_gpus=dict(s.quota_gpus), unknown=dict(s.unknown)) for k, s in self.sites.items()}
+        return Inventory({k: pool(p) for k, p in self.pools.items()}, sites, dict(self.by_urn))
 
     def workloads(self) -> dict[str, list[Pool]]:
         """Pools grouped by workload, workloads sorted by name."""
