@@ -4,15 +4,16 @@ protocol, with no credentials and no Pulumi CLI. Reusable: ``gpufleet diff`` run
 One preview, in order:
 
 1. read the policy config (Pulumi's ``--policy-pack-config`` format), find the stack's Pulumi
-   project (:func:`gpufleet.project.find_project`: the program and the pack) and read the stack file;
+   project (:func:`gpufleet.project.find_project`: the program and the pack), read the stack file
+   and validate its fleet (:func:`gpufleet.stackfile.read_stack`): bad input fails here, before any
+   process starts;
 2. start the pack in the project's ``policies/`` exactly as ``pulumi preview --policy-pack`` does
-   (:class:`gpufleet.engine.PolicyEngine`), without waiting for it;
-3. while it boots, run the program under mocks (:func:`gpufleet.offline.run_program`, given the
-   stack config read in 1) and collect every resource; when a policy config is given, the pack is
-   waited for and the config validated against its policies' schemas first, so a bad config fails
-   before the program runs;
-4. wait for the pack and read its policies (a pack that did not start is reported before anything
-   the program raised);
+   (:class:`gpufleet.engine.PolicyEngine`), and, in a thread, wait for it, read its policies and
+   reconcile the policy config with their schemas (once);
+3. meanwhile run the program under mocks (:func:`gpufleet.offline.run_program`, given the stack
+   config read in 1) and collect every resource;
+4. join the thread: a pack that did not start is reported first, then a bad policy config (bad
+   input, exit 2, no report), then whatever the program raised;
 5. ``AnalyzeStack`` over all the resources; summarise capacity against demand per workload and
    power per site with the pack's own inventory code (the numbers the policies judged).
 
@@ -30,6 +31,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,7 +51,7 @@ from gpufleet.engine import (
 )
 from gpufleet.errors import EXIT_BLOCKED, EXIT_OK
 from gpufleet.project import default_pack_dir, find_project, find_project_file
-from gpufleet.stackfile import check_config_size
+from gpufleet.stackfile import check_config_size, pulumi_config, read_config, read_stack, stack_name
 
 PREVIEW_SCHEMA_VERSION = 1
 MARKDOWN_LIMIT_CHARS = 60_000
@@ -139,7 +141,7 @@ def run_preview(
         InfeasiblePlanError: the program found no placement (exit 3).
         PolicyEngineError: the pack did not start or answer (exit 1).
     """
-    from gpufleet.offline import read_stack_config, run_program
+    from gpufleet.offline import run_program
     from gpufleet.policy.summary import summarize
 
     say = progress or (lambda _msg: None)
@@ -147,38 +149,40 @@ def run_preview(
     config_source = str(policy_config) if policy_config else ""
     given = load_policy_config(policy_config) if policy_config else {}
     project = find_project(stack_path)
-    stack_name, stack_config, notes = read_stack_config(stack_path, project.name)  # read once
-    size_note = check_config_size(stack_config, source=str(stack_path))  # before any process starts
+    config = read_config(stack_path)  # read once
+    read_stack(stack_path, root=root, config=config)  # bad input fails before any process starts
+    stack_config, notes = pulumi_config(config, project.name)
+    size_note = check_config_size(stack_config, source=str(stack_path))
     pack_dir = Path(pack_dir) if pack_dir is not None else default_pack_dir(stack_path)
     own_engine = engine is None
-    eng = engine or PolicyEngine(pack_dir, stack=stack_name, project=project.name, stack_config=stack_config)
+    eng = engine or PolicyEngine(pack_dir, stack=stack_name(stack_path), project=project.name,
+                                 stack_config=stack_config)
+    ready = _PackReady(eng, given, config_source)
     try:
         say(f"starting the policy pack {pack_dir}")
-        eng.launch()  # it boots while the program runs
-        if given:  # a policy config is checked against the pack's schemas before the program runs
-            reconcile_policy_config(eng.info(), given, source=config_source)
+        eng.launch()
+        ready.start()  # the pack boots, describes its policies and the config is reconciled, while the program runs
         say(f"running the program of {stack_path} under Pulumi's mocks")
         program_error: Exception | None = None
         try:
             run = run_program(stack_path, preview=True, check=False, root=root,
-                              stack_config=(stack_name, stack_config, notes))
+                              stack_config=(stack_name(stack_path), stack_config, notes))
         except Exception as exc:  # noqa: BLE001 - reported after the pack's and the config's errors
             program_error = exc
-        eng.start()
-        info = eng.info()
-        reconcile_policy_config(info, given, source=config_source)  # a bad config wins over the program's errors
+        effective = ready.result()  # the pack's failure, then a bad config, win over the program's errors
         if program_error is not None:
             raise program_error
         if run.error is not None:
             raise run.error
         resources = analyzed_resources(run)  # outputs, computed values unknown, as the engine sends them
-        say(f"analysing {len(resources)} resources with {len(info.policies)} policies")
+        say(f"analysing {len(resources)} resources with {len(eng.info().policies)} policies")
         began = time.perf_counter()
-        engine_run: EngineRun = eng.run(resources, given, config_source=config_source)
+        engine_run: EngineRun = eng.run(resources, given, config_source=config_source, reconciled=effective)
         seconds_policy = time.perf_counter() - began
     finally:
         if own_engine:
             eng.close()
+        ready.join()
     summary = summarize(_pack_resources(resources), {k: v.properties for k, v in engine_run.config.items()})
     names = {r.urn: r.name for r in resources}
     violations = [_violation(d, names) for d in engine_run.diagnostics]
@@ -193,10 +197,45 @@ def run_preview(
         pack=engine_run.info,
         policy_config=engine_run.config,
         seconds_program=run.seconds,
-        seconds_pack_start=eng.seconds_start,
+        seconds_pack_start=ready.seconds_waited,
         seconds_policy=seconds_policy,
         notes=([size_note] if size_note else []) + list(run.notes) + ([eng.note] if eng.note else []),
     )
+
+
+class _PackReady:
+    """The pack's start, its policies and the policy config reconciled with their schemas, in a thread
+    (so they overlap the program run); :meth:`result` waits for them and raises what they raised."""
+
+    def __init__(self, engine: PolicyEngine, given: Mapping[str, PolicyConfigEntry], source: str) -> None:
+        self.engine, self.given, self.source = engine, given, source
+        self.effective: dict[str, PolicyConfigEntry] = {}
+        self.error: BaseException | None = None
+        self.seconds_waited = 0.0
+        self.thread = threading.Thread(target=self._run, name="gpufleet-pack-start", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.engine.start()
+            self.effective = reconcile_policy_config(self.engine.info(), self.given, source=self.source)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by result()
+            self.error = exc
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def result(self) -> dict[str, PolicyConfigEntry]:
+        began = time.perf_counter()
+        self.thread.join()
+        self.seconds_waited = time.perf_counter() - began
+        if self.error is not None:
+            raise self.error
+        return self.effective
+
+    def join(self) -> None:
+        """Wait for the thread after the pack is stopped (it then ends quickly), if it was started."""
+        if self.thread.ident is not None:
+            self.thread.join(timeout=10)
 
 
 def _violation(v: Violation, names: Mapping[str, str]) -> Violation:

@@ -98,20 +98,21 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
-def read_stack(path: str | Path, *, root: str | Path | None = None) -> Stack:
+def read_stack(path: str | Path, *, root: str | Path | None = None, config: dict[str, Any] | None = None) -> Stack:
     """Read a stack file and validate its fleet (inline, files, or both).
 
     Args:
         path: ``stacks/Pulumi.<stack>.yaml``.
         root: the project directory ``gpufleet:fleetFiles`` is relative to (default: the stack's
             project, see :func:`gpufleet.project.find_project`).
+        config: the file's ``config:`` mapping (:func:`read_config`) when the caller has read it.
 
     Raises:
         SpecError: the stack file, a fleet file or the merged fleet does not validate.
     """
     path = Path(path)
     source = str(path)
-    config = read_config(path)
+    config = read_config(path) if config is None else config
     if FLEET_CONFIG not in config and FLEET_FILES_CONFIG not in config:
         raise SpecError(Issue(f"config.{FLEET_CONFIG}", "is required",
                               f"the fleet object: sites, training, inference (or {FLEET_FILES_CONFIG}: "

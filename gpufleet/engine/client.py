@@ -221,10 +221,15 @@ class PolicyEngine(PackProcess):
         strict: bool = True,
         config_source: str = "",
         per_resource: bool | None = None,
+        reconciled: Mapping[str, PolicyConfigEntry] | None = None,
     ) -> EngineRun:
         """The whole exchange of a ``pulumi preview --policy-pack``: handshake, describe, configure,
         analyze each resource (when the pack has resource policies, or ``per_resource=True``), then
         analyze the stack.
+
+        Args:
+            reconciled: the effective config, when the caller already reconciled ``config`` with
+                this pack's policies (:func:`reconcile_policy_config`); sent as it is.
 
         Raises:
             SpecError: the policy config does not validate against the pack's schemas.
@@ -234,7 +239,8 @@ class PolicyEngine(PackProcess):
         self.handshake()
         self.configure_stack()
         info = self.info()
-        effective = reconcile_policy_config(info, config, strict=strict, source=config_source)
+        effective = (dict(reconciled) if reconciled is not None
+                     else reconcile_policy_config(info, config, strict=strict, source=config_source))
         began = time.perf_counter()
         self.configure(effective)
         diagnostics: list[Violation] = []

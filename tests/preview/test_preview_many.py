@@ -35,7 +35,7 @@ def test_each_stack_gets_its_report_and_bad_input_wins_the_exit_code(run_cli: Ru
     assert "bad input" in rows["malformed"] and " 2 " in rows["malformed"]
     assert "exit 2 (bad input)" in stdout
     # The failing stack's whole error, on stderr, marked with its name; progress lines too.
-    assert "[malformed] error: stack malformed: 2 errors" in stderr
+    assert f"[malformed] error: {STACKS / 'Pulumi.malformed.yaml'}: 2 errors" in stderr
     assert "[malformed]   - fleet.inference[0].gpu: unknown GPU model 'L5'" in stderr
     assert "gpufleet preview: good started" in stderr and "gpufleet preview: under blocked (exit 3" in stderr
 
