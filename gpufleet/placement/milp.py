@@ -59,12 +59,15 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp  # type: ignore[import-untyped]
-from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
 
 from gpufleet.placement.model import InstanceFacts, PlacementProblem, PoolSpec
 from gpufleet.spec import Site
+
+if TYPE_CHECKING:  # SciPy loads when a program is built or solved (a forced placement needs neither)
+    from scipy.optimize import LinearConstraint, OptimizeResult  # type: ignore[import-untyped]
 
 # Tie-break scale in USD per node-hour: below any real price difference (a cent per GPU-hour on a
 # 1-GPU node), above HiGHS's tolerances.
@@ -296,6 +299,9 @@ class _Builder:
         n_rows, n_cols = len(self.row_lower), len(self.c)
         rows = None
         if n_rows:
+            from scipy.optimize import LinearConstraint
+            from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
+
             matrix = coo_matrix((self.values, (self.row_idx, self.col_idx)), shape=(n_rows, n_cols)).tocsr()
             rows = LinearConstraint(matrix, np.array(self.row_lower), np.array(self.row_upper))
         return Formulation(
@@ -407,6 +413,8 @@ def run(form: Formulation, *, time_limit_s: float, mip_rel_gap: float) -> Optimi
         scipy's result (``status`` 0 optimal, 1 limit reached, 2 infeasible, 3 unbounded, 4 other;
         ``x``, ``mip_gap``).
     """
+    from scipy.optimize import Bounds, milp
+
     constraints = [form.rows] if form.rows is not None else []
     with _quiet_native_stdout():
         return milp(

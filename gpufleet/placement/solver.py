@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from gpufleet.errors import BindingConstraint, GpufleetError
 from gpufleet.placement import explain
+from gpufleet.placement.forced import forced
 from gpufleet.placement.milp import Candidates, Option, build_candidates, decode, formulate, run
 from gpufleet.placement.model import (
     Assignment,
@@ -90,6 +91,9 @@ def solve(
     training_blocked = any(
         pool.role == "training" and pool.nodes > 0 and not cands.usable(p) for p, pool in enumerate(cands.pools)
     )
+    placed_alone = None if training_blocked else forced(cands)  # nothing to choose: no program to solve
+    if placed_alone is not None:
+        return _placed(cands, placed_alone, "optimal", 0.0, notes, start)
     if not training_blocked:
         form = formulate(cands)
         if form.n_columns == 0:  # nothing to place (every pool has 0 nodes)
