@@ -55,16 +55,22 @@ def backtest(stack_file: Path, history_path: Path, confidence: str, margin_days:
     Re-plans use the sizing functions on the instance type the stack's plan chooses (placement is
     not what a backtest tests).
 
-    Exit codes: 0 done (however many days ran short), 2 bad input (stack, history file:line, flags),
-    3 the stack itself has no feasible placement (as `gpufleet plan`).
+    The stack's plan is checked as `gpufleet plan` checks it (what its clouds refuse, the stack's
+    gpufleet:images and gpufleet:sshPublicKey) before any replay.
+
+    Exit codes: 0 done (however many days ran short), 2 bad input (stack, history file:line, flags,
+    or a plan its clouds refuse), 3 the stack itself has no feasible placement (as `gpufleet plan`).
     """
     from gpufleet.backtest import read_histories, run_backtest, strategies
+    from gpufleet.checks import preview_settings
     from gpufleet.plan import build_plan
-    from gpufleet.stackfile import load_stack
+    from gpufleet.stackfile import read_stack
 
-    stack, spec = load_stack(stack_file)
+    stack = read_stack(stack_file)
+    spec = stack.spec
     histories = read_histories(history_path, [w.name for w in spec.inference])
-    plan = build_plan(spec, stack, check=False)
+    # checked as `gpufleet plan` checks it: a plan its clouds refuse is bad input, not a replay
+    plan = build_plan(spec, stack.name, settings=preview_settings(stack.config))
     report = run_backtest(spec, plan, histories, strategies(confidence, margin_days), warmup_months=warmup_months)
     if as_json:
         print_json(report.to_json())

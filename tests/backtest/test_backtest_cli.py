@@ -105,3 +105,19 @@ def test_a_missing_stack_is_bad_input(run_cli: Run, history: Path, tmp_path: Pat
     code, out, err = run_cli("backtest", "--stack", str(tmp_path / "Pulumi.none.yaml"), "--history", str(history))
     assert code == 2 and out == ""
     assert "Pulumi.none.yaml" in err
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (("us-east-1c", "us-west-2c"), "fleet.sites[0].zones[2]: 'us-west-2c' is not an Availability Zone of region"),
+    (("config:\n", "config:\n  gpufleet:images: {no-such-pool: ami-0123456789abcdef0}\n"), "no-such-pool"),
+])
+def test_a_plan_its_clouds_refuse_is_bad_input_before_any_replay(
+        run_cli: Run, history: Path, tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
+    """Checked as `gpufleet plan` checks it: a backtest of a plan that could never deploy says so."""
+    stack = tmp_path / "Pulumi.step.yaml"
+    stack.write_text(Path(STEP).read_text().replace(*edit))
+    code, out, err = run_cli("backtest", "--stack", str(stack), "--history", str(history))
+    assert code == 2 and out == "", err
+    assert expected in err, err
+    code, _, plan_err = run_cli("plan", "--stack", str(stack))
+    assert code == 2 and expected in plan_err
