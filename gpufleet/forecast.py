@@ -10,7 +10,8 @@ An inference service states its monthly demand growth in one of three ways (exac
   between two given ones is interpolated linearly, one outside them is refused (unless only one
   quantile is given: then it holds for all);
 * ``history: data/chat.csv``: observed peaks (``date,peak_tokens_per_s``), fitted at stack load
-  by :func:`fit_history` into the quantiles :data:`HISTORY_QUANTILES` (plus the plan's confidence).
+  by :func:`fit_history` into the quantiles :data:`HISTORY_QUANTILES` (plus the plan's confidence),
+  from the prediction interval of the peak at the service's lead time + horizon.
 
 and may add named ``scenarios`` (``[{name: viral, growth_per_month: 0.3}]``), which the runway
 report shows beside the quantiles. The fleet's ``plan_confidence`` (default ``p90``) picks the
@@ -213,7 +214,17 @@ def quantiles_of(load: Any, confidence: str) -> list[str]:
 @dataclass(frozen=True)
 class HistoryFit:
     """Compound growth fitted to observed peaks: ln(peak) = a + b·t, t in months (log-linear least
-    squares).
+    squares), with the prediction interval of ln(peak) at the planning horizon.
+
+    The quantiles come from the textbook prediction interval of a new observation in simple linear
+    regression (Montgomery, Peck & Vining, *Introduction to Linear Regression Analysis*, §2.5;
+    Hyndman & Athanasopoulos, *Forecasting: Principles and Practice*, §7.6): at t* = the last
+    observation + ``horizon_months``, ln(peak) lies within
+    ŷ(t*) ± t_{n−2}(q) · s · √(1 + 1/n + (t* − t̄)² / Σ(t − t̄)²), s² the residual variance. Each
+    quantile of ln(peak) at t* is turned back into the monthly growth that reaches it from the fitted
+    level at the last observation over ``horizon_months``: g(q) = exp(b + t_{n−2}(q) · se_pred / H) − 1.
+    The p50 stays e^b − 1; the spread holds both the slope's uncertainty (grown to the horizon) and
+    the month-to-month scatter of the peaks around the trend.
 
     Attributes:
         slope_per_month: b; the point estimate of growth is e^b − 1.
@@ -222,6 +233,9 @@ class HistoryFit:
         points: observations fitted.
         first_date, last_date: the history's span.
         peak_tokens_per_s: the last observed peak (not the fitted value: the owner's latest measurement).
+        horizon_months: H, months from the last observation to the planning horizon (lead time +
+            horizon).
+        prediction_stderr: se_pred, the standard error of a new ln(peak) at the horizon.
         quantiles: growth at the quantiles asked for.
     """
 
@@ -232,28 +246,41 @@ class HistoryFit:
     first_date: datetime.date
     last_date: datetime.date
     peak_tokens_per_s: float
+    horizon_months: float
+    prediction_stderr: float
     quantiles: dict[str, float] = field(default_factory=dict)
 
     def growth_per_month(self, quantile: str) -> float:
-        """Growth at ``quantile``: e^(b + t_q · se(b)) − 1, t_q the Student-t quantile with ``dof``
-        degrees of freedom (p50: e^b − 1); a falling trend is floored at 0 (planned flat)."""
+        """Growth at ``quantile``: e^(b + t_q · se_pred / H) − 1, t_q the Student-t quantile with
+        ``dof`` degrees of freedom (p50: e^b − 1); a falling trend is floored at 0 (planned flat)."""
         from scipy.stats import t as student_t  # type: ignore[import-untyped]
 
         level = quantile_level(quantile) / 100.0
-        spread = float(student_t.ppf(level, self.dof)) * self.slope_stderr if self.slope_stderr > 0 else 0.0
+        spread = (float(student_t.ppf(level, self.dof)) * self.prediction_stderr / self.horizon_months
+                  if self.prediction_stderr > 0 else 0.0)
         return max(0.0, math.expm1(self.slope_per_month + spread))
 
 
-def fit_history(points: Sequence[tuple[datetime.date, float]], quantiles: Sequence[str] = ()) -> HistoryFit:
-    """Fit compound growth to ``points`` (date, peak tokens/s), dates rising, peaks positive.
+def horizon_months(lead_time_days: float, horizon_days: float) -> float:
+    """The months from today to the end of a plan's horizon: (lead time + horizon) / 30.4375."""
+    return (lead_time_days + horizon_days) / DAYS_PER_MONTH
+
+
+def fit_history(points: Sequence[tuple[datetime.date, float]], quantiles: Sequence[str] = (), *,
+                horizon_months: float) -> HistoryFit:
+    """Fit compound growth to ``points`` (date, peak tokens/s), dates rising, peaks positive, with its
+    prediction interval ``horizon_months`` after the last point (:class:`HistoryFit`).
 
     Raises:
         SpecError: fewer than :data:`MIN_HISTORY_POINTS` points, dates not rising, a peak not
-            positive and finite, or a quantile key that is not ``pNN``.
+            positive and finite, a horizon not positive, or a quantile key that is not ``pNN``.
     """
     if len(points) < MIN_HISTORY_POINTS:
         raise SpecError(Issue("history", f"{len(points)} observation(s); a fit needs at least {MIN_HISTORY_POINTS}",
                               "more dated peaks"))
+    if not (math.isfinite(horizon_months) and horizon_months > 0):
+        raise SpecError(Issue("horizon_days", f"a forecast horizon of {horizon_months!r} months",
+                              "lead_time_days + horizon_days > 0"))
     for (d0, _), (d1, _) in zip(points, points[1:]):
         if d1 <= d0:
             raise SpecError(Issue("history", f"date {d1} does not come after {d0}", "dates rising, each once"))
@@ -268,9 +295,12 @@ def fit_history(points: Sequence[tuple[datetime.date, float]], quantiles: Sequen
     slope = sum((t - t_mean) * (y - y_mean) for t, y in zip(ts, ys)) / sxx
     intercept = y_mean - slope * t_mean
     ssr = sum((y - intercept - slope * t) ** 2 for t, y in zip(ts, ys))
-    stderr = math.sqrt(ssr / (n - 2) / sxx)
-    fit = HistoryFit(slope_per_month=slope, slope_stderr=stderr, dof=n - 2, points=n, first_date=first,
-                     last_date=points[-1][0], peak_tokens_per_s=points[-1][1])
+    variance = ssr / (n - 2)
+    at = ts[-1] + horizon_months
+    fit = HistoryFit(slope_per_month=slope, slope_stderr=math.sqrt(variance / sxx), dof=n - 2, points=n,
+                     first_date=first, last_date=points[-1][0], peak_tokens_per_s=points[-1][1],
+                     horizon_months=horizon_months,
+                     prediction_stderr=math.sqrt(variance * (1 + 1 / n + (at - t_mean) ** 2 / sxx)))
     return dataclasses.replace(fit, quantiles={q: fit.growth_per_month(q) for q in quantiles})
 
 
@@ -362,7 +392,8 @@ def resolve_forecasts(spec: FleetSpec, *, root: str = "fleet", base_dir: str | P
                 continue
             try:
                 fit = fit_history(read_history(path, loc=f"{loc}.history"),
-                                  sorted({*HISTORY_QUANTILES, confidence}, key=quantile_level))
+                                  sorted({*HISTORY_QUANTILES, confidence}, key=quantile_level),
+                                  horizon_months=horizon_months(service.lead_time_days, service.horizon_days))
             except SpecError as exc:
                 issues.items += [Issue(f"{loc}.history" if x.loc == "history" else x.loc, x.message, x.hint)
                                  for x in exc.issues]
@@ -397,6 +428,7 @@ __all__ = [
     "Scenario",
     "fit_history",
     "growth_at",
+    "horizon_months",
     "quantile_level",
     "quantiles_of",
     "read_history",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gpufleet.errors import SpecError
-from gpufleet.forecast import fit_history, growth_at, quantile_level, quantiles_of, read_history
+from gpufleet.forecast import fit_history, growth_at, horizon_months, quantile_level, quantiles_of, read_history
 from gpufleet.plan import build_plan
 from gpufleet.sizing import DAYS_PER_MONTH
 from gpufleet.spec import parse_fleet
@@ -145,7 +145,7 @@ def _series(growth: float, months: int, *, noise: float = 0.0, seed: int = 7) ->
 
 
 def test_fit_recovers_an_exact_compound_growth() -> None:
-    fit = fit_history(_series(0.10, 12), ["p10", "p50", "p90"])
+    fit = fit_history(_series(0.10, 12), ["p10", "p50", "p90"], horizon_months=3.0)
     assert fit.growth_per_month("p50") == pytest.approx(0.10, rel=1e-9)
     assert fit.slope_stderr == pytest.approx(0.0, abs=1e-9)  # points on one curve: no spread
     assert fit.quantiles == pytest.approx({"p10": 0.10, "p50": 0.10, "p90": 0.10}, rel=1e-6)
@@ -153,18 +153,60 @@ def test_fit_recovers_an_exact_compound_growth() -> None:
     assert (fit.points, fit.dof, fit.first_date) == (12, 10, START)
 
 
+def _prediction_interval(points: list[tuple[datetime.date, float]], horizon: float, level: float) -> float:
+    """The textbook prediction interval of ln(peak) `horizon` months after the last point, worked out
+    with numpy and scipy apart from gpufleet: (upper quantile − fitted level at the last point) / horizon."""
+    import numpy as np
+    from scipy.stats import t as student_t
+
+    ts = np.array([(d - points[0][0]).days / DAYS_PER_MONTH for d, _ in points])
+    ys = np.log([p for _, p in points])
+    b, a = np.polyfit(ts, ys, 1)
+    n = len(ts)
+    s = math.sqrt(float(np.sum((ys - a - b * ts) ** 2)) / (n - 2))
+    at = ts[-1] + horizon
+    se_pred = s * math.sqrt(1 + 1 / n + (at - ts.mean()) ** 2 / float(np.sum((ts - ts.mean()) ** 2)))
+    upper = a + b * at + float(student_t.ppf(level, n - 2)) * se_pred
+    return float((upper - (a + b * ts[-1])) / horizon)
+
+
 def test_fit_of_noisy_history_brackets_the_true_growth() -> None:
-    fit = fit_history(_series(0.08, 24, noise=0.05), ["p5", "p50", "p95"])
+    points = _series(0.08, 24, noise=0.05)
+    fit = fit_history(points, ["p5", "p50", "p95"], horizon_months=4.0)
     low, mid, high = fit.quantiles["p5"], fit.quantiles["p50"], fit.quantiles["p95"]
     assert low < mid < high
     assert low < 0.08 < high
     assert mid == pytest.approx(0.08, abs=0.01)
-    # the spread is the slope's Student-t interval: se(b) · t(0.95, 22) either side of b, in log space
-    assert math.log1p(high) - math.log1p(mid) == pytest.approx(fit.slope_stderr * 1.7171444, rel=1e-4)
+    # the spread is the prediction interval of ln(peak) four months after the last point, per month
+    assert math.log1p(high) == pytest.approx(_prediction_interval(points, 4.0, 0.95), rel=1e-9)
+    assert math.log1p(low) == pytest.approx(_prediction_interval(points, 4.0, 0.05), rel=1e-9)
+
+
+def test_a_long_noisy_history_keeps_its_scatter_in_the_range() -> None:
+    """Ten years of monthly peaks with 5 % scatter: the slope is known to a hundredth of a point, but
+    a peak at the horizon is not; p90 stays clearly above p50 (the slope's interval alone gave 0.02 points)."""
+    fit = fit_history(_series(0.05, 120, noise=0.05), ["p50", "p90"], horizon_months=6.0)
+    slope_only = math.expm1(fit.slope_per_month + 1.2888 * fit.slope_stderr) - fit.quantiles["p50"]
+    assert slope_only < 0.0005
+    assert fit.quantiles["p90"] - fit.quantiles["p50"] > 0.009  # ≈ t(0.9, 118) · 5 % / 6 months
+    assert fit.quantiles["p90"] - fit.quantiles["p50"] > 20 * slope_only
+
+
+def test_a_longer_horizon_averages_the_scatter_over_more_months() -> None:
+    points = _series(0.05, 36, noise=0.05)
+    gaps = [fit_history(points, ["p50", "p90"], horizon_months=h).quantiles for h in (1.0, 3.0, 12.0, 60.0)]
+    spread = [q["p90"] - q["p50"] for q in gaps]
+    assert spread == sorted(spread, reverse=True) and spread[-1] > 0
+    assert {q["p50"] for q in gaps} == {gaps[0]["p50"]}  # the point forecast does not depend on the horizon
+
+
+def test_a_horizon_must_be_positive() -> None:
+    with pytest.raises(SpecError, match="forecast horizon"):
+        fit_history(_series(0.05, 6), ["p50"], horizon_months=0.0)
 
 
 def test_a_falling_history_plans_flat() -> None:
-    assert fit_history(_series(-0.05, 6), ["p50"]).growth_per_month("p50") == 0.0
+    assert fit_history(_series(-0.05, 6), ["p50"], horizon_months=3.0).growth_per_month("p50") == 0.0
 
 
 def _csv(tmp_path: Path, text: str, name: str = "h.csv") -> Path:
@@ -217,7 +259,7 @@ def test_history_is_fitted_at_load_relative_to_the_stack_file(
     _, spec = load_stack(stack)
     (chat,) = spec.inference
     points = read_history(tmp_path / "data" / "chat.csv")
-    fit = fit_history(points, ["p50", "p90"])
+    fit = fit_history(points, ["p50", "p90"], horizon_months=horizon_months(chat.lead_time_days, chat.horizon_days))
     assert chat.forecast["p50"] == pytest.approx(fit.quantiles["p50"])
     assert chat.forecast["p90"] == pytest.approx(fit.quantiles["p90"]) and chat.forecast["p90"] > chat.forecast["p50"]
     assert set(chat.forecast) >= {"p1", "p50", "p99"}  # every pNN resolves, by interpolation

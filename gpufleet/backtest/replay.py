@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpufleet.forecast import fit_history, growth_at
+from gpufleet.forecast import fit_history, growth_at, horizon_months
 from gpufleet.runway import runway_days
 from gpufleet.sizing import MemoryFit, size_inference
 from gpufleet.spec import InferenceSpec
@@ -97,7 +97,8 @@ class ServiceFacts:
     def forecast(self, known: Sequence[tuple[dt.date, float]], quantile: str) -> tuple[float, float]:
         """(peak tokens/s, monthly growth at ``quantile``) from the points ``known`` at a re-plan."""
         if self.fits_history:
-            fit = fit_history(known, [quantile])
+            fit = fit_history(known, [quantile],
+                              horizon_months=horizon_months(self.lead_time_days, self.horizon_days))
             return fit.peak_tokens_per_s, fit.growth_per_month(quantile)
         return known[-1][1], growth_at(self.service, quantile)
 

@@ -101,11 +101,15 @@ def test_the_declared_range_orders_in_time_and_the_point_forecast_does_not(run_c
     assert (policy["ordered_on"], policy["reason"]) == ("2026-10-06", "runway 117 days at p90 < lead time 90 + margin 30")
 
 
-def test_a_fit_of_the_whole_history_keeps_p90_close_to_p50(run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_fits_p90_widens_with_the_acceleration_and_runs_short_less(run_cli: Run,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     point, runway = strategies_of("fit", run_cli, monkeypatch)
-    # While growth climbs to 25 % a month, the fit's p50 reaches about 10 % and its p90 stays within
-    # a point of it: sizing at p90 buys almost nothing.
+    # While growth climbs to 25 % a month the fit's p50 reaches about 10 %; its p90, the prediction
+    # interval at lead time + horizon, widens as the peaks leave the old trend (the trend's interval
+    # alone kept it within a point of p50, and both strategies ran short on 218 days).
     late = [(p, r) for p, r in zip(point["replans"], runway["replans"]) if p["on"] >= "2026-04-06"]
-    assert all(0 <= r["growth_per_month"] - p["growth_per_month"] < 0.01 for p, r in late)
-    assert max(r["growth_per_month"] for _, r in late) < 0.12
-    assert point["days_short"] > 0 and runway["days_short"] > 0
+    assert max(p["growth_per_month"] for p, _ in late) < 0.12
+    assert late[-1][1]["growth_per_month"] - late[-1][0]["growth_per_month"] > 0.05
+    assert max(r["growth_per_month"] for _, r in late) > 0.15
+    assert 0 < runway["days_short"] < point["days_short"] - 60
+    assert runway["unserved_token_hours"] < point["unserved_token_hours"] / 2

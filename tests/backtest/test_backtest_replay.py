@@ -91,7 +91,7 @@ def test_a_history_service_refits_what_was_known_at_each_replan(tmp_path: object
         known = [p for p in points if p[0] < r.on]
         assert r.points == len(known)
         assert r.peak_tokens_per_s == known[-1][1]
-        assert r.growth_per_month == pytest.approx(fit_history(known, ["p90"]).growth_per_month("p90"))
+        assert r.growth_per_month == pytest.approx(fit_history(known, ["p90"], horizon_months=60 / 30.4375).growth_per_month("p90"))
         assert r.growth_per_month == pytest.approx(0.1, abs=1e-6)
 
 
