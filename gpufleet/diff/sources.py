@@ -5,7 +5,8 @@ The I/O half of ``gpufleet diff`` (the model and the renderers are pure). A stac
 * a path to a stack file (``stacks/Pulumi.prod.yaml``), which must exist; or
 * a git ref and a path, ``REF:PATH`` (``origin/main:stacks/Pulumi.prod.yaml``), read with
   ``git show`` into a temporary file of the same name (the stack name comes from the file name),
-  with the files its ``gpufleet:fleetFiles`` names as they are at REF.
+  with the files its ``gpufleet:fleetFiles`` names and its services' ``history`` CSVs as they are
+  at REF.
   A PATH that does not exist at REF is an *absent* stack: a stack this change adds (as base) or
   deletes (as head). An unknown REF is bad input.
 
@@ -30,8 +31,8 @@ from typing import Any
 from gpufleet.diff.figures import runway_figures
 from gpufleet.diff.side import Side
 from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
-from gpufleet.inputs import MAX_INPUT_BYTES, parse_yaml
-from gpufleet.names import FLEET_FILES_CONFIG
+from gpufleet.inputs import MAX_INPUT_BYTES, parse_yaml, read_text
+from gpufleet.names import FLEET_CONFIG, FLEET_FILES_CONFIG
 from gpufleet.plan import FleetPlan, build_plan
 from gpufleet.project import PROJECT_FILE
 from gpufleet.stackfile import MAX_FLEET_FILES, fleet_patterns, load_stack, stack_name
@@ -98,6 +99,7 @@ def resolve(text: str, workdir: Path, *, repo: Path | None = None, label: str = 
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(shown.stdout)  # bytes as stored: the stack reader checks the encoding
     root = _copy_fleet_files(ref, rel, shown.stdout, workdir / label / "project", cwd, where)
+    _copy_histories(ref, rel, shown.stdout, root, target.parent, cwd, where)
     return StackSource(text, target, name, ref, root)
 
 
@@ -142,6 +144,53 @@ def _copy_fleet_files(ref: str, rel: str, stack: bytes, root: Path, cwd: str | N
             (root / inner).parent.mkdir(parents=True, exist_ok=True)
             (root / inner).write_bytes(blob.stdout)
     return root
+
+
+def _histories(stack: bytes, root: Path | None) -> list[str]:
+    """The ``history`` paths the stack's inline fleet and its copied fleet files declare (what does
+    not parse is left for the stack reader to report)."""
+    parts: list[Any] = []
+    try:
+        config = parse_yaml(stack.decode("utf-8"), source="stack", what="stack").get("config")
+        parts.append(config.get(FLEET_CONFIG) if isinstance(config, dict) else None)
+    except (SpecError, UnicodeDecodeError, AttributeError):
+        pass
+    for file in sorted(root.rglob("*")) if root is not None else []:
+        try:
+            parts.append(parse_yaml(read_text(file, what="fleet file"), source=str(file), what="fleet file"))
+        except SpecError:
+            continue
+    found: list[str] = []
+    for part in parts:
+        services = part.get("inference") if isinstance(part, dict) else None
+        for service in services if isinstance(services, list) else []:
+            history = service.get("history") if isinstance(service, dict) else None
+            if isinstance(history, str) and history not in found:
+                found.append(history)
+    return found
+
+
+def _copy_histories(ref: str, rel: str, stack: bytes, root: Path | None, into: Path, cwd: str | None,
+                    where: str) -> None:
+    """Copy each service's ``history`` CSV, as it is at ``ref``, beside the copied stack file (a
+    history is relative to the stack file's directory). A path leading out of that directory, or
+    not a regular file at ``ref``, is not copied: the stack reader then refuses it at its field."""
+    stack_dir = PurePosixPath(rel).parent
+    for history in _histories(stack, root):
+        inner = PurePosixPath(history)
+        if inner.is_absolute() or ".." in inner.parts or any(c in history for c in "\n\r\0\\"):
+            continue
+        name = (stack_dir / inner).as_posix()
+        listed = _git(["ls-tree", "-z", "--full-tree", ref, "--", name], cwd)
+        meta = listed.stdout.split(b"\0", 1)[0].split(b"\t", 1)[0].split()
+        if listed.returncode != 0 or len(meta) < 2 or meta[1] != b"blob" or meta[0] == b"120000":
+            continue
+        blob = _git(["cat-file", "blob", f"{ref}:{name}"], cwd)
+        if blob.returncode != 0 or len(blob.stdout) > MAX_INPUT_BYTES:
+            raise SpecError(Issue(where, f"cannot read {ref}:{name} (git: {_tail(blob.stderr)}; "
+                                         f"{len(blob.stdout):,} bytes)", f"at most {MAX_INPUT_BYTES:,} bytes"))
+        (into / inner).parent.mkdir(parents=True, exist_ok=True)
+        (into / inner).write_bytes(blob.stdout)
 
 
 _MAGIC = re.compile(r"[*?\[]")

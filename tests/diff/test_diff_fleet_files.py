@@ -75,3 +75,54 @@ def test_diff_cli_against_the_ref(repo: Path, run_cli: Callable[..., tuple[int, 
 ])
 def test_the_copy_filter_keeps_everything_the_glob_may_match(pattern: str, path: str, hit: bool) -> None:
     assert bool(_glob_regex(pattern).match(path)) is hit
+
+
+def _history(growth: float) -> str:
+    rows = "".join(f"2025-{m:02d}-01,{20000 * (1 + growth) ** m:.1f}\n" for m in range(1, 9))
+    return "date,peak_tokens_per_s\n" + rows
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline-fleet", "fleet-files"])
+def test_a_ref_side_reads_its_history_csvs_at_the_ref(tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]],
+                                                      monkeypatch: pytest.MonkeyPatch, inline: bool) -> None:
+    """A base side whose services forecast from `history:` plans from the CSVs as they are at the
+    ref (relative to the stack file), not from the working tree's, and not as a missing file."""
+    root = tmp_path / "repo"
+    files = split_fleet()
+    chat = files["fleet/t/work.yaml"]["inference"][0]
+    del chat["growth_per_month"]
+    chat["history"] = "data/chat.csv"
+    files["stacks/data/chat.csv"] = _history(0.02)
+    config: dict[str, object] = {"gpufleet:fleetFiles": ["fleet/t/*.yaml"]}
+    if inline:
+        config = {"gpufleet:fleet": {**files.pop("fleet/t/sites.yaml"), **files.pop("fleet/t/work.yaml")}}
+    make_project(root / "infra", files, config)
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "fleet"]):
+        subprocess.run(["git", *args], cwd=root, check=True, env=ENV, capture_output=True)
+    (root / "infra/stacks/data/chat.csv").write_text(_history(0.30))  # the working tree's demand grows faster
+    monkeypatch.chdir(root / "infra")
+    code, out, err = run_cli("diff", "--base", "HEAD:infra/stacks/Pulumi.t.yaml", "--head", "stacks/Pulumi.t.yaml",
+                             "--format", "json")
+    assert code == 0, err
+    [row] = [w for w in json.loads(out)["workloads"] if w["name"] == "chat"]
+    assert row["head"]["gpus"] > row["base"]["gpus"]
+    base = load_side(resolve("HEAD:infra/stacks/Pulumi.t.yaml", tmp_path / "w", repo=root, label="base"), "base",
+                     evaluate_policies=False)
+    assert base.plan is not None
+    [pool] = base.plan.pools_of("chat")
+    assert pool.sizing["inputs"]["growth_per_month"] == pytest.approx(0.02, abs=0.005)
+
+
+def test_a_history_missing_at_the_ref_is_bad_input_at_its_field(repo: Path, tmp_path: Path) -> None:
+    work = repo / "infra/fleet/t/work.yaml"
+    data = yaml.safe_load(work.read_text())
+    del data["inference"][0]["growth_per_month"]
+    data["inference"][0]["history"] = "data/chat.csv"
+    work.write_text(yaml.safe_dump(data, sort_keys=False))
+    subprocess.run(["git", "commit", "-qam", "history"], cwd=repo, check=True, env=ENV, capture_output=True)
+    (repo / "infra/stacks/data").mkdir()
+    (repo / "infra/stacks/data/chat.csv").write_text(_history(0.02))  # in the working tree only
+    source = resolve("HEAD:infra/stacks/Pulumi.t.yaml", tmp_path / "w", repo=repo, label="base")
+    with pytest.raises(SpecError, match=r"work.yaml:\d+: inference\[0\]\.history: history cannot read .*data/chat.csv") as exc:
+        load_side(source, "base", evaluate_policies=False)
+    assert exc.value.exit_code == 2
