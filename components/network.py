@@ -50,7 +50,6 @@ class SiteNetwork(pulumi.ComponentResource):
             "power_mw": site.power_mw,
             "pue": site.pue,
             "quota_gpus": dict(sorted(site.quota_gpus.items())),
-            "failure_domain": site.failure_domain or site.name,
             "pools": sorted(p.name for p in args.pools),
         }
         if site.carbon_g_per_kwh is not None:
@@ -58,6 +57,8 @@ class SiteNetwork(pulumi.ComponentResource):
         if site.platform.kubernetes is not None:
             props["platform"] = site.platform.kind
             props["cluster"] = site.platform.kubernetes.name_at(site.name)
+        if site.failure_domain is not None:  # as declared: the pack groups sites by gpufleet.sizing.site_domain
+            props["failure_domain"] = site.failure_domain
         super().__init__(f"{TYPE_PREFIX}SiteNetwork", name, props, opts)
         self.site = site
         self.provider = _provider_of(opts)

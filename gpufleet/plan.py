@@ -173,6 +173,7 @@ class SitePlan:
     gpus_by_model: dict[str, int]
     quota_gpus: dict[str, int]
     usd_per_hour: float
+    failure_domain: str | None = None  # the spec's: sites sharing one fail together (sizing.site_domain)
 
 
 @dataclass(frozen=True)
@@ -560,5 +561,5 @@ def _site_plan(site: SiteSpec, pools: list[PoolPlan]) -> SitePlan:
         name=site.name, cloud=site.cloud, region=site.region,
         power_mw=sum(p.power_kw for p in pools) / 1000.0, envelope_mw=site.power_mw,
         gpus_by_model=dict(sorted(gpus.items())), quota_gpus=dict(site.quota_gpus),
-        usd_per_hour=sum(p.usd_per_hour or 0.0 for p in pools),
+        usd_per_hour=sum(p.usd_per_hour or 0.0 for p in pools), failure_domain=site.failure_domain,
     )

@@ -40,7 +40,7 @@ from gpufleet.chart import Band, ChartData, Series
 from gpufleet.errors import EXIT_BLOCKED, EXIT_OK, Issue, SpecError
 from gpufleet.forecast import growth_at, quantiles_of
 from gpufleet.plan import FleetPlan, PoolPlan
-from gpufleet.sizing import DAYS_PER_MONTH, capacity_after_losses
+from gpufleet.sizing import DAYS_PER_MONTH, nodes_after_losses
 from gpufleet.spec import FleetSpec, InferenceSpec
 
 ORDER_WINDOW_DAYS = 30
@@ -88,16 +88,8 @@ def _capacity(of_service: Sequence[PoolPlan], work: InferenceSpec, spec: FleetSp
     pools = [p for p in of_service if p.role == "inference"]
     if not pools:
         return 0.0
-    left = sum(p.nodes for p in pools)
-    if work.survive_zone_losses > 0:
-        by_zone = {f"{p.site}/{z}": n for p in pools for z, n in p.nodes_by_zone.items()}
-        left = min(left, capacity_after_losses(by_zone, work.survive_zone_losses))
-    if work.survive_site_losses > 0:
-        by_domain: dict[str, int] = {}
-        for p in pools:
-            domain = spec.site(p.site).failure_domain or p.site
-            by_domain[domain] = by_domain.get(domain, 0) + p.nodes
-        left = min(left, capacity_after_losses(by_domain, work.survive_site_losses))
+    left = nodes_after_losses(((p.site, spec.site(p.site).failure_domain, p.nodes_by_zone, p.nodes) for p in pools),
+                              zone_losses=work.survive_zone_losses, site_losses=work.survive_site_losses)
     return left * pools[0].tokens_per_s_per_node
 
 

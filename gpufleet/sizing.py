@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gpufleet.catalog import GpuModel
@@ -309,10 +310,57 @@ def nodes_surviving_losses(nodes_needed: int, domains: int, losses: int) -> int:
     return math.ceil(nodes_needed / (domains - losses)) * domains
 
 
-def capacity_after_losses(nodes_by_domain: dict[str, int], losses: int) -> int:
+def capacity_after_losses(nodes_by_domain: Mapping[str, int], losses: int) -> int:
     """Nodes left after the ``losses`` largest domains fail (the worst case; 0 when every domain does)."""
     counts = sorted(nodes_by_domain.values(), reverse=True)
     return sum(counts[losses:])
+
+
+# --- failure domains: one definition for the plan, the runway report, the diff and the pack ---------
+
+
+def zone_domain(site: str, zone: str) -> str:
+    """A zone as a failure domain: the pair (site, zone), ``site/zone``. Zone names are not unique
+    across sites (two accounts' ``us-east-1a``, two halls' ``a``), so a zone name alone is not one."""
+    return f"{site}/{zone}"
+
+
+def site_domain(site: str, failure_domain: str | None) -> str:
+    """The failure domain a site fails with: its declared ``failure_domain`` (shared with every site
+    that declares the same one), else the site alone. A declared domain is never the site of the same
+    name (``failure domain east`` is not the site ``east``), as in the placement's constraints."""
+    return f"failure domain {failure_domain}" if failure_domain else site
+
+
+LossPool = tuple[str, "str | None", Mapping[str, int], int]
+"""What the losses of one pool depend on: (site, the site's ``failure_domain``, nodes per zone name
+of that site, nodes in all)."""
+
+
+def loss_domains(pools: Iterable[LossPool]) -> tuple[dict[str, int], dict[str, int]]:
+    """The pools' nodes per zone (:func:`zone_domain`) and per failure domain (:func:`site_domain`)."""
+    by_zone: dict[str, int] = {}
+    by_domain: dict[str, int] = {}
+    for site, failure_domain, nodes_by_zone, nodes in pools:
+        for zone, n in nodes_by_zone.items():
+            key = zone_domain(site, zone)
+            by_zone[key] = by_zone.get(key, 0) + n
+        key = site_domain(site, failure_domain)
+        by_domain[key] = by_domain.get(key, 0) + nodes
+    return by_zone, by_domain
+
+
+def nodes_after_losses(pools: Iterable[LossPool], *, zone_losses: int, site_losses: int) -> int:
+    """Nodes a service keeps after its declared losses: the fewer of what is left when its
+    ``zone_losses`` largest zones fail and when its ``site_losses`` largest failure domains fail
+    (:func:`capacity_after_losses` over :func:`loss_domains`); every node when it declares none."""
+    by_zone, by_domain = loss_domains(pools)
+    left = sum(by_domain.values())
+    if zone_losses > 0:
+        left = min(left, capacity_after_losses(by_zone, zone_losses))
+    if site_losses > 0:
+        left = min(left, capacity_after_losses(by_domain, site_losses))
+    return left
 
 
 def _clean(x: float) -> float:

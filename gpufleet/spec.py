@@ -30,7 +30,7 @@ from gpufleet.clouds import CloudName
 from gpufleet.errors import CatalogError, Issue, Issues, SpecError
 from gpufleet.forecast import FleetForecast, ForecastRange, ForecastSource, GrowthPerMonth, growth_at, resolve_forecasts
 from gpufleet.platforms import PlatformSpec, ServingSpec, check_platforms
-from gpufleet.sizing import training_flops
+from gpufleet.sizing import site_domain, training_flops
 from gpufleet.validation import StrictModel, issues_from_validation, repeated, show
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
@@ -495,7 +495,7 @@ def _cross_check(spec: FleetSpec, issues: Issues, root: str) -> None:
                         f"{most_zones} zones per site",
                         f"at most {most_zones - 1}, or add zones, or use survive_site_losses",
                     )
-                domains = {s.failure_domain or s.name for s in allowed}
+                domains = {site_domain(s.name, s.failure_domain) for s in allowed}
                 if w.survive_site_losses >= len(domains):
                     issues.add(
                         f"{loc}.survive_site_losses",

@@ -299,3 +299,41 @@ def test_a_fresh_plan_lasts_through_lead_time_and_horizon(fleet: dict[str, Any],
     assert chat.runway_days >= lead + horizon - 1e-6
     by_name = {e.name: e.runway_days for e in chat.scenarios}
     assert by_name["p50"] >= by_name[confidence] >= by_name["p90"]
+
+
+def test_plan_runway_diff_and_pack_count_the_same_failure_domains(fleet: dict[str, Any],
+                                                                  write_stack: Any) -> None:
+    """Two sites list zones named alike (us-east-1a, b, c), and a third site's failure_domain is named
+    like the first site: three sites, two failure domains ("east" the site; "east" the declared
+    domain of east-2 and east-3), nine zones. The spec, the placement, the runway report, the diff's
+    figures and the pack's survives-zone-loss rule all count them so."""
+    from gpufleet.diff.figures import workload_figures
+    from gpufleet.preview import run_preview
+
+    site = {**fleet["sites"][0], "zones": ["us-east-1a", "us-east-1b", "us-east-1c"], "power_mw": 20.0}
+    fleet["sites"] = [{**site, "name": "east", "network_cidr": "10.0.0.0/16"},
+                      {**site, "name": "east-2", "network_cidr": "10.1.0.0/16", "failure_domain": "east"},
+                      {**site, "name": "east-3", "network_cidr": "10.2.0.0/16", "failure_domain": "east"}]
+    fleet["training"] = []
+    fleet["inference"][0].update(survive_site_losses=1, survive_zone_losses=1)
+    spec = parse_fleet(fleet)  # two domains: one site loss can be survived
+    plan = build_plan(spec, "t")
+    pools = plan.pools_of("chat")
+    by_zone: dict[tuple[str, str], int] = {}
+    by_domain: dict[tuple[str, str], int] = {}
+    for p in pools:
+        for zone, n in p.nodes_by_zone.items():
+            by_zone[(p.site, zone)] = by_zone.get((p.site, zone), 0) + n
+        fd = spec.site(p.site).failure_domain
+        key = ("domain", fd) if fd else ("site", p.site)
+        by_domain[key] = by_domain.get(key, 0) + p.nodes
+    total = sum(p.nodes for p in pools)
+    assert len(by_domain) == 2 and sum(by_zone.values()) == total
+    left = min(total - max(by_zone.values()), total - max(by_domain.values()))
+    per_node = pools[0].tokens_per_s_per_node
+    assert capacity_after_losses_tokens_per_s(plan, spec, "chat") == left * per_node
+    [w] = plan.workloads
+    assert workload_figures(plan, w).capacity_after_losses_tokens_per_s == pytest.approx(left * per_node)
+    assert left * per_node >= w.demand_at_horizon_tokens_per_s  # the plan provisions for both losses
+    result = run_preview(write_stack(fleet, "domains"), None)
+    assert not [v.message for v in result.violations if v.policy == "survives-zone-loss"]

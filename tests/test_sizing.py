@@ -15,6 +15,8 @@ from gpufleet.sizing import (
     fit_memory,
     forecast_tokens_per_s,
     kv_cache_bytes,
+    loss_domains,
+    nodes_after_losses,
     nodes_surviving_losses,
     size_inference,
     size_training,
@@ -130,6 +132,24 @@ def test_losing_every_domain_leaves_nothing() -> None:
     assert capacity_after_losses({"a": 5, "b": 3}, 2) == 0
     assert capacity_after_losses({"a": 5, "b": 3}, 3) == 0
     assert capacity_after_losses({"a": 5, "b": 3}, 1) == 3
+
+
+def test_zones_named_alike_at_two_sites_are_two_failure_domains() -> None:
+    pools = [("east", None, {"a": 4, "b": 4}, 8), ("west", None, {"a": 4, "b": 4}, 8)]
+    by_zone, by_domain = loss_domains(pools)
+    assert by_zone == {"east/a": 4, "east/b": 4, "west/a": 4, "west/b": 4}  # not {"a": 8, "b": 8}
+    assert nodes_after_losses(pools, zone_losses=1, site_losses=0) == 12  # one zone of one site, not both
+    assert nodes_after_losses(pools, zone_losses=0, site_losses=1) == 8
+
+
+def test_a_failure_domain_named_like_a_site_is_not_that_site() -> None:
+    # "east" has no failure_domain; "east-2" declares failure_domain "east": two domains, as the placement sees them
+    pools = [("east", None, {"a": 6}, 6), ("east-2", "east", {"a": 6}, 6), ("east-3", "east", {"a": 4}, 4)]
+    _, by_domain = loss_domains(pools)
+    assert by_domain == {"east": 6, "failure domain east": 10}
+    assert nodes_after_losses(pools, zone_losses=0, site_losses=1) == 6  # the larger domain, east-2 + east-3, lost
+    assert nodes_after_losses(pools, zone_losses=1, site_losses=1) == 6
+    assert nodes_after_losses(pools, zone_losses=0, site_losses=0) == 16
 
 
 @settings(max_examples=200, deadline=None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from gpufleet.plan import FleetPlan, WorkloadPlan
-from gpufleet.sizing import capacity_after_losses
+from gpufleet.sizing import nodes_after_losses
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -195,9 +195,10 @@ def workload_figures(plan: FleetPlan, w: WorkloadPlan, runway: Runway | None = N
         (Placement(p.site, p.zones, p.instance_type, p.nodes) for p in pools), key=lambda p: p.key))
     after = 0.0
     if w.role == "inference":
-        by_domain = {f"{p.site}/{z}": n for p in pools for z, n in p.nodes_by_zone.items()}
+        domain = {s.name: s.failure_domain for s in plan.sites}
         per_node = w.tokens_per_s_at_max / w.nodes_provisioned if w.nodes_provisioned else 0.0
-        after = capacity_after_losses(by_domain, w.survive_zone_losses) * per_node
+        after = nodes_after_losses(((p.site, domain.get(p.site), p.nodes_by_zone, p.nodes) for p in pools),
+                                   zone_losses=w.survive_zone_losses, site_losses=w.survive_site_losses) * per_node
     return WorkloadFigures(
         plan=w, placements=placements, usd_per_month=sum(p.usd_per_hour or 0.0 for p in pools) * HOURS_PER_MONTH,
         power_mw=sum(p.power_kw for p in pools) / 1000.0, capacity_after_losses_tokens_per_s=after, runway=runway)

@@ -137,13 +137,18 @@ def _copy_fleet_files(ref: str, rel: str, stack: bytes, root: Path, cwd: str | N
             copied += 1
             if copied > MAX_FLEET_FILES:
                 raise SpecError(Issue(where, f"{FLEET_FILES_CONFIG} names over {MAX_FLEET_FILES:,} files at {ref}"))
-            blob = _git(["cat-file", "blob", f"{ref}:{name}"], cwd)
-            if blob.returncode != 0 or len(blob.stdout) > MAX_INPUT_BYTES:
-                raise SpecError(Issue(where, f"cannot read {ref}:{name} (git: {_tail(blob.stderr)}; "
-                                             f"{len(blob.stdout):,} bytes)", f"at most {MAX_INPUT_BYTES:,} bytes"))
-            (root / inner).parent.mkdir(parents=True, exist_ok=True)
-            (root / inner).write_bytes(blob.stdout)
+            _copy_blob(ref, name, root / inner, cwd, where)
     return root
+
+
+def _copy_blob(ref: str, name: str, target: Path, cwd: str | None, where: str) -> None:
+    """Write the file ``name`` as it is at ``ref`` to ``target`` (at most :data:`MAX_INPUT_BYTES`)."""
+    blob = _git(["cat-file", "blob", f"{ref}:{name}"], cwd)
+    if blob.returncode != 0 or len(blob.stdout) > MAX_INPUT_BYTES:
+        raise SpecError(Issue(where, f"cannot read {ref}:{name} (git: {_tail(blob.stderr)}; "
+                                     f"{len(blob.stdout):,} bytes)", f"at most {MAX_INPUT_BYTES:,} bytes"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(blob.stdout)
 
 
 def _histories(stack: bytes, root: Path | None) -> list[str]:
@@ -185,12 +190,7 @@ def _copy_histories(ref: str, rel: str, stack: bytes, root: Path | None, into: P
         meta = listed.stdout.split(b"\0", 1)[0].split(b"\t", 1)[0].split()
         if listed.returncode != 0 or len(meta) < 2 or meta[1] != b"blob" or meta[0] == b"120000":
             continue
-        blob = _git(["cat-file", "blob", f"{ref}:{name}"], cwd)
-        if blob.returncode != 0 or len(blob.stdout) > MAX_INPUT_BYTES:
-            raise SpecError(Issue(where, f"cannot read {ref}:{name} (git: {_tail(blob.stderr)}; "
-                                         f"{len(blob.stdout):,} bytes)", f"at most {MAX_INPUT_BYTES:,} bytes"))
-        (into / inner).parent.mkdir(parents=True, exist_ok=True)
-        (into / inner).write_bytes(blob.stdout)
+        _copy_blob(ref, name, into / inner, cwd, where)
 
 
 _MAGIC = re.compile(r"[*?\[]")

@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gpufleet.placement.model import InstanceFacts, PlacementProblem, PoolSpec
+from gpufleet.sizing import site_domain as failure_domain_of
 from gpufleet.spec import Site
 
 if TYPE_CHECKING:  # SciPy loads when a program is built or solved (a forced placement needs neither)
@@ -170,10 +171,10 @@ def build_candidates(problem: PlacementProblem, facts: Mapping[str, InstanceFact
     sites = problem.sites
     carbon_price = problem.carbon_price_per_tonne or 0.0
     domains: list[str] = []
-    domain_index: dict[tuple[str, str], int] = {}
+    domain_index: dict[str, int] = {}
     site_domain: list[int] = []
     for site in sites:
-        key = ("domain", site.failure_domain) if site.failure_domain else ("site", site.name)
+        key = failure_domain_of(site.name, site.failure_domain)
         if key not in domain_index:
             domain_index[key] = len(domains)
             domains.append(site.failure_domain or site.name)

@@ -284,7 +284,8 @@ class Pool:
         return total
 
     def nodes_by_zone(self, *, at: str = "max") -> dict[str, int] | None:
-        """Nodes per ``site/zone`` at the groups' maximum (``at="max"``) or fixed count."""
+        """Nodes per zone of the pool's site at the groups' maximum (``at="max"``) or fixed count
+        (:func:`gpufleet.sizing.loss_domains` makes each a ``site/zone`` failure domain)."""
         out: dict[str, int] = {}
         for g in self.groups:
             total = g.max_nodes if at == "max" else (None if g.count is None or g.max_nodes is None
@@ -293,8 +294,7 @@ class Pool:
                 return None
             zones = g.zones or ("(zone chosen by the cloud)",)
             for zone, n in spread(total, zones).items():
-                key = f"{self.site}/{zone}"
-                out[key] = out.get(key, 0) + n
+                out[zone] = out.get(zone, 0) + n
         return out
 
 

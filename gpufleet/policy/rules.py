@@ -17,6 +17,7 @@ from typing import Any
 from gpufleet import clouds
 from gpufleet.catalog import InstanceType
 from gpufleet.sizing import TrainingSizing, capacity_after_losses
+from gpufleet.sizing import loss_domains as sizing_loss_domains
 
 from gpufleet.policy.demand import (
     Demand,
@@ -251,17 +252,14 @@ def check_survives_zone_loss(inv: Inventory, config: Mapping[str, Any]) -> RuleR
 
 
 def loss_domains(inv: Inventory, pools: list[Pool]) -> tuple[dict[str, int], dict[str, int]]:
-    """The pools' nodes at full scale per zone (``site/zone``) and per failure domain (the site's
-    ``failure_domain``, else the site)."""
-    by_zone: dict[str, int] = {}
-    by_domain: dict[str, int] = {}
-    for p in pools:
-        for zone, n in (p.nodes_by_zone() or {}).items():
-            by_zone[zone] = by_zone.get(zone, 0) + n
+    """The pools' nodes at full scale per zone and per failure domain, grouped as the plan and the
+    runway report group them (:func:`gpufleet.sizing.loss_domains`)."""
+    def failure_domain(p: Pool) -> str | None:
         site = inv.sites.get(p.site)
-        domain = (site.failure_domain if site and site.failure_domain else p.site) or p.name
-        by_domain[domain] = by_domain.get(domain, 0) + (p.max_nodes or 0)
-    return by_zone, by_domain
+        return site.failure_domain if site and site.failure_domain else None
+
+    return sizing_loss_domains((p.site or p.name, failure_domain(p), p.nodes_by_zone() or {}, p.max_nodes or 0)
+                               for p in pools)
 
 
 def _check_losses(workload: str, kind: str, by_domain: dict[str, int], losses: int, need: int,

@@ -139,7 +139,7 @@ def test_zone_loss_catches_a_maximum_that_only_covers_the_peak_with_every_zone_u
 def test_zone_loss_declared_site_losses(stack: Stack) -> None:
     stack.props("chat-70b-aws-use1")["demand"]["survive_site_losses"] = 1
     [msg] = messages(stack, "survives-zone-loss")
-    assert msg.startswith("chat-70b: losing 1 of 1 site (us-east with 18) leaves 0 nodes")
+    assert msg.startswith("chat-70b: losing 1 of 1 site (failure domain us-east with 18) leaves 0 nodes")
 
 
 def test_zone_loss_floor_can_demand_more_losses(stack: Stack) -> None:
