@@ -20,12 +20,16 @@ are counted per model at full scale. Pure apart from :func:`plan_stack` reading 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpufleet.errors import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK, InfeasiblePlanError, Issue, SpecError
+
+if TYPE_CHECKING:
+    from gpufleet.plan import FleetPlan
 
 POLICY_NAME = "shared-site-limits"
 """The pack's policy that checks a stack's shared sites with the other stacks' draw."""
@@ -57,6 +61,12 @@ class StackDraw:
     def gpus(self) -> int:
         return sum(sum(s.gpus.values()) for s in self.sites.values())
 
+    @property
+    def infeasible(self) -> bool:
+        """The stack validates but has no feasible placement: its sites are declared (and checked
+        against the other stacks' declarations), its draw is unknown and counted nowhere."""
+        return self.exit_code == EXIT_BLOCKED
+
 
 @dataclass(frozen=True)
 class SiteTotal:
@@ -67,6 +77,9 @@ class SiteTotal:
     quota_gpus: dict[str, int]
     draws: dict[str, tuple[float, dict[str, int]]]
     """stack → (MW, GPUs by model)."""
+    not_counted: tuple[str, ...] = ()
+    """Stacks that declare the site but have no feasible placement: their draw is not in the sums,
+    which are then a lower bound."""
 
     @property
     def power_mw_used(self) -> float:
@@ -119,6 +132,7 @@ class SiteTotal:
             "gpus_used": self.gpus_used,
             "quota_gpus": dict(self.quota_gpus),
             "quota_over": self.quota_over,
+            "not_counted": list(self.not_counted),
         }
 
 
@@ -136,20 +150,21 @@ def plan_stack(path: str | Path) -> StackDraw:
 
     Never raises for bad input or an infeasible plan: the failure travels back in
     :attr:`StackDraw.error` (this runs in worker processes, and gpufleet's errors carry structure
-    that does not pickle).
+    that does not pickle). An infeasible stack still returns its declared sites (no draw).
     """
     from gpufleet.plan import build_plan
     from gpufleet.stackfile import read_stack
 
+    plan: FleetPlan | None
+    error = ""
     try:
         stack = read_stack(path)
         plan = build_plan(stack.spec, stack.name)
     except SpecError as exc:
         return StackDraw(stack=Path(path).name, file=str(path), sites={}, error=str(exc), exit_code=EXIT_BAD_INPUT)
     except InfeasiblePlanError as exc:
-        return StackDraw(stack=stack.name, file=str(path), sites={}, error=f"{path}: no feasible placement: {exc}",
-                         exit_code=EXIT_BLOCKED)
-    used = {s.name: s for s in plan.sites}
+        plan, error = None, f"{path}: no feasible placement: {exc}"
+    used = {s.name: s for s in plan.sites} if plan is not None else {}
     sites = {}
     for site in stack.spec.sites:
         declared = {k: getattr(site, k) for k in _DECLARED}
@@ -157,6 +172,8 @@ def plan_stack(path: str | Path) -> StackDraw:
         planned = used.get(site.name)
         sites[site.name] = SiteDraw(power_mw=planned.power_mw if planned else 0.0,
                                     gpus=dict(planned.gpus_by_model) if planned else {}, declared=declared)
+    if plan is None:
+        return StackDraw(stack=stack.name, file=str(path), sites=sites, error=error, exit_code=EXIT_BLOCKED)
     return StackDraw(stack=stack.name, file=str(path), sites=sites)
 
 
@@ -175,21 +192,32 @@ class FleetCheck:
         return any(s.over for s in self.sites)
 
     @property
+    def infeasible(self) -> list[StackDraw]:
+        """Stacks with no feasible placement (their draw is counted nowhere)."""
+        return [d for d in self.stacks if d.infeasible]
+
+    @property
     def exit_code(self) -> int:
-        return EXIT_BLOCKED if self.over else EXIT_OK
+        return EXIT_BLOCKED if self.over or self.infeasible else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
             "over": self.over,
             "stacks": [{"name": d.stack, "file": d.file, "gpus": d.gpus,
-                        "power_mw": round(sum(s.power_mw for s in d.sites.values()), 6)} for d in self.stacks],
+                        "power_mw": round(sum(s.power_mw for s in d.sites.values()), 6),
+                        "status": "infeasible" if d.infeasible else "planned",
+                        **({"error": d.error} if d.infeasible else {})} for d in self.stacks],
             "sites": [s.to_json() for s in self.sites],
         }
 
 
 def check_fleet(draws: Sequence[StackDraw]) -> FleetCheck:
     """Add every stack's draw per site (matched by name) against the site's envelope and quotas.
+
+    A stack with no feasible placement (:attr:`StackDraw.infeasible`) has its site declarations
+    checked like the others, but its draw is unknown: each of its sites lists it in
+    :attr:`SiteTotal.not_counted`, and the check's exit code is 3.
 
     Raises:
         SpecError: a site declared differently in two stacks (both files named).
@@ -215,8 +243,11 @@ def check_fleet(draws: Sequence[StackDraw]) -> FleetCheck:
     totals = []
     for name in sorted(first):
         declared = first[name].sites[name].declared
-        using = {d.stack: (d.sites[name].power_mw, d.sites[name].gpus) for d in draws if name in d.sites}
-        totals.append(site_total(name, declared["power_mw"], declared["quota_gpus"], using))
+        using = {d.stack: (d.sites[name].power_mw, d.sites[name].gpus) for d in draws
+                 if name in d.sites and not d.infeasible}
+        total = site_total(name, declared["power_mw"], declared["quota_gpus"], using)
+        missing = tuple(d.stack for d in draws if name in d.sites and d.infeasible)
+        totals.append(dataclasses.replace(total, not_counted=missing) if missing else total)
     return FleetCheck(stacks=list(draws), sites=totals)
 
 

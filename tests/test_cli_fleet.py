@@ -128,3 +128,28 @@ def test_the_emitted_config_blocks_or_passes_the_preview(tmp_path: Path, run_cli
         assert v["message"].startswith("aws-use1: 0.15 MW at full scale over 2 stack(s) exceeds the 0.1 MW envelope")
     else:
         assert violations == []
+
+
+def test_an_infeasible_stack_is_named_and_the_rest_still_summed(tmp_path: Path, run_cli: Run) -> None:
+    a = stack(tmp_path, "a", team("a"))
+    greedy = team("b")
+    greedy["inference"][0]["peak_tokens_per_s"] = 10_000_000  # needs far more than the 512 H100 of quota
+    b = stack(tmp_path, "b", greedy)
+    third = team("c")
+    third["sites"][0] |= {"name": "aws-use1-b", "network_cidr": "10.1.0.0/16"}
+    stack(tmp_path, "c", third)
+    code, out, err = run_cli("fleet", "check", str(tmp_path), "--json")
+    assert code == 3
+    assert f"error: {b}: no feasible placement" in err
+    data = json.loads(out)
+    assert [(s["name"], s["status"]) for s in data["stacks"]] == [("a", "planned"), ("b", "infeasible"),
+                                                                    ("c", "planned")]
+    shared, other = data["sites"]
+    assert (shared["name"], shared["not_counted"], [s["name"] for s in shared["stacks"]]) == ("aws-use1", ["b"], ["a"])
+    assert shared["power_mw_used"] == pytest.approx(own_draw(run_cli, a))
+    assert (other["name"], other["not_counted"]) == ("aws-use1-b", [])
+    code, out, _ = run_cli("fleet", "check", str(tmp_path), "--emit-policy-config", str(tmp_path / "out"))
+    assert code == 3
+    assert "aws-use1-b" in out and "unknown (without b)" in out
+    assert f"INFEASIBLE b ({b}): no feasible placement; its draw at aws-use1 is not counted above" in out
+    assert not (tmp_path / "out").exists()  # the other stacks' configs would leave b's draw out

@@ -45,6 +45,9 @@ def check(paths: tuple[Path, ...], as_json: bool, emit_dir: Path | None, base_co
     match by name across stacks, and their draws at full scale add up against the site's envelope
     and quotas.
 
+    A stack with no feasible placement is named, and the sites are still summed over the others
+    (each site it declares says its draw is not counted); --emit-policy-config then writes nothing.
+
     Exit codes: 0 every site fits, 2 bad input (a stack that does not validate, or one site declared
     differently in two stacks), 3 a site is over (or a stack has no feasible placement).
     """
@@ -60,12 +63,16 @@ def check(paths: tuple[Path, ...], as_json: bool, emit_dir: Path | None, base_co
     base = {name: _base_config(path) if path is not None else {} for name, path in bases.items()}
     draws = plan_stacks([s.path for s in stacks], jobs=jobs)
     failed = [d for d in draws if d.error]
-    if failed:
-        for draw in failed:
-            click.echo(f"error: {draw.error}", err=True)
-        raise SystemExit(worst_exit(d.exit_code for d in failed))
-    result = check_fleet(draws)
-    if emit_dir is not None:
+    for draw in failed:
+        click.echo(f"error: {draw.error}", err=True)
+    bad = [d for d in failed if not d.infeasible]
+    if bad:  # bad input: nothing printed or written
+        raise SystemExit(worst_exit(d.exit_code for d in bad))
+    result = check_fleet(draws)  # an infeasible stack: the rest is still summed, and it is named
+    if emit_dir is not None and result.infeasible:
+        click.echo(f"{EMIT_FLAG}: nothing written: the other stacks' draw at a shared site is unknown while "
+                   f"{', '.join(d.stack for d in result.infeasible)} has no feasible placement", err=True)
+    elif emit_dir is not None:
         _emit(result, emit_dir, base)
     if as_json:
         from gpufleet.cli._output import print_json
@@ -147,6 +154,8 @@ def _render(result: Any) -> None:
         table.add_column(col, justify="right" if "MW" in col else "left")
     for site in result.sites:
         status = "[red]over[/]" if site.over else "[green]fits[/]"
+        if site.not_counted and not site.over:
+            status = f"[yellow]unknown[/] (without {', '.join(site.not_counted)})"
         table.add_row(site.name, ", ".join(sorted(site.draws)), f"{site.power_mw_used:,.2f}", f"{site.power_mw:g}",
                       ", ".join(f"{n:,} {m}" for m, n in site.gpus_used.items()) or "—",
                       ", ".join(f"{n:,} {m}" for m, n in site.quota_gpus.items()) or "—", status)
@@ -154,6 +163,15 @@ def _render(result: Any) -> None:
     for site in result.sites:
         for problem in site.problems():
             out.print(f"OVER {problem}", markup=False, highlight=False)
+    for draw in result.infeasible:
+        at = ", ".join(sorted(draw.sites)) or "no site"
+        out.print(f"INFEASIBLE {draw.stack} ({draw.file}): no feasible placement; its draw at {at} is not counted "
+                  "above", markup=False, highlight=False)
     over = [s.name for s in result.sites if s.over]
-    out.print(f"{len(over)} site(s) over: {', '.join(over)}" if over else "Every site fits.",
-              markup=False, highlight=False)
+    if over:
+        out.print(f"{len(over)} site(s) over: {', '.join(over)}", markup=False, highlight=False)
+    elif result.infeasible:
+        out.print("No site is over without the infeasible stack(s); with them the sums are unknown.",
+                  markup=False, highlight=False)
+    else:
+        out.print("Every site fits.", markup=False, highlight=False)
