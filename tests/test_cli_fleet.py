@@ -153,3 +153,15 @@ def test_an_infeasible_stack_is_named_and_the_rest_still_summed(tmp_path: Path, 
     assert "aws-use1-b" in out and "unknown (without b)" in out
     assert f"INFEASIBLE b ({b}): no feasible placement; its draw at aws-use1 is not counted above" in out
     assert not (tmp_path / "out").exists()  # the other stacks' configs would leave b's draw out
+
+
+def test_the_repositorys_own_stacks_declare_their_shared_sites_alike_and_fit(run_cli: Run) -> None:
+    """docs/fleets.md shows `gpufleet fleet check stacks/`: on the shipped stacks it runs and passes."""
+    repo = Path(__file__).resolve().parents[1]
+    code, out, err = run_cli("fleet", "check", str(repo / "stacks"), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    shared = {s["name"]: [x["name"] for x in s["stacks"]] for s in data["sites"] if len(s["stacks"]) > 1}
+    assert shared == {"aws-use1": ["dev", "prod"], "azure-eastus2": ["azure-inference", "prod"],
+                      "gcp-usc1": ["dev", "gcp-a3ultra", "prod"]}
+    assert not data["over"] and all(s["status"] == "planned" for s in data["stacks"])
