@@ -15,6 +15,13 @@ resource                                                            read
 ``gcp:compute/resourcePolicy``                                      workloadPolicy.type,
                                                                     groupPlacementPolicy.vmCount
 ``gcp:compute/instance``                                            a group of one: zone, machineType
+``gcp:container/nodePool`` (GKE)                                    autoscaling total or per-zone bounds
+                                                                    × nodeLocations, nodeCount,
+                                                                    nodeConfig.machineType,
+                                                                    networkConfig.additionalNode-
+                                                                    NetworkConfigs, placementPolicy,
+                                                                    nodeConfig.reservationAffinity,
+                                                                    queuedProvisioning
 ==================================================================  ===================================
 
 A MIG carries no labels: its autoscaler and itself are found through their pool component.
@@ -26,6 +33,13 @@ on a MIG's template is a problem: it admits only that many VMs created at once, 
 (https://cloud.google.com/compute/docs/instance-groups/about-workload-policies). A GPUDirect-TCPX(O)
 cluster is a problem unless its component records that the run sets the fabric's software up itself
 (``pool.fabric_setup_by_workload``): gpufleet installs none of it.
+
+A GKE node pool (:mod:`gpufleet.clouds.gcp.gke`) bounds itself: ``autoscaling.totalMaxNodeCount``, or
+``maxNodeCount`` per zone times its zones; without autoscaling, ``nodeCount`` per zone. Its GPU NICs are
+additional node networks; its compact placement a COMPACT placement policy naming a HIGH_THROUGHPUT
+workload policy, or a specific reservation; a queued-provisioning pool takes none (Google documents no
+COMPACT placement with it on GPUs) and runs at its maximum once its request is admitted. An RDMA node
+pool also needs the NCCL gIB plugin, cluster software the run records it has.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from gpufleet.clouds.gcp import gke
 from gpufleet.clouds.gcp.profile import (
     AUTOSCALERS,
     INSTANCE,
@@ -64,12 +79,14 @@ class GcpReader(CloudReader):
     """Reads managed instance groups (bounded by their autoscaler) and instances; checks GPU NICs."""
 
     cloud = GcpProfile.name
-    group_types = (REGION_MIG, ZONE_MIG)
+    group_types = (REGION_MIG, ZONE_MIG, gke.NODE_POOL)
     single_node_types = (INSTANCE,)
     autoscaler_types = AUTOSCALERS
 
     def node_group(self, pool: Pool, r: Resource) -> NodeGroup:
         p = r.props
+        if r.type == gke.NODE_POOL:
+            return _node_pool(pool, r)
         if r.type in (ZONE_MIG, INSTANCE):
             zone = known(pick(p, "zone"))
             zones: tuple[str, ...] = (zone,) if zone else ()
@@ -101,6 +118,9 @@ class GcpReader(CloudReader):
         layout = layout_for(row.instance_type)
         want = layout.gpu_nics if layout is not None else row.fabric_interfaces
         for g in pool.groups:
+            if g.resource.type == gke.NODE_POOL:
+                problems += _node_pool_fabric(pool, g, row)
+                continue
             if not g.templates:
                 problems.append(f"node group {g.name} has no instance template to attach the GPU NICs")
                 continue
@@ -172,6 +192,63 @@ def _setup_problems(pool: Pool, row: InstanceType) -> list[str]:
     if gap is None or pick(recorded or {}, "fabric_setup_by_workload") is True:
         return []
     return [f"its fabric is not enabled ({gap}), and the run does not set fabric_setup_by_workload: true"]
+
+
+def _node_pool(pool: Pool, r: Resource) -> NodeGroup:
+    """A GKE node pool: its own bounds (no autoscaler beside it), zones and machine type."""
+    p = r.props
+    zones = known_list(pick(p, "nodeLocations")) or pool.declared_zones
+    per_zone = len(zones) or 1
+    itype = _machine_type(pick(pick(p, "nodeConfig") or {}, "machineType"))
+    auto = pick(p, "autoscaling")
+    fixed = as_int(pick(p, "nodeCount"))
+    count = None if fixed is None else fixed * per_zone
+    if isinstance(auto, Mapping) and auto:
+        if pick(auto, "totalMaxNodeCount") is not None or pick(auto, "totalMinNodeCount") is not None:
+            low, high = as_int(pick(auto, "totalMinNodeCount")), as_int(pick(auto, "totalMaxNodeCount"))
+        else:
+            low, high = (None if v is None else v * per_zone for v in
+                         (as_int(pick(auto, "minNodeCount")), as_int(pick(auto, "maxNodeCount"))))
+        if _queued(r) or count is None:
+            # A queued request is admitted whole, at the maximum; otherwise the minimum is what is sure.
+            count = high if _queued(r) else low
+        return NodeGroup(resource=r, cloud=GcpProfile.name, min_nodes=low, max_nodes=high, count=count, zones=zones,
+                         instance_type=itype)
+    return NodeGroup(resource=r, cloud=GcpProfile.name, min_nodes=count, max_nodes=count, count=count, zones=zones,
+                     instance_type=itype)
+
+
+def _queued(r: Resource) -> bool:
+    return pick(pick(r.props, "queuedProvisioning") or {}, "enabled") is True
+
+
+def _node_pool_fabric(pool: Pool, g: NodeGroup, row: InstanceType) -> list[str]:
+    """What a GKE training node pool lacks: its additional node networks, its placement, its NCCL plugin."""
+    r = g.resource
+    problems = []
+    want = gke.wanted_networks(row)
+    config = pick(r.props, "networkConfig") or {}
+    managed = str(pick(config, "acceleratorNetworkProfile") or "").lower() == "auto"  # GKE attaches them itself
+    if not managed and not unknown_at(pool.unknown, r, "networkConfig.additionalNodeNetworkConfigs"):
+        have = len([n for n in pick(config, "additionalNodeNetworkConfigs") or [] if isinstance(n, Mapping)])
+        if have < want:
+            problems.append(f"node pool {g.name} attaches {have} of the {want} additional node networks a "
+                            f"{row.instance_type} needs for its GPU NICs ({want - have} missing)")
+    affinity = pick(pick(r.props, "nodeConfig") or {}, "reservationAffinity") or {}
+    reserved = str(pick(affinity, "consumeReservationType") or "").upper() == "SPECIFIC_RESERVATION"
+    if not (_queued(r) or reserved or machine_family(row.instance_type) not in WORKLOAD_POLICY_FAMILIES):
+        placement = pick(r.props, "placementPolicy") or {}
+        compact = str(pick(placement, "type") or "").upper() == "COMPACT"
+        linked = [p for p in _policies(pool, pick(placement, "policyName"), r, "placementPolicy.policyName")
+                  if str(pick(pick(p.props, "workloadPolicy") or {}, "type") or "").upper() == WORKLOAD_POLICY_TYPE]
+        if not (compact and linked):
+            problems.append(f"node pool {g.name} has no COMPACT placement with a {WORKLOAD_POLICY_TYPE} workload "
+                            "policy and consumes no specific reservation, so nothing places its nodes close together")
+    gap = gke.gib_plugin_gap(row)
+    recorded = pick(pool.component.props, "pool") if pool.component else None
+    if gap is not None and pick(recorded or {}, "fabric_setup_by_workload") is not True:
+        problems.append(f"its fabric is not enabled ({gap}), and the run does not set fabric_setup_by_workload: true")
+    return problems
 
 
 READER = GcpReader()
