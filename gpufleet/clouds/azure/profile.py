@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gpufleet.clouds.azure import aks
 from gpufleet.clouds.base import CloudProfile, match_or_issue, split_islands
 from gpufleet.errors import Issue
 
@@ -383,10 +384,11 @@ class AzureProfile(CloudProfile):
     capacity_types = frozenset({"on_demand", "reservation"})
     needs_ssh_key = True
     site_checks = (check_site_region_name, check_site_zones, check_site_subscription_id, check_site_resource_group,
-                   check_site_vnet_range, check_site_subnet_holds_the_pools, check_site_vnet_clear_of_infiniband)
+                   check_site_vnet_range, check_site_subnet_holds_the_pools, check_site_vnet_clear_of_infiniband,
+                   *aks.SITE_CHECKS)
     pool_checks = (check_pool_infiniband_islands, check_pool_one_island_unless_allowed,
                    check_pool_capacity_reservation_supported, check_pool_autoscale_metric_path,
-                   check_pool_scale_set_size)
+                   check_pool_scale_set_size, *aks.POOL_CHECKS)
     image_forms = "publisher:offer:sku:version nor an image resource id"
     image_examples = f"{HPC_IMAGE.urn}, or /subscriptions/.../images/..."
 

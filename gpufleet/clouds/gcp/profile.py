@@ -442,21 +442,26 @@ def check_pool_scaling_metric(pool: PoolPlan, row: InstanceType, loc: str) -> li
     return issues
 
 
+# GKE's checks build on the facts above, so they are imported once those exist.
+from gpufleet.clouds.gcp import gke  # noqa: E402
+
+
 class GcpProfile(CloudProfile):
-    """Compute Engine: GPUDirect-TCPX(O) and RoCE fabrics, reservations, OS Login, labels."""
+    """Compute Engine and GKE: GPUDirect-TCPX(O) and RoCE fabrics, reservations, OS Login, labels."""
 
     name = "gcp"
     title = "GCP"
     fabrics = frozenset({"gpudirect-tcpx", "gpudirect-tcpxo", "rdma"})
     capacity_types = frozenset({"on_demand", "reservation"})
     site_checks = (check_site_region, check_site_zones, check_site_project, check_site_project_id,
-                   check_site_network_cidr, check_site_clear_of_fabric_range, check_site_roce_zones)
+                   check_site_network_cidr, check_site_clear_of_fabric_range, check_site_roce_zones,
+                   *gke.SITE_CHECKS)
     pool_checks = (check_pool_nic_layout, check_pool_fabric_enabled, check_pool_reservation_bound,
-                   check_pool_scaling_metric)
+                   check_pool_scaling_metric, *gke.POOL_CHECKS)
     image_forms = "<project>/<family> nor an image self link"
     image_examples = (f"{IMAGE_PROJECT}/ubuntu-accelerator-2204-amd64-with-nvidia-570, or "
                       "projects/<project>/global/images/<image>")
-    tag_paths = (("labels",), ("allInstancesConfig", "labels"))
+    tag_paths = (("labels",), ("allInstancesConfig", "labels"), ("nodeConfig", "resourceLabels"))
 
     def fabric_interfaces(self, row: InstanceType) -> int:
         layout = layout_for(row.instance_type)
