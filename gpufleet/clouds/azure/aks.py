@@ -27,6 +27,7 @@ checks here before anything is built. Sources (read 2026-11):
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -59,6 +60,14 @@ NETWORK_PLUGIN = "azure"
 NETWORK_PLUGIN_MODE = "overlay"
 """Azure CNI overlay: pods take addresses outside the VNet, so the node subnet holds only nodes
 (https://learn.microsoft.com/azure/aks/azure-cni-overlay)."""
+POD_CIDR = "192.168.0.0/16"
+SERVICE_CIDR = "172.20.0.0/16"
+DNS_SERVICE_IP = "172.20.0.10"
+"""A created cluster's pod and service ranges: neither may overlap the cluster's VNet (same page), nor
+may they use 169.254.0.0/16, 172.30.0.0/16, 172.31.0.0/16 or 192.0.2.0/24
+(https://learn.microsoft.com/azure/aks/configure-azure-cni); the DNS service address sits in the
+service range. AKS's own defaults (10.244.0.0/16, 10.0.0.0/16) would overlap gpufleet's default
+site range 10.0.0.0/16, and 172.16.0.0/16 is the InfiniBand network's."""
 
 CLUSTER_ID = re.compile(
     r"^/subscriptions/(?P<subscription>[0-9a-fA-F-]{36})/resourceGroups/(?P<group>[-\w.()]{1,90})"
@@ -115,7 +124,7 @@ def check_site_aks_cluster_id(site: SiteSpec, pools: Sequence[PoolPlan], loc: st
     hint = ("/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name> "
             "(`az aks show -g <group> -n <name> --query id`)")
     if not k8s.cluster_id:
-        return [Issue(field, "an existing AKS cluster (create: false) is named by its resource id", hint)]
+        return []  # gpufleet.platforms.check_platforms asks for it
     match = CLUSTER_ID.fullmatch(k8s.cluster_id)
     if match is None:
         return [Issue(field, f"{k8s.cluster_id!r} is not an AKS cluster resource id", hint)]
@@ -145,6 +154,21 @@ def check_site_aks_cluster_limits(site: SiteSpec, pools: Sequence[PoolPlan], loc
     return issues
 
 
+def check_site_aks_cluster_ranges(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """A created AKS cluster's pod and service ranges (:data:`POD_CIDR`, :data:`SERVICE_CIDR`) stay clear
+    of the site's VNet."""
+    k8s = site.platform.kubernetes if site.platform.kind == KUBERNETES else None
+    if k8s is None or not k8s.create:
+        return []
+    net = ipaddress.ip_network(site.network_cidr)
+    clash = [cidr for cidr in (POD_CIDR, SERVICE_CIDR) if net.overlaps(ipaddress.ip_network(cidr))]
+    if not clash:
+        return []
+    return [Issue(f"{loc}.network_cidr", f"VNet range {site.network_cidr} overlaps {', '.join(clash)}, the pod / "
+                  "service range gpufleet gives a created AKS cluster (they must not overlap the cluster's VNet)",
+                  "a range outside 192.168.0.0/16 and 172.20.0.0/16, e.g. 10.20.0.0/16")]
+
+
 def check_pool_aks_infiniband(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
     """A multi-node InfiniBand training node pool on AKS has its RDMA software from somewhere: gpufleet
     installs none (:func:`infiniband_software_gap`), so the run says the cluster has it
@@ -161,6 +185,6 @@ def check_pool_aks_infiniband(pool: PoolPlan, row: InstanceType, loc: str) -> li
                   "or a single node")]
 
 
-SITE_CHECKS = (check_site_aks_cluster_id, check_site_aks_cluster_limits)
+SITE_CHECKS = (check_site_aks_cluster_id, check_site_aks_cluster_limits, check_site_aks_cluster_ranges)
 POOL_CHECKS = (check_pool_aks_infiniband,)
 """The AKS checks the Azure profile runs after its own (each returns nothing for pools on VMs)."""

@@ -5,6 +5,7 @@ provider's subscription. Plain Python, no Pulumi import; the interface is
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ _NAMESPACES = {
     "network": "Microsoft.Network",
     "monitor": "Microsoft.Insights",
     "resources": "Microsoft.Resources",
+    "containerservice": "Microsoft.ContainerService",
 }
 """The ARM resource provider namespace of each azure-native module."""
 
@@ -38,6 +40,24 @@ def computed_state(type_token: str, name: str, inputs: dict[str, Any],
     return rid, state
 
 
+MOCK_KUBECONFIG = base64.b64encode(b"""apiVersion: v1
+kind: Config
+clusters:
+- name: mock
+  cluster: {server: "https://mock.hcp.example.azmk8s.io:443"}
+contexts:
+- name: mock
+  context: {cluster: mock, user: mock}
+current-context: mock
+users:
+- name: mock
+  user: {token: mock}
+""").decode()
+
+
 def answer_call(token: str, args: Mapping[str, Any], provider: Mapping[str, Any]) -> dict[str, Any] | None:
-    """No Azure data source is mocked: the runner echoes the arguments back."""
+    """An AKS cluster's user credentials (one mock kubeconfig, base64 as ARM returns it); for any other
+    data source the runner echoes the arguments back."""
+    if token == "azure-native:containerservice:listManagedClusterUserCredentials":
+        return {"kubeconfigs": [{"name": "clusterUser", "value": MOCK_KUBECONFIG}]}
     return None

@@ -172,6 +172,8 @@ def egress_reasons(pools: Sequence[PoolPlan]) -> list[str]:
     """
     reasons = []
     for pool in sorted(pools, key=lambda p: p.name):
+        if pool.platform == aks.KUBERNETES:
+            continue  # an AKS cluster's own load balancer carries its nodes' outbound traffic
         if pool.role == "inference":
             reasons.append(f"{pool.name} posts its scaling metric to {metrics_endpoint(pool.region)}")
         elif default_image(pool.instance_type).cloud_init:
@@ -349,8 +351,9 @@ def check_pool_capacity_reservation_supported(pool: PoolPlan, row: InstanceType,
 
 def check_pool_autoscale_metric_path(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
     """An inference pool's scaling metric is one Azure Monitor accepts as a custom metric: a namespace
-    and a name of 1–256 characters, no control characters, and no whitespace in the name."""
-    if pool.role != "inference":
+    and a name of 1–256 characters, no control characters, and no whitespace in the name. (On AKS the
+    service scales on its Prometheus query instead.)"""
+    if pool.role != "inference" or pool.platform == aks.KUBERNETES:
         return []
     issues = []
     for field, value, spaces in (("metric_namespace", pool.scaling_metric_namespace, True),

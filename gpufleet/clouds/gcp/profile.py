@@ -421,8 +421,9 @@ def check_pool_reservation_bound(pool: PoolPlan, row: InstanceType, loc: str) ->
 def check_pool_scaling_metric(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
     """An inference pool's scaling metric is a metric type Cloud Monitoring accepts, so the nodes can write
     what the autoscaler reads: path elements of letters, digits and '_' starting with a letter, the
-    whole type at most :data:`METRIC_TYPE_MAX_CHARS` characters."""
-    if pool.role != "inference":
+    whole type at most :data:`METRIC_TYPE_MAX_CHARS` characters. (On GKE the service scales on its
+    Prometheus query instead.)"""
+    if pool.role != "inference" or pool.platform == "kubernetes":
         return []
     issues = []
     name = metric_type(pool)
