@@ -219,7 +219,7 @@ class GkeBackend(KubernetesBackend):
             node_config=self._node_config(pool, row, accelerator),
             network_config=gcp.container.NodePoolNetworkConfigArgs(additional_node_network_configs=[
                 gcp.container.NodePoolNetworkConfigAdditionalNodeNetworkConfigArgs(
-                    network=network.name, subnetwork=subnet.name) for _, (network, subnet) in networks,
+                    network=network.name, subnetwork=subnet.name) for _, (network, subnet) in networks
             ]) if networks else None,
             placement_policy=placement,
             opts=child(owner, ignore_changes=shape.pop("ignore"),

@@ -36,7 +36,8 @@ def test_tags_and_where_the_pack_finds_them() -> None:
     tags = {"gpufleet-pool": "p", "gpufleet-gpu": "h100"}
     assert clouds.profile("aws").resource_tags(tags, "p-lt") == {"Name": "p-lt", **tags}
     assert clouds.profile("gcp").resource_tags(tags, "p-template") == dict(sorted(tags.items()))
-    assert clouds.tag_paths() == (("tags",), ("labels",), ("allInstancesConfig", "labels"))
+    assert clouds.tag_paths() == (("tags",), ("labels",), ("allInstancesConfig", "labels"),
+                                  ("nodeConfig", "resourceLabels"))
 
 
 def test_azure_sites_get_a_default_resource_group() -> None:

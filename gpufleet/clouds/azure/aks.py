@@ -32,6 +32,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from gpufleet.clouds.base import PoolCheck, SiteCheck
 from gpufleet.errors import Issue
 
 if TYPE_CHECKING:
@@ -185,6 +186,6 @@ def check_pool_aks_infiniband(pool: PoolPlan, row: InstanceType, loc: str) -> li
                   "or a single node")]
 
 
-SITE_CHECKS = (check_site_aks_cluster_id, check_site_aks_cluster_limits, check_site_aks_cluster_ranges)
-POOL_CHECKS = (check_pool_aks_infiniband,)
+SITE_CHECKS: tuple[SiteCheck, ...] = (check_site_aks_cluster_id, check_site_aks_cluster_limits, check_site_aks_cluster_ranges)
+POOL_CHECKS: tuple[PoolCheck, ...] = (check_pool_aks_infiniband,)
 """The AKS checks the Azure profile runs after its own (each returns nothing for pools on VMs)."""

@@ -36,6 +36,13 @@ def computed_state(type_token: str, name: str, inputs: dict[str, Any],
     rid = f"/subscriptions/{subscription}/resourceGroups/{rg}/providers/{namespace}/{plural(kind)}/{physical}"
     if kind == "ResourceGroup":
         rid = f"/subscriptions/{subscription}/resourceGroups/{physical}"
+    elif kind == "ManagedCluster":  # ARM names it by resourceName (the AKS cluster's name)
+        physical = inputs.get("resourceName") or name
+        rid = f"/subscriptions/{subscription}/resourceGroups/{rg}/providers/{namespace}/managedClusters/{physical}"
+    elif kind == "AgentPool":  # a child of its cluster (resourceName), named by agentPoolName
+        physical = inputs.get("agentPoolName") or name
+        rid = (f"/subscriptions/{subscription}/resourceGroups/{rg}/providers/{namespace}/managedClusters/"
+               f"{inputs.get('resourceName', 'mock')}/agentPools/{physical}")
     state.setdefault("name", physical)
     return rid, state
 

@@ -46,6 +46,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from gpufleet.clouds.base import PoolCheck, SiteCheck
 from gpufleet.clouds.gcp.profile import (
     WORKLOAD_POLICY_FAMILIES,
     NicLayout,
@@ -228,7 +229,7 @@ def check_pool_gke_queued_provisioning(pool: PoolPlan, row: InstanceType, loc: s
                   "its nodes) or on_demand (a HIGH_THROUGHPUT workload policy places them)")]
 
 
-SITE_CHECKS = (check_site_gke_cluster_id,)
-POOL_CHECKS = (check_pool_gke_accelerator, check_pool_gke_zone_size, check_pool_gke_gib_plugin,
+SITE_CHECKS: tuple[SiteCheck, ...] = (check_site_gke_cluster_id,)
+POOL_CHECKS: tuple[PoolCheck, ...] = (check_pool_gke_accelerator, check_pool_gke_zone_size, check_pool_gke_gib_plugin,
                check_pool_gke_queued_provisioning)
 """The GKE checks the GCP profile runs after its own (each returns nothing for a pool on VMs)."""
