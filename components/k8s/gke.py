@@ -13,7 +13,8 @@ resource labels (on its VMs) and Kubernetes labels, and:
 
 * training: ``node_count`` nodes in its one zone, the fabric's additional node networks (the same GPU /
   RoCE VPCs the site network built for VM clusters), COMPACT placement with a HIGH_THROUGHPUT workload
-  policy or the specific reservation's own placement; with ``capacity.type: flex_start``, queued
+  policy or the specific reservation's own placement; on A3 Ultra / A4, the DaemonSet that puts the NCCL
+  gIB plugin on its nodes (:func:`gib_installer`); with ``capacity.type: flex_start``, queued
   provisioning (flex-start) from 0 up to ``nodes``, the run's ProvisioningRequest admitting all at once;
 * inference: autoscaling ``min_nodes``..``nodes`` in total over its zones (location policy BALANCED),
   the current size left to the cluster autoscaler.
@@ -47,6 +48,8 @@ from gpufleet.plan import PoolPlan
 BOOT_DISK_GIB = 200
 SYSTEM_MACHINE_DISK_GIB = 100
 NETWORKING_API = "networking.gke.io/v1"
+PAUSE_IMAGE = "gke.gcr.io/pause:3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830"
+"""The container that keeps an installer pod running once its init container has copied the plugin."""
 GKE_AUTH_PLUGIN = "gke-gcloud-auth-plugin"
 """How kubectl and the Kubernetes provider authenticate to GKE
 (https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin)."""
@@ -227,9 +230,10 @@ class GkeBackend(KubernetesBackend):
                                                              update=f"{TRAINING_WAIT_MINUTES}m")),
             **shape,
         )
-        if layout is not None and gke.gib_plugin_gap(row):
-            notes.append("RDMA between pods needs Google's NCCL gIB plugin (nccl-rdma-installer DaemonSet), "
-                         "which the run says the cluster has (fabric_setup_by_workload)")
+        if training and gke.needs_gib(row):
+            gib_installer(owner, pool, cluster, node_pool)
+            notes.append(f"DaemonSet {gke.GIB_NAMESPACE}/{gke.gib_installer_name(pool.name)} copies the NCCL gIB "
+                         f"plugin ({gke.GIB_VERSION}) onto the node pool's nodes, for RDMA between pods")
         return NodePoolBuild(node_pool_ids=[node_pool.id], placement_ids=placement_ids,
                              fabric_interfaces_attached=layout.gpu_nics if networks and layout else 0, notes=notes)
 
@@ -303,3 +307,51 @@ class GkeBackend(KubernetesBackend):
                 location_policy=gke.LOCATION_POLICY_INFERENCE),
             "ignore": ["nodeCount", "initialNodeCount"],  # the cluster autoscaler owns the current size
         }
+
+
+def gib_installer(owner: Any, pool: PoolPlan, cluster: KubeCluster, node_pool: gcp.container.NodePool) -> Any:
+    """The DaemonSet that copies NCCL and the gIB plugin onto the nodes of an RDMA node pool (and only
+    those: node affinity on the node pool's name), as Google's ``nccl-rdma-installer`` does: a privileged
+    init container writing into the node's NVIDIA library and gIB directories, then a pause container."""
+    import pulumi_kubernetes as k8s
+
+    core = k8s.core.v1
+    name = gke.gib_installer_name(pool.name)
+    labels = {"k8s-app": name}
+    mounts = [core.VolumeMountArgs(name="library-dir-host", mount_path=f"/usr/local{gke.GIB_HOST_LIB}"),
+              core.VolumeMountArgs(name="gib", mount_path=f"/usr/local{gke.GIB_HOST_DIR}")]
+    script = (f"set -ex\n/scripts/container_entry.sh install --install-nccl\n"
+              f"cp -r /var/lib/gib/lib64/. /usr/local{gke.GIB_HOST_LIB}\ncp -r /var/lib/gib/. /usr/local{gke.GIB_HOST_DIR}\n")
+    affinity = core.AffinityArgs(node_affinity=core.NodeAffinityArgs(
+        required_during_scheduling_ignored_during_execution=core.NodeSelectorArgs(node_selector_terms=[
+            core.NodeSelectorTermArgs(match_expressions=[core.NodeSelectorRequirementArgs(
+                key=gke.NODE_POOL_LABEL, operator="In", values=[gke.node_pool_name(pool.name)])])])))
+    return k8s.apps.v1.DaemonSet(
+        f"{owner.pulumi_resource_name}-gib",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=gke.GIB_NAMESPACE, labels={**labels, **pool.tags}),
+        spec=k8s.apps.v1.DaemonSetSpecArgs(
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+            update_strategy=k8s.apps.v1.DaemonSetUpdateStrategyArgs(
+                type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDaemonSetArgs(max_unavailable="50%")),
+            template=core.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                spec=core.PodSpecArgs(
+                    priority_class_name="system-node-critical",
+                    affinity=affinity,
+                    tolerations=[core.TolerationArgs(operator="Exists")],
+                    host_network=True,
+                    host_pid=True,
+                    volumes=[core.VolumeArgs(name="library-dir-host", host_path=core.HostPathVolumeSourceArgs(
+                                 path=gke.GIB_HOST_LIB, type="DirectoryOrCreate")),
+                             core.VolumeArgs(name="gib", host_path=core.HostPathVolumeSourceArgs(path=gke.GIB_HOST_DIR))],
+                    init_containers=[core.ContainerArgs(
+                        name="nccl-rdma-installer", image=f"{gke.GIB_IMAGE}:{gke.GIB_VERSION}",
+                        resources=core.ResourceRequirementsArgs(requests={"cpu": "150m"}),
+                        security_context=core.SecurityContextArgs(privileged=True), volume_mounts=mounts,
+                        command=["/bin/sh", "-c"], args=[script])],
+                    containers=[core.ContainerArgs(name="pause", image=PAUSE_IMAGE)],
+                ),
+            ),
+        ),
+        opts=pulumi.ResourceOptions(parent=owner, provider=cluster.provider, depends_on=[node_pool]),
+    )

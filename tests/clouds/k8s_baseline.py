@@ -5,8 +5,8 @@ cloud resources under it, a ``SiteNetwork`` per site), with Kubernetes node pool
 
 * ``gke-usc1`` (2 MW, PUE 1.1): ``chat-8b`` on a g2-standard-48 node pool over three zones (autoscaling
   3..12 in total; needs 7, 8 survive a zone loss) and ``posttrain-30b`` (22 a3-ultragpu-8g nodes in one
-  zone, 9 additional node networks, COMPACT placement with a HIGH_THROUGHPUT workload policy; the run
-  records that the cluster runs the NCCL gIB plugin);
+  zone, 9 additional node networks, COMPACT placement with a HIGH_THROUGHPUT workload policy, and the
+  DaemonSet installing the NCCL gIB plugin on its nodes);
 * ``aks-eastus`` (1 MW, PUE 1.2): ``finetune-8b`` on a 2-node Standard_ND96isr_H100_v5 agent pool in zone 1
   (the run records that the cluster runs the NVIDIA Network Operator) and ``chat-8b-az`` on a
   Standard_NC40ads_H100_v5 agent pool autoscaling 3..12 over three zones.
@@ -60,7 +60,7 @@ def k8s_baseline() -> Stack:
 
     post = add("gpufleet:index:TrainingCluster", "posttrain-30b-gke-usc1", _pool_facts(_component(
         "training", "posttrain-30b", "gke-usc1", "gcp", "a3-ultragpu-8g", "H200", 8, ["us-central1-a"], 22, 22, 10.2,
-        1.1, "rdma", 8, POSTTRAIN_30B), fabric_setup_by_workload=True))
+        1.1, "rdma", 8, POSTTRAIN_30B)))
     add("gcp:compute/resourcePolicy:ResourcePolicy", "posttrain-30b-gke-usc1-workload", {
         "name": "posttrain-30b-gke-usc1", "region": "us-central1", "workloadPolicy": {"type": "HIGH_THROUGHPUT"}}, post)
     add(NODE_POOL, "posttrain-30b-gke-usc1-nodes", {
@@ -71,6 +71,12 @@ def k8s_baseline() -> Stack:
         "nodeConfig": {"machineType": "a3-ultragpu-8g",
                        "guestAccelerators": [{"type": "nvidia-h200-141gb", "count": 8}],
                        "resourceLabels": tags("posttrain-30b", "training", "gke-usc1", "H200", 8)}}, post)
+    add("kubernetes:apps/v1:DaemonSet", "posttrain-30b-gke-usc1-gib", {
+        "metadata": {"name": "nccl-rdma-installer-posttrain-30b-gke-usc1", "namespace": "kube-system"},
+        "spec": {"template": {"spec": {
+            "initContainers": [{"name": "nccl-rdma-installer",
+                                "image": "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.1.0"}],
+            "containers": [{"name": "pause", "image": "gke.gcr.io/pause:3.8"}]}}}}, post)
 
     add("gpufleet:index:SiteNetwork", "aks-eastus", {
         "site": "aks-eastus", "cloud": "azure", "region": "eastus", "zones": ["1", "2", "3"], "power_mw": 1.0,

@@ -1,6 +1,6 @@
 """The GKE and AKS named checks: each returns nothing for pools on VMs, and refuses with the field and a
 hint what GKE or AKS cannot build or run (unknown accelerator type, too many nodes per zone or cluster,
-queued provisioning with COMPACT placement, RDMA / InfiniBand software nobody installs, a malformed or
+queued provisioning with COMPACT placement, InfiniBand software nobody installs, a malformed or
 foreign existing cluster id, overlapping AKS pod / service ranges)."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def test_vm_pools_meet_none_of_the_kubernetes_checks() -> None:
 
 
 def test_the_node_pools_of_the_valid_pools_pass() -> None:
-    assert _pool_issues(_k8s_pool("gcp", fabric_setup_by_workload=True)) == []
+    assert _pool_issues(_k8s_pool("gcp")) == []
     assert _pool_issues(_k8s_pool("gcp", "inference")) == []
     assert _pool_issues(_k8s_pool("azure", nodes=2, fabric_setup_by_workload=True)) == []
     assert _pool_issues(_k8s_pool("azure", "inference")) == []
@@ -66,13 +66,18 @@ def test_gke_additional_networks_per_machine_family() -> None:
                       "g2-standard-48": 0}
 
 
-def test_multi_node_rdma_on_gke_needs_the_runs_nccl_plugin() -> None:
-    (issue,) = _pool_issues(_k8s_pool("gcp", nodes=8))
-    assert issue.loc == "w.fabric_setup_by_workload"
-    assert "does not install the NCCL gIB plugin" in issue.message
-    assert _pool_issues(_k8s_pool("gcp", nodes=1)) == []
-    # On VMs, Google's accelerator image brings RDMA up: no such refusal.
-    assert _pool_issues(make_pool("gcp", nodes=8)) == []
+def test_gke_installs_the_gib_plugin_of_a3_ultra_and_a4_node_pools() -> None:
+    needs = {t: gke.needs_gib(load_catalog().instance(t))
+             for t in ("a3-ultragpu-8g", "a4-highgpu-8g", "a3-megagpu-8g", "g2-standard-48")}
+    assert needs == {"a3-ultragpu-8g": True, "a4-highgpu-8g": True, "a3-megagpu-8g": False, "g2-standard-48": False}
+    assert _pool_issues(_k8s_pool("gcp", nodes=8)) == []  # nothing for the run to set up
+    assert gke.gib_installer_name("train-gcp-test") == "nccl-rdma-installer-train-gcp-test"
+    assert len(gke.gib_installer_name("x" * 80)) <= 63
+
+
+def test_multi_node_tcpxo_on_gke_needs_the_runs_software_as_on_vms() -> None:
+    (issue,) = _pool_issues(_k8s_pool("gcp", instance_type="a3-megagpu-8g", nodes=8))
+    assert issue.loc == "w.fabric_setup_by_workload" and "GPUDirect-TCPXO" in issue.message
 
 
 def test_queued_provisioning_takes_no_compact_placement_on_gke() -> None:

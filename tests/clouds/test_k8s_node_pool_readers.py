@@ -1,6 +1,6 @@
 """How the pack reads GKE node pools and AKS agent pools: their own bounds (a maximum cut by hand blocks),
 the fabric a GKE training node pool attaches (additional node networks, COMPACT placement with a workload
-policy or a specific reservation, the NCCL gIB plugin the run records), one AKS agent pool per InfiniBand
+policy or a specific reservation, the DaemonSet installing the NCCL gIB plugin), one AKS agent pool per InfiniBand
 island and the Network Operator the run records. Baseline plus one change, through the rules and through
 the engine's analyzer protocol."""
 
@@ -138,12 +138,14 @@ def test_a_queued_node_pool_runs_at_its_maximum_once_admitted() -> None:
     assert msg.startswith("posttrain-30b: 12 nodes provisioned")
 
 
-def test_rdma_on_gke_needs_the_runs_nccl_plugin() -> None:
-    stack = k8s_baseline()
-    stack.props(GKE_TRAIN)["pool"]["fabric_setup_by_workload"] = False
+def test_rdma_on_gke_needs_the_gib_installer_daemonset() -> None:
+    stack = Stack(k8s_baseline().without(f"{GKE_TRAIN}-gib"))
     (msg,) = _fabric(stack)
-    assert "does not install the NCCL gIB plugin (Google's nccl-rdma-installer DaemonSet)" in msg
-    assert msg.endswith("and the run does not set fabric_setup_by_workload: true")
+    assert msg.endswith(f"nothing installs the NCCL gIB plugin on node pool {GKE_TRAIN}-nodes (no DaemonSet running "
+                        "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib), so NCCL would not use RDMA")
+    other = k8s_baseline()
+    other.props(f"{GKE_TRAIN}-gib")["spec"]["template"]["spec"]["initContainers"][0]["image"] = "busybox:1.36"
+    assert len(_fabric(other)) == 1
 
 
 def test_infiniband_on_aks_needs_the_runs_network_operator() -> None:

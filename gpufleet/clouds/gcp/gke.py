@@ -22,9 +22,11 @@ from (read 2026-11):
   ``gpu_direct.tf``: ``min_additional_networks`` 4 and 8).
 * The NCCL network plugins are cluster software: GPUDirect-TCPX(O) needs the NCCL plugin installer and
   NRI device injector DaemonSets plus the RxDM sidecar in the workload
-  (https://cloud.google.com/kubernetes-engine/docs/how-to/gpu-bandwidth-gpudirect-tcpx); RDMA on A3 Ultra /
-  A4 needs the NCCL gIB plugin installer DaemonSet (Cluster Toolkit ``examples/gke-a3-ultragpu/
-  nccl-installer.yaml.tftpl``). gpufleet installs none of them (:func:`gib_plugin_gap`).
+  (https://cloud.google.com/kubernetes-engine/docs/how-to/gpu-bandwidth-gpudirect-tcpx), which gpufleet
+  does not install (the VM path's ``check_pool_fabric_enabled`` covers both); RDMA on A3 Ultra / A4 needs
+  the NCCL gIB plugin, which a privileged DaemonSet copies onto each node (Cluster Toolkit
+  ``examples/gke-a3-ultragpu/nccl-installer.yaml.tftpl``, ``modules/management/kubectl-apply`` ``gib``):
+  gpufleet installs one per RDMA node pool (:data:`GIB_IMAGE`, :func:`gib_installer_name`).
 * Compact placement of a GPU node pool: ``placement_policy {type: COMPACT, policy_name: <a HIGH_THROUGHPUT
   workload policy>}`` (Cluster Toolkit ``modules/compute/resource-policy`` output ``placement_policy``,
   ``examples/gke-a4x``), in a single-zone node pool; or the specific reservation's own placement.
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
+GIB_DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 
 # --- facts ---------------------------------------------------------------------------------------------
 
@@ -144,13 +147,26 @@ def nodes_per_zone(pool: PoolPlan) -> int:
     return max(pool.nodes_by_zone.values(), default=0) or math.ceil(pool.nodes / max(len(pool.zones), 1))
 
 
-def gib_plugin_gap(row: InstanceType) -> str | None:
-    """What a multi-node GKE node pool of an RDMA machine type lacks: the NCCL gIB plugin (None for any
-    other fabric; GPUDirect-TCPX(O)'s own gap is :func:`~gpufleet.clouds.gcp.profile.tcpx_setup_gap`)."""
-    if row.fabric != "rdma" or layout_for(row.instance_type) is None:
-        return None
-    return (f"gpufleet attaches the {row.fabric_interfaces} RDMA networks of {row.instance_type} but does not install "
-            "the NCCL gIB plugin (Google's nccl-rdma-installer DaemonSet), so NCCL would not use RDMA")
+GIB_IMAGE = "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib"
+GIB_VERSION = "v1.1.0"
+"""The NCCL gIB plugin installer image and the version Cluster Toolkit's A3 Ultra / A4 blueprints install."""
+GIB_HOST_LIB = "/home/kubernetes/bin/nvidia/lib64"
+GIB_HOST_DIR = "/home/kubernetes/bin/gib"
+"""Where the installer puts NCCL and the gIB plugin on the node (GKE's NVIDIA library directory)."""
+GIB_NAMESPACE = "kube-system"
+NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
+"""The label GKE puts on every node with its node pool's name (the installer's node affinity)."""
+
+
+def needs_gib(row: InstanceType) -> bool:
+    """True for a machine type whose RDMA NICs NCCL reaches through the gIB plugin (A3 Ultra, A4)."""
+    layout = layout_for(row.instance_type)
+    return row.fabric == "rdma" and layout is not None and layout.roce
+
+
+def gib_installer_name(pool_name: str) -> str:
+    """The gIB installer DaemonSet of a node pool: ``nccl-rdma-installer-<node pool>`` (a valid object name)."""
+    return f"nccl-rdma-installer-{node_pool_name(pool_name)}"[:63].rstrip("-")
 
 
 def on_kubernetes(pool: PoolPlan) -> bool:
@@ -202,20 +218,6 @@ def check_pool_gke_zone_size(pool: PoolPlan, row: InstanceType, loc: str) -> lis
                   "more zones or sites for the service, or a larger machine type")]
 
 
-def check_pool_gke_gib_plugin(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
-    """A multi-node GKE training node pool with a GPU fabric has its NCCL plugin from somewhere: gpufleet
-    installs none (:func:`gib_plugin_gap`), so the run says the cluster has it (``fabric_setup_by_workload``).
-    GPUDirect-TCPX(O)'s software is the VM path's check (``check_pool_fabric_enabled``), which covers both."""
-    gap = gib_plugin_gap(row)
-    if not on_kubernetes(pool) or pool.role != "training" or pool.nodes < 2 or gap is None \
-            or pool.fabric_setup_by_workload:
-        return []
-    return [Issue(f"{loc}.fabric_setup_by_workload",
-                  f"{pool.nodes}-node {row.instance_type} node pool {pool.name} would have no GPU fabric: {gap}",
-                  "fabric_setup_by_workload: true once the cluster runs the NCCL plugin installer for this machine "
-                  "type (docs/kubernetes.md lists what a GKE cluster must run); or a single node")]
-
-
 def check_pool_gke_queued_provisioning(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
     """Queued provisioning (``capacity.type: flex_start`` on GKE) takes no compact placement on GPUs: the
     run sets ``placement_group: false`` knowing its nodes are not placed close together."""
@@ -230,6 +232,6 @@ def check_pool_gke_queued_provisioning(pool: PoolPlan, row: InstanceType, loc: s
 
 
 SITE_CHECKS: tuple[SiteCheck, ...] = (check_site_gke_cluster_id,)
-POOL_CHECKS: tuple[PoolCheck, ...] = (check_pool_gke_accelerator, check_pool_gke_zone_size, check_pool_gke_gib_plugin,
-               check_pool_gke_queued_provisioning)
+POOL_CHECKS: tuple[PoolCheck, ...] = (check_pool_gke_accelerator, check_pool_gke_zone_size,
+                                      check_pool_gke_queued_provisioning)
 """The GKE checks the GCP profile runs after its own (each returns nothing for a pool on VMs)."""

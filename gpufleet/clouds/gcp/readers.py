@@ -39,7 +39,7 @@ A GKE node pool (:mod:`gpufleet.clouds.gcp.gke`) bounds itself: ``autoscaling.to
 additional node networks; its compact placement a COMPACT placement policy naming a HIGH_THROUGHPUT
 workload policy, or a specific reservation; a queued-provisioning pool takes none (Google documents no
 COMPACT placement with it on GPUs) and runs at its maximum once its request is admitted. An RDMA node
-pool also needs the NCCL gIB plugin, cluster software the run records it has.
+pool also needs a ``kubernetes:apps/v1:DaemonSet`` of its pool running the NCCL gIB plugin installer.
 """
 
 from __future__ import annotations
@@ -244,11 +244,22 @@ def _node_pool_fabric(pool: Pool, g: NodeGroup, row: InstanceType) -> list[str]:
         if not (compact and linked):
             problems.append(f"node pool {g.name} has no COMPACT placement with a {WORKLOAD_POLICY_TYPE} workload "
                             "policy and consumes no specific reservation, so nothing places its nodes close together")
-    gap = gke.gib_plugin_gap(row)
-    recorded = pick(pool.component.props, "pool") if pool.component else None
-    if gap is not None and pick(recorded or {}, "fabric_setup_by_workload") is not True:
-        problems.append(f"its fabric is not enabled ({gap}), and the run does not set fabric_setup_by_workload: true")
+    if gke.needs_gib(row) and not _gib_installer(pool):
+        problems.append(f"nothing installs the NCCL gIB plugin on node pool {g.name} (no DaemonSet running "
+                        f"{gke.GIB_IMAGE}), so NCCL would not use RDMA")
     return problems
+
+
+def _gib_installer(pool: Pool) -> bool:
+    """True when one of the pool's DaemonSets runs the gIB installer image (or its image is unknown: the
+    DaemonSet is there, and what it runs is Google's installer whatever version)."""
+    for ds in pool.of_type(gke.GIB_DAEMONSET):
+        spec = pick(pick(pick(ds.props, "spec") or {}, "template") or {}, "spec") or {}
+        for container in (pick(spec, "initContainers") or []) + (pick(spec, "containers") or []):
+            image = known(pick(container, "image")) if isinstance(container, Mapping) else None
+            if image is not None and image.split(":", 1)[0].split("@", 1)[0] == gke.GIB_IMAGE:
+                return True
+    return False
 
 
 READER = GcpReader()

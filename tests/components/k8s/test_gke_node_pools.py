@@ -1,7 +1,8 @@
 """GKE backend under Pulumi's mocks, against the installed SDK's argument classes: a created cluster with
 multi-networking where GPU NICs need it, an attached cluster by id, and one node pool per pool (GPUs with
 the driver installed by GKE, additional node networks, COMPACT placement with a workload policy or the
-reservation's, queued provisioning, autoscaling bounds in total over the pool's zones)."""
+reservation's, queued provisioning, the gIB installer DaemonSet, autoscaling bounds in total over the pool's
+zones)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ NODE_POOL = "gcp:container/nodePool:NodePool"
 PARAMS = "kubernetes:networking.gke.io/v1:GKENetworkParamSet"
 NETWORK_OBJECT = "kubernetes:networking.gke.io/v1:Network"
 POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
+DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 CREATED = {"kind": "kubernetes", "kubernetes": {"create": True, "version": "1.33",
                                                 "system_pool": {"instance_type": "e2-standard-8", "nodes": 3}}}
 SERVING = ServingSpec.model_validate({"prometheus_url": "http://prom.monitoring.svc:9090", "target_value": 4})
@@ -59,7 +61,7 @@ def _node_pool(run: OfflineRun, pool: PoolPlan) -> dict[str, Any]:
 
 
 def test_a3_ultra_node_pool_attaches_9_networks_and_the_cluster_knows_them() -> None:
-    pool = _pool(nodes=16, fabric_setup_by_workload=True)
+    pool = _pool(nodes=16)
     run = _run([pool])
     (cluster,) = run.of_type(CLUSTER)
     assert cluster.inputs["enableMultiNetworking"] is True and cluster.inputs["datapathProvider"] == "ADVANCED_DATAPATH"
@@ -83,10 +85,20 @@ def test_a3_ultra_node_pool_attaches_9_networks_and_the_cluster_knows_them() -> 
                                             "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]
     assert config["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert config["resourceLabels"] == pool.tags and config["diskType"] == "hyperdisk-balanced"
+    # The DaemonSet putting the NCCL gIB plugin on this node pool's nodes, and only those.
+    (gib,) = run.of_type(DAEMONSET)
+    assert gib.inputs["metadata"]["namespace"] == "kube-system"
+    template = gib.inputs["spec"]["template"]["spec"]
+    (installer,) = template["initContainers"]
+    assert installer["image"] == "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.1.0"
+    assert installer["securityContext"] == {"privileged": True}
+    (term,) = template["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [{"key": "cloud.google.com/gke-nodepool", "operator": "In",
+                                         "values": [node_pool["name"]]}]
 
 
 def test_a_workload_policy_places_an_on_demand_training_pool() -> None:
-    pool = _pool(nodes=8, fabric_setup_by_workload=True)
+    pool = _pool(nodes=8)
     run = _run([pool])
     (policy,) = run.of_type(POLICY)
     assert policy.inputs["workloadPolicy"] == {"type": "HIGH_THROUGHPUT"}
@@ -94,7 +106,7 @@ def test_a_workload_policy_places_an_on_demand_training_pool() -> None:
 
 
 def test_a_reservation_places_its_nodes_itself() -> None:
-    pool = _pool(nodes=8, fabric_setup_by_workload=True, capacity_type="reservation",
+    pool = _pool(nodes=8, capacity_type="reservation",
                  reservation_id="projects/res-project/zones/us-central1-b/reservations/a3u")
     run = _run([pool])
     node_pool = _node_pool(run, pool)
@@ -105,7 +117,7 @@ def test_a_reservation_places_its_nodes_itself() -> None:
 
 
 def test_flex_start_is_a_queued_node_pool_from_zero() -> None:
-    pool = _pool(nodes=8, fabric_setup_by_workload=True, capacity_type="flex_start", placement_group=False)
+    pool = _pool(nodes=8, capacity_type="flex_start", placement_group=False)
     run = _run([pool])
     node_pool = _node_pool(run, pool)
     assert node_pool["queuedProvisioning"] == {"enabled": True}
@@ -122,7 +134,7 @@ def test_an_inference_pool_autoscales_in_total_over_its_zones() -> None:
     assert node_pool["autoscaling"] == {"totalMinNodeCount": 3, "totalMaxNodeCount": 12,
                                         "locationPolicy": "BALANCED"}
     assert node_pool["nodeLocations"] == list(pool.zones) and node_pool["initialNodeCount"] == 1
-    assert "networkConfig" not in node_pool
+    assert "networkConfig" not in node_pool and list(run.of_type(DAEMONSET)) == []
     (cluster,) = run.of_type(CLUSTER)
     assert "enableMultiNetworking" not in cluster.inputs  # no GPU NICs at this site
     assert list(run.of_type(PARAMS)) == []
@@ -139,7 +151,7 @@ def test_an_attached_cluster_is_looked_up_by_its_id_and_not_created() -> None:
 
 
 def test_the_pack_reads_the_built_node_pool_as_complete() -> None:
-    pool = _pool(nodes=8, fabric_setup_by_workload=True)
+    pool = _pool(nodes=8)
     run = _run([pool])
     resources = [Resource(type=r.type, name=r.name, urn=r.urn, props=r.inputs, parent=r.parent) for r in run.resources]
     assert check_training_fabric(build_inventory(resources), {}).findings == []
