@@ -202,10 +202,8 @@ class GkeBackend(KubernetesBackend):
 
     def node_pool(self, owner: Any, args: TrainingClusterArgs | InferencePoolArgs,
                   cluster: KubeCluster) -> NodePoolBuild:
-        pool = args.pool
-        row = load_catalog().instance(pool.instance_type)
-        name = owner.pulumi_resource_name
-        training = pool.role == "training"
+        pool, name = args.pool, owner.pulumi_resource_name
+        row, training = load_catalog().instance(pool.instance_type), pool.role == "training"
         layout = layout_for(row.instance_type) if training and row.fabric != "none" else None
         networks = additional_networks(args.network.handles, layout, pool.zones[0]) if layout is not None else []
         placement, placement_ids, notes = self._placement(owner, name, pool)

@@ -5,52 +5,28 @@ count for training, autoscaler bounds for inference."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-import pulumi
-
-from components import InferencePool, InferencePoolArgs, SiteNetwork, SiteNetworkArgs, TrainingCluster
-from components import TrainingClusterArgs, backend_for
-from gpufleet.offline import OfflineRun, run_function
+from gpufleet.offline import OfflineRun
 from gpufleet.plan import PoolPlan
-from gpufleet.platforms import ServingSpec
 from gpufleet.policy.resources import Resource, build_inventory
 from gpufleet.policy.rules import check_training_fabric
-from tests.clouds.builders import make_pool, make_site
-from tests.components.conftest import SSH_KEY
+from tests.components.k8s.k8s_helpers import deploy_k8s, k8s_pool
 
 MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
 AGENT_POOL = "azure-native:containerservice:AgentPool"
 CREATED = {"kind": "kubernetes", "kubernetes": {"create": True, "system_pool": {"instance_type": "Standard_D8s_v5",
                                                                                 "nodes": 3}}}
-SERVING = ServingSpec.model_validate({"prometheus_url": "http://prom.monitoring.svc:9090", "target_value": 4})
 RID = ("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/ml/providers/"
        "Microsoft.ContainerService/managedClusters/serve")
 
 
 def _pool(role: str = "training", **overrides: Any) -> PoolPlan:
-    pool = make_pool("azure", role, **overrides)
-    return dataclasses.replace(pool, platform="kubernetes", cluster="gpufleet-azure-test",
-                               min_replicas=3 if role == "inference" else 0,
-                               max_replicas=9 if role == "inference" else 0)
+    return k8s_pool("azure", role, **overrides)
 
 
 def _run(pools: list[PoolPlan], platform: dict[str, Any] = CREATED) -> OfflineRun:
-    site = make_site("azure", platform=platform)
-
-    def program() -> None:
-        network = SiteNetwork(site.name, SiteNetworkArgs(site=site, pools=tuple(pools)),
-                              opts=pulumi.ResourceOptions(providers=[backend_for("azure").provider(site)]))
-        for pool in pools:
-            common: dict[str, Any] = dict(pool=pool, network=network, demand={"workload": pool.workload},
-                                          ssh_public_key=SSH_KEY)
-            if pool.role == "training":
-                TrainingCluster(pool.name, TrainingClusterArgs(**common))
-            else:
-                InferencePool(pool.name, InferencePoolArgs(**common, serving=SERVING))
-
-    return run_function(program, stack="unit")
+    return deploy_k8s("azure", pools, platform)
 
 
 def test_a_created_cluster_uses_cni_overlay_on_the_sites_subnet_with_its_system_pool() -> None:

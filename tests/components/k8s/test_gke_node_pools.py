@@ -6,19 +6,13 @@ zones)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-import pulumi
-
-from components import InferencePool, InferencePoolArgs, SiteNetwork, SiteNetworkArgs, TrainingCluster
-from components import TrainingClusterArgs, backend_for
-from gpufleet.offline import OfflineRun, run_function
+from gpufleet.offline import OfflineRun
 from gpufleet.plan import PoolPlan
-from gpufleet.platforms import ServingSpec
 from gpufleet.policy.resources import Resource, build_inventory
 from gpufleet.policy.rules import check_training_fabric
-from tests.clouds.builders import make_pool, make_site
+from tests.components.k8s.k8s_helpers import deploy_k8s, k8s_pool
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -28,31 +22,14 @@ POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 CREATED = {"kind": "kubernetes", "kubernetes": {"create": True, "version": "1.33",
                                                 "system_pool": {"instance_type": "e2-standard-8", "nodes": 3}}}
-SERVING = ServingSpec.model_validate({"prometheus_url": "http://prom.monitoring.svc:9090", "target_value": 4})
 
 
 def _pool(role: str = "training", **overrides: Any) -> PoolPlan:
-    pool = make_pool("gcp", role, **overrides)
-    return dataclasses.replace(pool, platform="kubernetes", cluster="gpufleet-gcp-test",
-                               min_replicas=3 if role == "inference" else 0,
-                               max_replicas=48 if role == "inference" else 0)
+    return k8s_pool("gcp", role, **overrides)
 
 
 def _run(pools: list[PoolPlan], platform: dict[str, Any] = CREATED) -> OfflineRun:
-    site = make_site("gcp", platform=platform)
-
-    def program() -> None:
-        network = SiteNetwork(site.name, SiteNetworkArgs(site=site, pools=tuple(pools)),
-                              opts=pulumi.ResourceOptions(providers=[backend_for("gcp").provider(site)]))
-        for pool in pools:
-            if pool.role == "training":
-                TrainingCluster(pool.name, TrainingClusterArgs(pool=pool, network=network,
-                                                               demand={"workload": pool.workload}))
-            else:
-                InferencePool(pool.name, InferencePoolArgs(pool=pool, network=network, serving=SERVING,
-                                                           demand={"workload": pool.workload}))
-
-    return run_function(program, stack="unit")
+    return deploy_k8s("gcp", pools, platform)
 
 
 def _node_pool(run: OfflineRun, pool: PoolPlan) -> dict[str, Any]:
