@@ -2,7 +2,8 @@
 node pool per pool, as :mod:`gpufleet.clouds.gcp.gke` describes them.
 
 A created cluster is VPC-native on the site's system subnet (GKE picks and creates its pod and service
-ranges), on GKE Dataplane V2, with private nodes, Workload Identity and Managed Service for Prometheus;
+ranges), on GKE Dataplane V2, with private nodes (Cloud NAT on the node subnet for images from outside
+Google), Workload Identity and Managed Service for Prometheus;
 its default node pool is replaced by the spec's system pool. Where a training pool's machine type has GPU
 NICs, multi-networking is on and every additional network gets its ``GKENetworkParamSet`` and ``Network``
 objects in the cluster (:meth:`GkeBackend.addons`), named as Google's GPUDirect guides name them
@@ -155,6 +156,14 @@ class GkeBackend(KubernetesBackend):
             resource_labels={"gpufleet-site": site.name},
             opts=child(owner),
         )
+        # Private nodes pull images from outside Google (KEDA, Prometheus, serving images) through Cloud NAT.
+        router = gcp.compute.Router(f"{name}-router", network=system.id, region=site.region, opts=child(owner))
+        gcp.compute.RouterNat(f"{name}-nat", router=router.name, region=site.region,
+                              nat_ip_allocate_option="AUTO_ONLY",
+                              source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
+                              subnetworks=[gcp.compute.RouterNatSubnetworkArgs(
+                                  name=subnet.id, source_ip_ranges_to_nats=["ALL_IP_RANGES"])],
+                              opts=child(owner))
         pool = spec.system_pool
         assert pool is not None  # KubernetesSpec requires it with create: true
         gcp.container.NodePool(

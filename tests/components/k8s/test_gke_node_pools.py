@@ -43,6 +43,8 @@ def test_a3_ultra_node_pool_attaches_9_networks_and_the_cluster_knows_them() -> 
     (cluster,) = run.of_type(CLUSTER)
     assert cluster.inputs["enableMultiNetworking"] is True and cluster.inputs["datapathProvider"] == "ADVANCED_DATAPATH"
     assert cluster.inputs["removeDefaultNodePool"] is True and cluster.inputs["minMasterVersion"] == "1.33"
+    (nat,) = run.of_type("gcp:compute/routerNat:RouterNat")
+    assert nat.inputs["subnetworks"] == [{"name": cluster.inputs["subnetwork"], "sourceIpRangesToNats": ["ALL_IP_RANGES"]}]
     node_pool = _node_pool(run, pool)
     nets = node_pool["networkConfig"]["additionalNodeNetworkConfigs"]
     zone = pool.zones[0]
