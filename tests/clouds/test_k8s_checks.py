@@ -162,3 +162,17 @@ def test_an_existing_aks_cluster_is_named_by_its_resource_id() -> None:
     (other,) = aks.check_site_aks_cluster_id(
         _attached("azure", rid, subscription_id="00000000-0000-0000-0000-000000000002"), [], "s")
     assert "is in subscription 00000000-0000-0000-0000-000000000001" in other.message
+
+
+def test_a_created_clusters_name_fits_gke_and_aks() -> None:
+    long_site = "a-site-name-long-enough-to-overflow-x"
+    created = {"kind": "kubernetes", "kubernetes": {"create": True, "system_pool": {"instance_type": "e2-standard-8"}}}
+    assert gke.check_site_gke_cluster_name(make_site("gcp", platform=created), [], "s") == []
+    (issue,) = gke.check_site_gke_cluster_name(make_site("gcp", name=long_site, platform=created), [], "s")
+    assert issue.loc == "s.platform.kubernetes.cluster_name" and f"'gpufleet-{long_site}'" in issue.message
+    named = {"kind": "kubernetes", "kubernetes": {**created["kubernetes"], "cluster_name": "train"}}
+    assert gke.check_site_gke_cluster_name(make_site("gcp", name=long_site, platform=named), [], "s") == []
+    underscore = {"kind": "kubernetes", "kubernetes": {**created["kubernetes"], "cluster_name": "ml_serve"}}
+    (issue,) = aks.check_site_aks_cluster_name(make_site("azure", platform=underscore), [], "s")
+    assert "cannot name an AKS cluster and its DNS prefix" in issue.message
+    assert aks.check_site_aks_cluster_name(make_site("azure", platform=created), [], "s") == []

@@ -135,6 +135,25 @@ def check_site_aks_cluster_id(site: SiteSpec, pools: Sequence[PoolPlan], loc: st
     return []
 
 
+CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,52}[a-zA-Z0-9])?$")
+"""A created cluster's name, which is also its DNS prefix: 1–54 letters, digits and hyphens, starting and
+ending with a letter or digit (https://learn.microsoft.com/azure/azure-resource-manager/management/
+resource-name-rules, managedClusters: 1–63; the DNS prefix: 1–54, no underscores)."""
+
+
+def check_site_aks_cluster_name(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """A created AKS cluster's name (``cluster_name``, default ``gpufleet-<site>``) can also be its DNS prefix."""
+    k8s = site.platform.kubernetes if site.platform.kind == KUBERNETES else None
+    if k8s is None or not k8s.create:
+        return []
+    name = k8s.name_at(site.name)
+    if CLUSTER_NAME.fullmatch(name):
+        return []
+    return [Issue(f"{loc}.platform.kubernetes.cluster_name", f"{name!r} cannot name an AKS cluster and its DNS "
+                  f"prefix (pattern {CLUSTER_NAME.pattern})", "1–54 letters, digits and hyphens, starting and ending "
+                  "with a letter or digit; set cluster_name when the site's name makes the default too long")]
+
+
 def check_site_aks_cluster_limits(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """The site's AKS cluster holds its node pools: at most :data:`CLUSTER_MAX_POOLS` node pools (the
     system pool of a created cluster included) and :data:`CLUSTER_MAX_NODES` nodes."""
@@ -186,6 +205,7 @@ def check_pool_aks_infiniband(pool: PoolPlan, row: InstanceType, loc: str) -> li
                   "or a single node")]
 
 
-SITE_CHECKS: tuple[SiteCheck, ...] = (check_site_aks_cluster_id, check_site_aks_cluster_limits, check_site_aks_cluster_ranges)
+SITE_CHECKS: tuple[SiteCheck, ...] = (check_site_aks_cluster_id, check_site_aks_cluster_name, check_site_aks_cluster_limits,
+                                      check_site_aks_cluster_ranges)
 POOL_CHECKS: tuple[PoolCheck, ...] = (check_pool_aks_infiniband,)
 """The AKS checks the Azure profile runs after its own (each returns nothing for pools on VMs)."""

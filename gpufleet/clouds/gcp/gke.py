@@ -95,6 +95,7 @@ NODES_PER_POOL_ZONE_MAX = 1000
 """Most nodes one node pool holds in one zone."""
 
 NODE_POOL_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$")
+"""A node pool's or a cluster's name (the same rule for both)."""
 CLUSTER_ID = re.compile(r"^projects/(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9])/locations/(?P<location>[a-z0-9-]+)"
                         r"/clusters/(?P<name>[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?)$")
 
@@ -200,6 +201,20 @@ def check_site_gke_cluster_id(site: SiteSpec, pools: Sequence[PoolPlan], loc: st
     return issues
 
 
+def check_site_gke_cluster_name(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
+    """A created GKE cluster's name (``cluster_name``, default ``gpufleet-<site>``) is at most 40 lowercase
+    letters, digits and hyphens, from a letter, not ending in a hyphen."""
+    k8s = site.platform.kubernetes if site.platform.kind == KUBERNETES else None
+    if k8s is None or not k8s.create:
+        return []
+    name = k8s.name_at(site.name)
+    if NODE_POOL_NAME.fullmatch(name):
+        return []
+    return [Issue(f"{loc}.platform.kubernetes.cluster_name", f"{name!r} cannot name a GKE cluster "
+                  f"(pattern {NODE_POOL_NAME.pattern})", "at most 40 lowercase letters, digits and hyphens, from a "
+                  "letter; set cluster_name when the site's name makes the default too long")]
+
+
 def check_pool_gke_accelerator(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
     """A GKE node pool's machine type has a GKE accelerator type gpufleet knows."""
     if not on_kubernetes(pool) or accelerator_type(row.instance_type) is not None:
@@ -231,7 +246,7 @@ def check_pool_gke_queued_provisioning(pool: PoolPlan, row: InstanceType, loc: s
                   "its nodes) or on_demand (a HIGH_THROUGHPUT workload policy places them)")]
 
 
-SITE_CHECKS: tuple[SiteCheck, ...] = (check_site_gke_cluster_id,)
+SITE_CHECKS: tuple[SiteCheck, ...] = (check_site_gke_cluster_id, check_site_gke_cluster_name)
 POOL_CHECKS: tuple[PoolCheck, ...] = (check_pool_gke_accelerator, check_pool_gke_zone_size,
                                       check_pool_gke_queued_provisioning)
 """The GKE checks the GCP profile runs after its own (each returns nothing for a pool on VMs)."""
