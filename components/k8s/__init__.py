@@ -3,3 +3,6 @@
 in-cluster objects every cloud shares (:mod:`components.k8s.keda`). Importing this package registers
 the backends.
 """
+
+from components.k8s import aks as _aks  # noqa: E402,F401  (registers the AKS backend)
+from components.k8s import gke as _gke  # noqa: E402,F401  (registers the GKE backend)
