@@ -264,7 +264,7 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
         as_of = as_of or dt.datetime.now(dt.timezone.utc).date()
         runway = runway_figures(plan, spec, as_of)
     except SpecError as exc:
-        raise SpecError(exc.issues, source=f"{label} {source.text}") from None
+        raise SpecError(_at_ref(exc.issues, source), source=f"{label} {source.text}") from None
     except InfeasiblePlanError as exc:
         return Side.infeasible(label, source.text, source.stack, str(exc))
     finally:
@@ -289,6 +289,17 @@ def load_side(source: StackSource, label: str, *, policy_config: Path | None = N
     verdict = result.get("verdict")
     return Side.planned(label, source.text, plan, violations=list(result.get("violations") or []),
                         verdict=verdict if verdict in ("pass", "blocked") else None, runway=runway, as_of=as_of)
+
+
+def _at_ref(issues: list[Issue], source: StackSource) -> list[Issue]:
+    """``issues`` naming the files copied from a git ref by their place at the ref (``REF:dir/file``),
+    not the temporary directory they were read from."""
+    if source.ref is None or source.path is None:
+        return issues
+    where = PurePosixPath(source.text.partition(":")[2]).parent.as_posix()
+    at_ref = f"{source.ref}:{'' if where == '.' else where + '/'}"
+    copied = f"{source.path.parent}/"
+    return [Issue(i.loc, i.message.replace(copied, at_ref), i.hint) for i in issues]
 
 
 def default_preview(stack_file: Path, policy_config: Path | None, *, repo: Path | None = None,

@@ -123,6 +123,9 @@ def test_a_history_missing_at_the_ref_is_bad_input_at_its_field(repo: Path, tmp_
     (repo / "infra/stacks/data").mkdir()
     (repo / "infra/stacks/data/chat.csv").write_text(_history(0.02))  # in the working tree only
     source = resolve("HEAD:infra/stacks/Pulumi.t.yaml", tmp_path / "w", repo=repo, label="base")
-    with pytest.raises(SpecError, match=r"work.yaml:\d+: inference\[0\]\.history: history cannot read .*data/chat.csv") as exc:
+    with pytest.raises(SpecError) as exc:
         load_side(source, "base", evaluate_policies=False)
     assert exc.value.exit_code == 2
+    [issue] = exc.value.issues  # the file named where it is missing: at the ref, not in a temporary copy
+    assert issue.message.startswith("history cannot read HEAD:infra/stacks/data/chat.csv"), issue.message
+    assert issue.loc.endswith("inference[0].history")
