@@ -199,3 +199,22 @@ def test_more_inference_demand_never_yields_fewer_nodes(peak: float, more: float
     bigger = size_inference(peak_tokens_per_s=peak * more, **kwargs)  # type: ignore[arg-type]
     assert bigger.nodes >= base.nodes
     assert math.isfinite(bigger.demand_at_horizon_tokens_per_s)
+
+
+_LOSS_POOLS = st.lists(st.tuples(st.sampled_from(["east", "west", "north"]), st.sampled_from([None, "east", "dc1"]),
+                                 st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(0, 20), min_size=1)),
+                       min_size=1, max_size=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pools=_LOSS_POOLS, zone_losses=st.integers(0, 4), site_losses=st.integers(0, 4))
+def test_more_losses_never_leave_more_nodes_and_more_nodes_never_fewer(
+        pools: list[tuple[str, str | None, dict[str, int]]], zone_losses: int, site_losses: int) -> None:
+    groups = [(site, fd, zones, sum(zones.values())) for site, fd, zones in pools]
+    left = nodes_after_losses(groups, zone_losses=zone_losses, site_losses=site_losses)
+    assert 0 <= left <= sum(g[3] for g in groups)
+    assert nodes_after_losses(groups, zone_losses=zone_losses + 1, site_losses=site_losses) <= left
+    assert nodes_after_losses(groups, zone_losses=zone_losses, site_losses=site_losses + 1) <= left
+    site, fd, zones, nodes = groups[0]
+    grown = [(site, fd, {**zones, "a": zones.get("a", 0) + 1}, nodes + 1), *groups[1:]]
+    assert nodes_after_losses(grown, zone_losses=zone_losses, site_losses=site_losses) >= left
