@@ -1,5 +1,7 @@
-"""The GKE and AKS stacks as the program builds them: every rule passes on what was built, and a node pool
-maximum cut by hand in the built resources blocks capacity (the pack reads the node pools' own inputs)."""
+"""The GKE and AKS stacks as the program builds them: every resource sits in a component with the site's
+explicit provider (in-cluster objects: the cluster's Kubernetes provider), every node pool carries its
+pool's labels or tags, every rule passes on what was built, and a node pool maximum cut by hand in the
+built resources blocks capacity (the pack reads the node pools' own inputs)."""
 
 from __future__ import annotations
 
@@ -8,27 +10,67 @@ from typing import Any
 
 import pytest
 
-from gpufleet.offline import run_program
+from gpufleet.offline import OfflineRun, run_program
 from gpufleet.policy.resources import Resource, build_inventory
 from gpufleet.policy.rules import check_capacity_covers_demand, check_survives_zone_loss, check_training_fabric
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 
 
-def _resources(stack: str) -> list[Resource]:
+def _run(stack: str) -> OfflineRun:
     run = run_program(STACKS / f"Pulumi.{stack}.yaml")
     assert run.error is None
+    return run
+
+
+def _resources(run: OfflineRun) -> list[Resource]:
     return [Resource(type=r.type, name=r.name, urn=r.urn, props=r.inputs, parent=r.parent) for r in run.resources]
 
 
 @pytest.fixture(scope="module")
-def gke() -> list[Resource]:
-    return _resources("gke-a3ultra")
+def runs() -> dict[str, OfflineRun]:
+    return {name: _run(name) for name in ("gke-a3ultra", "aks-inference")}
 
 
 @pytest.fixture(scope="module")
-def aks() -> list[Resource]:
-    return _resources("aks-inference")
+def gke(runs: dict[str, OfflineRun]) -> list[Resource]:
+    return _resources(runs["gke-a3ultra"])
+
+
+@pytest.fixture(scope="module")
+def aks(runs: dict[str, OfflineRun]) -> list[Resource]:
+    return _resources(runs["aks-inference"])
+
+
+@pytest.mark.parametrize("name", ["gke-a3ultra", "aks-inference"])
+def test_every_resource_sits_in_a_component_with_an_explicit_provider(name: str,
+                                                                       runs: dict[str, OfflineRun]) -> None:
+    run = runs[name]
+    urns = {r.urn for r in run.resources} | {run.stack_urn}
+    providers = {r.urn for r in run.resources if r.is_provider}
+    for r in run.resources:
+        assert r.parent in urns, f"{r.name}: parent {r.parent}"
+        if r.custom and not r.is_provider:
+            assert r.parent != run.stack_urn, f"{r.name} is not inside a component"
+            assert r.provider and r.provider.rsplit("::", 1)[0] in providers, f"{r.name} uses a default provider"
+    for r in run.resources:
+        if r.type.startswith("kubernetes:") and not r.is_provider:
+            assert "$pulumi:providers:kubernetes::" in str(r.provider), f"{r.name}: provider {r.provider}"
+
+
+@pytest.mark.parametrize(("name", "token", "field"), [
+    ("gke-a3ultra", "gcp:container/nodePool:NodePool", "nodeConfig.resourceLabels"),
+    ("aks-inference", "azure-native:containerservice:AgentPool", "tags"),
+])
+def test_every_gpu_node_pool_carries_its_pools_tags(name: str, token: str, field: str,
+                                                    runs: dict[str, OfflineRun]) -> None:
+    pools = [r for r in runs[name].resources if r.type == token and r.name.split("-")[-1] != "system"]
+    assert pools
+    for r in pools:
+        value: Any = r.inputs
+        for part in field.split("."):
+            value = value[part]
+        assert value["gpufleet-pool"] in r.name and value["gpufleet-role"] in {"training", "inference"}
 
 
 def _cut(resources: list[Resource], name: str, **props: Any) -> list[Resource]:
