@@ -13,6 +13,7 @@ import pytest
 from gpufleet.offline import OfflineRun, run_program
 from gpufleet.policy.resources import Resource, build_inventory
 from gpufleet.policy.rules import check_capacity_covers_demand, check_survives_zone_loss, check_training_fabric
+from tests.program.test_stacks import check_parents_and_providers
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 
@@ -46,13 +47,7 @@ def aks(runs: dict[str, OfflineRun]) -> list[Resource]:
 def test_every_resource_sits_in_a_component_with_an_explicit_provider(name: str,
                                                                        runs: dict[str, OfflineRun]) -> None:
     run = runs[name]
-    urns = {r.urn for r in run.resources} | {run.stack_urn}
-    providers = {r.urn for r in run.resources if r.is_provider}
-    for r in run.resources:
-        assert r.parent in urns, f"{r.name}: parent {r.parent}"
-        if r.custom and not r.is_provider:
-            assert r.parent != run.stack_urn, f"{r.name} is not inside a component"
-            assert r.provider and r.provider.rsplit("::", 1)[0] in providers, f"{r.name} uses a default provider"
+    check_parents_and_providers(run)
     for r in run.resources:
         if r.type.startswith("kubernetes:") and not r.is_provider:
             assert "$pulumi:providers:kubernetes::" in str(r.provider), f"{r.name}: provider {r.provider}"

@@ -65,7 +65,12 @@ def test_stack_runs_and_exports_the_plan_summary(name: str, stack_run: Run, stac
 
 @pytest.mark.parametrize("name", STACK_NAMES)
 def test_every_child_has_a_parent_and_every_cloud_resource_an_explicit_provider(name: str, stack_run: Run) -> None:
-    run = stack_run(name)
+    check_parents_and_providers(stack_run(name))
+
+
+def check_parents_and_providers(run: OfflineRun) -> None:
+    """Every resource's parent is in the run, and every cloud resource sits in a component with an
+    explicit provider."""
     urns = {r.urn for r in run.resources} | {run.stack_urn}
     providers = {r.urn for r in run.resources if r.is_provider}
     for r in run.resources:
