@@ -1,7 +1,11 @@
-"""The instance catalog: sourced facts about GPU instance types and GPUs, shipped with the package.
+"""The instance catalog: sourced facts about accelerator instance types and accelerators, shipped with the package.
 
-Pure: reads two CSV files inside the package (``data/instances.csv``, ``data/gpus.csv``) through
-``importlib.resources``; no network. Rows load into frozen dataclasses with plain Python numbers.
+Pure: reads three CSV files inside the package (``data/instances.csv``, ``data/gpus.csv``,
+``data/tpu_topologies.csv``) through ``importlib.resources``; no network. Rows load into frozen
+dataclasses with plain Python numbers.
+
+An accelerator is a GPU, a TPU chip or a Trainium chip (``GpuModel.kind``); every count the catalog
+gives (``gpus``, ``gpus_per_node``) counts GPUs or chips alike.
 
 Every number carries its provenance: ``source`` is the URL (or API) the row's specs were read from;
 ``*_status`` columns say whether a figure was read in a primary source (``verified``), only in a
@@ -14,7 +18,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from collections.abc import Mapping
@@ -29,8 +34,11 @@ CATALOG_SCHEMA_VERSION = 1
 CLOUDS: tuple[str, ...] = clouds.names()
 """The clouds a catalog row may name: the ones :mod:`gpufleet.clouds` knows."""
 
-Fabric = Literal["efa", "infiniband", "gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "none"]
-FABRICS: tuple[str, ...] = ("efa", "infiniband", "gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "none")
+Fabric = Literal["efa", "infiniband", "gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "ici", "none"]
+FABRICS: tuple[str, ...] = ("efa", "infiniband", "gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "ici", "none")
+"""``ici``: a TPU slice's inter-chip interconnect (the chips' own links, not host NICs)."""
+KINDS: tuple[str, ...] = ("gpu", "tpu", "trainium")
+"""What an accelerator row is: an NVIDIA GPU, a Cloud TPU chip or an AWS Trainium chip."""
 STATUSES: tuple[str, ...] = ("verified", "secondary", "derived", "unverified", "conflict")
 
 GIB_PER_GB = 1e9 / 2**30
@@ -49,7 +57,10 @@ class GpuModel:
     tflops_status: str
     source: str
     notes: str = ""
-    memory_vendor_gb: float | None = None  # NVIDIA's nominal per-GPU figure
+    memory_vendor_gb: float | None = None  # the vendor's nominal per-GPU (per-chip) figure
+    kind: str = "gpu"  # one of KINDS
+    int8_dense_tops: float | None = None  # peak INT8 TOPS per chip, where published
+    ici_gbps: float | None = None  # inter-chip interconnect per chip (TPU ICI), where published
 
     @property
     def bf16_dense_flops(self) -> float | None:
@@ -109,6 +120,8 @@ class Catalog:
 
     instances: dict[str, InstanceType]
     gpus: dict[str, GpuModel]
+    topologies: dict[str, tuple[Topology, ...]] = field(default_factory=dict)
+    """TPU slice shapes per TPU generation, smallest first."""
 
     def instance(self, instance_type: str, loc: str = "instance_type") -> InstanceType:
         return _lookup(self.instances, instance_type, "instance type", loc, "run `gpufleet catalog` for the list")
@@ -126,14 +139,44 @@ class Catalog:
     def instances_with_gpu(self, gpu: str, cloud: str | None = None) -> list[InstanceType]:
         return [r for r in self.for_cloud(cloud) if r.gpu == gpu]
 
+    def kind(self, gpu: str) -> str:
+        """``gpu``, ``tpu`` or ``trainium`` for an accelerator in the GPU table (``gpu`` if unknown)."""
+        row = self.gpus.get(gpu)
+        return row.kind if row is not None else "gpu"
+
     def training_instance(self, gpu: str, cloud: str | None = None) -> InstanceType | None:
-        """The 8-GPU (largest) fabric-equipped instance for a GPU model, preferring more fabric."""
+        """The 8-GPU (largest) fabric-equipped instance for a GPU model, preferring more fabric.
+
+        For a TPU: the VM type its multi-host slices run on (the largest slice's ``host_type``), since a
+        training slice grows by whole VMs of that type.
+        """
+        shapes = self.topologies.get(gpu, ())
+        if shapes and (host := self.instances.get(shapes[-1].host_type)) and cloud in (None, host.cloud):
+            return host
         rows = [r for r in self.instances_with_gpu(gpu, cloud) if r.has_fabric]
         if not rows:
             rows = self.instances_with_gpu(gpu, cloud)
         if not rows:
             return None
         return max(rows, key=lambda r: (r.gpus, r.fabric_gbps, r.instance_type))
+
+
+@dataclass(frozen=True)
+class Topology:
+    """One Cloud TPU slice shape (``tpu_topologies.csv``): its chips and the TPU VMs it runs on."""
+
+    accelerator: str  # key into the GPU table: v5e, v5p, v6e
+    topology: str  # e.g. "4x4x4"
+    chips: int
+    vms: int  # TPU VMs (hosts as the TPU API creates them) in one slice
+    host_type: str  # the VM's machine type, a row of instances.csv
+    accelerator_type: str  # the TPU API's name for the slice, e.g. "v5p-128"
+    scope: str  # "single-host" | "multi-host"
+    source: str
+
+    @property
+    def single_host(self) -> bool:
+        return self.scope == "single-host"
 
 
 _Row = TypeVar("_Row")
@@ -181,6 +224,9 @@ def load_catalog() -> Catalog:
             source=row["source"],
             notes=row.get("notes", ""),
             memory_vendor_gb=_opt_float(row.get("memory_vendor_gb", "")),
+            kind=_kind(row.get("kind", ""), where),
+            int8_dense_tops=_opt_float(row.get("int8_dense_tops", "")),
+            ici_gbps=_opt_float(row.get("ici_gbps", "")),
         )
     instances: dict[str, InstanceType] = {}
     for n, row in enumerate(_read("instances.csv"), start=2):
@@ -218,16 +264,47 @@ def load_catalog() -> Catalog:
             spec_status=row.get("spec_status", ""),
             power_status=row.get("power_status", ""),
         )
-    return Catalog(instances=instances, gpus=gpus)
+    return Catalog(instances=instances, gpus=gpus, topologies=_topologies(gpus, instances))
+
+
+def _kind(value: str, where: str) -> str:
+    kind = value or "gpu"
+    if kind not in KINDS:
+        raise CatalogError(f"unknown accelerator kind {kind!r}", loc=where, hint=", ".join(KINDS))
+    return kind
+
+
+def _topologies(gpus: dict[str, GpuModel], instances: dict[str, InstanceType]) -> dict[str, tuple[Topology, ...]]:
+    """The TPU slice shapes, checked against the GPU and instance tables, smallest first per generation."""
+    shapes: dict[str, list[Topology]] = {}
+    for n, row in enumerate(_read("tpu_topologies.csv"), start=2):
+        where = f"catalog tpu_topologies.csv row {n}"
+        gen, host = row["accelerator"], row["host_type"]
+        if gpus.get(gen) is None or gpus[gen].kind != "tpu":
+            raise CatalogError(f"{gen!r} is not a TPU in gpus.csv", loc=where)
+        if host not in instances or instances[host].gpu != gen:
+            raise CatalogError(f"host type {host!r} is not a {gen} row of instances.csv", loc=where)
+        _check_source(row, where)
+        shape = Topology(accelerator=gen, topology=row["topology"], chips=int(row["chips"]), vms=int(row["vms"]),
+                         host_type=host, accelerator_type=row["accelerator_type"], scope=row["scope"],
+                         source=row["source"])
+        dims = [int(d) for d in shape.topology.split("x")]
+        if math.prod(dims) != shape.chips or shape.vms * instances[host].gpus != shape.chips:
+            raise CatalogError(f"topology {shape.topology} does not hold {shape.chips} chips on {shape.vms} x {host}",
+                               loc=where)
+        shapes.setdefault(gen, []).append(shape)
+    return {gen: tuple(sorted(rows, key=lambda t: t.chips)) for gen, rows in shapes.items()}
 
 
 __all__ = [
     "CATALOG_SCHEMA_VERSION",
     "CLOUDS",
     "FABRICS",
+    "KINDS",
     "STATUSES",
     "Catalog",
     "GpuModel",
     "InstanceType",
+    "Topology",
     "load_catalog",
 ]

@@ -85,8 +85,8 @@ def _raw_rows(name: str) -> list[dict[str, str]]:
 
 
 def _vendor_amount(vendor: str) -> tuple[float, str]:
-    """Split a provider memory figure such as ``"81920 MiB"`` or ``"80 GB"`` into (amount, unit)."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?) (MiB|GB)", vendor)
+    """Split a provider memory figure such as ``"81920 MiB"``, ``"80 GB"`` or ``"96 GiB"`` into (amount, unit)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?) (MiB|GiB|GB)", vendor)
     assert match, f"unparseable gpu_memory_vendor {vendor!r}"
     return float(match.group(1)), match.group(2)
 
@@ -209,8 +209,9 @@ def test_instance_memory_agrees_with_gpu_table(catalog) -> None:
     for row in catalog.instances.values():
         amount, unit = _vendor_amount(row.gpu_memory_vendor)
         gpu = catalog.gpu(row.gpu)
-        if unit == "MiB":
-            assert row.gpu_memory_gib == pytest.approx(amount / 1024, abs=0.01), row.instance_type
+        if unit in ("MiB", "GiB"):
+            gib = amount / 1024 if unit == "MiB" else amount
+            assert row.gpu_memory_gib == pytest.approx(gib, abs=0.01), row.instance_type
             assert row.gpu_memory_gib == pytest.approx(gpu.memory_gib, abs=0.01), row.instance_type
         else:
             assert amount == nominal[row.gpu], (row.instance_type, amount, nominal[row.gpu])
@@ -225,10 +226,19 @@ def test_gpu_table_memory_is_plausible() -> None:
 
 
 def test_node_power_is_present_and_explained(catalog) -> None:
-    """Every row has a node power figure at least the GPUs' TDP, with a stated basis."""
+    """Every row has a node power figure at least the GPUs' TDP, with a stated basis.
+
+    TPU and Trainium vendors publish no chip power: those rows leave the chip's TDP empty and mark
+    the node figure an unverified estimate.
+    """
     for row in catalog.instances.values():
         gpu = catalog.gpu(row.gpu)
         assert row.node_power_kw is not None and row.node_power_kw > 0, row.instance_type
+        if gpu.kind != "gpu":
+            assert gpu.tdp_w is None and gpu.tdp_status == "unverified", gpu.name
+            assert row.node_power_basis.startswith("estimate:"), row.instance_type
+            assert "unverified" in row.node_power_basis and row.power_status == "unverified", row.instance_type
+            continue
         assert gpu.tdp_w is not None
         assert row.node_power_kw >= row.gpus * gpu.tdp_w / 1000, row.instance_type
         assert row.node_power_basis.startswith("derived:"), row.instance_type
@@ -276,3 +286,58 @@ def test_training_instance_lookup(catalog) -> None:
     assert catalog.training_instance("H100", "azure").instance_type == "Standard_ND96isr_H100_v5"
     assert catalog.training_instance("H100", "gcp").instance_type == "a3-megagpu-8g"
     assert catalog.training_instance("B200", "gcp").instance_type == "a4-highgpu-8g"
+
+
+ACCELERATOR_ROWS = {  # chip, kind, chips per host, fabric, interfaces
+    "ct5p-hightpu-4t": ("v5p", "tpu", 4, "ici", 4),
+    "ct5lp-hightpu-4t": ("v5e", "tpu", 4, "ici", 4),
+    "ct5lp-hightpu-8t": ("v5e", "tpu", 8, "ici", 8),
+    "ct6e-standard-4t": ("v6e", "tpu", 4, "ici", 4),
+    "ct6e-standard-8t": ("v6e", "tpu", 8, "ici", 8),
+    "trn1.32xlarge": ("trainium1", "trainium", 16, "efa", 8),
+    "trn2.48xlarge": ("trainium2", "trainium", 16, "efa", 16),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCELERATOR_ROWS))
+def test_tpu_and_trainium_hosts(catalog, name: str) -> None:
+    """The TPU and Trainium host types carry their chip, its kind, chips per host and fabric."""
+    row = catalog.instance(name)
+    chip, kind, chips, fabric, interfaces = ACCELERATOR_ROWS[name]
+    assert (row.gpu, catalog.kind(row.gpu), row.gpus, row.fabric, row.fabric_interfaces) == (
+        chip, kind, chips, fabric, interfaces)
+
+
+def test_existing_rows_are_gpus(catalog) -> None:
+    assert {catalog.kind(g) for g in SHORT_GPU_NAMES} == {"gpu"}
+    assert [g for g in catalog.gpus.values() if g.kind != "gpu"] == [
+        catalog.gpu(n) for n in ("v5e", "v5p", "v6e", "trainium1", "trainium2")]
+
+
+def test_chip_figures_a_user_would_notice(catalog) -> None:
+    """Google's and AWS's published per-chip figures, as the docs state them."""
+    figures = {n: (g.bf16_dense_tflops, g.int8_dense_tops, g.ici_gbps) for n, g in catalog.gpus.items()}
+    assert figures["v5e"] == (197, 393, 1600)
+    assert figures["v5p"] == (459, None, 4800)  # INT8 not on Google's v5p page: left empty
+    assert figures["v6e"] == (918, 1836, 3584)
+    assert figures["trainium1"] == (190, 380, None)
+    assert figures["trainium2"] == (667, None, None)
+    assert catalog.gpu("trainium2").fp8_dense_tflops == 1299
+    assert catalog.gpu("trainium2").memory_gib == 96 and catalog.gpu("trainium1").memory_gib == 32
+    assert catalog.gpu("v5p").memory_vendor_gb == 95
+
+
+def test_tpu_topologies(catalog) -> None:
+    """Every shape's chips are the product of its dimensions and fill its VMs; smallest first."""
+    assert set(catalog.topologies) == {"v5e", "v5p", "v6e"}
+    for gen, shapes in catalog.topologies.items():
+        assert [s.chips for s in shapes] == sorted(s.chips for s in shapes)
+        for s in shapes:
+            assert s.vms * catalog.instance(s.host_type).gpus == s.chips, (gen, s.topology)
+            assert s.source == f"https://cloud.google.com/tpu/docs/{gen}"
+    v5p = {s.topology: s for s in catalog.topologies["v5p"]}
+    assert (v5p["4x4x4"].chips, v5p["4x4x4"].vms, v5p["4x4x4"].accelerator_type) == (64, 16, "v5p-128")
+    assert catalog.topologies["v5p"][-1].chips == 6144  # the largest single v5p slice, 16x16x24
+    assert [s.topology for s in catalog.topologies["v6e"] if s.single_host] == ["2x2", "2x4"]
+    assert catalog.training_instance("v6e", "gcp").instance_type == "ct6e-standard-4t"
+    assert catalog.training_instance("trainium2", "aws").instance_type == "trn2.48xlarge"

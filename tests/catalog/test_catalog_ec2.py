@@ -74,8 +74,19 @@ def mismatches(row: InstanceType, api: dict[str, Any]) -> list[str]:
         if ours != theirs:
             problems.append(f"{field}: catalog {ours!r} != EC2 {theirs!r}")
 
+    neuron = api.get("NeuronInfo", {}).get("NeuronDevices", [])
+    if neuron:  # Trainium: chips are Neuron devices
+        check("chips", row.gpus, sum(d["Count"] for d in neuron))
+        # EC2 names the first generation "Trainium"; the catalog numbers it (trainium1).
+        check("chip model", row.gpu, {"Trainium": "trainium1"}.get(neuron[0]["Name"], neuron[0]["Name"].lower()))
+        mib = neuron[0]["MemoryInfo"]["SizeInMiB"]
+        if row.gpu_memory_vendor.endswith("MiB"):
+            check("gpu_memory_vendor", row.gpu_memory_vendor, f"{mib} MiB")
+        elif not (row.spec_status == "conflict" and str(mib) in row.notes):
+            problems.append(f"chip memory {row.gpu_memory_vendor} differs from EC2's {mib} MiB without a noted conflict")
     gpus = api.get("GpuInfo", {}).get("Gpus", [])
-    check("gpus", row.gpus, sum(g["Count"] for g in gpus))
+    if not neuron:
+        check("gpus", row.gpus, sum(g["Count"] for g in gpus))
     if gpus:
         # Catalog names add a variant suffix (A100-80GB); EC2 gives the base model (A100).
         check("gpu model", row.gpu.split("-")[0], gpus[0]["Name"])
@@ -96,6 +107,14 @@ def mismatches(row: InstanceType, api: dict[str, Any]) -> list[str]:
     if abs(row.host_memory_gib - host_gib) > GIB_TOLERANCE:
         problems.append(f"host_memory_gib: catalog {row.host_memory_gib} != EC2 {host_gib}")
     return problems
+
+
+def test_trainium_conflict_needs_its_note(ec2_types: dict[str, dict[str, Any]]) -> None:
+    """A Trainium row whose chip memory differs from EC2's passes only with the conflict noted."""
+    row = load_catalog().instance("trn2.48xlarge")
+    assert not mismatches(row, ec2_types["trn2.48xlarge"])
+    assert mismatches(replace(row, notes="", spec_status="verified"), ec2_types["trn2.48xlarge"])
+    assert mismatches(replace(row, gpus=8), ec2_types["trn2.48xlarge"])
 
 
 def test_catalog_has_aws_rows() -> None:

@@ -87,10 +87,14 @@ def classify(exc: BaseException) -> reads.Reason | None:
 def ec2_facts(item: Mapping[str, Any]) -> reads.InstanceFacts:
     """One ``DescribeInstanceTypes`` entry as instance facts."""
     gpus = (item.get("GpuInfo") or {}).get("Gpus") or []
+    # Trainium chips are Neuron devices. Their names ("Trainium") differ from the catalog's
+    # (trainium1) and the trn2 snapshot's per-device memory is the instance's (see the catalog
+    # notes), so only their count is compared.
+    chips = (item.get("NeuronInfo") or {}).get("NeuronDevices") or []
     network = item.get("NetworkInfo") or {}
     vcpus = (item.get("VCpuInfo") or {}).get("DefaultVCpus")
     return reads.InstanceFacts(
-        gpus=sum(int(g.get("Count", 0)) for g in gpus),
+        gpus=sum(int(g.get("Count", 0)) for g in [*gpus, *chips]),
         vcpus=None if vcpus is None else int(vcpus),
         gpu_model=(str(gpus[0].get("Name", "")) or None) if gpus else None,
         gpu_memory_mib=(gpus[0].get("MemoryInfo") or {}).get("SizeInMiB") if gpus else None,
