@@ -15,7 +15,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from gpufleet.catalog import Catalog, InstanceType, load_catalog
+from gpufleet.accelerators import replica_sizes, shape_of
+from gpufleet.catalog import Catalog, InstanceType, Topology, load_catalog
 from gpufleet.checks import ProgramSettings, check_clouds, check_settings
 from gpufleet.clouds import profile as cloud_profile
 from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
@@ -73,6 +74,10 @@ class PoolPlan:
         min_replicas, max_replicas: inference on Kubernetes: the KEDA bounds of the serving
             Deployment (:func:`gpufleet.platforms.replica_bounds`); max_replicas × GPUs per replica ≤
             nodes × gpus_per_node. 0 elsewhere.
+        topology, slices: TPU: the slice shape (training: each slice's; inference: each VM's
+            single-host slice) and, for training, how many slices of it (None and 1 otherwise).
+        accelerator_kind: ``gpu``, ``tpu`` or ``trainium``; ``gpus`` and ``gpus_per_node`` count
+            chips for TPUs and Trainium.
     """
 
     name: str
@@ -120,6 +125,9 @@ class PoolPlan:
     cluster: str | None = None
     min_replicas: int = 0
     max_replicas: int = 0
+    topology: str | None = None
+    accelerator_kind: str = "gpu"
+    slices: int = 1
 
     @property
     def tags(self) -> dict[str, str]:
@@ -345,7 +353,9 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
         try:
             t = size_training(flops=w.flops, gpu=catalog.gpu(w.gpu, f"{loc}.gpu"), gpus_per_node=gpus_per_node,
                               deadline_days=w.deadline_days, mfu=w.mfu, fixed_nodes=w.nodes,
-                              instance_type=candidates[0].instance_type)
+                              instance_type=candidates[0].instance_type,
+                              shapes=tpu_training_shapes(catalog, w.gpu, candidates[0], f"{loc}.instance_types"),
+                              slices=w.slices)
         except SpecError as exc:  # the formula names the input; the plan names the workload too
             raise SpecError([Issue(f"{loc}.{i.loc}", i.message, i.hint) for i in exc.issues]) from None
         _within_reach(t.nodes, loc, "the run needs", "a later deadline_days, fewer tokens, or pin `nodes:`")
@@ -355,11 +365,13 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
         dtype=w.model.dtype, kv_dtype=w.model.kv_dtype, context_tokens=w.context_tokens,
         concurrency=w.concurrency, gpu_memory_gib=min(r.gpu_memory_gib for r in candidates),
         gpus_per_node=gpus_per_node, reserved_fraction=w.memory_reserved_fraction,
+        sizes=replica_sizes(catalog, w.gpu, candidates[0]),
     )
     if not memory.fits:
+        tpu = " (TPU replicas are single-host slices)" if catalog.kind(w.gpu) == "tpu" else ""
         raise SpecError(Issue(f"{loc}.model",
                               f"{memory.required_gb:,.0f} GB of weights and KV cache fit no replica size "
-                              f"of {candidates[0].instance_type}",
+                              f"of {candidates[0].instance_type}{tpu}",
                               "fewer concurrent sequences, a shorter context, a smaller dtype, or a larger GPU"))
     inf = size_inference(
         memory=memory, gpus_per_node=gpus_per_node, tokens_per_s_per_replica=w.tokens_per_s_per_replica,
@@ -378,6 +390,23 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
     zones = min(len(s.zones) for s in zoned)
     to_place = nodes_surviving_losses(inf.nodes, zones, w.survive_zone_losses)
     return _Sized(w, candidates, zoned, inf.nodes, to_place, inference=inf)
+
+
+TPU_FIXED_NOTE = ("{nodes} TPU VM(s) of {accelerator_type} ({topology}), a fixed size: Cloud TPU VMs have no "
+                  "autoscaled form outside GKE, so the pool runs at its maximum and min_nodes equals nodes")
+
+
+def tpu_training_shapes(catalog: Catalog, gpu: str, host: InstanceType, loc: str) -> tuple[Topology, ...]:
+    """A TPU's slice shapes for a training run on ``host`` (empty for a GPU or Trainium chip).
+
+    Raises:
+        SpecError: ``host`` is not the VM type its multi-host slices run on.
+    """
+    shapes = catalog.topologies.get(gpu, ())
+    if shapes and host.instance_type != shapes[-1].host_type:
+        raise SpecError(Issue(loc, f"{gpu} training slices run on {shapes[-1].host_type} VMs, not {host.instance_type}",
+                              f"instance_types: [{shapes[-1].host_type}], or leave instance_types out"))
+    return shapes
 
 
 def _growth(w: InferenceSpec, confidence: str, loc: str) -> float:
@@ -463,6 +492,7 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
         fallbacks = tuple(r.instance_type for r in item.candidates
                           if r.cloud == site.cloud and r.instance_type != row.instance_type)
         common: dict[str, Any] = dict(
+            accelerator_kind=catalog.kind(row.gpu),
             name=pool_name, workload=w.name, cloud=site.cloud, site=site.name,
             region=site.region, instance_type=row.instance_type, gpu=row.gpu, gpus_per_node=row.gpus,
             nodes=nodes, gpus=nodes * row.gpus, node_power_kw=node_kw, pue=site.pue,
@@ -486,6 +516,7 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
                 reservation_id=w.capacity.reservation_id, placement_group=w.capacity.placement_group,
                 placement_group_name=w.capacity.placement_group_name,
                 reservation_bound=w.capacity.reservation_bound,
+                topology=item.training.topology, slices=item.training.slices,
                 sizing={**asdict(item.training), "catalog": catalog_rows}, **common,
             ))
         else:
@@ -494,12 +525,17 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
             share = nodes / total
             zones = tuple(z for z in site.zones if z in nodes_by_zone)
             warm = min(nodes, max(len(zones), math.ceil(round(inf.warm_nodes * share, 9))))
+            host_shape = shape_of(catalog, row.gpu, row.gpus)
+            if host_shape is not None and site.platform.kind == "vm":  # TPU VMs: no autoscaled form without GKE
+                warm = nodes
+                common["notes"] = (*common.get("notes", ()), TPU_FIXED_NOTE.format(
+                    nodes=nodes, accelerator_type=host_shape.accelerator_type, topology=host_shape.topology))
             replicas = replica_bounds(site.platform.kind, w.serving, nodes, warm, row.gpus,
                                       inf.memory.gpus_per_replica)
             pools.append(PoolPlan(
                 role="inference", zones=zones, nodes_by_zone=nodes_by_zone, fallback_instance_types=fallbacks,
                 islands=(nodes,), min_nodes=replicas.min_nodes, min_replicas=replicas.min_replicas,
-                max_replicas=replicas.max_replicas,
+                max_replicas=replicas.max_replicas, topology=host_shape.topology if host_shape else None,
                 demand_tokens_per_s=inf.demand_at_horizon_tokens_per_s * share,
                 tokens_per_s_per_node=inf.tokens_per_s_per_node,
                 scaling_metric_name=w.scaling.metric_name, scaling_metric_namespace=w.scaling.metric_namespace,

@@ -7,6 +7,7 @@ Training (scaling-law compute)::
 
     C      = 6 · N_active · D                      FLOPs (or a total the owner gives)
     GPUs   = C / (peak dense BF16 FLOP/s · MFU · deadline_s)     rounded up to whole nodes
+             (TPU: up to the smallest slice shape, times the declared slices; chips count as GPUs)
     GPU-h  = C / (peak · MFU) / 3600
     days   = GPU-h / (GPUs at the rounded size · 24)
 
@@ -16,6 +17,7 @@ Inference (memory fit, then throughput)::
     kv_cache  = 2 · layers · kv_heads · head_dim · bytes(kv_dtype) · context · concurrency
     gpus/replica = smallest power of two ≤ one node (whole nodes beyond) with
                    gpus · memory_per_gpu · (1 − reserved) ≥ weights + kv_cache
+                   (TPU: the smallest single-host slice, tensor-parallel across its chips)
     demand(t) = peak_now · (1 + growth)^(t / 30.4375 days)
     replicas  = ⌈demand(lead time + horizon) · (1 + headroom) / tokens_per_s_per_replica⌉
 """
@@ -23,11 +25,13 @@ Inference (memory fit, then throughput)::
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gpufleet.catalog import GpuModel
+from gpufleet.accelerators import slice_for_chips, smallest_slice
+from gpufleet.catalog import GpuModel, Topology
 from gpufleet.errors import Issue, SpecError
 
 SECONDS_PER_DAY = 86_400.0
@@ -59,16 +63,23 @@ class TrainingSizing:
     gpus_exact: float  # C / (peak · MFU · deadline), before rounding
     meets_deadline: bool
     inputs: dict[str, Any] = field(default_factory=dict)
+    kind: str = "gpu"  # the accelerator's kind: gpu, tpu or trainium
+    topology: str | None = None  # TPU: the slice shape each slice has
+    slices: int = 1  # TPU: slices of that shape (more than 1 only when the run declares them)
 
-    def contract(self) -> dict[str, float | int]:
-        """The five keys ``gpufleet size training --json`` prints."""
-        return {
+    def contract(self) -> dict[str, float | int | str | None]:
+        """The keys ``gpufleet size training --json`` prints: five, plus ``chips`` and ``topology``
+        for a TPU or Trainium chip (``gpus`` counts chips there too)."""
+        keys: dict[str, float | int | str | None] = {
             "flops": self.flops,
             "gpus": self.gpus,
             "nodes": self.nodes,
             "gpu_hours": self.gpu_hours,
             "days_at_rounded_size": self.days_at_rounded_size,
         }
+        if self.kind != "gpu":
+            keys.update(chips=self.gpus, topology=self.topology)
+        return keys
 
 
 def training_flops(params: float, tokens: float, active_params: float | None = None) -> float:
@@ -85,8 +96,13 @@ def size_training(
     mfu: float,
     fixed_nodes: int | None = None,
     instance_type: str | None = None,
+    shapes: Sequence[Topology] = (),
+    slices: int = 1,
 ) -> TrainingSizing:
     """Size a training run: the smallest whole-node fleet that finishes ``flops`` by the deadline.
+
+    On a TPU (``shapes`` given) the fleet is ``slices`` slices of the smallest shape that covers the
+    chips needed (not whole 4-chip hosts); a pinned ``fixed_nodes`` must make whole slices.
 
     Args:
         flops: total training compute.
@@ -96,6 +112,8 @@ def size_training(
         mfu: assumed model FLOPs utilisation in (0, 1].
         fixed_nodes: a node count the owner insists on; kept, and the days it needs reported.
         instance_type: recorded in the inputs, for retracing.
+        shapes: the TPU generation's slice shapes, smallest first (empty: not a TPU).
+        slices: TPU slices the run declares (multi-slice over the data-centre network).
 
     Raises:
         SpecError: when the GPU's peak FLOP/s is not published (we will not guess it), or the
@@ -115,7 +133,18 @@ def size_training(
         raise SpecError(Issue("mfu", f"{flops:g} FLOPs at mfu {mfu:g} within {deadline_days:g} days needs "
                                      "more GPUs than any number can hold",
                               "a realistic mfu (0.3-0.6) and deadline"))
-    nodes = fixed_nodes if fixed_nodes is not None else max(1, math.ceil(_clean(gpus_exact / gpus_per_node)))
+    shape = None
+    if shapes:  # TPU: whole slices of one shape
+        if fixed_nodes is not None:
+            shape = slice_for_chips(fixed_nodes * gpus_per_node // slices, shapes)
+            if shape.chips * slices != fixed_nodes * gpus_per_node:
+                raise SpecError(Issue("nodes", f"{fixed_nodes} nodes do not split into {slices} equal slices",
+                                      f"a multiple of {slices} nodes"))
+        else:
+            shape = smallest_slice(gpus_exact, shapes, slices)
+        nodes = shape.chips * slices // gpus_per_node
+    else:
+        nodes = fixed_nodes if fixed_nodes is not None else max(1, math.ceil(_clean(gpus_exact / gpus_per_node)))
     gpus = nodes * gpus_per_node
     days = gpu_seconds / gpus / SECONDS_PER_DAY
     return TrainingSizing(
@@ -135,8 +164,12 @@ def size_training(
             "gpus_per_node": gpus_per_node,
             "instance_type": instance_type,
             "fixed_nodes": fixed_nodes,
-            "formula": "gpus = flops / (bf16_peak * mfu * deadline_s), rounded up to whole nodes",
+            "formula": "gpus = flops / (bf16_peak * mfu * deadline_s), rounded up to whole nodes"
+                       + (" (TPU: to the smallest slice shape, per slice)" if shape else ""),
         },
+        kind=gpu.kind,
+        topology=shape.topology if shape else None,
+        slices=slices if shape else 1,
     )
 
 
@@ -193,21 +226,27 @@ def fit_memory(
     kv_dtype: str | None = None,
     reserved_fraction: float = 0.1,
     max_nodes_per_replica: int = 64,
+    sizes: Sequence[int] | None = None,
 ) -> MemoryFit:
     """The smallest GPU count per replica whose usable memory holds weights + KV cache.
 
     Candidates are powers of two up to one node (tensor parallelism splits heads evenly), then
-    whole nodes. ``reserved_fraction`` of each GPU's memory is kept for the runtime.
+    whole nodes; or, given ``sizes``, exactly those (a TPU's single-host slice chip counts: the
+    replica is tensor-parallel across one slice). ``reserved_fraction`` of each GPU's memory is kept
+    for the runtime.
     """
     weights = weights_bytes(params, dtype)
     kv = kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, dtype=kv_dtype or dtype,
                         context_tokens=context_tokens, concurrency=concurrency)
     required = weights + kv
     usable_per_gpu = gpu_memory_gib * BYTES_PER_GIB * (1.0 - reserved_fraction)
-    candidates = [g for g in (1, 2, 4, 8, 16, 32) if g <= gpus_per_node]
-    if gpus_per_node not in candidates:
-        candidates.append(gpus_per_node)
-    candidates += [gpus_per_node * n for n in range(2, max_nodes_per_replica + 1)]
+    if sizes:
+        candidates = sorted(sizes)
+    else:
+        candidates = [g for g in (1, 2, 4, 8, 16, 32) if g <= gpus_per_node]
+        if gpus_per_node not in candidates:
+            candidates.append(gpus_per_node)
+        candidates += [gpus_per_node * n for n in range(2, max_nodes_per_replica + 1)]
     chosen = next((g for g in candidates if g * usable_per_gpu >= required), None)
     return MemoryFit(
         weights_gb=weights / 1e9,

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from gpufleet.accelerators import accelerator_alias
 from gpufleet.capacity import CapacitySpec
 from gpufleet.catalog import load_catalog
 from gpufleet.clouds import CloudName
@@ -305,13 +306,16 @@ class _Workload(StrictModel):
     name: Slug
     """Workload name, unique across training and inference."""
     gpu: str
-    """GPU model as NVIDIA names it (``gpufleet catalog`` lists them)."""
+    """GPU model as NVIDIA names it, or a TPU / Trainium chip (``v5p``, ``trainium2``); the key may be
+    written ``accelerator:`` instead (``gpufleet catalog`` lists them)."""
     instance_types: list[str] | None = None
     """Allowed instance types, in preference order (inference: the first is the primary, the rest
     fallbacks); default: per allowed site's cloud, the catalog's type for ``gpu`` (training: the
     fabric-equipped one; inference: the largest)."""
     sites: list[str] | None = None
     """Sites the workload may go to (default: any on a cloud offering its instance types)."""
+
+    _accelerator_is_gpu = model_validator(mode="before")(accelerator_alias)
 
     @field_validator("gpu")
     @classmethod
@@ -349,6 +353,8 @@ class TrainingSpec(TrainingDemand, _Workload):
     InfiniBand). Without it, a run needing more nodes than one island holds is refused."""
     fabric_setup_by_workload: bool = False
     """The run starts the fabric software gpufleet does not install (GCP GPUDirect-TCPX(O): RxDM, NCCL plugin)."""
+    slices: Annotated[int, Field(ge=1, le=64)] = 1
+    """TPU: slices of one shape joined over the data-centre network (multi-slice); more than 1 only when declared."""
 
     def demand(self) -> TrainingClusterDemand:
         """The demand its ``TrainingCluster`` carries."""

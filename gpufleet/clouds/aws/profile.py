@@ -5,7 +5,10 @@ Sources (read 2026-11; each named check's docstring says which rule it encodes a
 
 * EFA interface layout: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-acc-inst-types.html
   (primary ENA ``interface`` at network card 0 / device 0; ``efa-only`` at card 0 / device 1 when
-  card 0 carries EFA; ``efa-only`` at device 0 of every other card).
+  card 0 carries EFA; ``efa-only`` at device 0 of every other card). Trainium follows the same rule:
+  trn1.32xlarge has 8 EFA devices on 8 network cards, trn2.48xlarge 16 on 16 (EC2
+  DescribeInstanceTypes; https://awsdocs-neuron.readthedocs-hosted.com/en/latest/frameworks/torch/torch-neuronx/setup-trn1-multi-node-execution.html
+  "trn1.32xlarge has 8 EFA devices"), in a cluster placement group like p5.
 * Capacity Blocks and On-Demand Capacity Reservations:
   https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-blocks.html
 * Deep Learning Base AMIs through public SSM parameters:
@@ -63,8 +66,8 @@ def efa_layout(row: InstanceType) -> list[tuple[int, int, InterfaceKind]]:
     """(network card, device index, interface type) of every interface a training node gets.
 
     The primary ENA interface sits at card 0 / device 0. The EFA cards are the last
-    ``fabric_interfaces`` cards (all of them on p5/p5e/p5en/p6-b200; cards 1-16 on p6-b300, whose
-    card 0 is ENA-only). An EFA on card 0 goes to device 1; on every other card to device 0.
+    ``fabric_interfaces`` cards (all of them on p5/p5e/p5en/p6-b200, trn1.32xlarge (8) and
+    trn2.48xlarge (16); cards 1-16 on p6-b300, whose card 0 is ENA-only). An EFA on card 0 goes to device 1; on every other card to device 0.
     """
     layout: list[tuple[int, int, InterfaceKind]] = [(0, 0, "interface")]
     if row.fabric != "efa" or row.fabric_interfaces <= 0:
@@ -78,12 +81,13 @@ def efa_layout(row: InstanceType) -> list[tuple[int, int, InterfaceKind]]:
 # --- images ------------------------------------------------------------------------------------------
 
 _BLACKWELL = {"B200", "B300", "GB200", "GB300"}
-_NEURON = ("Trainium", "Inferentia")
+_NEURON = ("trainium", "inferentia")
 
 
 def dlami_parameter(row: InstanceType) -> str:
-    """The public SSM parameter of the Deep Learning Base AMI for the instance's accelerator generation."""
-    if row.gpu.startswith(_NEURON):
+    """The public SSM parameter of the Deep Learning Base AMI for the instance's accelerator generation
+    (the Neuron multi-framework DLAMI for Trainium chips)."""
+    if row.gpu.lower().startswith(_NEURON):
         return "/aws/service/neuron/dlami/multi-framework/ubuntu-24.04/latest/image_id"
     arch = "arm64" if row.gpu in {"GB200", "GB300"} else "x86_64"
     release = "ubuntu-24.04" if row.gpu in _BLACKWELL else "ubuntu-22.04"

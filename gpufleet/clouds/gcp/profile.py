@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from gpufleet.clouds.base import CloudProfile, match_or_issue
+from gpufleet.clouds.gcp.tpu import check_pool_tpu_slice, is_tpu
 from gpufleet.errors import Issue
 
 if TYPE_CHECKING:
@@ -372,8 +373,9 @@ def check_site_roce_zones(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -
 
 
 def check_pool_nic_layout(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
-    """A training machine type with a fabric has a known NIC layout, and it delivers that fabric."""
-    if pool.role != "training" or row.fabric == "none":
+    """A training machine type with a fabric has a known NIC layout, and it delivers that fabric (a TPU
+    slice's fabric is its chips' ICI, not NICs: :mod:`gpufleet.clouds.gcp.tpu` checks it)."""
+    if pool.role != "training" or row.fabric in ("none", "ici"):
         return []
     layout = layout_for(row.instance_type)
     if layout is None:
@@ -452,19 +454,21 @@ class GcpProfile(CloudProfile):
 
     name = "gcp"
     title = "GCP"
-    fabrics = frozenset({"gpudirect-tcpx", "gpudirect-tcpxo", "rdma"})
+    fabrics = frozenset({"gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "ici"})
     capacity_types = frozenset({"on_demand", "reservation"})
     site_checks = (check_site_region, check_site_zones, check_site_project, check_site_project_id,
                    check_site_network_cidr, check_site_clear_of_fabric_range, check_site_roce_zones,
                    *gke.SITE_CHECKS)
     pool_checks = (check_pool_nic_layout, check_pool_fabric_enabled, check_pool_reservation_bound,
-                   check_pool_scaling_metric, *gke.POOL_CHECKS)
+                   check_pool_scaling_metric, check_pool_tpu_slice, *gke.POOL_CHECKS)
     image_forms = "<project>/<family> nor an image self link"
     image_examples = (f"{IMAGE_PROJECT}/ubuntu-accelerator-2204-amd64-with-nvidia-570, or "
                       "projects/<project>/global/images/<image>")
     tag_paths = (("labels",), ("allInstancesConfig", "labels"), ("nodeConfig", "resourceLabels"))
 
     def fabric_interfaces(self, row: InstanceType) -> int:
+        if is_tpu(row):  # every chip of a TPU VM joins its slice's ICI
+            return row.fabric_interfaces
         layout = layout_for(row.instance_type)
         return layout.gpu_nics if layout is not None and row.fabric != "none" else 0
 
