@@ -312,6 +312,9 @@ def pool_facts(pool: PoolPlan) -> dict[str, Any]:
         "notes": list(pool.notes) or None,
         "platform": pool.platform if pool.platform != "vm" else None,
         "cluster": pool.cluster,
+        "accelerator_kind": pool.accelerator_kind if pool.accelerator_kind != "gpu" else None,
+        "topology": pool.topology,
+        "slices": pool.slices if pool.topology is not None else None,
     }
     if pool.role == "inference":
         facts.update({

@@ -10,7 +10,8 @@ this module builds it:
   a HIGH_THROUGHPUT workload policy on the MIG, or a specific reservation's own placement (with the
   reservation-bound provisioning model where the profile says so);
 * per inference pool: a service account allowed to write Cloud Monitoring metrics (and nothing else),
-  a template running as it, a BALANCED regional MIG and an autoscaler on the per-instance metric.
+  a template running as it, a BALANCED regional MIG and an autoscaler on the per-instance metric;
+* a pool on Cloud TPUs: TPU slices and TPU VMs, built by :mod:`components.gcp_tpu`.
 
 Both MIGs wait for their VMs (``wait_for_instances``): pulumi_gcp 10.2.0 documents that without it the
 resource returns once the group exists, and with it the provider keeps waiting until the VMs are
@@ -37,6 +38,7 @@ with warnings.catch_warnings():
 
 from components.base import CloudBackend, ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild
 from components.base import SiteNetworkArgs, TrainingClusterArgs, TrainingTarget, carve, child, invoke_opts, register
+from components.gcp_tpu import build_tpu_inference, build_tpu_training
 from gpufleet.catalog import InstanceType, load_catalog
 from gpufleet.clouds.gcp.profile import (
     FABRIC_RANGE,
@@ -65,6 +67,7 @@ from gpufleet.clouds.gcp.profile import (
     service_account_email,
     service_account_id,
 )
+from gpufleet.clouds.gcp.tpu import is_tpu
 from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
 
@@ -182,6 +185,8 @@ class GcpBackend(CloudBackend):
         )
 
     def build_training(self, owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
+        if is_tpu(load_catalog().instance(args.pool.instance_type)):
+            return build_tpu_training(owner, args)
         pool, row, name, zone = TrainingTarget.of(owner, args)
         handles = args.network.handles
         system, system_subnet = handles["system"]
@@ -243,6 +248,8 @@ class GcpBackend(CloudBackend):
     def build_inference(self, owner: Any, args: InferencePoolArgs) -> PoolBuild:
         pool = args.pool
         row = load_catalog().instance(pool.instance_type)
+        if is_tpu(row):
+            return build_tpu_inference(owner, args)
         name = owner.pulumi_resource_name
         handles = args.network.handles
         system, system_subnet = handles["system"]

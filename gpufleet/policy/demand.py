@@ -19,10 +19,12 @@ that is out of date never excuses a stack from what it declares itself.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gpufleet.accelerators import replica_sizes
 from gpufleet.catalog import GpuModel, InstanceType, load_catalog
 from gpufleet.errors import GpufleetError
 from gpufleet.sizing import (
@@ -201,6 +203,7 @@ def memory_fit(demand: Demand, row: InstanceType) -> tuple[MemoryFit, MemoryFit]
         context_tokens=int(demand.get("context_tokens")), concurrency=int(demand.get("concurrency")),
         gpu_memory_gib=row.gpu_memory_gib, gpus_per_node=row.gpus,
         reserved_fraction=float(demand.get("memory_reserved_fraction")),
+        sizes=replica_sizes(load_catalog(), row.gpu, row),
     )
     declared = demand.get("gpus_per_replica")
     used = dataclasses.replace(fit, gpus_per_replica=int(declared)) if declared else fit
@@ -255,9 +258,16 @@ def training_need(demand: Demand, row: InstanceType, gpu: GpuModel | None = None
     if model is None:
         raise DemandError(f"{demand.workload}: GPU {row.gpu!r} is not in the catalog")
     try:
-        return size_training(flops=float(flops), gpu=model, gpus_per_node=row.gpus,
+        need = size_training(flops=float(flops), gpu=model, gpus_per_node=row.gpus,
                              deadline_days=float(demand.get("deadline_days")), mfu=float(demand.get("mfu")),
                              instance_type=row.instance_type)
+        shapes = load_catalog().topologies.get(row.gpu, ())
+        if shapes and row.instance_type == shapes[-1].host_type:  # a TPU: whole slices, as many as it takes
+            need = size_training(flops=float(flops), gpu=model, gpus_per_node=row.gpus,
+                                 deadline_days=float(demand.get("deadline_days")), mfu=float(demand.get("mfu")),
+                                 instance_type=row.instance_type, shapes=shapes,
+                                 slices=max(1, math.ceil(round(need.gpus_exact / shapes[-1].chips, 9))))
+        return need
     except GpufleetError as exc:
         raise DemandError(f"{demand.workload}: {exc}") from None
 

@@ -9,7 +9,9 @@ exponential backoff up to ``retry_deadline_s``):
 * ``RegionsClient.get(project, region)`` -> ``quotas``: ``limit`` and ``usage`` of the GPU metric
   (``NVIDIA_H100_GPUS``, ``NVIDIA_H200_GPUS``, ``NVIDIA_L4_GPUS``…);
 * ``ReservationsClient.get(project, zone, reservation)``: the reservation a pool counts on, its
-  status, machine type, ``count`` and ``inUseCount``.
+  status, machine type, ``count`` and ``inUseCount``;
+* for Cloud TPU pools, the TPU API's accelerator types per zone instead of machine types
+  (:mod:`gpufleet.clouds.gcp.tpu_preflight`).
 
 Credentials: ``google.auth.default()`` (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's application
 default credentials, GCE metadata). Off Google Cloud the metadata probe is answered "not here" at
@@ -25,12 +27,14 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from dataclasses import replace
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gpufleet.clouds.gcp.tpu_preflight import OFFERING_CHECK, TpuReads, tpu_client, tpu_generation
 from gpufleet.plan import PoolPlan
 from gpufleet.preflight import reads
-from gpufleet.preflight.base import PreflightOptions, register
+from gpufleet.preflight.base import Finding, PreflightOptions, register
 from gpufleet.preflight.judge import Judge
 from gpufleet.spec import SiteSpec
 
@@ -53,7 +57,7 @@ metered only as ``GPUS_PER_GPU_FAMILY`` in the Cloud Quotas API: when the region
 the GPU, the quota is reported as not checked, never as a pass."""
 
 ClientFactory = Callable[[str, Any], Any]
-"""``(kind, credentials) -> client``; ``kind`` is ``machine_types``, ``regions`` or ``reservations``."""
+"""``(kind, credentials) -> client``; ``kind`` is ``machine_types``, ``regions``, ``reservations`` or ``tpu``."""
 
 _RESERVATION_PATH = re.compile(
     r"(?:^|/)projects/(?P<project>[^/]+)/zones/(?P<zone>[^/]+)/reservations/(?P<name>[^/]+)$")
@@ -131,7 +135,7 @@ def detect_credentials() -> tuple[Any, str | None, str | None]:
 
 
 @register
-class GcpChecker(Judge):
+class GcpChecker(Judge, TpuReads):
     """GCP's reads through google-cloud-compute (see the module docstring for the calls)."""
 
     cloud = "gcp"
@@ -147,7 +151,9 @@ class GcpChecker(Judge):
         self._clients: dict[str, Any] = {}
 
     def make_client(self, kind: str, credentials: Any) -> Any:
-        """A REST client of google-cloud-compute."""
+        """A REST client of google-cloud-compute (google-cloud-tpu's for ``tpu``)."""
+        if kind == "tpu":
+            return tpu_client(credentials)
         compute_v1 = _compute_v1()
         cls = {"machine_types": compute_v1.MachineTypesClient, "regions": compute_v1.RegionsClient,
                "reservations": compute_v1.ReservationsClient}[kind]
@@ -204,9 +210,29 @@ class GcpChecker(Judge):
         """Asks each of ``zones`` for each type: a zone's list is not read, so only these are known."""
         offerings: dict[str, reads.Offering] = {}
         for name in instance_types:
+            if tpu_generation(name):
+                offerings[name] = self.tpu_offering(site, name, zones)
+                continue
             found = frozenset(z for z, _ in self._found_in(site, name, zones))
             offerings[name] = reads.Offering(name, found, listed=bool(found), lists_region=False)
         return offerings
+
+    def _judge_offering(self, site: SiteSpec, pool: PoolPlan, offering: reads.Offering,
+                        sites: Sequence[SiteSpec]) -> Finding:
+        """A TPU pool's offering in the TPU API's terms: its generation listed per zone, and its own slice."""
+        found = super()._judge_offering(site, pool, offering, sites)
+        if not tpu_generation(pool.instance_type):
+            return found
+        message = found.message.replace("(machineTypes.get: 404 Not Found)",
+                                        "(acceleratorTypes.list lists no slice of it there)")
+        missing = self.tpu_slice_missing(site, pool) if found.severity == "ok" else []
+        if missing:
+            nodes = sum(pool.nodes_by_zone.get(z, 0) for z in missing)
+            return replace(found, severity="error", check=OFFERING_CHECK, shortfall_gpus=nodes * pool.gpus_per_node,
+                           message=f"{pool.instance_type} is offered in {', '.join(missing)} but its "
+                                   f"{pool.topology} slice is not (acceleratorTypes.list); {nodes} nodes "
+                                   f"({nodes * pool.gpus_per_node} chips) are planned there")
+        return replace(found, check=OFFERING_CHECK, message=message)
 
     def _any_machine_type(self, site: SiteSpec, name: str, zones: Sequence[str]) -> Any:
         project = self.project_of(site) or ""
@@ -215,6 +241,8 @@ class GcpChecker(Judge):
     def instance_facts(self, site: SiteSpec, wanted: Mapping[str, Sequence[str]]) -> dict[str, reads.InstanceFacts]:
         facts: dict[str, reads.InstanceFacts] = {}
         for name, zones in wanted.items():
+            if tpu_generation(name):  # the TPU API states no chips or vCPUs per VM to compare
+                continue
             mt = self._any_machine_type(site, name, zones)
             if mt is not None:
                 facts[name] = reads.InstanceFacts(
@@ -226,7 +254,9 @@ class GcpChecker(Judge):
 
     def quotas_of(self, site: SiteSpec, pool: PoolPlan) -> tuple[reads.Quota, ...] | reads.UnknownQuota:
         """The regional GPU metric of the pool's accelerator (read from its machine type in the
-        pool's zones, else the site's)."""
+        pool's zones, else the site's); a TPU pool's quota is the Cloud TPU service's, not read."""
+        if tpu_generation(pool.instance_type):
+            return self.tpu_quota(pool)
         mt = self._any_machine_type(site, pool.instance_type, pool.zones)
         if mt is None:
             mt = self._any_machine_type(site, pool.instance_type, site.zones)

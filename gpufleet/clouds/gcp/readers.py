@@ -22,6 +22,7 @@ resource                                                            read
                                                                     NetworkConfigs, placementPolicy,
                                                                     nodeConfig.reservationAffinity,
                                                                     queuedProvisioning
+``gcp:tpu/v2Vm`` / ``gcp:tpu/v2QueuedResource``                     TPU slices (:mod:`.tpu_readers`)
 ==================================================================  ===================================
 
 A MIG carries no labels: its autoscaler and itself are found through their pool component.
@@ -62,6 +63,8 @@ from gpufleet.clouds.gcp.profile import (
     machine_family,
     tcpx_setup_gap,
 )
+from gpufleet.clouds.gcp.tpu import QUEUED_RESOURCE, V2VM, is_tpu
+from gpufleet.clouds.gcp.tpu_readers import tpu_node_group, tpu_slice_problems
 from gpufleet.policy.resources import CloudReader, NodeGroup, Pool, Resource, as_int, is_unknown, known
 from gpufleet.policy.resources import known_list, names_resource, pick, unknown_at
 
@@ -79,11 +82,13 @@ class GcpReader(CloudReader):
     """Reads managed instance groups (bounded by their autoscaler) and instances; checks GPU NICs."""
 
     cloud = GcpProfile.name
-    group_types = (REGION_MIG, ZONE_MIG, gke.NODE_POOL)
+    group_types = (REGION_MIG, ZONE_MIG, gke.NODE_POOL, V2VM, QUEUED_RESOURCE)
     single_node_types = (INSTANCE,)
     autoscaler_types = AUTOSCALERS
 
     def node_group(self, pool: Pool, r: Resource) -> NodeGroup:
+        if r.type in (V2VM, QUEUED_RESOURCE):
+            return tpu_node_group(pool, r, self.cloud)
         p = r.props
         if r.type == gke.NODE_POOL:
             return _node_pool(pool, r)
@@ -114,6 +119,8 @@ class GcpReader(CloudReader):
             group.min_nodes = group.max_nodes = group.count
 
     def fabric_problems(self, pool: Pool, row: InstanceType) -> list[str]:
+        if is_tpu(row):
+            return tpu_slice_problems(pool, row, (V2VM, QUEUED_RESOURCE))
         problems: list[str] = []
         layout = layout_for(row.instance_type)
         want = layout.gpu_nics if layout is not None else row.fabric_interfaces
