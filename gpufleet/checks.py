@@ -192,8 +192,10 @@ def check_instance_type_on_cloud(pool: PoolPlan, row: InstanceType, loc: str) ->
                   f"but pool {pool.name} is on {pool.cloud}", f"{pool.cloud} instance types")]
 
 
-def _offered(profile: CloudProfile) -> str:
-    return ", ".join(sorted(profile.fabrics)) or "none"
+def _offered(profile: CloudProfile, row: InstanceType | None = None) -> str:
+    """The cloud's fabrics, as a hint; for a GPU row, without a TPU slice's ICI (no GPU type has it)."""
+    fabrics = profile.fabrics if row is None or row.fabric == "ici" else profile.fabrics - {"ici"}
+    return ", ".join(sorted(fabrics)) or "none"
 
 
 def check_fabric_offered(pool: PoolPlan, row: InstanceType, profile: CloudProfile, loc: str) -> list[Issue]:
@@ -213,7 +215,7 @@ def check_training_fabric(pool: PoolPlan, row: InstanceType, profile: CloudProfi
         return [Issue(f"{loc}.instance_types",
                       f"{pool.nodes}-node training cluster on {row.instance_type}, which has no GPU fabric "
                       f"on {pool.cloud}: collectives would fall back to TCP",
-                      f"an instance type with {_offered(profile)}")]
+                      f"an instance type with {_offered(profile, row)}")]
     if row.fabric not in profile.fabrics:
         return []
     attached = profile.fabric_interfaces(row)
