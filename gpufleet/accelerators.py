@@ -9,7 +9,9 @@ the questions sizing, the plan and the CLI ask of them:
   shape that covers its share per slice (multi-slice, over the data-centre network);
 * which replica sizes an inference service may use on TPUs: the chips of the single-host slices
   that fit one host (:func:`replica_sizes`), since Google serves TPU inference on single-host slices;
-* the spec's ``accelerator:`` key, the same field as ``gpu:`` (:func:`accelerator_alias`).
+* the spec's ``accelerator:`` key, the same field as ``gpu:`` (:func:`accelerator_alias`);
+* which VM type a TPU training run's slices run on (:func:`tpu_training_shapes`), and what a plan
+  says of a TPU inference pool, a fixed number of TPU VMs (:data:`TPU_FIXED_NOTE`).
 
 GPUs and Trainium chips round to whole nodes as before: only TPUs have slice shapes.
 """
@@ -24,11 +26,13 @@ from gpufleet.errors import Issue, SpecError
 
 __all__ = [
     "KINDS",
+    "TPU_FIXED_NOTE",
     "accelerator_alias",
     "replica_sizes",
     "shape_of",
     "slice_for_chips",
     "smallest_slice",
+    "tpu_training_shapes",
 ]
 
 
@@ -96,3 +100,20 @@ def replica_sizes(catalog: Catalog, gpu: str, host: InstanceType) -> list[int] |
     if not shapes:
         return None
     return [s.chips for s in shapes if s.single_host and s.chips <= host.gpus]
+
+
+TPU_FIXED_NOTE = ("{nodes} TPU VM(s) of {accelerator_type} ({topology}), a fixed size: Cloud TPU VMs have no "
+                  "autoscaled form outside GKE, so the pool runs at its maximum and min_nodes equals nodes")
+
+
+def tpu_training_shapes(catalog: Catalog, gpu: str, host: InstanceType, loc: str) -> tuple[Topology, ...]:
+    """A TPU's slice shapes for a training run on ``host`` (empty for a GPU or Trainium chip).
+
+    Raises:
+        SpecError: ``host`` is not the VM type its multi-host slices run on.
+    """
+    shapes = catalog.topologies.get(gpu, ())
+    if shapes and host.instance_type != shapes[-1].host_type:
+        raise SpecError(Issue(loc, f"{gpu} training slices run on {shapes[-1].host_type} VMs, not {host.instance_type}",
+                              f"instance_types: [{shapes[-1].host_type}], or leave instance_types out"))
+    return shapes

@@ -15,8 +15,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from gpufleet.accelerators import replica_sizes, shape_of
-from gpufleet.catalog import Catalog, InstanceType, Topology, load_catalog
+from gpufleet.accelerators import TPU_FIXED_NOTE, replica_sizes, shape_of, tpu_training_shapes
+from gpufleet.catalog import Catalog, InstanceType, load_catalog
 from gpufleet.checks import ProgramSettings, check_clouds, check_settings
 from gpufleet.clouds import profile as cloud_profile
 from gpufleet.errors import InfeasiblePlanError, Issue, SpecError
@@ -390,23 +390,6 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
     zones = min(len(s.zones) for s in zoned)
     to_place = nodes_surviving_losses(inf.nodes, zones, w.survive_zone_losses)
     return _Sized(w, candidates, zoned, inf.nodes, to_place, inference=inf)
-
-
-TPU_FIXED_NOTE = ("{nodes} TPU VM(s) of {accelerator_type} ({topology}), a fixed size: Cloud TPU VMs have no "
-                  "autoscaled form outside GKE, so the pool runs at its maximum and min_nodes equals nodes")
-
-
-def tpu_training_shapes(catalog: Catalog, gpu: str, host: InstanceType, loc: str) -> tuple[Topology, ...]:
-    """A TPU's slice shapes for a training run on ``host`` (empty for a GPU or Trainium chip).
-
-    Raises:
-        SpecError: ``host`` is not the VM type its multi-host slices run on.
-    """
-    shapes = catalog.topologies.get(gpu, ())
-    if shapes and host.instance_type != shapes[-1].host_type:
-        raise SpecError(Issue(loc, f"{gpu} training slices run on {shapes[-1].host_type} VMs, not {host.instance_type}",
-                              f"instance_types: [{shapes[-1].host_type}], or leave instance_types out"))
-    return shapes
 
 
 def _growth(w: InferenceSpec, confidence: str, loc: str) -> float:
