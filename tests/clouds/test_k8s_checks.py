@@ -55,7 +55,9 @@ def test_gke_knows_the_accelerator_type_of_each_gpu_family() -> None:
     assert gke.accelerator_type("a3-megagpu-8g") == "nvidia-h100-mega-80gb"
     assert gke.accelerator_type("g2-standard-48") == "nvidia-l4"
     assert gke.accelerator_type("n2-standard-8") is None
-    gcp_gpu_types = [r.instance_type for r in load_catalog().instances.values() if r.cloud == "gcp"]
+    catalog = load_catalog()
+    gcp_gpu_types = [r.instance_type for r in catalog.instances.values()
+                     if r.cloud == "gcp" and catalog.kind(r.gpu) == "gpu"]  # TPU VM types have no GPU accelerator
     assert all(gke.accelerator_type(t) for t in gcp_gpu_types)
 
 
