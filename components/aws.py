@@ -83,6 +83,75 @@ def _tag_specifications(tags: Mapping[str, str], name: str) -> list[aws.ec2.Laun
             for kind in ("instance", "network-interface", "volume")]
 
 
+def interface_endpoint(owner: Any, name: str, vpc: aws.ec2.Vpc, site: SiteSpec, subnet_ids: list[pulumi.Input[str]],
+                       tags: Mapping[str, str], service: str, title: str, purpose: str) -> aws.ec2.VpcEndpoint:
+    """``service``'s interface endpoint in every zone subnet, private DNS on, HTTPS from the VPC only
+    (``title`` names the service in its security group's description, ``purpose`` the traffic)."""
+    sg = aws.ec2.SecurityGroup(
+        f"{name}-sg", vpc_id=vpc.id, description=f"{title} endpoint: HTTPS from inside the VPC",
+        ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443,
+                                                  cidr_blocks=[site.network_cidr], description=purpose)],
+        tags=_tags(tags, f"{name}-sg"), opts=child(owner))
+    return aws.ec2.VpcEndpoint(
+        name, vpc_id=vpc.id, vpc_endpoint_type="Interface",
+        service_name=endpoint_service_name(site.region, service),
+        private_dns_enabled=True, subnet_ids=subnet_ids, security_group_ids=[sg.id],
+        tags=_tags(tags, name), opts=child(owner))
+
+
+def efa_security_group(owner: Any, name: str, vpc_id: pulumi.Input[str], tags: Mapping[str, str]) -> aws.ec2.SecurityGroup:
+    """The EFA group: all traffic to and from its own members, nothing else."""
+    return aws.ec2.SecurityGroup(
+        name, vpc_id=vpc_id,
+        description="EFA: all traffic to and from members of this group, nothing else",
+        ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="-1", from_port=0, to_port=0, self=True,
+                                                  description="all traffic from the cluster itself")],
+        egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, self=True,
+                                                description="all traffic to the cluster itself")],
+        tags=_tags(tags, name), opts=child(owner))
+
+
+def efa_interfaces(row: InstanceType, efa_group: pulumi.Input[str],
+                   primary_groups: list[pulumi.Input[str]]) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs]:
+    """Every network card of ``row`` as the AWS profile lays them out (:func:`efa_layout`): the
+    primary interface in ``primary_groups``, each EFA(-only) interface in the EFA group."""
+    return [
+        aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+            network_card_index=card, device_index=device, interface_type=kind,
+            security_groups=primary_groups if kind == "interface" else [efa_group],
+            delete_on_termination="true",
+            associate_public_ip_address="false" if kind == "interface" else None,
+        )
+        for card, device, kind in efa_layout(row)
+    ]
+
+
+def placement_and_capacity(owner: Any, name: str, pool: PoolPlan) -> tuple[dict[str, Any], list[pulumi.Input[str]],
+                                                                          pulumi.Input[str] | None]:
+    """A training pool's launch template settings for its placement group and capacity (ODCR,
+    Capacity Block), the placement ids to report, and the cluster placement group's name (None:
+    none)."""
+    extra: dict[str, Any] = {}
+    placement_ids: list[pulumi.Input[str]] = []
+    group_name: pulumi.Input[str] | None = None
+    if pool.placement_group and pool.placement_group_name:
+        group_name = pool.placement_group_name  # the reservation's own group: it cannot move to a new one
+    elif pool.placement_group:
+        group_name = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=_tags(pool.tags, f"{name}-pg"),
+                                            opts=child(owner)).name
+    if group_name is not None:
+        extra["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=group_name)
+        placement_ids.append(group_name)
+    if pool.capacity_type in ("odcr", "capacity_block") and pool.reservation_id:
+        extra["capacity_reservation_specification"] = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+            capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                capacity_reservation_id=pool.reservation_id))
+        placement_ids.append(pool.reservation_id)
+    if pool.capacity_type == "capacity_block":
+        extra["instance_market_options"] = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+    return extra, placement_ids, group_name
+
+
 @register("aws")
 class AwsBackend(CloudBackend):
     """EC2: VPC + subnets, placement groups, EFA launch templates, autoscaling groups."""
@@ -105,25 +174,12 @@ class AwsBackend(CloudBackend):
                 tags=_tags(site_tags, f"{name}-{zone}"), opts=child(owner))
             subnets[zone] = subnet.id
         handles: dict[str, Any] = {"vpc": vpc}
-        if any(p.role == "inference" for p in args.pools):
-            handles["monitoring_endpoint"] = self._monitoring_endpoint(owner, f"{name}-monitoring", vpc, site,
-                                                                       list(subnets.values()), site_tags)
+        if any(p.role == "inference" and p.platform == "vm" for p in args.pools):
+            handles["monitoring_endpoint"] = interface_endpoint(owner, f"{name}-monitoring", vpc, site,
+                                                                list(subnets.values()), site_tags,
+                                                                MONITORING_SERVICE, "CloudWatch",
+                                                                "PutMetricData from the nodes")
         return NetworkBuild(network_id=vpc.id, subnet_ids=subnets, handles=handles)
-
-    def _monitoring_endpoint(self, owner: Any, name: str, vpc: aws.ec2.Vpc, site: SiteSpec,
-                             subnet_ids: list[pulumi.Input[str]], tags: Mapping[str, str]) -> aws.ec2.VpcEndpoint:
-        """CloudWatch's interface endpoint in every zone subnet, private DNS on, HTTPS from the VPC only."""
-        sg = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=vpc.id, description="CloudWatch endpoint: HTTPS from inside the VPC",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443,
-                                                      cidr_blocks=[site.network_cidr],
-                                                      description="PutMetricData from the nodes")],
-            tags=_tags(tags, f"{name}-sg"), opts=child(owner))
-        return aws.ec2.VpcEndpoint(
-            name, vpc_id=vpc.id, vpc_endpoint_type="Interface",
-            service_name=endpoint_service_name(site.region, MONITORING_SERVICE),
-            private_dns_enabled=True, subnet_ids=subnet_ids, security_group_ids=[sg.id],
-            tags=_tags(tags, name), opts=child(owner))
 
     def _image(self, owner: Any, row: InstanceType, override: str | None) -> pulumi.Input[str]:
         if override and is_ami_id(override):
@@ -170,42 +226,10 @@ class AwsBackend(CloudBackend):
     def build_training(self, owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
         pool, row, name, zone = TrainingTarget.of(owner, args)
         vpc_id = args.network.network_id
-        efa_sg = aws.ec2.SecurityGroup(
-            f"{name}-efa", vpc_id=vpc_id,
-            description="EFA: all traffic to and from members of this group, nothing else",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="-1", from_port=0, to_port=0, self=True,
-                                                      description="all traffic from the cluster itself")],
-            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, self=True,
-                                                    description="all traffic to the cluster itself")],
-            tags=_tags(pool.tags, f"{name}-efa"), opts=child(owner))
+        efa_sg = efa_security_group(owner, f"{name}-efa", vpc_id, pool.tags)
         egress_sg = self._egress_group(owner, f"{name}-egress", vpc_id, pool.tags, ingress_cidr=None)
-        interfaces = [
-            aws.ec2.LaunchTemplateNetworkInterfaceArgs(
-                network_card_index=card, device_index=device, interface_type=kind,
-                security_groups=[efa_sg.id, egress_sg.id] if kind == "interface" else [efa_sg.id],
-                delete_on_termination="true",
-                associate_public_ip_address="false" if kind == "interface" else None,
-            )
-            for card, device, kind in efa_layout(row)
-        ]
-        extra: dict[str, Any] = {}
-        placement_ids: list[pulumi.Input[str]] = []
-        group_name: pulumi.Input[str] | None = None
-        if pool.placement_group and pool.placement_group_name:
-            group_name = pool.placement_group_name  # the reservation's own group: it cannot move to a new one
-        elif pool.placement_group:
-            group_name = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=_tags(pool.tags, f"{name}-pg"),
-                                                opts=child(owner)).name
-        if group_name is not None:
-            extra["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=group_name)
-            placement_ids.append(group_name)
-        if pool.capacity_type in ("odcr", "capacity_block") and pool.reservation_id:
-            extra["capacity_reservation_specification"] = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
-                capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
-                    capacity_reservation_id=pool.reservation_id))
-            placement_ids.append(pool.reservation_id)
-        if pool.capacity_type == "capacity_block":
-            extra["instance_market_options"] = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+        interfaces = efa_interfaces(row, efa_sg.id, [efa_sg.id, egress_sg.id])
+        extra, placement_ids, group_name = placement_and_capacity(owner, name, pool)
         template = self._launch_template(owner, f"{name}-lt", pool, row, self._image(owner, row, args.image),
                                          interfaces, **extra)
         nodes = pool.nodes

@@ -5,9 +5,11 @@ and the AMI an SSM parameter names. Plain Python, no Pulumi import; the interfac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
+from gpufleet.clouds.aws.kubernetes import EKS_CLUSTER, GET_CLUSTER
 from gpufleet.clouds.aws.profile import LAUNCH_TEMPLATE, PLACEMENT_GROUP
 from gpufleet.offline.cloud_mocks import digest
 
@@ -36,11 +38,34 @@ def computed_state(type_token: str, name: str, inputs: dict[str, Any],
     state.setdefault("arn", f"arn:aws:{service}:{region}:123456789012:{name}/{rid}")
     state.setdefault("name", name)
     state.setdefault("latestVersion", 1)
+    if type_token == "aws:ec2/vpc:Vpc":
+        state.setdefault("mainRouteTableId", "rtb-" + digest("main-route-table", name))
+    if type_token == EKS_CLUSTER:
+        state.update(_eks_cluster(name, rid, region, inputs))
     return rid, state
+
+
+def _eks_cluster(name: str, rid: str, region: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """What EKS computes for a cluster: its API endpoint, CA bundle and cluster security group."""
+    vpc = dict(inputs.get("vpcConfig") or {})
+    vpc.setdefault("clusterSecurityGroupId", "sg-" + digest("eks-cluster-sg", name))
+    return {"endpoint": f"https://{rid.upper()[:32]}.gr7.{region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": "LS0tLS1CRUdJTi1NT0NLLUNBLS0tLS0="}, "vpcConfig": vpc,
+            "version": inputs.get("version") or "1.33", "status": "ACTIVE"}
 
 
 def answer_call(token: str, args: Mapping[str, Any], provider: Mapping[str, Any]) -> dict[str, Any] | None:
     """``aws:ssm/getParameter:getParameter``: an AMI id for the parameter name and the region."""
+    if token == GET_CLUSTER:
+        name = str(args.get("name", ""))
+        region = str(args.get("region") or provider.get("region", "mock-region"))
+        found = _eks_cluster(name, name + "-" + digest(name, region), region, {})
+        return {"id": name, "name": name, "arn": f"arn:aws:eks:{region}:123456789012:cluster/{name}",
+                "endpoint": found["endpoint"], "certificateAuthorities": [found["certificateAuthority"]],
+                "vpcConfig": found["vpcConfig"], "version": found["version"], "status": "ACTIVE"}
+    if token == "aws:ec2/getSubnets:getSubnets":  # one subnet per filter set (an existing VPC's, in one zone)
+        key = json.dumps(args.get("filters"), sort_keys=True, default=str)
+        return {"id": "subnets-" + digest(key), "ids": ["subnet-" + digest(key)], "filters": args.get("filters")}
     if token != "aws:ssm/getParameter:getParameter":
         return None
     name = str(args.get("name", ""))
