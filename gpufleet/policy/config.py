@@ -240,6 +240,16 @@ RUNWAY = _reads_demand(
     severity="critical",
 )
 
+REPLICAS = _reads_demand(
+    name="replicas-fit-node-pools",
+    description="On Kubernetes, the replicas a service's KEDA ScaledObject may run fit what its node pools hold "
+                "at their maximum (max replicas × GPUs per replica ≤ node pool max × GPUs per node) and carry "
+                "its forecast demand at the horizon with headroom.",
+    enforcement="mandatory",
+    remediation="Set maxReplicaCount and the node pools' maximum through the fleet spec (the plan sizes both; run "
+                "`gpufleet plan`), not by hand.",
+)
+
 _DRAW = {"type": "object", "additionalProperties": False, "properties": {
     "power_mw": _d({"type": "number", "minimum": 0}, "the stack's facility draw at the site at full scale, in MW"),
     "gpus": _d({"type": "object", "additionalProperties": _COUNT}, "its GPUs at the site by model, at full scale"),
@@ -280,7 +290,7 @@ RAN_CLEANLY = PolicySpec(
 )
 
 POLICIES: tuple[PolicySpec, ...] = (CAPACITY, ZONE_LOSS, WARM, FABRIC, POWER, MEMORY, QUOTA, RUNWAY, SHARED,
-                                    RAN_CLEANLY)
+                                    REPLICAS, RAN_CLEANLY)
 """Every policy, in the order the pack runs them (``policies-ran-cleanly`` last)."""
 
 BY_NAME: dict[str, PolicySpec] = {p.name: p for p in POLICIES}

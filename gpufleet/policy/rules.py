@@ -540,6 +540,12 @@ def _check_shared_sites(inv: Inventory, config: Mapping[str, Any]) -> RuleResult
     return check_shared_site_limits(inv, config)
 
 
+def _check_replicas(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    from gpufleet.policy.keda import check_replicas_fit_node_pools  # it builds on the helpers above
+
+    return check_replicas_fit_node_pools(inv, config)
+
+
 RULES: dict[str, Rule] = {
     "capacity-covers-demand": check_capacity_covers_demand,
     "survives-zone-loss": check_survives_zone_loss,
@@ -550,6 +556,7 @@ RULES: dict[str, Rule] = {
     "gpu-quota-respected": check_gpu_quota,
     "runway-covers-lead-time": _check_runway,
     "shared-site-limits": _check_shared_sites,
+    "replicas-fit-node-pools": _check_replicas,
 }
 """Rule function of each policy (``policies-ran-cleanly`` has none: the pack runs it)."""
 

@@ -23,7 +23,8 @@ from tests.policies.conftest import PACK_DIR
 from tests.policies.policy_baseline import UNKNOWN, Stack
 
 POLICIES = ["capacity-covers-demand", "gpu-quota-respected", "model-fits-memory", "policies-ran-cleanly",
-            "power-within-envelope", "runway-covers-lead-time", "shared-site-limits", "survives-zone-loss",
+            "power-within-envelope", "replicas-fit-node-pools", "runway-covers-lead-time", "shared-site-limits",
+            "survives-zone-loss",
             "training-fabric-complete", "warm-capacity-covers-boot-time"]
 
 

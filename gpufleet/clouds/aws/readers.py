@@ -11,6 +11,10 @@ resource                                  read
                                           capacityReservationSpecification.capacityReservationTarget
 ``aws:ec2/placementGroup:PlacementGroup`` strategy (``cluster``)
 ``aws:ec2/instance:Instance``             a group of one: availabilityZone, instanceType
+``aws:eks/nodeGroup:NodeGroup``           EKS managed node group: scalingConfig.minSize / maxSize /
+                                          desiredSize, instanceTypes (the first), one zone per
+                                          subnet, its launch template (EFA interfaces, placement,
+                                          capacity, as for an autoscaling group)
 ========================================  ==========================================================
 
 A launch template that targets a capacity reservation and names a placement group the stack does not
@@ -26,6 +30,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gpufleet import clouds
+from gpufleet.clouds.aws.kubernetes import EKS_NODE_GROUP
 from gpufleet.clouds.aws.profile import ASG, INSTANCE, LAUNCH_TEMPLATE, PLACEMENT_GROUP, AwsProfile
 from gpufleet.policy.resources import (
     CloudReader,
@@ -46,7 +51,7 @@ class AwsReader(CloudReader):
     """Reads EC2 Auto Scaling groups and instances, and checks EFA and cluster placement groups."""
 
     cloud = AwsProfile.name
-    group_types = (ASG,)
+    group_types = (ASG, EKS_NODE_GROUP)
     single_node_types = (INSTANCE,)
 
     def node_group(self, pool: Pool, r: Resource) -> NodeGroup:
@@ -55,12 +60,9 @@ class AwsReader(CloudReader):
             zone = known(pick(p, "availabilityZone"))
             return NodeGroup(resource=r, cloud=self.cloud, min_nodes=1, max_nodes=1, count=1,
                              zones=(zone,) if zone else (), instance_type=known(pick(p, "instanceType")))
-        zones = known_list(pick(p, "availabilityZones"))
-        if not zones:
-            subnets = pick(p, "vpcZoneIdentifiers")
-            declared = pool.declared_zones
-            if isinstance(subnets, list) and subnets:
-                zones = declared if len(declared) == len(subnets) else tuple(f"subnet {i + 1}" for i in range(len(subnets)))
+        if r.type == EKS_NODE_GROUP:
+            return _eks_node_group(self.cloud, pool, r)
+        zones = known_list(pick(p, "availabilityZones")) or _subnet_zones(pool, pick(p, "vpcZoneIdentifiers"))
         linked = _linked_templates(p, pool.of_type(LAUNCH_TEMPLATE))
         itype = next((t for t in (known(pick(t.props, "instanceType")) for t in linked) if t), None)
         overrides = pick(pick(pick(p, "mixedInstancesPolicy") or {}, "launchTemplate") or {}, "overrides")
@@ -106,6 +108,29 @@ class AwsReader(CloudReader):
                 continue  # Capacity Blocks are co-located already and refuse a placement group
             problems += _placement_problems(g, [r for r in pg_refs if r], placement_groups, reserved=reserved)
         return problems
+
+
+def _subnet_zones(pool: Pool, subnets: Any) -> tuple[str, ...]:
+    """One zone per subnet: the pool's declared zones when they match in number, else placeholders."""
+    if not isinstance(subnets, list) or not subnets:
+        return ()
+    declared = pool.declared_zones
+    return declared if len(declared) == len(subnets) else tuple(f"subnet {i + 1}" for i in range(len(subnets)))
+
+
+def _eks_node_group(cloud: str, pool: Pool, r: Resource) -> NodeGroup:
+    """An EKS managed node group: its scaling config, subnets (one zone each) and launch template."""
+    p = r.props
+    scaling = pick(p, "scalingConfig") or {}
+    zones = _subnet_zones(pool, pick(p, "subnetIds"))
+    linked = _linked_templates(p, pool.of_type(LAUNCH_TEMPLATE))
+    types = known_list(pick(p, "instanceTypes"))
+    itype = types[0] if types else next((t for t in (known(pick(t.props, "instanceType")) for t in linked) if t), None)
+    desired = as_int(pick(scaling, "desiredSize"))
+    minimum = as_int(pick(scaling, "minSize"))
+    return NodeGroup(resource=r, cloud=cloud, min_nodes=minimum, max_nodes=as_int(pick(scaling, "maxSize")),
+                     count=desired if desired is not None else minimum, zones=zones, instance_type=itype,
+                     templates=linked)
 
 
 def _placement_problems(g: NodeGroup, refs: list[Any], placement_groups: list[Resource], *,
