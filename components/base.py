@@ -194,20 +194,26 @@ _REGISTRY: dict[str, CloudBackend] = {}
 B = TypeVar("B", bound=type[CloudBackend])
 
 
-def register(name: str) -> Callable[[B], B]:
-    """Class decorator: register a :class:`CloudBackend` under a cloud name.
+def register_in(registry: dict[str, Any], name: str, cls: type[Any], what: str = "backend") -> None:
+    """Register an instance of ``cls`` under a cloud name, giving the class that name and the cloud's
+    profile (the registries of :class:`CloudBackend` and of the Kubernetes backends).
 
     Raises:
-        ValueError: another backend already holds the name.
+        ValueError: another class already holds the name.
         KeyError: :mod:`gpufleet.clouds` knows no such cloud.
     """
+    if name in registry and type(registry[name]) is not cls:
+        raise ValueError(f"a {what} for {name!r} is already registered ({type(registry[name]).__name__})")
+    cls.name = name
+    cls.profile = clouds.profile(name)
+    registry[name] = cls()
+
+
+def register(name: str) -> Callable[[B], B]:
+    """Class decorator: register a :class:`CloudBackend` under a cloud name (see :func:`register_in`)."""
 
     def decorate(cls: B) -> B:
-        if name in _REGISTRY and type(_REGISTRY[name]) is not cls:
-            raise ValueError(f"a backend for {name!r} is already registered ({type(_REGISTRY[name]).__name__})")
-        cls.name = name
-        cls.profile = clouds.profile(name)
-        _REGISTRY[name] = cls()
+        register_in(_REGISTRY, name, cls)
         return cls
 
     return decorate

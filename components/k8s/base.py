@@ -34,8 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pulumi
 
-from components.base import ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild, TrainingClusterArgs
-from gpufleet import clouds
+from components.base import ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild, TrainingClusterArgs, register_in
 from gpufleet.clouds.base import CloudProfile
 from gpufleet.platforms import KubernetesSpec
 from gpufleet.plan import PoolPlan
@@ -133,20 +132,11 @@ K = TypeVar("K", bound=type[KubernetesBackend])
 
 
 def register_k8s(name: str) -> Callable[[K], K]:
-    """Class decorator: register a :class:`KubernetesBackend` under a cloud name.
-
-    Raises:
-        ValueError: another backend already holds the name.
-        KeyError: :mod:`gpufleet.clouds` knows no such cloud.
-    """
+    """Class decorator: register a :class:`KubernetesBackend` under a cloud name (see
+    :func:`components.base.register_in`)."""
 
     def decorate(cls: K) -> K:
-        if name in _REGISTRY and type(_REGISTRY[name]) is not cls:
-            raise ValueError(f"a Kubernetes backend for {name!r} is already registered "
-                             f"({type(_REGISTRY[name]).__name__})")
-        cls.name = name
-        cls.profile = clouds.profile(name)
-        _REGISTRY[name] = cls()
+        register_in(_REGISTRY, name, cls, "Kubernetes backend")
         return cls
 
     return decorate

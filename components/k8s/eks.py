@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws import AwsBackend, efa_interfaces, efa_security_group, interface_endpoint, placement_and_capacity
+from components.aws import ROOT_VOLUME_GIB, efa_interfaces, efa_security_group, interface_endpoint, placement_and_capacity
 from components.base import InferencePoolArgs, TrainingClusterArgs, child, invoke_opts
 from components.k8s.base import KubeCluster, KubeClusterArgs, KubernetesBackend, NodePoolBuild, register_k8s
 from gpufleet.catalog import InstanceType, load_catalog
@@ -45,12 +45,8 @@ from gpufleet.clouds.aws.profile import endpoint_service_name, iam_name_prefix, 
 from gpufleet.names import TAG_SITE
 from gpufleet.plan import PoolPlan
 
-ROOT_VOLUME_GIB = 512
-"""Encrypted gp3 root volume of GPU nodes: container images of serving and training stacks are tens of GiB."""
-
-
 def _tags(tags: Mapping[str, str], name: str) -> dict[str, str]:
-    return AwsBackend.profile.resource_tags(tags, name)
+    return EksBackend.profile.resource_tags(tags, name)
 
 
 def _role(owner: Any, name: str, service_trust: str, policies: tuple[str, ...],

@@ -21,7 +21,8 @@ from gpufleet.plan import PoolPlan
 from gpufleet.platforms import ServingSpec
 from tests.clouds.builders import make_pool, make_site
 
-SERVING = ServingSpec.model_validate({"prometheus_url": "http://prom.monitoring.svc:9090", "target_value": 4})
+SERVING = ServingSpec.model_validate({"prometheus_url": "http://prom.monitoring.svc:9090", "target_value": 4,
+                                      "namespace": "llm"})
 CREATED = {"kind": "kubernetes", "kubernetes": {"version": "1.33", "system_pool": {"instance_type": "m7g.xlarge"}}}
 ATTACHED = {"kind": "kubernetes", "kubernetes": {"create": False, "cluster_name": "prod-gpu",
                                                  "node_role_arn": "arn:aws:iam::123456789012:role/gpu-nodes"}}

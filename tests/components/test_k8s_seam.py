@@ -7,20 +7,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import pulumi
 import pytest
 
-from components import InferencePool, InferencePoolArgs, SiteNetwork, SiteNetworkArgs, TrainingCluster
-from components import TrainingClusterArgs, backend_for
 from components.k8s import base as k8s_base
 from components.k8s.base import KubeCluster, KubeClusterArgs, KubernetesBackend, NodePoolBuild
-from gpufleet.offline import OfflineRun, run_function
-from gpufleet.platforms import ServingSpec
-from tests.clouds.builders import make_pool, make_site
+from tests.clouds.builders import make_pool
+from tests.components.test_eks import SERVING, run
 
-SERVING = ServingSpec.model_validate({"prometheus_url": "http://prom.monitoring.svc:9090", "target_value": 4,
-                                      "namespace": "llm"})
-PLATFORM = {"kind": "kubernetes", "kubernetes": {"system_pool": {"instance_type": "m6i.xlarge"}}}
 
 
 class Recording(KubernetesBackend):
@@ -46,22 +39,6 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> Recording:
     backend = Recording()
     monkeypatch.setitem(k8s_base._REGISTRY, "aws", backend)
     return backend
-
-
-def run(pools: list[Any], platform: dict[str, Any] = PLATFORM) -> OfflineRun:
-    site = make_site("aws", platform=platform)
-
-    def program() -> None:
-        provider = backend_for("aws").provider(site)
-        network = SiteNetwork(site.name, SiteNetworkArgs(site=site, pools=tuple(pools)),
-                              opts=pulumi.ResourceOptions(providers=[provider]))
-        for pool in pools:
-            if pool.role == "training":
-                TrainingCluster(pool.name, TrainingClusterArgs(pool=pool, network=network))
-            else:
-                InferencePool(pool.name, InferencePoolArgs(pool=pool, network=network, serving=SERVING))
-
-    return run_function(program, stack="unit")
 
 
 def k8s_pool(role: str, **overrides: Any) -> Any:
