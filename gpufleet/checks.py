@@ -246,6 +246,11 @@ def check_images(plan: FleetPlan, images: Mapping[str, str]) -> list[Issue]:
         if key not in names:
             issues.append(Issue(loc, f"no pool or workload named {key!r}", ", ".join(sorted(names)) or "no pools"))
             continue
+        if all(p.platform == "kubernetes" for p in plan.pools if key in (p.name, p.workload)):
+            issues.append(Issue(loc, f"{key} runs on Kubernetes, whose node pools take the managed service's GPU "
+                                     "image (EKS: the node group's NVIDIA AMI type), so an image override is not used",
+                                "remove the override, or run the pool on platform.kind: vm"))
+            continue
         for cloud in sorted({p.cloud for p in plan.pools if key in (p.name, p.workload)}):
             profile = _profile(cloud)
             if profile is not None:

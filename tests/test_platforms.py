@@ -113,3 +113,23 @@ def test_the_default_query_is_vllm_queue_depth_of_the_deployment() -> None:
     own = ServingSpec.model_validate({**SERVING, "deployment": "vllm", "prometheus_query": "sum(x)"})
     assert own.query_for("chat") == "sum(x)" and own.deployment_for("chat") == "vllm"
     assert "{namespace}" in VLLM_QUEUE_DEPTH_QUERY
+
+
+def test_an_image_override_for_a_kubernetes_pool_is_refused(fleet: dict[str, Any]) -> None:
+    from gpufleet.checks import check_images
+
+    plan = build_plan(parse_fleet(on_kubernetes(fleet)), "t")
+    (issue,) = check_images(plan, {"chat": "ami-0123456789abcdef0"})
+    assert issue.loc == "config.gpufleet:images.chat" and "runs on Kubernetes" in issue.message
+
+
+def test_a_replica_larger_than_a_node_is_refused_on_kubernetes(fleet: dict[str, Any]) -> None:
+    fleet = on_kubernetes(fleet)
+    # 70B at fp8 with its KV cache needs 8 L4s: two 4-GPU nodes per replica
+    fleet["inference"][0].update(gpu="L4", instance_types=["g6.12xlarge"], model={
+        "params": 7e10, "layers": 80, "kv_heads": 8, "head_dim": 128, "dtype": "fp8"})
+    fleet["sites"][0].update(quota_gpus={}, price_per_gpu_hour={})
+    with pytest.raises(SpecError) as exc:
+        build_plan(parse_fleet(fleet), "t")
+    messages = [i.message for i in exc.value.issues]
+    assert any("a Deployment's pod runs on one node" in m for m in messages), messages
