@@ -156,3 +156,18 @@ def test_the_kubeconfig_authenticates_with_aws_eks_get_token() -> None:
     config = json.loads(kubeconfig("c", "https://e", "Q0E=", "eu-west-1"))
     assert config["current-context"] == "c"
     assert config["users"][0]["user"]["exec"]["command"] == "aws"
+
+
+def test_every_resource_hangs_off_a_component_and_gpu_resources_carry_the_pool_tags() -> None:
+    pools = [k8s(make_pool("aws", "training")), k8s(make_pool("aws", "inference"))]
+    result = run(pools)
+    urns = {r.urn: r for r in result.resources}
+    for r in result.resources:
+        assert r.parent, r.name
+        if not (r.is_component or r.is_provider):
+            assert urns[r.parent].is_component, f"{r.name}'s parent is not a component"
+    for pool in pools:
+        for name in (f"{pool.name}-nodes", f"{pool.name}-lt"):
+            tags = result.named(name).inputs["tags"]
+            assert {k: tags[k] for k in pool.tags} == pool.tags, name
+        assert node_group(result, pool).inputs["labels"]["gpufleet-pool"] == pool.name
