@@ -49,6 +49,14 @@ def scalers(pool: Pool) -> list[Scaler]:
     return out
 
 
+def declares_scale_to_zero(pool: Pool) -> bool:
+    """The pool's component declares a Kubernetes service that scales to zero (the plan's
+    ``min_replicas`` 0 on Kubernetes): its owner accepted cold starts, so no warm capacity is owed."""
+    facts = pick(pool.component.props, "pool") if pool.component is not None else None
+    return (isinstance(facts, Mapping) and pick(facts, "platform") == "kubernetes"
+            and pick(facts, "role") == "inference" and as_int(pick(facts, "min_replicas")) == 0)
+
+
 def replicas_held(pool: Pool, gpus_per_replica: int) -> int | None:
     """Replicas the pool's node pools hold at their maximum (None when a maximum or the GPUs per node
     are unknown)."""

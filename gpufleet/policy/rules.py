@@ -284,8 +284,10 @@ def check_warm_capacity(inv: Inventory, config: Mapping[str, Any]) -> RuleResult
     result = RuleResult()
     floors = config.get("floors") or {}
     default_boot = float(config.get("default_boot_minutes") or 10)
+    from gpufleet.policy.keda import declares_scale_to_zero  # it builds on the helpers here
+
     for workload, _role, pools in workloads_of(inv, floors, "inference"):
-        if not pools:
+        if not pools or all(declares_scale_to_zero(p) for p in pools):
             continue
         row = row_for(pools, result, "warm capacity")
         if row is None or has_unknown(pools, result):

@@ -130,3 +130,11 @@ def test_a_training_node_group_missing_efa_interfaces_blocks() -> None:
     props(resources, f"{pool.name}-lt")["networkInterfaces"] = interfaces[:9]  # primary + 8 of 32 EFA
     [msg] = messages(resources, "training-fabric-complete")
     assert "attaches 8 of the 32 EFA interfaces a p5.48xlarge has (24 missing)" in msg
+
+
+def test_a_service_that_scales_to_zero_owes_no_warm_capacity(stack: list[StackResource]) -> None:
+    assert messages(stack, "warm-capacity-covers-boot-time") == []  # summarize-8b: 0 nodes by design
+    pool = next(r for r in stack if r.name == "summarize-8b-eks-use1")
+    pool.properties["pool"]["min_replicas"] = 1  # the same minimum without the declaration is short
+    [msg] = messages(stack, "warm-capacity-covers-boot-time")
+    assert msg.startswith("summarize-8b: the autoscalers keep 0 nodes running")

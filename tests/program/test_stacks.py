@@ -14,7 +14,7 @@ from gpufleet.plan import FleetPlan, PoolPlan
 from gpufleet.spec import FleetSpec
 
 REPO = Path(__file__).resolve().parents[2]
-STACK_NAMES = ["dev", "aws-training", "azure-inference", "gcp-a3ultra", "prod"]
+STACK_NAMES = ["dev", "aws-training", "azure-inference", "gcp-a3ultra", "prod", "eks-inference"]
 
 Run = Callable[[str], OfflineRun]
 Plan = Callable[[str], tuple[FleetSpec, FleetPlan]]
@@ -31,6 +31,7 @@ MODEL_KEYS = {"params", "layers", "kv_heads", "head_dim", "dtype", "kv_dtype"}
 GPU_RESOURCES: dict[str, str] = {
     "aws:ec2/launchTemplate:LaunchTemplate": "tags",
     "aws:autoscaling/group:Group": "tags",
+    "aws:eks/nodeGroup:NodeGroup": "tags",
     "azure-native:compute:VirtualMachineScaleSet": "tags",
     "gcp:compute/instanceTemplate:InstanceTemplate": "labels",
 }
@@ -103,6 +104,9 @@ def test_autoscaler_bounds_equal_the_plan(name: str, stack_run: Run, stack_plan:
         for asg in owned(run, pool, "aws:autoscaling/group:Group"):
             bounds.add((asg.inputs["minSize"], asg.inputs["maxSize"]))
             assert asg.ignore_changes == ("desiredCapacity",)
+        for group in owned(run, pool, "aws:eks/nodeGroup:NodeGroup"):
+            bounds.add((group.inputs["scalingConfig"]["minSize"], group.inputs["scalingConfig"]["maxSize"]))
+            assert group.ignore_changes == ("scalingConfig.desiredSize",)
         for setting in owned(run, pool, "azure-native:monitor:AutoscaleSetting"):
             capacity = setting.inputs["profiles"][0]["capacity"]
             bounds.add((float(capacity["minimum"]), float(capacity["maximum"])))
