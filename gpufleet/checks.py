@@ -248,7 +248,7 @@ def check_images(plan: FleetPlan, images: Mapping[str, str]) -> list[Issue]:
             continue
         if all(p.platform == "kubernetes" for p in plan.pools if key in (p.name, p.workload)):
             issues.append(Issue(loc, f"{key} runs on Kubernetes, whose node pools take the managed service's GPU "
-                                     "image (EKS: the node group's NVIDIA AMI type), so an image override is not used",
+                                     "image, so an image override is not used",
                                 "remove the override, or run the pool on platform.kind: vm"))
             continue
         for cloud in sorted({p.cloud for p in plan.pools if key in (p.name, p.workload)}):
