@@ -6,7 +6,8 @@ GPUs, 40 services). The Kubernetes stack is the same fleet with every site whose
 backend (``components.k8s.base.k8s_registered()``) on ``platform: kubernetes`` (a created cluster,
 its system pool) and every service there scaled by KEDA (``serving``): the same pools, plus a cluster,
 its roles, endpoints and device plugins per site, a launch template per node group and a ScaledObject
-per service. Target: the Kubernetes preview takes at most 1.3× the VM preview.
+per service; its training runs declare that their clusters run the fabric software the managed
+services leave to the owner (``fabric_setup_by_workload``). Target: the Kubernetes preview takes at most 1.3× the VM preview.
 
     .venv/bin/python benchmarks/kubernetes_bench.py [--services 40] [--repeat 3] [--json]
 """
@@ -42,6 +43,11 @@ def on_kubernetes(fleet: dict[str, Any], clouds: set[str]) -> dict[str, Any]:
     for service in out["inference"]:
         if set(service.get("sites") or []) & moved:
             service["serving"] = dict(SERVING)
+    for run in out["training"]:
+        if set(run.get("sites") or []) & moved:
+            # the run's cluster runs the fabric software a managed cluster leaves to its owner (AKS:
+            # the NVIDIA Network Operator for InfiniBand; docs/kubernetes.md)
+            run["fabric_setup_by_workload"] = True
     return out
 
 
