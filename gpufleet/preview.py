@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gpufleet.engine import (
     EngineRun,
@@ -58,6 +58,7 @@ MARKDOWN_LIMIT_CHARS = 60_000
 """GitHub refuses comments over 65,536 characters; the Markdown report stays below this."""
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -157,7 +158,8 @@ def run_preview(
     own_engine = engine is None
     eng = engine or PolicyEngine(pack_dir, stack=stack_name(stack_path), project=project.name,
                                  stack_config=stack_config)
-    ready = _PackReady(eng, given, config_source)
+    ready = _Background("gpufleet-pack-start", lambda: _pack_ready(eng, given, config_source))
+    analysis: _Background[EngineRun] | None = None
     try:
         say(f"starting the policy pack {pack_dir}")
         eng.launch()
@@ -177,13 +179,18 @@ def run_preview(
         resources = analyzed_resources(run)  # outputs, computed values unknown, as the engine sends them
         say(f"analysing {len(resources)} resources with {len(eng.info().policies)} policies")
         began = time.perf_counter()
-        engine_run: EngineRun = eng.run(resources, given, config_source=config_source, reconciled=effective)
+        analysis = _Background("gpufleet-analysis", lambda: eng.run(resources, given, config_source=config_source,
+                                                                     reconciled=effective)).start()
+        # while the pack analyses: the summary, with the same inventory code and config as the policies
+        summary = summarize(_pack_resources(resources), {k: v.properties for k, v in effective.items()})
+        engine_run = analysis.result()
         seconds_policy = time.perf_counter() - began
     finally:
         if own_engine:
             eng.close()
         ready.join()
-    summary = summarize(_pack_resources(resources), {k: v.properties for k, v in engine_run.config.items()})
+        if analysis is not None:
+            analysis.join()
     names = {r.urn: r.name for r in resources}
     violations = [_violation(d, names) for d in engine_run.diagnostics]
     violations.sort(key=lambda v: (not v.blocking, v.policy, v.resource or "", v.message))
@@ -203,39 +210,45 @@ def run_preview(
     )
 
 
-class _PackReady:
-    """The pack's start, its policies and the policy config reconciled with their schemas, in a thread
-    (so they overlap the program run); :meth:`result` waits for them and raises what they raised."""
+class _Background(Generic[T]):
+    """One call run in a thread while the caller works; :meth:`result` waits for it and raises what
+    it raised."""
 
-    def __init__(self, engine: PolicyEngine, given: Mapping[str, PolicyConfigEntry], source: str) -> None:
-        self.engine, self.given, self.source = engine, given, source
-        self.effective: dict[str, PolicyConfigEntry] = {}
+    def __init__(self, name: str, call: Callable[[], T]) -> None:
+        self.call = call
+        self.value: T | None = None
         self.error: BaseException | None = None
         self.seconds_waited = 0.0
-        self.thread = threading.Thread(target=self._run, name="gpufleet-pack-start", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _run(self) -> None:
         try:
-            self.engine.start()
-            self.effective = reconcile_policy_config(self.engine.info(), self.given, source=self.source)
+            self.value = self.call()
         except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by result()
             self.error = exc
 
-    def start(self) -> None:
+    def start(self) -> _Background[T]:
         self.thread.start()
+        return self
 
-    def result(self) -> dict[str, PolicyConfigEntry]:
+    def result(self) -> T:
         began = time.perf_counter()
         self.thread.join()
         self.seconds_waited = time.perf_counter() - began
         if self.error is not None:
             raise self.error
-        return self.effective
+        return self.value  # type: ignore[return-value]
 
     def join(self) -> None:
         """Wait for the thread after the pack is stopped (it then ends quickly), if it was started."""
         if self.thread.ident is not None:
             self.thread.join(timeout=10)
+
+
+def _pack_ready(engine: PolicyEngine, given: Mapping[str, PolicyConfigEntry], source: str) -> dict[str, PolicyConfigEntry]:
+    """Wait for the pack, read its policies and reconcile the policy config with their schemas."""
+    engine.start()
+    return reconcile_policy_config(engine.info(), given, source=source)
 
 
 def _violation(v: Violation, names: Mapping[str, str]) -> Violation:
