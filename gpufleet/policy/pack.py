@@ -15,11 +15,11 @@ raises ``UnknownValueError`` instead, so the engine shows its advisory "can't ru
 preview" note naming the values.
 
 Reading the stack once: ``pulumi_policy`` hands every stack policy its own copy of the stack,
-converted from the request again for each (``MessageToDict`` and deserialisation per resource, per
-policy). :func:`share_stack_reading` makes that conversion, the plain resources and the inventory
-happen once per ``AnalyzeStack`` request and be shared by every policy of it (each rule gets its own
-copy of the inventory's pools and sites, which readers may add unknowns to); what each policy
-receives is unchanged.
+converted from the request again for each (``MessageToDict``, deserialisation and the unknown-checking
+proxy per resource, per policy). :func:`share_stack_reading` makes that conversion, the plain
+resources and the inventory happen once per ``AnalyzeStack`` request and be shared by every policy of
+it (each rule gets its own copy of the inventory's pools and sites, which readers may add unknowns
+to); what each policy receives is unchanged.
 """
 
 from __future__ import annotations
@@ -96,14 +96,25 @@ class _StackReading:
 
     Attributes:
         urns: the request's resources, in order: a policy whose resources differ reads its own.
-        dicts: ``id(Struct) → (Struct, MessageToDict(Struct))`` for the request's property Structs
-            (the Struct is kept, so an id is never reused while the request is served).
+        memo: ``(function, id(argument)) → (argument, result)`` for the conversions
+            ``pulumi_policy`` repeats per policy (the argument is kept, so an id is never reused
+            while the request is served).
     """
 
     urns: tuple[str, ...]
-    dicts: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    memo: dict[tuple[Any, int], tuple[Any, Any]] = field(default_factory=dict)
     resources: list[Resource] | None = None
     inventory: Inventory | None = None
+
+    def once(self, function: Callable[[Any], Any], argument: Any) -> Any:
+        """``function(argument)``, computed once per argument object for this request."""
+        key = (function, id(argument))
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is argument:
+            return hit[1]
+        value = function(argument)
+        self.memo[key] = (argument, value)
+        return value
 
     def plain_resources(self, policy_resources: Sequence[Any]) -> list[Resource]:
         if self.resources is None:
@@ -118,10 +129,27 @@ class _StackReading:
         return self.inventory.copy()
 
 
+def _reading() -> _StackReading | None:
+    reading: _StackReading | None = getattr(_analysis, "reading", None)
+    return reading
+
+
+def _once_per_request(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` (one argument) computed once per argument object while an ``AnalyzeStack`` is served."""
+    @functools.wraps(function)
+    def call(argument: Any, *args: Any, **kwargs: Any) -> Any:
+        reading = _reading()
+        if reading is None or args or kwargs:
+            return function(argument, *args, **kwargs)
+        return reading.once(function, argument)
+
+    call.gpufleet_shared = True  # type: ignore[attr-defined]
+    return call
+
+
 class _OnceJsonFormat:
     """``google.protobuf.json_format`` as ``pulumi_policy.policy`` uses it, except that while an
-    ``AnalyzeStack`` is served, ``MessageToDict`` converts each of its Structs once: every policy then
-    deserialises the same plain dict (``deserialize_properties`` copies it, never changes it)."""
+    ``AnalyzeStack`` is served, ``MessageToDict`` converts each of its Structs once."""
 
     def __init__(self, module: Any) -> None:
         self.module = module
@@ -130,23 +158,21 @@ class _OnceJsonFormat:
         return getattr(self.module, name)
 
     def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 (protobuf's name)
-        reading: _StackReading | None = getattr(_analysis, "reading", None)
+        reading = _reading()
         if reading is None or args or kwargs or message.DESCRIPTOR.full_name != "google.protobuf.Struct":
             return self.module.MessageToDict(message, *args, **kwargs)
-        hit = reading.dicts.get(id(message))
-        if hit is not None and hit[0] is message:
-            return hit[1]
-        value = self.module.MessageToDict(message)
-        reading.dicts[id(message)] = (message, value)
-        return value
+        return reading.once(self.module.MessageToDict, message)
 
 
 def share_stack_reading() -> None:
     """Make each ``AnalyzeStack`` of this process read the stack once for all its policies (idempotent).
 
-    Wraps ``pulumi_policy``'s servicer: while it serves an ``AnalyzeStack``, each property Struct of
-    the request is converted once (:class:`_OnceJsonFormat`), and the policies of this pack share one
-    list of plain resources and one inventory (:func:`_policy_inputs`). Relies on the servicer's
+    Wraps ``pulumi_policy``'s servicer: while it serves an ``AnalyzeStack``, each resource's property
+    Struct is converted (``json_format.MessageToDict``), deserialised (``deserialize_properties``) and
+    wrapped (``unknown_checking_proxy``) once, each policy receiving the same proxy: the policies of
+    this pack only read a resource's properties (:func:`to_resources`), never set them, so none can
+    change what the next one reads; and they share one list of plain resources and one inventory
+    (:func:`_policy_inputs`). Relies on the servicer's
     shape in the pinned ``pulumi-policy`` (``tests/policies/test_policies_shared_reading.py`` fails
     loudly when it changes).
     """
@@ -168,12 +194,16 @@ def share_stack_reading() -> None:
     json_format = getattr(sdk, "json_format")  # noqa: B009 - not re-exported by the module
     if not isinstance(json_format, _OnceJsonFormat):
         setattr(sdk, "json_format", _OnceJsonFormat(json_format))  # noqa: B010
+    for name in ("deserialize_properties", "unknown_checking_proxy"):
+        function = getattr(sdk, name)
+        if not getattr(function, "gpufleet_shared", False):
+            setattr(sdk, name, _once_per_request(function))
 
 
 def _policy_inputs(policy_resources: Sequence[Any]) -> tuple[list[Resource], Callable[[], Inventory] | None]:
     """The plain resources of a policy's arguments and, inside a shared ``AnalyzeStack`` whose
     resources these are, the shared inventory; else the resources converted here and no inventory."""
-    reading: _StackReading | None = getattr(_analysis, "reading", None)
+    reading = _reading()
     if reading is None or tuple(r.urn for r in policy_resources) != reading.urns:
         return to_resources(policy_resources), None
     return reading.plain_resources(policy_resources), reading.inventory_copy

@@ -66,9 +66,15 @@ def test_the_servicer_still_converts_the_stack_where_the_shared_reading_expects(
     assert wrapped.gpufleet_shared and not getattr(wrapped.__wrapped__, "gpufleet_shared", False)
     assert isinstance(sdk.json_format, pack._OnceJsonFormat)  # type: ignore[attr-defined]
     assert not isinstance(sdk.json_format.module, pack._OnceJsonFormat)  # type: ignore[attr-defined]
+    for name in ("deserialize_properties", "unknown_checking_proxy"):
+        shared = getattr(sdk, name)
+        assert shared.gpufleet_shared and not getattr(shared.__wrapped__, "gpufleet_shared", False)
     # What the shared reading relies on in the pinned pulumi-policy: per policy, each resource's
-    # Struct converted with json_format.MessageToDict, then deserialised (a copy).
-    assert "deserialize_properties(json_format.MessageToDict(r.properties))" in inspect.getsource(wrapped.__wrapped__)
+    # Struct converted with json_format.MessageToDict, deserialised and wrapped in a read-only proxy,
+    # all through this module's globals.
+    source = inspect.getsource(wrapped.__wrapped__)
+    assert "deserialize_properties(json_format.MessageToDict(r.properties))" in source
+    assert "props = unknown_checking_proxy(deserialized)" in source
 
 
 @pytest.mark.parametrize("name", sorted(STACKS))
