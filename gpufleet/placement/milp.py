@@ -59,15 +59,15 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from math import inf
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from gpufleet.placement.model import InstanceFacts, PlacementProblem, PoolSpec
 from gpufleet.sizing import site_domain as failure_domain_of
 from gpufleet.spec import Site
 
-if TYPE_CHECKING:  # SciPy loads when a program is built or solved (a forced placement needs neither)
+if TYPE_CHECKING:  # NumPy and SciPy load when a program is built or solved (a forced placement needs neither)
+    import numpy as np
     from scipy.optimize import LinearConstraint, OptimizeResult  # type: ignore[import-untyped]
 
 # Tie-break scale in USD per node-hour: below any real price difference (a cent per GPU-hour on a
@@ -297,6 +297,8 @@ class _Builder:
         self.row_upper.append(upper)
 
     def build(self, option_columns: list[tuple[Option, int]], slack_columns: list[SlackColumn]) -> Formulation:
+        import numpy as np
+
         n_rows, n_cols = len(self.row_lower), len(self.c)
         rows = None
         if n_rows:
@@ -362,7 +364,7 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
         if training:
             b.row([(col, 1.0) for _, col in cols], 1.0, 1.0)
             continue
-        total = b.column(0.0, float(n), np.inf, integer=False)
+        total = b.column(0.0, float(n), inf, integer=False)
         b.row([(col, 1.0) for _, col in cols] + [(total, -1.0)], 0.0, 0.0)
         by_domain: dict[int, list[int]] = {}
         for o, col in cols:
@@ -370,13 +372,13 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
         k = pool.losses
         if k == 1:
             for d in sorted(by_domain):
-                b.row([(total, 1.0)] + [(col, -1.0) for col in by_domain[d]], float(n), np.inf)
+                b.row([(total, 1.0)] + [(col, -1.0) for col in by_domain[d]], float(n), inf)
         elif k >= 2:
-            lam = b.column(0.0, 0.0, np.inf, integer=False)
-            mus = [b.column(0.0, 0.0, np.inf, integer=False) for _ in sorted(by_domain)]
-            b.row([(total, 1.0), (lam, -float(k))] + [(mu, -1.0) for mu in mus], float(n), np.inf)
+            lam = b.column(0.0, 0.0, inf, integer=False)
+            mus = [b.column(0.0, 0.0, inf, integer=False) for _ in sorted(by_domain)]
+            b.row([(total, 1.0), (lam, -float(k))] + [(mu, -1.0) for mu in mus], float(n), inf)
             for mu, d in zip(mus, sorted(by_domain)):
-                b.row([(mu, 1.0), (lam, 1.0)] + [(col, -1.0) for col in by_domain[d]], 0.0, np.inf)
+                b.row([(mu, 1.0), (lam, 1.0)] + [(col, -1.0) for col in by_domain[d]], 0.0, inf)
 
     slack_columns: list[SlackColumn] = []
     for s, site in enumerate(sites):
@@ -384,21 +386,21 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
         if entries:
             limit_kw = 1000.0 * site.power_mw
             if relaxed:
-                upper = 0.0 if (s, None) in forbidden else np.inf
+                upper = 0.0 if (s, None) in forbidden else inf
                 weight = SLACK_WEIGHT / max(site.power_mw, POWER_FLOOR_MW)
                 slack = b.column(weight, 0.0, upper, integer=False)
                 slack_columns.append(SlackColumn(slack, s, None))
                 entries = entries + [(slack, -1000.0)]
-            b.row(entries, -np.inf, limit_kw)
+            b.row(entries, -inf, limit_kw)
         for gpu in sorted(quota_rows[s]):
             entries = quota_rows[s][gpu]
             quota = float(site.quota_gpus[gpu])
             if relaxed:
-                upper = 0.0 if (s, gpu) in forbidden else np.inf
+                upper = 0.0 if (s, gpu) in forbidden else inf
                 slack = b.column(SLACK_WEIGHT / max(quota, QUOTA_FLOOR_GPUS), 0.0, upper, integer=False)
                 slack_columns.append(SlackColumn(slack, s, gpu))
                 entries = entries + [(slack, -1.0)]
-            b.row(entries, -np.inf, quota)
+            b.row(entries, -inf, quota)
     return b.build(option_columns, slack_columns)
 
 

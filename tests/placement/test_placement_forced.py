@@ -1,5 +1,6 @@
 """A placement with nothing to choose (every pool one usable option, no loss to survive) is taken without
-solving the program, and is exactly what solving it gives; a fleet of such pools never loads SciPy."""
+solving the program, and is exactly what solving it gives; a fleet of such pools never loads SciPy
+or NumPy."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def test_a_choice_a_loss_or_a_broken_limit_goes_to_the_program(facts: Any) -> No
     assert forced(cands(lambda d: d["sites"][0].update(power_mw=0.069))) is None  # 70 kW > 69 kW
 
 
-def test_planning_a_fleet_with_nothing_to_choose_never_loads_scipy() -> None:
+def test_planning_a_fleet_with_nothing_to_choose_never_loads_scipy_or_numpy() -> None:
     code = """
 import sys
 sys.path.insert(0, "benchmarks")
@@ -88,7 +89,7 @@ from gpufleet.plan import build_plan
 from gpufleet.spec import parse_fleet
 plan = build_plan(parse_fleet(big_fleet(12)), "bench")
 assert plan.placement["status"] == "optimal" and plan.pools, plan.placement
-print(sorted(m for m in sys.modules if m == "scipy" or m.startswith("scipy.")))
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("scipy", "numpy")))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
