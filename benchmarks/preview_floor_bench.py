@@ -167,9 +167,11 @@ def record(stack_file: Path, out: Path) -> int:
 # --- timing whole processes ----------------------------------------------------------------------------
 
 
-def timed_process(argv: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB, the largest of the process and the children it waited for)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+def timed_process(argv: list[str], gpufleet_from: Path = ROOT) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB, the largest of the process and the children it waited for);
+    ``gpufleet_from`` is the directory the ``gpufleet`` package is imported from (first on the path)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(gpufleet_from), str(ROOT),
+                                                                     os.environ.get("PYTHONPATH")]))}
     began = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -212,17 +214,26 @@ def write_fleet_stack(tmp: Path, services: int) -> tuple[Path, dict[str, Any]]:
     return stack, row
 
 
-def measure(services: int, repeat: int, tmp: Path) -> dict[str, Any]:
+def measure(services: int, repeat: int, tmp: Path, before: Path | None = None) -> dict[str, Any]:
     stack, row = write_fleet_stack(tmp, services)
     records = tmp / f"records{services}.json"
     row["resources"] = record(stack, records)
-    preview = [sys.executable, "-m", "gpufleet", "preview", "--stack", str(stack), "--format", "json",
-               "--output", str(tmp / f"preview{services}.json")]
+
+    def preview(name: str) -> list[str]:
+        return [sys.executable, "-m", "gpufleet", "preview", "--stack", str(stack), "--format", "json",
+                "--output", str(tmp / f"{name}{services}.json")]
+
     floor = [sys.executable, str(Path(__file__).resolve()), "--floor", str(records)]
-    gpufleet_runs, floor_runs = [], []
-    for _ in range(max(1, repeat)):  # interleaved, so a busy moment hits both alike
+    gpufleet_runs, floor_runs, before_runs = [], [], []
+    for _ in range(max(1, repeat)):  # interleaved, so a busy moment hits all alike
         floor_runs.append(timed_process(floor))
-        gpufleet_runs.append(timed_process(preview))
+        gpufleet_runs.append(timed_process(preview("preview")))
+        if before is not None:
+            before_runs.append(timed_process(preview("before"), gpufleet_from=before))
+    if before_runs:
+        row["before_s"] = min(before_runs)[0]
+        row["before_ratio"] = row["before_s"] / min(floor_runs)[0]
+        row["before_same_report"] = _same_report(tmp / f"before{services}.json", tmp / f"preview{services}.json")
     row["gpufleet_s"], row["gpufleet_rss_kib"] = min(gpufleet_runs)
     row["floor_s"], row["floor_rss_kib"] = min(floor_runs)
     row["gpufleet_peak_rss_kib"] = max(rss for _s, rss in gpufleet_runs)
@@ -232,11 +243,23 @@ def measure(services: int, repeat: int, tmp: Path) -> dict[str, Any]:
     return row
 
 
+def _same_report(before: Path, after: Path) -> bool:
+    """The two JSON reports are the same but for the note naming the pack's interpreter and directory."""
+    def load(path: Path) -> dict[str, Any]:
+        report: dict[str, Any] = json.loads(path.read_text())
+        report["notes"] = [n for n in report["notes"] if not n.startswith("the policy pack ran with")]
+        return report
+
+    return load(before) == load(after)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", default="40,200,500", help="inference services per fleet, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each process per size (the fastest is kept)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--before", type=Path, help="also time the gpufleet package of this directory (an earlier "
+                        "commit: git archive <commit> | tar -x -C DIR), interleaved, and compare its report")
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)  # the floor process itself
     args = parser.parse_args(argv)
     if args.floor:
@@ -250,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory(dir=ROOT, prefix=".preview-floor-") as tmp:  # fleet files: inside the project
-        rows = [measure(int(n), args.repeat, Path(tmp)) for n in args.sizes.split(",")]
+        rows = [measure(int(n), args.repeat, Path(tmp), args.before.resolve() if args.before else None)
+                for n in args.sizes.split(",")]
     scaling = None
     if len(rows) >= 2:
         a, b = rows[-2], rows[-1]
@@ -264,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             print(f"{r['services']:>8} {r['resources']:>9} {r['gpus']:>8,} {r['gpufleet_s']:>8.2f}s {r['floor_s']:>7.2f}s "
                   f"{r['ratio']:>5.2f}x {r['gpufleet_peak_rss_kib'] / 1024:>7.0f}MiB  {r['fleet_in']}")
+            if "before_s" in r:
+                print(f"{'':>8} before: {r['before_s']:.2f}s, {r['before_ratio']:.2f}x the floor; "
+                      f"same report: {'yes' if r['before_same_report'] else 'NO'}")
         if scaling:
             print(f"{scaling['from']} → {scaling['to']} services: resources ×{scaling['resources_ratio']:.2f}, "
                   f"gpufleet time ×{scaling['gpufleet_time_ratio']:.2f}, floor time ×{scaling['floor_time_ratio']:.2f}")
