@@ -173,7 +173,8 @@ def timed_process(argv: list[str], gpufleet_from: Path = ROOT) -> tuple[float, i
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(gpufleet_from), str(ROOT),
                                                                      os.environ.get("PYTHONPATH")]))}
     began = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # cwd: ``python -m`` puts the working directory first on the path, before PYTHONPATH
+    proc = subprocess.Popen(argv, cwd=gpufleet_from, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - began
     proc.returncode = os.waitstatus_to_exitcode(status)
