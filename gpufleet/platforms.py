@@ -169,8 +169,16 @@ def replica_bounds(platform: str, serving: ServingSpec | None, nodes: int, warm_
 
 
 def check_pool_platform(pool: PoolPlan, loc: str) -> list[Issue]:
-    """On Kubernetes, an inference replica (one pod) fits on one node of its pool."""
-    if pool.platform != "kubernetes" or pool.role != "inference":
+    """On Kubernetes, the pool's accelerators are NVIDIA GPUs (the node pools gpufleet builds carry the
+    NVIDIA image and device plugin: Trainium needs the Neuron ones, TPUs GKE's TPU node pools, neither
+    built yet), and an inference replica (one pod) fits on one node of its pool."""
+    if pool.platform != "kubernetes":
+        return []
+    if pool.accelerator_kind != "gpu":
+        return [Issue(f"{loc}.gpu", f"pool {pool.name}: {pool.gpu} ({pool.accelerator_kind}) on Kubernetes; "
+                      "gpufleet builds Kubernetes node pools for NVIDIA GPUs only (NVIDIA node image and "
+                      "device plugin)", "platform.kind: vm for this site, or an NVIDIA GPU")]
+    if pool.role != "inference":
         return []
     per_replica = int(pool.sizing.get("memory", {}).get("gpus_per_replica", 0))
     if per_replica <= pool.gpus_per_node:

@@ -133,3 +133,17 @@ def test_a_replica_larger_than_a_node_is_refused_on_kubernetes(fleet: dict[str, 
         build_plan(parse_fleet(fleet), "t")
     messages = [i.message for i in exc.value.issues]
     assert any("a Deployment's pod runs on one node" in m for m in messages), messages
+
+
+def test_trainium_on_kubernetes_is_refused_until_neuron_node_pools_exist(fleet: dict[str, Any]) -> None:
+    fleet = on_kubernetes(fleet)
+    fleet["training"][0].update(gpu="trainium2", instance_types=["trn2.48xlarge"])
+    fleet["sites"][0].update(quota_gpus={}, price_per_gpu_hour={})
+    with pytest.raises(SpecError) as exc:
+        build_plan(parse_fleet(fleet), "t")
+    messages = [i.message for i in exc.value.issues]
+    assert any("trainium2 (trainium) on Kubernetes" in m and "NVIDIA GPUs only" in m for m in messages), messages
+    # the same run on the site's VMs plans
+    fleet["sites"][0]["platform"] = {"kind": "vm"}
+    del fleet["inference"][0]["serving"]
+    assert build_plan(parse_fleet(fleet), "t").pools_of("pretrain")[0].accelerator_kind == "trainium"
