@@ -1,6 +1,8 @@
-"""Where a training cluster's capacity comes from: on-demand, a reservation or a Capacity Block.
+"""Where capacity comes from: a training cluster's (on-demand, a reservation, a Capacity Block, or
+GCP flex-start) and an inference service's spot share above its on-demand floor.
 
-Pure: no I/O, no Pulumi. :class:`gpufleet.spec.TrainingSpec` carries one as ``capacity``.
+Pure: no I/O, no Pulumi. :class:`gpufleet.spec.TrainingSpec` carries a :class:`CapacitySpec` as
+``capacity``; :class:`gpufleet.spec.InferenceSpec` a :class:`SpotSpec` as ``spot``.
 """
 
 from __future__ import annotations
@@ -63,3 +65,24 @@ class CapacitySpec(StrictModel):
                 "and placement_group: true"
             )
         return self
+
+
+SpotShare = Annotated[float, Field(ge=0, le=1, description="a share between 0 and 1")]
+
+
+class SpotSpec(StrictModel):
+    """How much of an inference service may run on spot (preemptible) capacity.
+
+    The placement may put up to ``max_fraction`` of a pool's maximum nodes on spot where a site
+    offers spot for the type (``Site.spot_price_per_gpu_hour``), and only so far that the rest
+    still carries the forecast peak after ``reclaim_fraction`` of the spot nodes are reclaimed at
+    once: on-demand + (1 - reclaim_fraction) x spot >= the nodes the forecast peak needs. With the
+    default reclaim of 1.0 the on-demand part alone carries the peak (the pack's mandatory rule
+    ``on-demand-floor-covers-peak`` checks it on the built resources).
+    """
+
+    max_fraction: SpotShare
+    """Share of the pool's maximum nodes that may be spot (0: none)."""
+    reclaim_fraction: SpotShare = 1.0
+    """Share of the spot nodes assumed reclaimed at once (1.0: all of them, as AWS, Azure and GCP
+    may reclaim every spot VM with no guarantee)."""

@@ -68,6 +68,10 @@ class PoolPlan:
             (``fabric_setup_by_workload``).
         reservation_bound: training on a GCP reservation: the spec's choice of the reservation-bound
             provisioning model (None: the machine family's default).
+        spot_nodes: inference: of ``nodes``, how many may run on spot (the rest, ``nodes -
+            spot_nodes``, is the on-demand floor); ``spot_usd_per_hour`` their price at the site's
+            spot price (None without spot nodes). ``usd_per_hour`` then adds it to the on-demand part.
+        spot_reclaim_fraction: the service's declared share of spot nodes reclaimed at once.
         notes: what a reader of the plan should know about the pool (e.g. a fabric not enabled).
         platform, cluster: ``vm`` (a node group of VMs) or ``kubernetes`` (a node pool joining the
             site's cluster named ``cluster``; None on VMs), from the site's ``platform``.
@@ -119,6 +123,9 @@ class PoolPlan:
     fabric_enabled: bool = True
     fabric_setup_by_workload: bool = False
     reservation_bound: bool | None = None
+    spot_nodes: int = 0
+    spot_usd_per_hour: float | None = None
+    spot_reclaim_fraction: float = 1.0
     notes: tuple[str, ...] = ()
     sizing: dict[str, Any] = field(default_factory=dict)
     platform: str = "vm"
@@ -128,6 +135,11 @@ class PoolPlan:
     topology: str | None = None
     accelerator_kind: str = "gpu"
     slices: int = 1
+
+    @property
+    def on_demand_nodes(self) -> int:
+        """The on-demand floor: ``nodes`` less the spot ones."""
+        return self.nodes - self.spot_nodes
 
     @property
     def tags(self) -> dict[str, str]:
@@ -249,6 +261,7 @@ class _Sized:
     sites: list[SiteSpec]  # sites it may go to
     nodes_needed: int
     nodes_to_place: int  # with the zone-loss margin
+    peak_nodes: int | None = None  # inference with spot: nodes the forecast peak needs (the floor after reclaim)
     training: TrainingSizing | None = None
     inference: InferenceSizing | None = None
 
@@ -389,7 +402,8 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
                               "fewer zone losses, or sites with more zones"))
     zones = min(len(s.zones) for s in zoned)
     to_place = nodes_surviving_losses(inf.nodes, zones, w.survive_zone_losses)
-    return _Sized(w, candidates, zoned, inf.nodes, to_place, inference=inf)
+    peak = math.ceil(round(inf.demand_at_horizon_tokens_per_s / inf.tokens_per_s_per_node, 9)) if w.spot else None
+    return _Sized(w, candidates, zoned, inf.nodes, to_place, peak_nodes=peak, inference=inf)
 
 
 def _growth(w: InferenceSpec, confidence: str, loc: str) -> float:
@@ -437,6 +451,8 @@ def _place(spec: FleetSpec, sized: list[_Sized], catalog: Catalog, time_limit_s:
                 **({"zone": item.spec.zone} if isinstance(item.spec, TrainingSpec) and item.spec.zone else {}),
                 **({"survive_site_losses": item.spec.survive_site_losses}
                    if isinstance(item.spec, InferenceSpec) else {}),
+                **({"spot": item.spec.spot, "peak_nodes": item.peak_nodes}
+                   if isinstance(item.spec, InferenceSpec) and item.spec.spot else {}),
             }
             for item in sized
         ],
@@ -472,6 +488,7 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
         nodes = sum(nodes_by_zone.values())
         node_kw = _node_power_kw(site, row)
         price = site.price_per_gpu_hour.get(row.instance_type)
+        spot = _spot_facts(site, row, nodes, sum(a.nodes for a in rows if a.spot), price)
         fallbacks = tuple(r.instance_type for r in item.candidates
                           if r.cloud == site.cloud and r.instance_type != row.instance_type)
         common: dict[str, Any] = dict(
@@ -480,7 +497,7 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
             region=site.region, instance_type=row.instance_type, gpu=row.gpu, gpus_per_node=row.gpus,
             nodes=nodes, gpus=nodes * row.gpus, node_power_kw=node_kw, pue=site.pue,
             power_kw=nodes * node_kw * site.pue,
-            usd_per_hour=None if price is None else nodes * row.gpus * price,
+            usd_per_hour=spot.pop("usd_per_hour"),
             fabric=row.fabric, fabric_interfaces=row.fabric_interfaces,
             network_cidr=site.network_cidr, platform=site.platform.kind, cluster=site.platform.cluster_name(site.name),
             **_fabric_facts(row, cloud_profile(site.cloud).fabric_setup_gap(row),
@@ -523,10 +540,23 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
                 tokens_per_s_per_node=inf.tokens_per_s_per_node,
                 scaling_metric_name=w.scaling.metric_name, scaling_metric_namespace=w.scaling.metric_namespace,
                 scaling_target_per_node=inf.tokens_per_s_per_node * w.scaling.target_utilization,
-                boot_minutes=w.boot_minutes,
-                sizing={**inf.to_dict(), "catalog": catalog_rows}, **common,
+                boot_minutes=w.boot_minutes, spot_reclaim_fraction=w.spot.reclaim_fraction if w.spot else 1.0,
+                sizing={**inf.to_dict(), "catalog": catalog_rows}, **spot, **common,
             ))
     return pools
+
+
+def _spot_facts(site: SiteSpec, row: InstanceType, nodes: int, spot_nodes: int,
+                price: float | None) -> dict[str, Any]:
+    """A pool's price, its on-demand part at the site's price and its spot part at the spot price:
+    None when on-demand nodes have no price (the spot part stays in ``spot_usd_per_hour``)."""
+    on_demand = nodes - spot_nodes
+    on_demand_usd = None if price is None else on_demand * row.gpus * price
+    if not spot_nodes:
+        return {"usd_per_hour": on_demand_usd}
+    spot_usd = spot_nodes * row.gpus * site.spot_price_per_gpu_hour[row.instance_type]
+    total = None if on_demand_usd is None and on_demand else (on_demand_usd or 0.0) + spot_usd
+    return {"usd_per_hour": total, "spot_nodes": spot_nodes, "spot_usd_per_hour": spot_usd}
 
 
 def _fabric_facts(row: InstanceType, gap: str | None, by_workload: bool) -> dict[str, Any]:

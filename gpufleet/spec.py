@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gpufleet.accelerators import accelerator_alias
-from gpufleet.capacity import CapacitySpec
+from gpufleet.capacity import CapacitySpec, SpotSpec
 from gpufleet.catalog import load_catalog
 from gpufleet.clouds import CloudName
 from gpufleet.errors import CatalogError, Issue, Issues, SpecError
@@ -107,6 +107,11 @@ class Site(StrictModel):
     price_per_gpu_hour: dict[str, UsdPerGpuHour] = Field(default_factory=dict)
     """USD per GPU-hour, by instance type. With a table, a type missing from it is not offered here;
     with none at all, every type of the site's cloud is, at an unknown price (counted as 0)."""
+    spot_price_per_gpu_hour: dict[str, UsdPerGpuHour] = Field(default_factory=dict)
+    """USD per spot GPU-hour, by instance type: the types this site offers as spot (absent: none)."""
+    spot_quota_gpus: dict[str, GpuCount] = Field(default_factory=dict)
+    """Spot GPUs of each model this site may hold (the providers' separate spot / preemptible quota);
+    a model left out is unlimited."""
     node_power_kw: dict[str, KiloWatts] = Field(default_factory=dict)
     """Measured whole-node draw (kW) by instance type; overrides the catalog's estimate."""
     carbon_g_per_kwh: GramsPerKwh | None = None
@@ -155,7 +160,7 @@ class SiteSpec(Site):
             raise ValueError("must be /20 or larger (pools need room for their subnets)")
         return value
 
-    @field_validator("quota_gpus")
+    @field_validator("quota_gpus", "spot_quota_gpus")
     @classmethod
     def _known_gpus(cls, quotas: dict[str, int]) -> dict[str, int]:
         catalog = load_catalog()
@@ -167,7 +172,7 @@ class SiteSpec(Site):
             )
         return quotas
 
-    @field_validator("price_per_gpu_hour", "node_power_kw")
+    @field_validator("price_per_gpu_hour", "spot_price_per_gpu_hour", "node_power_kw")
     @classmethod
     def _known_instances(cls, table: dict[str, float]) -> dict[str, float]:
         _check_instance_types(list(table))
@@ -283,6 +288,8 @@ class InferenceDemand(InferenceLoad):
     """Concurrent sequences per replica, each holding a full context of KV cache."""
     memory_reserved_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1
     """Share of each GPU's memory unavailable for weights and KV cache (runtime, activations)."""
+    spot: SpotSpec | None = None
+    """The share that may run on spot, above an on-demand floor that carries the peak after reclaim."""
 
 
 class InferencePoolDemand(InferenceDemand):
@@ -452,13 +459,14 @@ def _cross_check(spec: FleetSpec, issues: Issues, root: str) -> None:
     for i, _first in repeated(site_names):
         issues.add(f"{root}.sites[{i}].name", f"duplicate site name {site_names[i]!r}", "unique names")
     for i, site in enumerate(spec.sites):
-        foreign = [t for t in site.price_per_gpu_hour if catalog.instances[t].cloud != site.cloud]
-        if foreign:
-            issues.add(
-                f"{root}.sites[{i}].price_per_gpu_hour",
-                f"{', '.join(foreign)} is not a {site.cloud} instance type",
-                f"{site.cloud} instance types (run `gpufleet catalog --cloud {site.cloud}`)",
-            )
+        for table in ("price_per_gpu_hour", "spot_price_per_gpu_hour"):
+            foreign = [t for t in getattr(site, table) if catalog.instances[t].cloud != site.cloud]
+            if foreign:
+                issues.add(
+                    f"{root}.sites[{i}].{table}",
+                    f"{', '.join(foreign)} is not a {site.cloud} instance type",
+                    f"{site.cloud} instance types (run `gpufleet catalog --cloud {site.cloud}`)",
+                )
     seen: dict[str, str] = {}
     groups: tuple[tuple[str, Sequence[TrainingSpec | InferenceSpec]], ...] = (
         ("training", spec.training), ("inference", spec.inference))

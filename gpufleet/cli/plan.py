@@ -45,6 +45,8 @@ def render_plan(result: FleetPlan) -> None:
         pools.add_column(col, justify="right" if col in {"nodes", "GPUs", "kW", "$/h"} else "left")
     for p in result.pools:
         nodes = f"{p.min_nodes}–{p.nodes}" if p.role == "inference" else str(p.nodes)
+        if p.spot_nodes:  # the spot share above the on-demand floor, priced at the spot price in $/h
+            nodes += f" ({p.spot_nodes} spot)"
         if p.role == "training" and len(p.islands) > 1:  # fabric islands: no fabric between them
             nodes += f" ({'+'.join(map(str, p.islands))})"
         demand = (f"{p.demand_tokens_per_s:,.0f} tok/s" if p.role == "inference"

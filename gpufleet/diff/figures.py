@@ -32,17 +32,24 @@ class Placement:
     zones: tuple[str, ...]
     instance_type: str
     nodes: int
+    spot_nodes: int = 0
+    """Of ``nodes``, those on spot (priced at the site's spot price)."""
 
     @property
     def key(self) -> tuple[str, tuple[str, ...], str]:
         return (self.site, self.zones, self.instance_type)
 
+    @property
+    def spot_label(self) -> str:
+        """`` · 6 of 18 spot``, or nothing without spot nodes."""
+        return f" · {self.spot_nodes} of {self.nodes} spot" if self.spot_nodes else ""
+
     def label(self) -> str:
-        return f"{self.site} · {', '.join(self.zones)} · {self.instance_type} ×{self.nodes}"
+        return f"{self.site} · {', '.join(self.zones)} · {self.instance_type} ×{self.nodes}{self.spot_label}"
 
     def to_json(self) -> dict[str, Any]:
         return {"site": self.site, "zones": list(self.zones), "instance_type": self.instance_type,
-                "nodes": self.nodes}
+                "nodes": self.nodes, **({"spot_nodes": self.spot_nodes} if self.spot_nodes else {})}
 
 
 @dataclass(frozen=True)
@@ -104,9 +111,11 @@ class WorkloadFigures:
     plan: WorkloadPlan
     placements: tuple[Placement, ...]
     usd_per_month: float
-    """List price of its pools × :data:`HOURS_PER_MONTH`."""
+    """List price of its pools × :data:`HOURS_PER_MONTH` (spot nodes at the spot price)."""
     power_mw: float
     """Facility draw of its pools at full size."""
+    spot_usd_per_month: float = 0.0
+    """The spot part of ``usd_per_month``."""
     capacity_after_losses_tokens_per_s: float = 0.0
     """Inference: what is left after losing the zones the service declares it survives."""
     runway: Runway | None = None
@@ -175,6 +184,7 @@ class WorkloadFigures:
             "headroom_pct": None if self.headroom_pct is None else rounded(self.headroom_pct, 3),
             "headroom_gpus": finite_or_none(rounded(self.headroom_gpus, 3)),
             "placements": [p.to_json() for p in self.placements],
+            **({"spot_usd_per_month": rounded(self.spot_usd_per_month, 2)} if self.spot_usd_per_month else {}),
         }
         if self.role == "inference":
             data.update(demand_at_horizon_tokens_per_s=rounded(self.demand_tokens_per_s, 3),
@@ -192,7 +202,7 @@ class WorkloadFigures:
 def workload_figures(plan: FleetPlan, w: WorkloadPlan, runway: Runway | None = None) -> WorkloadFigures:
     pools = plan.pools_of(w.name)
     placements = tuple(sorted(
-        (Placement(p.site, p.zones, p.instance_type, p.nodes) for p in pools), key=lambda p: p.key))
+        (Placement(p.site, p.zones, p.instance_type, p.nodes, p.spot_nodes) for p in pools), key=lambda p: p.key))
     after = 0.0
     if w.role == "inference":
         domain = {s.name: s.failure_domain for s in plan.sites}
@@ -201,7 +211,8 @@ def workload_figures(plan: FleetPlan, w: WorkloadPlan, runway: Runway | None = N
                                    zone_losses=w.survive_zone_losses, site_losses=w.survive_site_losses) * per_node
     return WorkloadFigures(
         plan=w, placements=placements, usd_per_month=sum(p.usd_per_hour or 0.0 for p in pools) * HOURS_PER_MONTH,
-        power_mw=sum(p.power_kw for p in pools) / 1000.0, capacity_after_losses_tokens_per_s=after, runway=runway)
+        power_mw=sum(p.power_kw for p in pools) / 1000.0, capacity_after_losses_tokens_per_s=after, runway=runway,
+        spot_usd_per_month=sum(p.spot_usd_per_hour or 0.0 for p in pools) * HOURS_PER_MONTH)
 
 
 @dataclass(frozen=True)

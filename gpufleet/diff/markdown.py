@@ -321,7 +321,7 @@ def _headroom(f: WorkloadFigures) -> str:
 
 def _placement(b: WorkloadFigures | None, h: WorkloadFigures | None) -> str:
     def where(f: WorkloadFigures) -> str:
-        return ", ".join(f"{p.site} ({p.instance_type})" for p in f.placements) or "—"
+        return ", ".join(f"{p.site} ({p.instance_type}{p.spot_label})" for p in f.placements) or "—"
 
     if b and h and [p.key for p in b.placements] != [p.key for p in h.placements]:
         return f"{fmt.cell(where(b), 80)} → {fmt.cell(where(h), 80)}"

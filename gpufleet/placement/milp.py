@@ -38,6 +38,17 @@ Notations:
         Σ_{o at s} n_o · e_o ≤ 1000 · P_s                     s ∈ S (power, kW)
         Σ_{o at s, m_o = m} n_o · G_o ≤ Q_{s,m}               s ∈ S, m with a quota (GPUs)
 
+    Spot (inference pools with a spot share f_p and a reclaim share r_p): a site s that prices type t
+    as spot (spot_price_{s,t}) adds a spot option o' beside o, with cost G_o · spot_price_{s,t}
+    (+ carbon), its own quota Q^spot_{s,m} (the providers' spot quotas are separate) and the same
+    power. With S_p = Σ x_{o'} over the pool's spot options and F_p its floor (the nodes the
+    forecast peak needs, at most N_p):
+        T_p = Σ_o x_o + S_p;   S_p − f_p · T_p ≤ 0;   T_p − r_p · S_p ≥ F_p
+        Σ_{o' at s, m_o' = m} x_{o'} · G_o' ≤ Q^spot_{s,m}
+    so at most f_p of the pool is spot and what remains after r_p of the spot nodes are reclaimed
+    still carries the peak. Spot columns count in the survival rows like on-demand ones. The relaxed
+    program leaves spot out (it only explains infeasibility, which on-demand alone decides).
+
     The k_p ≥ 2 rows are exact: for any loads z_d, the sum of the k largest equals
     min_λ≥0 k·λ + Σ_d max(0, z_d − λ) (LP duality), so the pool keeps ≥ N_p nodes after losing any
     k_p domains with |D_p| + 1 rows instead of C(|D_p|, k_p).
@@ -98,6 +109,7 @@ class Option:
         domain: failure-domain index.
         usable: False when capacity rules the option out on its own (quota 0, envelope too small,
             or a training pool bigger than the site); such options appear only in the relaxed program.
+        spot: the option holds spot nodes (priced and capped by the site's spot tables).
     """
 
     pool: int
@@ -111,6 +123,7 @@ class Option:
     cost_per_node_hour: float
     domain: int
     usable: bool
+    spot: bool = False
 
 
 @dataclass
@@ -134,6 +147,7 @@ class Candidates:
         exclusions: per pool, why other (site, type) pairs in scope are not options.
         domains: failure-domain names; ``site_domain[s]`` indexes into it.
         unpriced_sites: sites with no price table at all (their prices count as 0).
+        spot_options: per pool, its usable spot options (inference pools with a spot share only).
     """
 
     problem: PlacementProblem
@@ -144,6 +158,7 @@ class Candidates:
     domains: list[str]
     site_domain: list[int]
     unpriced_sites: list[int]
+    spot_options: list[list[Option]] = field(default_factory=list)
 
     @property
     def sites(self) -> list[Site]:
@@ -181,6 +196,7 @@ def build_candidates(problem: PlacementProblem, facts: Mapping[str, InstanceFact
         site_domain.append(domain_index[key])
 
     options: list[list[Option]] = []
+    spot_options: list[list[Option]] = []
     in_scope: list[list[int]] = []
     exclusions: list[Exclusions] = []
     for p, pool in enumerate(problem.pools):
@@ -226,10 +242,36 @@ def build_candidates(problem: PlacementProblem, facts: Mapping[str, InstanceFact
                     )
                 )
         options.append(pool_options)
+        spot_options.append(_spot_options(pool, p, scope, sites, facts, site_domain, carbon_price))
         in_scope.append(scope)
         exclusions.append(why)
     unpriced = [s for s, site in enumerate(sites) if not site.price_per_gpu_hour]
-    return Candidates(problem, facts, options, in_scope, exclusions, domains, site_domain, unpriced)
+    return Candidates(problem, facts, options, in_scope, exclusions, domains, site_domain, unpriced, spot_options)
+
+
+def _spot_options(pool: PoolSpec, p: int, scope: list[int], sites: list[Site], facts: Mapping[str, InstanceFacts],
+                  site_domain: list[int], carbon_price: float) -> list[Option]:
+    """The usable spot options of an inference pool with a spot share: a type a site prices as spot."""
+    if pool.role != "inference" or pool.spot is None or pool.spot.max_fraction == 0:
+        return []
+    out: list[Option] = []
+    for s in scope:
+        site = sites[s]
+        for rank, itype in enumerate(pool.instance_types):
+            fact = facts[itype]
+            price = site.spot_price_per_gpu_hour.get(itype)
+            if price is None or fact.cloud != site.cloud:
+                continue
+            site_kw = site.node_power_kw.get(itype, fact.node_power_kw) * site.pue
+            quota = site.spot_quota_gpus.get(fact.gpu)
+            if (quota is not None and fact.gpus > quota) or site_kw > 1000.0 * site.power_mw:
+                continue
+            carbon_usd = carbon_price * site_kw * (site.carbon_g_per_kwh or 0.0) / 1e6
+            out.append(Option(pool=p, site=s, instance_type=itype, rank=rank, gpu=fact.gpu, gpus=fact.gpus,
+                              node_kw=site_kw / site.pue, site_kw=site_kw,
+                              cost_per_node_hour=fact.gpus * price + carbon_usd, domain=site_domain[s],
+                              usable=True, spot=True))
+    return out
 
 
 def _usable(pool: PoolSpec, site: Site, fact: InstanceFacts, site_kw: float) -> bool:
@@ -340,15 +382,17 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
     option_columns: list[tuple[Option, int]] = []
     power_rows: list[list[tuple[int, float]]] = [[] for _ in sites]
     quota_rows: list[dict[str, list[tuple[int, float]]]] = [{} for _ in sites]
+    spot_quota_rows: list[dict[str, list[tuple[int, float]]]] = [{} for _ in sites]
 
     for p, pool in enumerate(pools):
         if pool.nodes == 0:
             continue
         opts = cands.options[p] if relaxed else cands.usable(p)
+        spot_opts = [] if relaxed or p >= len(cands.spot_options) else cands.spot_options[p]
         n = pool.nodes
         training = pool.role == "training"
         cols: list[tuple[Option, int]] = []
-        for o in opts:
+        for o in [*opts, *spot_opts]:
             tie = tie_scale * (o.rank * n_sites + o.site + 1)
             per_node = tie if relaxed else o.cost_per_node_hour + tie
             if training:
@@ -358,14 +402,21 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
             cols.append((o, col))
             scale = float(n) if training else 1.0
             power_rows[o.site].append((col, scale * o.site_kw))
-            if o.gpu in sites[o.site].quota_gpus:
-                quota_rows[o.site].setdefault(o.gpu, []).append((col, scale * o.gpus))
+            quotas, rows = ((sites[o.site].spot_quota_gpus, spot_quota_rows) if o.spot
+                            else (sites[o.site].quota_gpus, quota_rows))
+            if o.gpu in quotas:
+                rows[o.site].setdefault(o.gpu, []).append((col, scale * o.gpus))
         option_columns.extend(cols)
         if training:
             b.row([(col, 1.0) for _, col in cols], 1.0, 1.0)
             continue
         total = b.column(0.0, float(n), inf, integer=False)
         b.row([(col, 1.0) for _, col in cols] + [(total, -1.0)], 0.0, 0.0)
+        spot_cols = [col for o, col in cols if o.spot]
+        if spot_cols and pool.spot is not None:
+            b.row([(col, 1.0) for col in spot_cols] + [(total, -pool.spot.max_fraction)], -inf, 0.0)
+            b.row([(total, 1.0)] + [(col, -pool.spot.reclaim_fraction) for col in spot_cols],
+                  float(pool.floor_nodes), inf)
         by_domain: dict[int, list[int]] = {}
         for o, col in cols:
             by_domain.setdefault(o.domain, []).append(col)
@@ -401,6 +452,8 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
                 slack_columns.append(SlackColumn(slack, s, gpu))
                 entries = entries + [(slack, -1.0)]
             b.row(entries, -inf, quota)
+        for gpu in sorted(spot_quota_rows[s]):
+            b.row(spot_quota_rows[s][gpu], -inf, float(site.spot_quota_gpus[gpu]))
     return b.build(option_columns, slack_columns)
 
 
@@ -463,5 +516,5 @@ def decode(form: Formulation, cands: Candidates, x: np.ndarray) -> list[tuple[Op
         nodes = cands.pools[o.pool].nodes * round(value) if cands.pools[o.pool].role == "training" else round(value)
         if nodes > 0:
             placed.append((o, int(nodes)))
-    placed.sort(key=lambda item: (item[0].pool, item[0].site, item[0].rank))
+    placed.sort(key=lambda item: (item[0].pool, item[0].site, item[0].spot, item[0].rank))
     return placed

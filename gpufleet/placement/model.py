@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
+from gpufleet.capacity import SpotSpec
 from gpufleet.errors import BindingConstraint, InfeasiblePlanError, Issues, SpecError
 from gpufleet.spec import InferenceLoad, Site, SiteLosses
 from gpufleet.validation import StrictModel, did_you_mean, format_loc, issues_from_validation, repeated
@@ -48,6 +49,10 @@ class PoolSpec(StrictModel):
         survive_site_losses: inference only; failure domains the pool must survive losing
             (default: the fleet spec's, ``InferenceLoad.survive_site_losses``: 0).
         zone: training only; pin the pool to this zone (default: the site's first zone).
+        spot: inference only; the share of the pool's nodes that may be spot where a site prices the
+            type as spot (``Site.spot_price_per_gpu_hour``), and the share of them reclaimed at once.
+        peak_nodes: inference with ``spot``: nodes that must remain after the reclaim (the forecast
+            peak; default ``nodes``, which leaves no room for spot when all of it may be reclaimed).
     """
 
     name: str = Field(min_length=1)
@@ -58,6 +63,13 @@ class PoolSpec(StrictModel):
     sites: list[Name] | None = None
     survive_site_losses: SiteLosses | None = None
     zone: str | None = Field(default=None, min_length=1)
+    spot: SpotSpec | None = None
+    peak_nodes: int | None = Field(default=None, ge=0)
+
+    @property
+    def floor_nodes(self) -> int:
+        """Nodes the pool keeps after the declared spot reclaim: ``peak_nodes``, at most ``nodes``."""
+        return self.nodes if self.peak_nodes is None else min(self.peak_nodes, self.nodes)
 
     @property
     def losses(self) -> int:
@@ -105,17 +117,22 @@ class InstanceFacts:
 
 @dataclass(frozen=True)
 class Assignment:
-    """Nodes of one pool on one instance type in one zone of one site."""
+    """Nodes of one pool on one instance type in one zone of one site, on-demand or spot."""
 
     pool: str
     site: str
     zone: str
     instance_type: str
     nodes: int
+    spot: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """The assignment as a JSON object with the documented keys (its fields, in order)."""
-        return asdict(self)
+        """The assignment as a JSON object: ``pool``, ``site``, ``zone``, ``instance_type``, ``nodes``,
+        and ``"spot": true`` on spot nodes (on-demand assignments keep the original five keys)."""
+        out = asdict(self)
+        if not self.spot:
+            del out["spot"]
+        return out
 
 
 @dataclass
@@ -271,10 +288,11 @@ def check_problem(
         loc = f"sites[{i}]"
         if len(set(site.zones)) != len(site.zones):
             issues.add(f"{loc}.zones", f"duplicate zones in {site.zones!r}", "distinct zone names")
-        for gpu in site.quota_gpus:
-            if gpu not in gpu_models:
-                issues.add(format_loc((gpu,), f"{loc}.quota_gpus"), f"unknown GPU model {gpu!r}{did_you_mean(gpu, gpu_models)}", ", ".join(gpu_models))
-        for table in ("price_per_gpu_hour", "node_power_kw"):
+        for quotas in ("quota_gpus", "spot_quota_gpus"):
+            for gpu in getattr(site, quotas):
+                if gpu not in gpu_models:
+                    issues.add(format_loc((gpu,), f"{loc}.{quotas}"), f"unknown GPU model {gpu!r}{did_you_mean(gpu, gpu_models)}", ", ".join(gpu_models))
+        for table in ("price_per_gpu_hour", "spot_price_per_gpu_hour", "node_power_kw"):
             for itype in getattr(site, table):
                 ploc = format_loc((itype,), f"{loc}.{table}")
                 fact = check_type(ploc, itype)
@@ -297,6 +315,9 @@ def check_problem(
                 issues.add(f"{loc}.sites[{r}]", f"no site is named {name!r}{did_you_mean(name, site_names)}", "names of sites[]")
         if pool.role == "training" and pool.survive_site_losses is not None:
             issues.add(f"{loc}.survive_site_losses", f"applies to inference pools only, got {pool.survive_site_losses} on a training pool", "omit it for training pools")
+        for field_name in ("spot", "peak_nodes"):
+            if pool.role == "training" and getattr(pool, field_name) is not None:
+                issues.add(f"{loc}.{field_name}", "applies to inference pools only", "omit it for training pools")
         if pool.zone is not None:
             if pool.role != "training":
                 issues.add(f"{loc}.zone", f"applies to training pools only, got {pool.zone!r} on an inference pool", "omit it for inference pools")

@@ -173,7 +173,8 @@ def spread_over_zones(cands: Candidates, placed: list[tuple[Option, int]]) -> li
     """Turn nodes per (pool, site, type) into assignments per zone.
 
     A training pool goes whole into its pinned zone, or the site's first zone. An inference pool's
-    nodes at a site are dealt over the site's zones round-robin, types in preference order, starting
+    nodes at a site are dealt over the site's zones round-robin, on-demand before spot, types in
+    preference order, starting
     at zone ``pool index mod zones`` so the remainders of different pools land in different zones:
     per pool and site, zone counts differ by at most one.
 
@@ -200,10 +201,10 @@ def spread_over_zones(cands: Candidates, placed: list[tuple[Option, int]]) -> li
         cursor[(o.pool, o.site)] = (pos + nodes) % n_zones
         for z, count in enumerate(counts):
             if count:
-                out.append(Assignment(pool.name, site.name, site.zones[z], o.instance_type, count))
+                out.append(Assignment(pool.name, site.name, site.zones[z], o.instance_type, count, spot=o.spot))
     zone_order = {(s.name, z): i for s in cands.sites for i, z in enumerate(s.zones)}
     site_order = {s.name: i for i, s in enumerate(cands.sites)}
     pool_order = {p.name: i for i, p in enumerate(cands.pools)}
     rank = {(p.name, t): r for p in cands.pools for r, t in enumerate(p.instance_types)}
-    out.sort(key=lambda a: (pool_order[a.pool], site_order[a.site], zone_order[(a.site, a.zone)], rank[(a.pool, a.instance_type)]))
+    out.sort(key=lambda a: (pool_order[a.pool], site_order[a.site], zone_order[(a.site, a.zone)], a.spot, rank[(a.pool, a.instance_type)]))
     return out

@@ -56,6 +56,7 @@ def verify(problem: PlacementProblem, facts: Mapping[str, InstanceFacts], result
     carbon_price = problem.carbon_price_per_tonne or 0.0
     kw_at_site: dict[str, float] = defaultdict(float)
     gpus_at_site: dict[tuple[str, str], int] = defaultdict(int)
+    spot_gpus_at_site: dict[tuple[str, str], int] = defaultdict(int)
     by_pool: dict[str, list[Any]] = defaultdict(list)
     cost = 0.0
     for a in result.assignments:
@@ -66,12 +67,17 @@ def verify(problem: PlacementProblem, facts: Mapping[str, InstanceFacts], result
         assert f.cloud == s.cloud
         assert p.regions is None or s.region in p.regions
         assert p.sites is None or s.name in p.sites
-        prices = s.price_per_gpu_hour
-        assert not prices or a.instance_type in prices, f"{a.instance_type} unpriced at {a.site}"
-        price = prices[a.instance_type] if prices else 0.0
+        if a.spot:  # spot: the site's spot price and spot quota, an inference pool with a spot share
+            assert p.spot is not None and a.instance_type in s.spot_price_per_gpu_hour
+            price = s.spot_price_per_gpu_hour[a.instance_type]
+            spot_gpus_at_site[(a.site, f.gpu)] += a.nodes * f.gpus
+        else:
+            prices = s.price_per_gpu_hour
+            assert not prices or a.instance_type in prices, f"{a.instance_type} unpriced at {a.site}"
+            price = prices[a.instance_type] if prices else 0.0
+            gpus_at_site[(a.site, f.gpu)] += a.nodes * f.gpus
         kw = a.nodes * s.node_power_kw.get(a.instance_type, f.node_power_kw) * s.pue
         kw_at_site[a.site] += kw
-        gpus_at_site[(a.site, f.gpu)] += a.nodes * f.gpus
         cost += a.nodes * f.gpus * price + carbon_price * kw * (s.carbon_g_per_kwh or 0.0) / 1e6
         by_pool[a.pool].append(a)
     for name, s in sites.items():
@@ -79,6 +85,8 @@ def verify(problem: PlacementProblem, facts: Mapping[str, InstanceFacts], result
         assert math.isclose(result.site_power_mw[name], kw_at_site[name] / 1000, abs_tol=1e-5)
         for gpu, quota in s.quota_gpus.items():
             assert gpus_at_site[(name, gpu)] <= quota, f"{gpu} quota over at {name}"
+        for gpu, quota in s.spot_quota_gpus.items():
+            assert spot_gpus_at_site[(name, gpu)] <= quota, f"{gpu} spot quota over at {name}"
     for name, p in pools.items():
         placed = by_pool[name]
         total = sum(a.nodes for a in placed)
@@ -96,6 +104,10 @@ def verify(problem: PlacementProblem, facts: Mapping[str, InstanceFacts], result
         for a in placed:
             load[sites[a.site].failure_domain or f"site:{a.site}"] += a.nodes
         assert total >= p.nodes
+        spot = sum(a.nodes for a in placed if a.spot)
+        if p.spot is not None:  # at most max_fraction spot; the rest carries the floor after the reclaim
+            assert spot <= p.spot.max_fraction * total + 1e-9, f"pool {name}: {spot} of {total} spot"
+            assert total - p.spot.reclaim_fraction * spot >= p.floor_nodes - 1e-9, f"pool {name}: floor"
         for lost in itertools.combinations(sorted(load), min(k, len(load))):
             assert total - sum(load[d] for d in lost) >= p.nodes, f"pool {name} does not survive losing {lost}"
         per_zone: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
