@@ -15,6 +15,14 @@ choices made here (read 2026-11):
   :func:`gpufleet.clouds.aws.profile.warm_pool_limits`).
 * Warm pools cannot be added to a group with a mixed instances policy:
   https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html
+* Spot in an inference group (``PoolPlan.spot_nodes``): one group with a mixed instances policy whose
+  instances distribution launches ``OnDemandBaseCapacity`` = the plan's on-demand floor first and
+  only spot above it (``OnDemandPercentageAboveBaseCapacity`` 0), spot allocation strategy
+  ``price-capacity-optimized``, which AWS recommends for most spot workloads, and Capacity
+  Rebalancing on, so the group replaces a spot instance at elevated risk of interruption before it is
+  reclaimed (https://docs.aws.amazon.com/autoscaling/ec2/userguide/mixed-instances-groups-set-up-overview.html,
+  https://docs.aws.amazon.com/autoscaling/ec2/userguide/allocation-strategies.html,
+  https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html).
 * The metric path of an inference pool: a node role that may only ``cloudwatch:PutMetricData`` into
   the pool's namespace (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html)
   through an instance profile, and in the site's VPC an interface endpoint for CloudWatch
@@ -64,6 +72,9 @@ from gpufleet.clouds.aws.profile import (
 from gpufleet.names import TAG_SITE
 from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
+
+SPOT_ALLOCATION_STRATEGY = "price-capacity-optimized"
+"""AWS's recommended spot allocation strategy: the lowest-priced pools with the most spare capacity."""
 
 ROOT_VOLUME_GIB = 512
 """Encrypted gp3 root volume; the DLAMI needs ~100 GiB and containers and checkpoints need the rest."""
@@ -267,7 +278,7 @@ class AwsBackend(CloudBackend):
         notes: list[str] = []
         extra: dict[str, Any] = {}
         warm = 0
-        if pool.fallback_instance_types:
+        if pool.fallback_instance_types or pool.spot_nodes:
             extra["mixed_instances_policy"] = aws.autoscaling.GroupMixedInstancesPolicyArgs(
                 launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
                     launch_template_specification=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
@@ -275,12 +286,12 @@ class AwsBackend(CloudBackend):
                     overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(instance_type=t)
                                for t in (pool.instance_type, *pool.fallback_instance_types)],
                 ),
-                instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
-                    on_demand_allocation_strategy="prioritized", on_demand_base_capacity=0,
-                    on_demand_percentage_above_base_capacity=100),
+                instances_distribution=_instances_distribution(pool),
             )
+            why = "spot above the on-demand floor" if pool.spot_nodes else "fallback instance types"
             notes.append("no warm pool: EC2 Auto Scaling refuses warm pools on groups with a mixed instances "
-                         "policy (fallback instance types); min_nodes stay running instead")
+                         f"policy ({why}); min_nodes stay running instead")
+            extra["capacity_rebalance"] = True if pool.spot_nodes else None
         else:
             extra["launch_template"] = spec
             warm = pool.min_nodes
@@ -331,3 +342,14 @@ class AwsBackend(CloudBackend):
                            policy=metric_publish_policy(pool.scaling_metric_namespace), opts=child(owner))
         return aws.iam.InstanceProfile(f"{name}-node-profile", name_prefix=prefix, role=role.name,
                                        tags=_tags(pool.tags, f"{name}-node-profile"), opts=child(owner))
+
+
+def _instances_distribution(pool: PoolPlan) -> aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs:
+    """On-demand only (fallback types), or the plan's on-demand floor as base capacity and spot above it."""
+    if not pool.spot_nodes:
+        return aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
+            on_demand_allocation_strategy="prioritized", on_demand_base_capacity=0,
+            on_demand_percentage_above_base_capacity=100)
+    return aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
+        on_demand_allocation_strategy="prioritized", on_demand_base_capacity=pool.on_demand_nodes,
+        on_demand_percentage_above_base_capacity=0, spot_allocation_strategy=SPOT_ALLOCATION_STRATEGY)

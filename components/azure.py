@@ -6,6 +6,14 @@ the default resource group) is in :mod:`gpufleet.clouds.azure.profile`; this mod
 single-placement-group scale set per InfiniBand island of the plan, a NAT gateway where the site's
 pools need outbound access, and for each inference scale set a system-assigned identity allowed to
 publish the scaling metric about itself.
+
+Spot above the on-demand floor (``PoolPlan.spot_nodes``) is a second scale set beside the regular
+one, ``priority: Spot`` with eviction policy ``Delete`` (an evicted VM's disks go with it, so it costs
+nothing more) and ``billingProfile.maxPrice: -1`` (evicted only for capacity, never for price), with its
+own autoscale setting from 0 to the spot nodes: https://learn.microsoft.com/en-us/azure/virtual-machine-scale-sets/use-spot.
+Not the Spot Priority Mix of one scale set: Azure documents it for Flexible orchestration only
+(https://learn.microsoft.com/en-us/azure/virtual-machine-scale-sets/spot-priority-mix), and the
+inference scale sets here are Uniform.
 """
 
 from __future__ import annotations
@@ -54,11 +62,18 @@ def _computer_name_prefix(name: str) -> str:
     return name[:50].rstrip("-")
 
 
+SPOT_MAX_PRICE = -1.0
+"""Pay up to the on-demand price: a spot VM is then evicted for capacity only, never for price."""
+
+
 def _vm_profile(name: str, instance_type: str, subnet_id: pulumi.Input[str], image: str | None,
-                ssh_public_key: str, capacity_reservation_group: str | None = None
+                ssh_public_key: str, capacity_reservation_group: str | None = None, spot: bool = False
                 ) -> azure.compute.VirtualMachineScaleSetVMProfileArgs:
     image_reference, custom_data = _image(instance_type, image)
     return azure.compute.VirtualMachineScaleSetVMProfileArgs(
+        priority=azure.compute.VirtualMachinePriorityTypes.SPOT if spot else None,
+        eviction_policy=azure.compute.VirtualMachineEvictionPolicyTypes.DELETE if spot else None,
+        billing_profile=azure.compute.BillingProfileArgs(max_price=SPOT_MAX_PRICE) if spot else None,
         os_profile=azure.compute.VirtualMachineScaleSetOSProfileArgs(
             computer_name_prefix=_computer_name_prefix(name),
             admin_username=ADMIN_USER,
@@ -179,9 +194,15 @@ class AzureBackend(CloudBackend):
         return ClusterBuild(node_group_ids=scale_sets, placement_ids=placement_ids,
                             fabric_interfaces_attached=self.profile.fabric_interfaces(row))
 
-    def build_inference(self, owner: Any, args: InferencePoolArgs) -> PoolBuild:
+    def _serving_scale_set(self, owner: Any, name: str, args: InferencePoolArgs, minimum: int, maximum: int,
+                           spot_beside: azure.compute.VirtualMachineScaleSet | None = None
+                           ) -> tuple[azure.compute.VirtualMachineScaleSet, azure.monitor.AutoscaleSetting]:
+        """A Uniform serving scale set of ``args.pool``'s type from ``minimum`` to ``maximum`` VMs, its
+        identity allowed to publish the metric about it, and its autoscale setting. ``spot_beside``: the
+        set is Spot priority and scales on the tokens/s per VM of that (on-demand) set, since a spot
+        set at 0 VMs posts no metric of its own."""
+        spot = spot_beside is not None
         pool = args.pool
-        name = owner.pulumi_resource_name
         group = args.network.handles["resource_group"]
         zones = list(pool.zones)
         vmss = azure.compute.VirtualMachineScaleSet(
@@ -189,7 +210,7 @@ class AzureBackend(CloudBackend):
             resource_group_name=group.name,
             location=pool.region,
             orchestration_mode=azure.compute.OrchestrationMode.UNIFORM,
-            sku=azure.compute.SkuArgs(name=pool.instance_type, tier="Standard", capacity=pool.min_nodes),
+            sku=azure.compute.SkuArgs(name=pool.instance_type, tier="Standard", capacity=minimum),
             # Serving needs no InfiniBand; several placement groups let the set grow past 100 VMs.
             single_placement_group=False,
             overprovision=False,
@@ -200,7 +221,7 @@ class AzureBackend(CloudBackend):
             identity=azure.compute.VirtualMachineScaleSetIdentityArgs(
                 type=azure.compute.ResourceIdentityType.SYSTEM_ASSIGNED),
             virtual_machine_profile=_vm_profile(name, pool.instance_type, args.network.subnet_ids[zones[0]],
-                                                args.image, args.ssh_public_key or ""),
+                                                args.image, args.ssh_public_key or "", spot=spot),
             tags=pool.tags,
             opts=child(owner, ignore_changes=["sku.capacity"]),
         )
@@ -221,7 +242,7 @@ class AzureBackend(CloudBackend):
         def trigger(operator: azure.monitor.ComparisonOperationType, threshold: float) -> azure.monitor.MetricTriggerArgs:
             return azure.monitor.MetricTriggerArgs(
                 metric_name=pool.scaling_metric_name, metric_namespace=pool.scaling_metric_namespace,
-                metric_resource_uri=vmss.id, operator=operator, threshold=threshold,
+                metric_resource_uri=(spot_beside or vmss).id, operator=operator, threshold=threshold,
                 statistic=azure.monitor.MetricStatisticType.AVERAGE,
                 time_aggregation=azure.monitor.TimeAggregationType.AVERAGE, time_grain="PT1M", time_window="PT5M",
                 # Each VM posts its own tokens/s; the average over the posts is already per instance.
@@ -236,7 +257,7 @@ class AzureBackend(CloudBackend):
             profiles=[azure.monitor.AutoscaleProfileArgs(
                 name="tokens-per-node",
                 capacity=azure.monitor.ScaleCapacityArgs(
-                    minimum=str(pool.min_nodes), maximum=str(pool.nodes), default=str(pool.min_nodes)),
+                    minimum=str(minimum), maximum=str(maximum), default=str(minimum)),
                 rules=[
                     azure.monitor.ScaleRuleArgs(
                         metric_trigger=trigger(azure.monitor.ComparisonOperationType.GREATER_THAN, target),
@@ -253,7 +274,20 @@ class AzureBackend(CloudBackend):
             tags=pool.tags,
             opts=child(owner, depends_on=[publisher]),
         )
+        return vmss, setting
+
+    def build_inference(self, owner: Any, args: InferencePoolArgs) -> PoolBuild:
+        pool = args.pool
+        name = owner.pulumi_resource_name
+        on_demand = pool.on_demand_nodes
+        vmss, setting = self._serving_scale_set(owner, name, args, min(pool.min_nodes, on_demand), on_demand)
+        if pool.spot_nodes:
+            self._serving_scale_set(owner, f"{name}-spot", args, max(pool.min_nodes - on_demand, 0),
+                                    pool.spot_nodes, spot_beside=vmss)
         notes = ["no standby pool: Azure keeps warm capacity as the scale set's minimum (min_nodes running)",
+                 *([f"{pool.spot_nodes} spot VMs in a second scale set ({name}-spot-vmss, Spot priority, evicted "
+                    "VMs deleted, max price -1) beside the on-demand floor, scaled on the on-demand set's "
+                    "tokens/s per VM"] if pool.spot_nodes else []),
                  f"every VM posts {pool.scaling_metric_name} (namespace {pool.scaling_metric_namespace}, its own "
                  f"tokens/s, once a minute) to {metrics_ingestion_url(pool.region, '<scale set id>')} with a "
                  f"token for {METRICS_TOKEN_AUDIENCE} from the scale set's managed identity"]

@@ -11,6 +11,13 @@ this module builds it:
   reservation-bound provisioning model where the profile says so);
 * per inference pool: a service account allowed to write Cloud Monitoring metrics (and nothing else),
   a template running as it, a BALANCED regional MIG and an autoscaler on the per-instance metric;
+  with spot nodes in the plan (``PoolPlan.spot_nodes``), a second regional MIG beside it whose
+  template sets ``scheduling.provisioning_model: SPOT`` (with ``preemptible: true`` and
+  ``automatic_restart: false``, as a Spot VM requires) and ``instance_termination_action: DELETE``
+  (a preempted VM is deleted and its MIG recreates it when capacity returns), autoscaled from one VM
+  per zone, so the group always has instances publishing the per-instance metric, up to the spot
+  nodes (https://cloud.google.com/compute/docs/instances/spot,
+  https://cloud.google.com/compute/docs/instance-groups/create-mig-with-spot-vms).
 * a pool on Cloud TPUs: TPU slices and TPU VMs, built by :mod:`components.gcp_tpu`.
 
 Both MIGs wait for their VMs (``wait_for_instances``): pulumi_gcp 10.2.0 documents that without it the
@@ -72,6 +79,10 @@ from gpufleet.plan import PoolPlan
 from gpufleet.spec import SiteSpec
 
 BOOT_DISK_GIB = 500
+SPOT = "SPOT"
+"""The provisioning model of a Spot VM (https://cloud.google.com/compute/docs/instances/spot)."""
+SPOT_TERMINATION = "DELETE"
+"""What becomes of a preempted Spot VM: deleted (no disk to keep paying for); its MIG recreates it."""
 
 
 def _fabric_subnet(slot: int) -> str:
@@ -169,15 +180,16 @@ class GcpBackend(CloudBackend):
                   nics: list[gcp.compute.InstanceTemplateNetworkInterfaceArgs], *, provisioning_model: str | None = None,
                   **extra: Any) -> gcp.compute.InstanceTemplate:
         disk_type = "hyperdisk-balanced" if machine_family(row.instance_type) in HYPERDISK_ONLY else "pd-balanced"
+        spot = provisioning_model == SPOT
         return gcp.compute.InstanceTemplate(
             name,
             machine_type=row.instance_type,
             disks=[gcp.compute.InstanceTemplateDiskArgs(source_image=image, boot=True, auto_delete=True,
                                                         disk_size_gb=BOOT_DISK_GIB, disk_type=disk_type)],
             network_interfaces=nics,
-            scheduling=gcp.compute.InstanceTemplateSchedulingArgs(on_host_maintenance="TERMINATE",
-                                                                  automatic_restart=True,
-                                                                  provisioning_model=provisioning_model),
+            scheduling=gcp.compute.InstanceTemplateSchedulingArgs(
+                on_host_maintenance="TERMINATE", automatic_restart=not spot, provisioning_model=provisioning_model,
+                preemptible=True if spot else None, instance_termination_action=SPOT_TERMINATION if spot else None),
             metadata={"enable-oslogin": "TRUE"},
             labels=dict(sorted(pool.tags.items())),
             opts=child(owner),
@@ -258,11 +270,38 @@ class GcpBackend(CloudBackend):
                                   [self._nic(system, system_subnet, "GVNIC")],
                                   service_account=gcp.compute.InstanceTemplateServiceAccountArgs(
                                       email=email, scopes=list(NODE_SCOPES)))
+        on_demand = pool.on_demand_nodes
+        group, autoscaler = self._serving_group(owner, name, pool, template, min(pool.min_nodes, on_demand), on_demand,
+                                                standby=True)
+        spot_notes: list[str] = []
+        if pool.spot_nodes:
+            spot_template = self._template(owner, f"{name}-spot-template", pool, row,
+                                           self._image(owner, row, args.image),
+                                           [self._nic(system, system_subnet, "GVNIC")], provisioning_model=SPOT,
+                                           service_account=gcp.compute.InstanceTemplateServiceAccountArgs(
+                                               email=email, scopes=list(NODE_SCOPES)))
+            least = min(len(pool.zones), pool.spot_nodes)
+            self._serving_group(owner, f"{name}-spot", pool, spot_template,
+                                max(pool.min_nodes - on_demand, least), pool.spot_nodes, standby=False)
+            spot_notes.append(f"{pool.spot_nodes} spot VMs in a second MIG ({name}-spot-mig, provisioning model SPOT, "
+                              f"preempted VMs deleted) beside the on-demand floor; {least} of them always run so "
+                              "the group publishes the metric it scales on")
+        notes = ["the managed instance group carries no labels (GCP has none on MIGs); its template does",
+                 f"nodes write {metric_type(pool)} (gce_instance) as {service_account_id(pool.name)}, which may "
+                 f"only write metrics ({MONITORING_WRITER_ROLE}), through Private Google Access", *spot_notes]
+        return PoolBuild(node_group_id=group.self_link, autoscaler_id=autoscaler.self_link,
+                         warm_nodes=min(pool.min_nodes, on_demand), notes=notes)
+
+    def _serving_group(self, owner: Any, name: str, pool: PoolPlan, template: gcp.compute.InstanceTemplate,
+                       minimum: int, maximum: int, *, standby: bool
+                       ) -> tuple[gcp.compute.RegionInstanceGroupManager, gcp.compute.RegionAutoscaler]:
+        """A BALANCED regional MIG of ``template`` autoscaled from ``minimum`` to ``maximum`` on the pool's
+        per-instance metric; ``standby``: its minimum also kept as stopped VMs it starts first on scale-out."""
         warmup = min(int(pool.boot_minutes * 60), 3600)
         group = gcp.compute.RegionInstanceGroupManager(
             f"{name}-mig",
             region=pool.region,
-            base_instance_name=pool.name[:50].rstrip("-"),
+            base_instance_name=pool.name[:50].rstrip("-") if standby else pool.name[:45].rstrip("-") + "-spot",
             distribution_policy_zones=list(pool.zones),
             distribution_policy_target_shape=INFERENCE_TARGET_SHAPE,
             versions=[gcp.compute.RegionInstanceGroupManagerVersionArgs(name="primary",
@@ -270,11 +309,11 @@ class GcpBackend(CloudBackend):
             # BALANCED does not support proactive redistribution; new templates roll out proactively.
             update_policy=gcp.compute.RegionInstanceGroupManagerUpdatePolicyArgs(
                 type="PROACTIVE", minimal_action="REPLACE", instance_redistribution_type="NONE"),
-            target_size=pool.min_nodes,
+            target_size=minimum,
             # Warm capacity: stopped, pre-initialised VMs the MIG starts first on scale-out.
             standby_policy=gcp.compute.RegionInstanceGroupManagerStandbyPolicyArgs(
-                mode="SCALE_OUT_POOL", initial_delay_sec=warmup),
-            target_stopped_size=pool.min_nodes,
+                mode="SCALE_OUT_POOL", initial_delay_sec=warmup) if standby else None,
+            target_stopped_size=minimum if standby else None,
             wait_for_instances=True,  # the minimum and the standby pool exist before `pulumi up` succeeds
             wait_for_instances_status="STABLE",
             opts=child(owner, ignore_changes=["targetSize"],
@@ -285,8 +324,8 @@ class GcpBackend(CloudBackend):
             region=pool.region,
             target=group.id,
             autoscaling_policy=gcp.compute.RegionAutoscalerAutoscalingPolicyArgs(
-                min_replicas=pool.min_nodes,
-                max_replicas=pool.nodes,
+                min_replicas=minimum,
+                max_replicas=maximum,
                 cooldown_period=warmup,
                 mode="ON",
                 metrics=[gcp.compute.RegionAutoscalerAutoscalingPolicyMetricArgs(
@@ -297,11 +336,7 @@ class GcpBackend(CloudBackend):
             ),
             opts=child(owner),
         )
-        notes = ["the managed instance group carries no labels (GCP has none on MIGs); its template does",
-                 f"nodes write {metric_type(pool)} (gce_instance) as {service_account_id(pool.name)}, which may "
-                 f"only write metrics ({MONITORING_WRITER_ROLE}), through Private Google Access"]
-        return PoolBuild(node_group_id=group.self_link, autoscaler_id=autoscaler.self_link,
-                         warm_nodes=pool.min_nodes, notes=notes)
+        return group, autoscaler
 
     @staticmethod
     def _metric_writer(owner: Any, name: str, pool: PoolPlan, project: str) -> pulumi.Output[str]:

@@ -280,6 +280,18 @@ SHARED = PolicySpec(
                 "one declaration every stack includes; then rerun `gpufleet fleet check --emit-policy-config`.",
 )
 
+SPOT_FLOOR = _reads_demand(
+    name="on-demand-floor-covers-peak",
+    description="Each inference service with spot capacity keeps enough on-demand capacity (read from its node "
+                "groups: ASG instances distribution, Azure Spot scale sets, GCP SPOT MIGs) to carry its forecast "
+                "peak after its declared share of spot nodes is reclaimed, and runs no more on spot than its "
+                "spot.max_fraction allows.",
+    enforcement="mandatory",
+    remediation="Let the plan set the spot share (fleet spec `spot:`; run `gpufleet plan`) instead of editing the "
+                "instances distribution or spot groups by hand, or lower spot.max_fraction.",
+    severity="critical",
+)
+
 RAN_CLEANLY = PolicySpec(
     name="policies-ran-cleanly",
     description="Every gpufleet policy ran to completion with a valid config: a policy that crashed blocks "
@@ -290,7 +302,7 @@ RAN_CLEANLY = PolicySpec(
 )
 
 POLICIES: tuple[PolicySpec, ...] = (CAPACITY, ZONE_LOSS, WARM, FABRIC, POWER, MEMORY, QUOTA, RUNWAY, SHARED,
-                                    REPLICAS, RAN_CLEANLY)
+                                    REPLICAS, SPOT_FLOOR, RAN_CLEANLY)
 """Every policy, in the order the pack runs them (``policies-ran-cleanly`` last)."""
 
 BY_NAME: dict[str, PolicySpec] = {p.name: p for p in POLICIES}

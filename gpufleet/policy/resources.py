@@ -200,6 +200,9 @@ class NodeGroup:
         autoscaler: the autoscale setting / autoscaler governing it, if any.
         instance_type: read from the launch template / scale-set SKU / instance template.
         templates: the launch or instance templates it launches from.
+        spot_nodes: of ``max_nodes``, how many may be spot (0: all on-demand; None: unknown, so its
+            on-demand capacity cannot be verified).
+        spot_group: every node of the group is spot (an Azure Spot scale set, a GCP SPOT MIG).
     """
 
     resource: Resource
@@ -211,10 +214,18 @@ class NodeGroup:
     autoscaler: Resource | None = None
     instance_type: str | None = None
     templates: list[Resource] = field(default_factory=list)
+    spot_nodes: int | None = 0
+    spot_group: bool = False
 
     @property
     def name(self) -> str:
         return self.resource.name
+
+    @property
+    def on_demand_max_nodes(self) -> int | None:
+        """``max_nodes`` less the spot ones: the on-demand capacity (None when either is unknown)."""
+        unread = self.max_nodes is None or self.spot_nodes is None
+        return 0 if self.spot_group else None if unread else max((self.max_nodes or 0) - (self.spot_nodes or 0), 0)
 
 
 @dataclass
@@ -542,7 +553,8 @@ def names_resource(reference: str, r: Resource) -> bool:
 
 def _attach_autoscalers(pool: Pool, groups: list[NodeGroup], reader: CloudReader) -> None:
     """Pair each of the reader's autoscalers with the node group it targets: by reference when known,
-    else the only group of the pool, else in name order."""
+    else by the one free group it depends on (a target unknown during a preview is still a dependency),
+    else in name order."""
     autoscalers = pool.of_type(*reader.autoscaler_types)
     candidates = [g for g in groups if g.cloud == reader.cloud and g.resource.type in reader.group_types]
     if not autoscalers or not candidates:
@@ -559,6 +571,11 @@ def _attach_autoscalers(pool: Pool, groups: list[NodeGroup], reader: CloudReader
             continue
         hit.autoscaler = a
         free.remove(hit)
+    while pairs := [(a, d[0]) for a in unmatched if len(d := [g for g in free if g.resource.urn in a.dependencies]) == 1]:
+        a, g = pairs[0]  # an autoscaler depending on one free group scales it (several: once the others pair)
+        g.autoscaler = a
+        free.remove(g)
+        unmatched.remove(a)
     for a, g in zip(unmatched, sorted(free, key=lambda x: x.resource.urn), strict=False):
         g.autoscaler = a
     extra = unmatched[len(free):]

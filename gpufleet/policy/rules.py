@@ -548,6 +548,12 @@ def _check_replicas(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
     return check_replicas_fit_node_pools(inv, config)
 
 
+def _check_spot_floor(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    from gpufleet.policy.spot import check_on_demand_floor_covers_peak  # it builds on the helpers above
+
+    return check_on_demand_floor_covers_peak(inv, config)
+
+
 RULES: dict[str, Rule] = {
     "capacity-covers-demand": check_capacity_covers_demand,
     "survives-zone-loss": check_survives_zone_loss,
@@ -559,6 +565,7 @@ RULES: dict[str, Rule] = {
     "runway-covers-lead-time": _check_runway,
     "shared-site-limits": _check_shared_sites,
     "replicas-fit-node-pools": _check_replicas,
+    "on-demand-floor-covers-peak": _check_spot_floor,
 }
 """Rule function of each policy (``policies-ran-cleanly`` has none: the pack runs it)."""
 

@@ -22,9 +22,9 @@ from gpufleet.errors import SpecError
 from tests.policies.conftest import PACK_DIR
 from tests.policies.policy_baseline import UNKNOWN, Stack
 
-POLICIES = ["capacity-covers-demand", "gpu-quota-respected", "model-fits-memory", "policies-ran-cleanly",
-            "power-within-envelope", "replicas-fit-node-pools", "runway-covers-lead-time", "shared-site-limits",
-            "survives-zone-loss",
+POLICIES = ["capacity-covers-demand", "gpu-quota-respected", "model-fits-memory", "on-demand-floor-covers-peak",
+            "policies-ran-cleanly", "power-within-envelope", "replicas-fit-node-pools", "runway-covers-lead-time",
+            "shared-site-limits", "survives-zone-loss",
             "training-fabric-complete", "warm-capacity-covers-boot-time"]
 
 

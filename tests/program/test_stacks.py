@@ -14,7 +14,7 @@ from gpufleet.plan import FleetPlan, PoolPlan
 from gpufleet.spec import FleetSpec
 
 REPO = Path(__file__).resolve().parents[2]
-STACK_NAMES = ["dev", "aws-training", "azure-inference", "gcp-a3ultra", "prod", "eks-inference"]
+STACK_NAMES = ["dev", "aws-training", "azure-inference", "gcp-a3ultra", "prod", "eks-inference", "spot-inference"]
 
 Run = Callable[[str], OfflineRun]
 Plan = Callable[[str], tuple[FleetSpec, FleetPlan]]

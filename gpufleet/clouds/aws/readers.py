@@ -5,7 +5,10 @@ resource                                  read
 ========================================  ==========================================================
 ``aws:autoscaling/group:Group``           minSize, maxSize, desiredCapacity (the node count),
                                           availabilityZones (else one zone per subnet), its launch
-                                          templates (by name or id; else all of the pool's)
+                                          templates (by name or id; else all of the pool's),
+                                          mixedInstancesPolicy.instancesDistribution
+                                          (onDemandBaseCapacity, onDemandPercentageAboveBaseCapacity:
+                                          the on-demand part of maxSize, the rest spot)
 ``aws:ec2/launchTemplate:LaunchTemplate`` instanceType, networkInterfaces[].interfaceType (EFA),
                                           instanceMarketOptions.marketType, placement.groupName,
                                           capacityReservationSpecification.capacityReservationTarget
@@ -70,9 +73,10 @@ class AwsReader(CloudReader):
             itype = known(pick(overrides[0], "instanceType"))
         desired = as_int(pick(p, "desiredCapacity"))
         minimum = as_int(pick(p, "minSize"))
-        return NodeGroup(resource=r, cloud=self.cloud, min_nodes=minimum, max_nodes=as_int(pick(p, "maxSize")),
+        maximum = as_int(pick(p, "maxSize"))
+        return NodeGroup(resource=r, cloud=self.cloud, min_nodes=minimum, max_nodes=maximum,
                          count=desired if desired is not None else minimum, zones=zones,
-                         instance_type=itype, templates=linked)
+                         instance_type=itype, templates=linked, spot_nodes=_spot_nodes(p, maximum))
 
     def fabric_problems(self, pool: Pool, row: InstanceType) -> list[str]:
         problems: list[str] = []
@@ -166,6 +170,35 @@ def _linked_templates(asg_props: Mapping[str, Any], templates: list[Resource]) -
     names = {v for v in refs if known(v)}
     matched = [t for t in templates if names & {pick(t.props, "name"), pick(t.props, "namePrefix"), t.name}]
     return matched or list(templates)
+
+
+ON_DEMAND_DEFAULTS = {"onDemandBaseCapacity": 0, "onDemandPercentageAboveBaseCapacity": 100}
+"""EC2 Auto Scaling's defaults for an instances distribution (all on-demand):
+https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_InstancesDistribution.html"""
+
+
+def _spot_nodes(asg_props: Mapping[str, Any], maximum: int | None) -> int | None:
+    """Of ``maximum``, the nodes its instances distribution may launch as spot: those above
+    ``onDemandBaseCapacity`` beyond ``onDemandPercentageAboveBaseCapacity`` (the on-demand part
+    counted down to whole nodes). 0 without a mixed instances policy; None when a value is unknown."""
+    policy = pick(asg_props, "mixedInstancesPolicy")
+    if policy is None:
+        return 0
+    distribution = pick(policy, "instancesDistribution") if isinstance(policy, Mapping) else policy
+    if distribution is None:
+        return 0
+    if maximum is None or not isinstance(distribution, Mapping):
+        return None
+    values = {}
+    for key, default in ON_DEMAND_DEFAULTS.items():
+        raw = pick(distribution, key)
+        values[key] = default if raw is None else as_int(raw)
+    base, percent = values["onDemandBaseCapacity"], values["onDemandPercentageAboveBaseCapacity"]
+    if base is None or percent is None:
+        return None
+    above = max(maximum - base, 0)
+    on_demand = min(base, maximum) + above * min(max(percent, 0), 100) // 100
+    return maximum - on_demand
 
 
 READER = AwsReader()

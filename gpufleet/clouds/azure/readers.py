@@ -4,7 +4,10 @@
 resource                                             read
 ===================================================  ================================================
 ``azure-native:compute:VirtualMachineScaleSet``      sku.capacity (nodes), sku.name, zones,
-                                                     singlePlacementGroup (InfiniBand)
+                                                     singlePlacementGroup (InfiniBand),
+                                                     virtualMachineProfile.priority (``Spot``: every
+                                                     VM spot, no on-demand capacity; unknown: the
+                                                     on-demand capacity cannot be verified)
 ``azure-native:monitor:AutoscaleSetting``            profiles[].capacity.minimum / maximum (the
                                                      smallest over profiles), enabled
 ``azure-native:compute:VirtualMachine``              a group of one: zones, hardwareProfile.vmSize
@@ -27,10 +30,14 @@ from typing import TYPE_CHECKING
 from gpufleet.clouds.azure import aks
 from gpufleet.clouds.azure.profile import AUTOSCALE_SETTINGS, SCALE_SET, VIRTUAL_MACHINE, AzureProfile
 from gpufleet.policy.resources import CloudReader, NodeGroup, Pool, Resource, as_int, known, known_list, pick
-from gpufleet.policy.resources import unknown_at
+from gpufleet.policy.resources import is_unknown, unknown_at
 
 if TYPE_CHECKING:
     from gpufleet.catalog import InstanceType
+
+
+SPOT_PRIORITIES = ("spot", "low")
+"""Scale set priorities whose VMs Azure may evict (``Low`` is the older name of ``Spot``)."""
 
 
 class AzureReader(CloudReader):
@@ -56,8 +63,11 @@ class AzureReader(CloudReader):
                              instance_type=known(pick(p, "vmSize")))
         sku = pick(p, "sku") or {}
         capacity = as_int(pick(sku, "capacity"))
+        priority = pick(pick(p, "virtualMachineProfile") or {}, "priority")
         return NodeGroup(resource=r, cloud=self.cloud, min_nodes=capacity, max_nodes=capacity, count=capacity,
-                         zones=known_list(pick(p, "zones")), instance_type=known(pick(sku, "name")))
+                         zones=known_list(pick(p, "zones")), instance_type=known(pick(sku, "name")),
+                         spot_nodes=None if is_unknown(priority) else 0,
+                         spot_group=str(priority).lower() in SPOT_PRIORITIES)
 
     def apply_autoscaler(self, group: NodeGroup) -> None:
         assert group.autoscaler is not None

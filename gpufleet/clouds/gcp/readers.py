@@ -11,7 +11,10 @@ resource                                                            read
 ``gcp:compute/instanceGroupManager`` (training)                     resourcePolicies.workloadPolicy
 ``gcp:compute/instanceTemplate`` / ``regionInstanceTemplate``       machineType, networkInterfaces[]
                                                                     .nicType, resourcePolicies,
-                                                                    reservationAffinity
+                                                                    reservationAffinity,
+                                                                    scheduling.provisioningModel /
+                                                                    preemptible (a SPOT or preemptible
+                                                                    template makes its MIG all spot)
 ``gcp:compute/resourcePolicy``                                      workloadPolicy.type,
                                                                     groupPlacementPolicy.vmCount
 ``gcp:compute/instance``                                            a group of one: zone, machineType
@@ -25,7 +28,9 @@ resource                                                            read
 ``gcp:tpu/v2Vm`` / ``gcp:tpu/v2QueuedResource``                     TPU slices (:mod:`.tpu_readers`)
 ==================================================================  ===================================
 
-A MIG carries no labels: its autoscaler and itself are found through their pool component.
+A MIG carries no labels: its autoscaler and itself are found through their pool component. Its
+templates are those its versions name, else (a self link unknown during a preview) those it depends
+on, else every template of its pool.
 
 A training MIG's compact placement is a HIGH_THROUGHPUT workload policy on the group, or a specific
 reservation its template consumes (the reservation places its VMs); families without workload policies
@@ -105,10 +110,17 @@ class GcpReader(CloudReader):
         refs.add(pick(p, "instanceTemplate"))
         names = {v for v in refs if known(v)}
         templates = pool.of_type(*TEMPLATES)
-        linked = [t for t in templates if any(names_resource(ref, t) for ref in names)] or list(templates)
+        linked = ([t for t in templates if any(names_resource(ref, t) for ref in names)]
+                  # a reference unknown until apply: the templates the group depends on
+                  or [t for t in templates if t.urn in r.dependencies] or list(templates))
         itype = next((m for m in (_machine_type(pick(t.props, "machineType")) for t in linked) if m), None)
+        scheduling = [pick(t.props, "scheduling") for t in linked]
+        unknown = any(is_unknown(s) or is_unknown(pick(s, "provisioningModel")) or is_unknown(pick(s, "preemptible"))
+                      for s in scheduling)
+        spot = any(str(pick(s, "provisioningModel") or "").upper() == "SPOT" or pick(s, "preemptible") is True
+                   for s in scheduling)
         return NodeGroup(resource=r, cloud=self.cloud, min_nodes=size, max_nodes=size, count=size, zones=zones,
-                         instance_type=itype, templates=linked)
+                         instance_type=itype, templates=linked, spot_nodes=None if unknown else 0, spot_group=spot)
 
     def apply_autoscaler(self, group: NodeGroup) -> None:
         assert group.autoscaler is not None

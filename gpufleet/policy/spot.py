@@ -1,0 +1,90 @@
+"""``on-demand-floor-covers-peak``: a service's on-demand capacity carries its forecast peak after the
+declared spot reclaim, and its spot share stays within the declared ``spot.max_fraction``.
+
+Pure (no Pulumi). The on-demand capacity is read from the resources, each cloud's reader saying which
+part of a node group may be spot (:attr:`~gpufleet.policy.resources.NodeGroup.spot_nodes`,
+``spot_group``): an ASG's instances distribution, an Azure Spot scale set, a GCP SPOT MIG. A value
+that decides it but is unknown during a preview fails the rule closed. The peak is the one
+:mod:`gpufleet.plan` floors spot with: the forecast demand at the end of the horizon (headroom
+excluded) over a node's tokens/s, sized by :mod:`gpufleet.sizing` through
+:mod:`gpufleet.policy.demand`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from gpufleet.policy.resources import Inventory, NodeGroup, as_number, cannot_verify, pick
+from gpufleet.policy.rules import (
+    RuleResult,
+    _lacks_demand,
+    has_unknown,
+    inference_needs,
+    row_for,
+    workloads_of,
+)
+
+NAME = "on-demand-floor-covers-peak"
+
+
+def peak_nodes(demand_at_horizon_tokens_per_s: float, tokens_per_s_per_node: float) -> int:
+    """Nodes the forecast peak needs (headroom excluded), as the plan floors spot with."""
+    return math.ceil(round(demand_at_horizon_tokens_per_s / tokens_per_s_per_node, 9))
+
+
+def _share(spot: Any, name: str, default: float) -> float:
+    value = as_number(pick(spot, name)) if isinstance(spot, Mapping) else None
+    return default if value is None else value
+
+
+def check_on_demand_floor_covers_peak(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
+    """For every inference service with spot capacity: on-demand + (1 − reclaim) × spot ≥ the peak,
+    and spot ≤ ``max_fraction`` × its nodes (a service declaring no spot may have none)."""
+    result = RuleResult()
+    floors = config.get("floors") or {}
+    for workload, _role, pools in workloads_of(inv, floors, role="inference"):
+        if not pools:
+            continue  # capacity-covers-demand reports a floor with nothing provisioned
+        groups: list[NodeGroup] = [g for p in pools for g in p.groups]
+        unread = [g for g in groups if g.on_demand_max_nodes is None]
+        if unread:
+            result.unknown += [cannot_verify(f"{workload}: node group {g.name}",
+                                             "its on-demand capacity (its maximum or its spot share)") for g in unread]
+            continue
+        total = sum(g.max_nodes or 0 for g in groups)
+        on_demand = sum(g.on_demand_max_nodes or 0 for g in groups)
+        spot = total - on_demand
+        if spot == 0:
+            continue  # all on-demand: capacity-covers-demand judges it
+        row = row_for(pools, result, "its on-demand floor")
+        if row is None or has_unknown(pools, result):
+            continue
+        needs = inference_needs(workload, pools, row, floors, result)
+        if _lacks_demand(workload, pools, needs, result):
+            continue
+        where = ", ".join(f"{g.name}: {g.on_demand_max_nodes} on-demand of {g.max_nodes}" for g in groups)
+        for need in needs:
+            declared = need.demand.get("spot")
+            max_fraction = _share(declared, "max_fraction", 0.0)
+            reclaim = _share(declared, "reclaim_fraction", 1.0)
+            if spot > max_fraction * total + 1e-9:
+                allowed = math.floor(max_fraction * total + 1e-9)
+                result.add(f"{workload}: {spot:,} of its {total:,} nodes may run on spot, above the "
+                           f"{max_fraction:.0%} its demand allows ({allowed:,} nodes; demand {need.demand.source}); "
+                           f"{where}", pools[0].urn, workload)
+            peak = peak_nodes(need.sizing.demand_at_horizon_tokens_per_s, need.sizing.tokens_per_s_per_node)
+            left = on_demand + (1.0 - reclaim) * spot
+            if left + 1e-9 < peak:
+                short = math.ceil(peak - left - 1e-9)
+                result.add(f"{workload}: after {reclaim:.0%} of its {spot:,} spot nodes are reclaimed, "
+                           f"{left:,.1f} nodes remain ({on_demand:,} on-demand), but the forecast peak of "
+                           f"{need.sizing.demand_at_horizon_tokens_per_s:,.0f} tokens/s needs {peak:,} "
+                           f"({short:,} short; {need.sizing.tokens_per_s_per_node:,.0f} tokens/s per "
+                           f"{row.instance_type} node; demand {need.demand.source}); {where}",
+                           pools[0].urn, workload)
+    return result
+
+
+__all__ = ["NAME", "check_on_demand_floor_covers_peak", "peak_nodes"]
