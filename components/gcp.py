@@ -62,6 +62,7 @@ from gpufleet.clouds.gcp.profile import (
     SYSTEM_MTU,
     TRAINING_WAIT_MINUTES,
     WORKLOAD_POLICY_TYPE,
+    flex_start_run_s,
     image_family,
     is_image_link,
     layout_for,
@@ -81,6 +82,8 @@ from gpufleet.spec import SiteSpec
 BOOT_DISK_GIB = 500
 SPOT = "SPOT"
 """The provisioning model of a Spot VM (https://cloud.google.com/compute/docs/instances/spot)."""
+FLEX_START = "FLEX_START"
+"""The provisioning model of the VMs a Dynamic Workload Scheduler resize request creates."""
 SPOT_TERMINATION = "DELETE"
 """What becomes of a preempted Spot VM: deleted (no disk to keep paying for); its MIG recreates it."""
 
@@ -181,6 +184,7 @@ class GcpBackend(CloudBackend):
                   **extra: Any) -> gcp.compute.InstanceTemplate:
         disk_type = "hyperdisk-balanced" if machine_family(row.instance_type) in HYPERDISK_ONLY else "pd-balanced"
         spot = provisioning_model == SPOT
+        ends = provisioning_model in (SPOT, FLEX_START)  # no restart; deleted when preempted or the run ends
         return gcp.compute.InstanceTemplate(
             name,
             machine_type=row.instance_type,
@@ -188,8 +192,8 @@ class GcpBackend(CloudBackend):
                                                         disk_size_gb=BOOT_DISK_GIB, disk_type=disk_type)],
             network_interfaces=nics,
             scheduling=gcp.compute.InstanceTemplateSchedulingArgs(
-                on_host_maintenance="TERMINATE", automatic_restart=not spot, provisioning_model=provisioning_model,
-                preemptible=True if spot else None, instance_termination_action=SPOT_TERMINATION if spot else None),
+                on_host_maintenance="TERMINATE", automatic_restart=not ends, provisioning_model=provisioning_model,
+                preemptible=True if spot else None, instance_termination_action=SPOT_TERMINATION if ends else None),
             metadata={"enable-oslogin": "TRUE"},
             labels=dict(sorted(pool.tags.items())),
             opts=child(owner),
@@ -236,24 +240,39 @@ class GcpBackend(CloudBackend):
                     key="compute.googleapis.com/reservation-name",
                     values=[reservation_affinity_value(pool.reservation_id)]))
             placement_ids.append(pool.reservation_id)
+        flex = pool.capacity_type == "flex_start"
+        if flex:  # Flex-start VMs hold no reservation; a VM that fails is left for the run to notice
+            extra["reservation_affinity"] = gcp.compute.InstanceTemplateReservationAffinityArgs(type="NO_RESERVATION")
+            group_extra["instance_lifecycle_policy"] = gcp.compute.InstanceGroupManagerInstanceLifecyclePolicyArgs(
+                default_action_on_failure="DO_NOTHING")
+        model = "RESERVATION_BOUND" if reservation_bound(pool) else FLEX_START if flex else None
         template = self._template(owner, f"{name}-template", pool, row, self._image(owner, row, args.image), nics,
-                                  provisioning_model="RESERVATION_BOUND" if reservation_bound(pool) else None,
-                                  **extra)
+                                  provisioning_model=model, **extra)
         group = gcp.compute.InstanceGroupManager(
             f"{name}-mig",
             zone=zone,
             base_instance_name=pool.name[:50].rstrip("-"),
-            target_size=pool.nodes,
+            # flex-start: the resize request adds every node at once when DWS finds them
+            target_size=0 if flex else pool.nodes,
             versions=[gcp.compute.InstanceGroupManagerVersionArgs(name="primary",
                                                                   instance_template=template.self_link_unique)],
             # A new template must not roll a running training cluster: replace nodes only when asked.
             update_policy=gcp.compute.InstanceGroupManagerUpdatePolicyArgs(type="OPPORTUNISTIC",
                                                                            minimal_action="REPLACE"),
-            wait_for_instances=True,  # until STABLE: every VM created, or `pulumi up` fails at the timeout
-            wait_for_instances_status="STABLE",
-            opts=child(owner, custom_timeouts=_timeouts(TRAINING_WAIT_MINUTES)),
+            # until STABLE: every VM created, or `pulumi up` fails at the timeout (flex-start: VMs come later)
+            wait_for_instances=not flex,
+            wait_for_instances_status=None if flex else "STABLE",
+            opts=child(owner, custom_timeouts=_timeouts(TRAINING_WAIT_MINUTES),
+                       ignore_changes=["targetSize"] if flex else None),
             **group_extra,
         )
+        if flex:
+            gcp.compute.ResizeRequest(
+                f"{name}-flex-start", zone=zone, instance_group_manager=group.name, resize_by=pool.nodes,
+                requested_run_duration=gcp.compute.ResizeRequestRequestedRunDurationArgs(
+                    seconds=str(flex_start_run_s(pool))),
+                description=f"gpufleet {pool.name}: {pool.nodes} Flex-start VMs (best-effort, not a reservation)",
+                opts=child(owner))
         return ClusterBuild(node_group_ids=[group.self_link], placement_ids=placement_ids,
                             fabric_interfaces_attached=gpu_nics)
 

@@ -14,6 +14,10 @@ from pydantic import Field, field_validator, model_validator
 from gpufleet.validation import StrictModel
 
 
+UNRESERVED = ("on_demand", "flex_start")
+"""Capacity types that name no reservation."""
+
+
 class CapacitySpec(StrictModel):
     """Where a training cluster's capacity comes from, and whether it uses a placement group.
 
@@ -25,7 +29,9 @@ class CapacitySpec(StrictModel):
     would reject, and ``gpufleet preflight`` compares the name with the reservation's group.
     """
 
-    type: Literal["on_demand", "odcr", "capacity_block", "reservation"] = "on_demand"
+    type: Literal["on_demand", "odcr", "capacity_block", "reservation", "flex_start"] = "on_demand"
+    """``flex_start``: GCP's Dynamic Workload Scheduler (a MIG resize request of Flex-start VMs):
+    best-effort, not a reservation; the VMs come when capacity is found and run at most 7 days."""
     reservation_id: str | None = None
     """ODCR / Capacity Block id (AWS), capacity reservation group id (Azure), reservation name (GCP)."""
     placement_group: bool = True
@@ -50,9 +56,9 @@ class CapacitySpec(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> CapacitySpec:
-        if self.type != "on_demand" and not self.reservation_id:
+        if self.type not in UNRESERVED and not self.reservation_id:
             raise ValueError(f"capacity type {self.type!r} needs reservation_id")
-        if self.type == "on_demand" and self.reservation_id:
+        if self.type in UNRESERVED and self.reservation_id:
             raise ValueError("reservation_id is only valid with type odcr, capacity_block or reservation")
         if self.type == "capacity_block" and self.placement_group:
             raise ValueError(

@@ -12,6 +12,12 @@ Calls, per region the plan uses (every call retried by botocore's ``standard`` r
   ``placement_group_name``: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/cr-cpg.html), and
   the other active reservations of a type (for alternatives).
 
+* ``ec2:GetSpotPlacementScores`` for each pool with spot nodes (``TargetCapacity`` = its spot nodes,
+  one instance type, its region): AWS's 1-10 likelihood that a spot request of that size succeeds
+  now (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-placement-score.html); a score is a
+  hint, never a guarantee. moto 5.2 does not implement the call: against it the check reports
+  "could not be checked" (exit 4).
+
 Only reads live here; :class:`gpufleet.preflight.judge.Judge` judges them, in the words of
 ``preflight.yaml``. botocore's errors are mapped once, by :func:`classify`. boto3 is imported
 inside the methods, so importing this module costs nothing.
@@ -26,7 +32,7 @@ from typing import Any
 from gpufleet.catalog import InstanceType
 from gpufleet.plan import PoolPlan
 from gpufleet.preflight import reads
-from gpufleet.preflight.base import Finding, PreflightOptions, register
+from gpufleet.preflight.base import Finding, PreflightOptions, api_error, register
 from gpufleet.preflight.judge import Judge, catalog_mismatches
 from gpufleet.spec import SiteSpec
 
@@ -46,6 +52,11 @@ applied value, a reservation id that does not exist (or cannot)."""
 THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"})
 AUTH_CODES = frozenset({"AuthFailure", "UnauthorizedOperation", "AccessDenied", "AccessDeniedException",
                         "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException"})
+
+SPOT_SCORE_CHECK = "ec2:GetSpotPlacementScores"
+SPOT_SCORE_LIKELY = 5
+"""A spot placement score (1-10) below this is reported as a warning: a request of that size is
+unlikely to be fulfilled in the region now (10: highly likely)."""
 
 ClientFactory = Callable[[str, str], Any]
 """``(service_name, region) -> boto3 client``."""
@@ -162,6 +173,35 @@ class AwsChecker(Judge):
             return ("no AWS credentials found (botocore's chain: environment, shared credentials and config "
                     "files, SSO, container and instance metadata)")
         return None
+
+    def check(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec]) -> list[Finding]:
+        """The judge's checks, then the spot placement score of each pool with spot nodes (when the
+        credentials let the judge check anything)."""
+        findings = super().check(pools, sites)
+        if any(f.kind == "not_checked" and f.check == self.credential_source for f in findings):
+            return findings
+        by_name = {s.name: s for s in sites}
+        return findings + [self.spot_placement(by_name[p.site], p) for p in pools
+                           if p.cloud == self.cloud and p.spot_nodes and p.site in by_name]
+
+    def spot_placement(self, site: SiteSpec, pool: PoolPlan) -> Finding:
+        """How likely AWS rates a spot request for the pool's spot nodes in its region."""
+        what = f"the spot placement of {pool.spot_nodes} x {pool.instance_type} in {site.region}"
+        answer = self.attempt(lambda: self._client("ec2", site.region).get_spot_placement_scores(
+            InstanceTypes=[pool.instance_type], TargetCapacity=pool.spot_nodes, TargetCapacityUnitType="units",
+            SingleAvailabilityZone=False, RegionNames=[site.region]))
+        if isinstance(answer, reads.ProviderError):
+            return api_error(self.cloud, site.name, [pool], SPOT_SCORE_CHECK, answer, what)
+        scores = [int(s.get("Score", 0)) for s in answer.get("SpotPlacementScores", []) if s.get("Region") == site.region]
+        score = max(scores, default=0)
+        details = {"spot_placement_score": score, "spot_nodes": pool.spot_nodes}
+        if score >= SPOT_SCORE_LIKELY:
+            return Finding(self.cloud, "offering", "ok", site.name, (pool.name,), SPOT_SCORE_CHECK,
+                           f"{what}: score {score}/10, likely to succeed now (a hint, not a guarantee)", details=details)
+        return Finding(self.cloud, "offering", "warning", site.name, (pool.name,), SPOT_SCORE_CHECK,
+                       f"{what}: score {score}/10, unlikely to be fulfilled now; the on-demand floor still carries "
+                       "the peak, but plan for the spot share to be missing (a lower spot.max_fraction, or another "
+                       "region or type)", details=details)
 
     # --- offerings and instance facts ------------------------------------------------------------------
 

@@ -18,6 +18,11 @@ default credentials, GCE metadata). Off Google Cloud the metadata probe is answe
 once instead of waiting on its network timeouts. The project is the site's ``project`` or the
 default credentials' project.
 
+A training run on ``capacity.type: flex_start`` gets a warning whatever the credentials: Dynamic
+Workload Scheduler is best-effort, not a reservation (the resize request waits until Compute Engine
+finds the capacity; the VMs run at most the requested duration, 7 days at most, and are then deleted:
+https://cloud.google.com/compute/docs/instance-groups/about-resize-requests-mig).
+
 Only reads live here; :class:`gpufleet.preflight.judge.Judge` judges them, in the words of
 ``preflight.yaml``. Google's errors are mapped once, by :func:`classify`.
 """
@@ -31,6 +36,7 @@ from dataclasses import replace
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gpufleet.clouds.gcp.profile import flex_start_run_s
 from gpufleet.clouds.gcp.tpu_preflight import OFFERING_CHECK, TpuReads, tpu_client, tpu_generation
 from gpufleet.plan import PoolPlan
 from gpufleet.preflight import reads
@@ -134,6 +140,26 @@ def detect_credentials() -> tuple[Any, str | None, str | None]:
     return credentials, project, None
 
 
+FLEX_START_CHECK = "compute:instanceGroupManagerResizeRequests (Dynamic Workload Scheduler)"
+
+
+def flex_start_notices(pools: Sequence[PoolPlan]) -> list[Finding]:
+    """A warning per flex-start training pool: best-effort capacity, not a reservation."""
+    out = []
+    for pool in pools:
+        if pool.capacity_type != "flex_start":
+            continue
+        run_s = flex_start_run_s(pool)
+        out.append(Finding(
+            "gcp", "reservation", "warning", pool.site, (pool.name,), FLEX_START_CHECK,
+            f"flex-start is best-effort, not a reservation: the resize request for {pool.nodes} x "
+            f"{pool.instance_type} ({pool.gpus} GPUs) in {pool.zones[0]} waits until Dynamic Workload Scheduler "
+            f"finds the capacity, with no start time promised; the VMs then run at most {run_s / 86_400:.2f} days "
+            "and are deleted. For capacity held for you, use a reservation (capacity.type: reservation)",
+            details={"requested_run_duration_s": run_s, "nodes": pool.nodes}))
+    return out
+
+
 @register
 class GcpChecker(Judge, TpuReads):
     """GCP's reads through google-cloud-compute (see the module docstring for the calls)."""
@@ -141,6 +167,10 @@ class GcpChecker(Judge, TpuReads):
     cloud = "gcp"
     quota_unit = "gpus"
     sdk = reads.Sdk(classify, loggers=("google.auth", "urllib3"))
+
+    def check(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec]) -> list[Finding]:
+        """The judge's checks, after the flex-start warnings (which need no API)."""
+        return [*flex_start_notices([p for p in pools if p.cloud == self.cloud]), *super().check(pools, sites)]
 
     def __init__(self, options: PreflightOptions | None = None, *, credentials: Any = None,
                  project: str | None = None, client_factory: ClientFactory | None = None) -> None:

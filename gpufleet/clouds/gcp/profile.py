@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ AUTOSCALERS = ("gcp:compute/regionAutoscaler:RegionAutoscaler", "gcp:compute/aut
 TEMPLATES = ("gcp:compute/instanceTemplate:InstanceTemplate",
              "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate")
 RESOURCE_POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
+RESIZE_REQUEST = "gcp:compute/resizeRequest:ResizeRequest"
 INSTANCE = "gcp:compute/instance:Instance"
 SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
 PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
@@ -224,6 +226,36 @@ def reservation_bound(pool: PoolPlan) -> bool:
     if pool.reservation_bound is not None:
         return pool.reservation_bound
     return machine_family(pool.instance_type) in RESERVATION_BOUND_BY_DEFAULT
+
+
+# --- flex-start (Dynamic Workload Scheduler) -------------------------------------------------------
+# A MIG resize request creates Flex-start VMs all at once when DWS finds the capacity; they run for the
+# requested run duration (10 minutes to 7 days) and are then deleted. Best-effort: no capacity is held
+# (https://cloud.google.com/compute/docs/instance-groups/about-resize-requests-mig,
+# https://cloud.google.com/compute/docs/instances/about-flex-start-vms).
+
+FLEX_START_MAX_RUN_S = 7 * 86_400
+FLEX_START_MIN_RUN_S = 600
+
+
+def flex_start_run_s(pool: PoolPlan) -> int:
+    """The resize request's run duration: the run's planned days at its size, within DWS's bounds."""
+    days = float(pool.sizing.get("days_at_rounded_size", 0.0) or 0.0)
+    return min(max(math.ceil(days * 86_400), FLEX_START_MIN_RUN_S), FLEX_START_MAX_RUN_S)
+
+
+def check_pool_flex_start(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
+    """A flex-start run finishes within the 7 days Flex-start VMs may run (they are deleted after)."""
+    if pool.capacity_type != "flex_start":
+        return []
+    days = float(pool.sizing.get("days_at_rounded_size", 0.0) or 0.0)
+    if days * 86_400 <= FLEX_START_MAX_RUN_S:
+        return []
+    return [Issue(f"{loc}.capacity.type",
+                  f"the run takes {days:.1f} days at {pool.nodes} nodes, but Flex-start VMs run at most 7 days "
+                  "(Compute Engine deletes them at the end of the requested run duration)",
+                  "more nodes (`nodes:`) or a shorter run so it ends within 7 days, or capacity.type on_demand / "
+                  "reservation")]
 
 
 # --- managed instance groups -----------------------------------------------------------------------
@@ -455,12 +487,12 @@ class GcpProfile(CloudProfile):
     name = "gcp"
     title = "GCP"
     fabrics = frozenset({"gpudirect-tcpx", "gpudirect-tcpxo", "rdma", "ici"})
-    capacity_types = frozenset({"on_demand", "reservation"})
+    capacity_types = frozenset({"on_demand", "reservation", "flex_start"})
     site_checks = (check_site_region, check_site_zones, check_site_project, check_site_project_id,
                    check_site_network_cidr, check_site_clear_of_fabric_range, check_site_roce_zones,
                    *gke.SITE_CHECKS)
     pool_checks = (check_pool_nic_layout, check_pool_fabric_enabled, check_pool_reservation_bound,
-                   check_pool_scaling_metric, check_pool_tpu_slice, *gke.POOL_CHECKS)
+                   check_pool_scaling_metric, check_pool_tpu_slice, check_pool_flex_start, *gke.POOL_CHECKS)
     image_forms = "<project>/<family> nor an image self link"
     image_examples = (f"{IMAGE_PROJECT}/ubuntu-accelerator-2204-amd64-with-nvidia-570, or "
                       "projects/<project>/global/images/<image>")

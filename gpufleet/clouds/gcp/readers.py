@@ -17,6 +17,9 @@ resource                                                            read
                                                                     template makes its MIG all spot)
 ``gcp:compute/resourcePolicy``                                      workloadPolicy.type,
                                                                     groupPlacementPolicy.vmCount
+``gcp:compute/resizeRequest`` (flex-start)                          resizeBy: nodes its MIG gains
+                                                                    (instanceGroupManager, else the MIG
+                                                                    it depends on) when DWS finds them
 ``gcp:compute/instance``                                            a group of one: zone, machineType
 ``gcp:container/nodePool`` (GKE)                                    autoscaling total or per-zone bounds
                                                                     × nodeLocations, nodeCount,
@@ -58,6 +61,7 @@ from gpufleet.clouds.gcp.profile import (
     AUTOSCALERS,
     INSTANCE,
     REGION_MIG,
+    RESIZE_REQUEST,
     RESOURCE_POLICY,
     TEMPLATES,
     WORKLOAD_POLICY_FAMILIES,
@@ -83,6 +87,17 @@ def _machine_type(value: object) -> str | None:
     return name.rsplit("/", 1)[-1] if name else None
 
 
+def _with_resize_requests(pool: Pool, mig: Resource, size: int | None) -> int | None:
+    """A MIG's size with the nodes its flex-start resize requests add (None when one is unknown)."""
+    for request in pool.of_type(RESIZE_REQUEST):
+        target = known(pick(request.props, "instanceGroupManager"))
+        if not (names_resource(target, mig) if target else mig.urn in request.dependencies):
+            continue
+        more = as_int(pick(request.props, "resizeBy"))
+        size = None if size is None or more is None else size + more
+    return size
+
+
 class GcpReader(CloudReader):
     """Reads managed instance groups (bounded by their autoscaler) and instances; checks GPU NICs."""
 
@@ -105,7 +120,7 @@ class GcpReader(CloudReader):
         if r.type == INSTANCE:
             return NodeGroup(resource=r, cloud=self.cloud, min_nodes=1, max_nodes=1, count=1, zones=zones,
                              instance_type=known(pick(p, "machineType")))
-        size = as_int(pick(p, "targetSize"))
+        size = _with_resize_requests(pool, r, as_int(pick(p, "targetSize")))
         refs = {pick(v, "instanceTemplate") for v in (pick(p, "versions") or []) if isinstance(v, Mapping)}
         refs.add(pick(p, "instanceTemplate"))
         names = {v for v in refs if known(v)}
