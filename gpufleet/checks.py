@@ -167,6 +167,7 @@ def _check_pool(pool: PoolPlan, loc: str, catalog: Catalog) -> list[Issue]:
     issues += check_fabric_offered(pool, row, profile, loc)
     issues += check_training_fabric(pool, row, profile, loc)
     issues += check_capacity_type(pool, profile, loc)
+    issues += check_spot_platform(pool, loc)
     issues += profile.check_pool(pool, row, loc)
     issues += check_pool_platform(pool, loc)
     return issues
@@ -232,6 +233,16 @@ def check_capacity_type(pool: PoolPlan, profile: CloudProfile, loc: str) -> list
         return []
     return [Issue(f"{loc}.capacity.type", f"capacity type {pool.capacity_type!r} does not exist on {pool.cloud}",
                   ", ".join(sorted(profile.capacity_types)))]
+
+
+def check_spot_platform(pool: PoolPlan, loc: str) -> list[Issue]:
+    """Spot is built as VM groups (an ASG's mixed instances policy, a Spot scale set, a SPOT MIG); a
+    Kubernetes node pool would run the whole pool on-demand while the plan priced part of it as spot."""
+    if not pool.spot_nodes or pool.platform == "vm":
+        return []
+    return [Issue(f"{loc}.spot", f"pool {pool.name} plans {pool.spot_nodes} spot nodes on the Kubernetes platform of "
+                  f"site {pool.site}, where gpufleet builds no spot node pools yet",
+                  "leave spot out for services on Kubernetes sites, or run the service on a site with platform vm")]
 
 
 # --- the program's config ---------------------------------------------------------------------------

@@ -83,3 +83,12 @@ def test_spot_quota_caps_the_spot_share(fleet: dict[str, Any]) -> None:
     fleet["sites"][0]["spot_quota_gpus"] = {"H100": 8}
     (pool,) = build_plan(parse_fleet(fleet), check=False).pools
     assert pool.spot_nodes == 1
+
+
+def test_spot_on_a_kubernetes_site_is_refused_until_node_pools_build_it(fleet: dict[str, Any]) -> None:
+    from tests.test_platforms import on_kubernetes
+
+    fleet = on_kubernetes(_spot_fleet(fleet))
+    with pytest.raises(SpecError, match="builds no spot node pools yet") as err:
+        build_plan(parse_fleet(fleet))
+    assert err.value.issues[0].loc == "fleet.inference[0].spot"
