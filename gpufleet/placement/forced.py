@@ -1,4 +1,5 @@
-"""The placement when nothing is left to choose: every pool has one usable option and loses nothing.
+"""The placement when nothing is left to choose: every pool has one usable option, no spot option, and
+loses nothing.
 
 A training pool with one usable option sits on it (its choice row forces ``y_o = 1``); an inference
 pool with one usable option and ``k_p = 0`` puts all its ``N_p`` nodes there (``T_p = x_o ≥ N_p`` and
@@ -26,8 +27,8 @@ def forced(cands: Candidates) -> list[tuple[Option, int]] | None:
         if pool.nodes == 0:
             continue
         usable = cands.usable(p)
-        if len(usable) != 1 or (pool.role != "training" and pool.losses != 0):
-            return None
+        if len(usable) != 1 or (pool.role != "training" and pool.losses != 0) or cands.spot_options[p]:
+            return None  # a choice left: of option, of a loss to survive, or of a spot share
         [o] = usable
         placed.append((o, pool.nodes))
         # Summed as the program's rows are (power: n · site_kw per column; quota: n · gpus).
