@@ -200,9 +200,8 @@ class NodeGroup:
         autoscaler: the autoscale setting / autoscaler governing it, if any.
         instance_type: read from the launch template / scale-set SKU / instance template.
         templates: the launch or instance templates it launches from.
-        spot_nodes: of ``max_nodes``, how many may be spot (0: all on-demand; None: unknown, so its
-            on-demand capacity cannot be verified).
-        spot_group: every node of the group is spot (an Azure Spot scale set, a GCP SPOT MIG).
+        spot_nodes, spot_group: of ``max_nodes``, how many may be spot (None: unknown); all of them (an
+            Azure Spot scale set, a GCP SPOT MIG). :func:`gpufleet.policy.spot.on_demand_max` reads both.
     """
 
     resource: Resource
@@ -220,12 +219,6 @@ class NodeGroup:
     @property
     def name(self) -> str:
         return self.resource.name
-
-    @property
-    def on_demand_max_nodes(self) -> int | None:
-        """``max_nodes`` less the spot ones: the on-demand capacity (None when either is unknown)."""
-        unread = self.max_nodes is None or self.spot_nodes is None
-        return 0 if self.spot_group else None if unread else max((self.max_nodes or 0) - (self.spot_nodes or 0), 0)
 
 
 @dataclass

@@ -29,6 +29,15 @@ from gpufleet.policy.rules import (
 NAME = "on-demand-floor-covers-peak"
 
 
+def on_demand_max(g: NodeGroup) -> int | None:
+    """A group's maximum less its spot nodes: its on-demand capacity (None when either is unknown)."""
+    if g.spot_group:
+        return 0
+    if g.max_nodes is None or g.spot_nodes is None:
+        return None
+    return max(g.max_nodes - g.spot_nodes, 0)
+
+
 def peak_nodes(demand_at_horizon_tokens_per_s: float, tokens_per_s_per_node: float) -> int:
     """Nodes the forecast peak needs (headroom excluded), as the plan floors spot with."""
     return math.ceil(round(demand_at_horizon_tokens_per_s / tokens_per_s_per_node, 9))
@@ -48,13 +57,13 @@ def check_on_demand_floor_covers_peak(inv: Inventory, config: Mapping[str, Any])
         if not pools:
             continue  # capacity-covers-demand reports a floor with nothing provisioned
         groups: list[NodeGroup] = [g for p in pools for g in p.groups]
-        unread = [g for g in groups if g.on_demand_max_nodes is None]
+        unread = [g for g in groups if on_demand_max(g) is None]
         if unread:
             result.unknown += [cannot_verify(f"{workload}: node group {g.name}",
                                              "its on-demand capacity (its maximum or its spot share)") for g in unread]
             continue
         total = sum(g.max_nodes or 0 for g in groups)
-        on_demand = sum(g.on_demand_max_nodes or 0 for g in groups)
+        on_demand = sum(on_demand_max(g) or 0 for g in groups)
         spot = total - on_demand
         if spot == 0:
             continue  # all on-demand: capacity-covers-demand judges it
@@ -64,7 +73,7 @@ def check_on_demand_floor_covers_peak(inv: Inventory, config: Mapping[str, Any])
         needs = inference_needs(workload, pools, row, floors, result)
         if _lacks_demand(workload, pools, needs, result):
             continue
-        where = ", ".join(f"{g.name}: {g.on_demand_max_nodes} on-demand of {g.max_nodes}" for g in groups)
+        where = ", ".join(f"{g.name}: {on_demand_max(g)} on-demand of {g.max_nodes}" for g in groups)
         for need in needs:
             declared = need.demand.get("spot")
             max_fraction = _share(declared, "max_fraction", 0.0)
@@ -87,4 +96,4 @@ def check_on_demand_floor_covers_peak(inv: Inventory, config: Mapping[str, Any])
     return result
 
 
-__all__ = ["NAME", "check_on_demand_floor_covers_peak", "peak_nodes"]
+__all__ = ["NAME", "check_on_demand_floor_covers_peak", "on_demand_max", "peak_nodes"]

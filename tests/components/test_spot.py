@@ -11,6 +11,7 @@ import pytest
 
 from gpufleet.offline import OfflineRun, RecordedResource
 from gpufleet.policy.resources import Resource, build_inventory
+from gpufleet.policy.spot import on_demand_max
 
 Build = Callable[..., OfflineRun]
 
@@ -25,7 +26,7 @@ def _groups(run: OfflineRun) -> dict[str, tuple[int | None, int | None]]:
     resources = [Resource(type=r.type, name=r.name, urn=r.urn, props=dict(r.inputs), parent=r.parent or None,
                           dependencies=tuple(r.dependencies)) for r in run.resources]
     inventory = build_inventory(resources)
-    return {g.name: (g.max_nodes, g.on_demand_max_nodes) for p in inventory.pools.values() for g in p.groups}
+    return {g.name: (g.max_nodes, on_demand_max(g)) for p in inventory.pools.values() for g in p.groups}
 
 
 def test_aws_launches_the_floor_on_demand_and_only_spot_above_it(site_of: Any, pool_of: Any, build: Build) -> None:
