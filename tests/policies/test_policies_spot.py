@@ -61,7 +61,7 @@ def _below_the_peak(resources: list[StackResource]) -> list[StackResource]:
     def at_most_8(props: dict[str, Any]) -> None:
         props["profiles"][0]["capacity"]["maximum"] = "8"
 
-    cut = _edit(resources, ASG, "assistant-70b-aws-use2-nodes", lambda p: _distribution(p).update(onDemandBaseCapacity=0))
+    cut = _edit(resources, ASG, "assistant-70b-aws-use2-spot-nodes", lambda p: _distribution(p).update(onDemandBaseCapacity=0))
     return _edit(cut, SETTING, "assistant-70b-azure-westus3-autoscale", at_most_8)
 
 
@@ -86,17 +86,17 @@ def test_spot_added_by_hand_to_a_service_without_spot_blocks(preview: list[Stack
         props["mixedInstancesPolicy"] = {"instancesDistribution": {"onDemandBaseCapacity": 0,
                                                                    "onDemandPercentageAboveBaseCapacity": 0}}
 
-    mixed = _edit(preview, ASG, "embed-8b-aws-use2-nodes", mix)
+    mixed = _edit(preview, ASG, "embed-8b-aws-use2-spot-nodes", mix)
     messages = _findings(mixed)[0]
     assert any(m.startswith("embed-8b: 6 of its 6 nodes may run on spot, above the 0%") for m in messages), messages
 
 
 def test_an_unknown_on_demand_share_fails_closed(preview: list[StackResource]) -> None:
-    unread = _edit(preview, ASG, "assistant-70b-aws-use2-nodes",
+    unread = _edit(preview, ASG, "assistant-70b-aws-use2-spot-nodes",
                    lambda p: _distribution(p).update(onDemandBaseCapacity=UNKNOWN))
     findings, unknown = _findings(unread)
     assert findings == []
-    assert unknown == ["assistant-70b: node group assistant-70b-aws-use2-nodes: cannot verify its on-demand capacity "
+    assert unknown == ["assistant-70b: node group assistant-70b-aws-use2-spot-nodes: cannot verify its on-demand capacity "
                        "(its maximum or its spot share) because it is unknown until apply"]
 
 
