@@ -87,7 +87,7 @@ def test_flex_start_is_reported_as_best_effort(make_pool: Any) -> None:
                      capacity_type="flex_start", sizing={"days_at_rounded_size": 2.0})
     (finding,) = flex_start_notices([pool])
     assert (finding.severity, finding.kind) == ("warning", "reservation")
-    assert finding.message.startswith("flex-start is best-effort, not a reservation: the resize request for 4 x "
+    assert finding.message.startswith("flex-start is best-effort, not a reservation: the request for 4 x "
                                       "a3-ultragpu-8g (32 GPUs) in us-central1-b waits")
     assert finding.details["requested_run_duration_s"] == 2 * 86_400
     assert flex_start_notices([pool.__class__(**{**pool.__dict__, "capacity_type": "on_demand"})]) == []

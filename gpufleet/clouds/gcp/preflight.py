@@ -144,7 +144,8 @@ FLEX_START_CHECK = "compute:instanceGroupManagerResizeRequests (Dynamic Workload
 
 
 def flex_start_notices(pools: Sequence[PoolPlan]) -> list[Finding]:
-    """A warning per flex-start training pool: best-effort capacity, not a reservation."""
+    """A warning per flex-start training pool (a MIG resize request, or GKE queued provisioning):
+    best-effort capacity, not a reservation."""
     out = []
     for pool in pools:
         if pool.capacity_type != "flex_start":
@@ -152,7 +153,7 @@ def flex_start_notices(pools: Sequence[PoolPlan]) -> list[Finding]:
         run_s = flex_start_run_s(pool)
         out.append(Finding(
             "gcp", "reservation", "warning", pool.site, (pool.name,), FLEX_START_CHECK,
-            f"flex-start is best-effort, not a reservation: the resize request for {pool.nodes} x "
+            f"flex-start is best-effort, not a reservation: the request for {pool.nodes} x "
             f"{pool.instance_type} ({pool.gpus} GPUs) in {pool.zones[0]} waits until Dynamic Workload Scheduler "
             f"finds the capacity, with no start time promised; the VMs then run at most {run_s / 86_400:.2f} days "
             "and are deleted. For capacity held for you, use a reservation (capacity.type: reservation)",
