@@ -92,3 +92,17 @@ class SpotSpec(StrictModel):
     reclaim_fraction: SpotShare = 1.0
     """Share of the spot nodes assumed reclaimed at once (1.0: all of them, as AWS, Azure and GCP
     may reclaim every spot VM with no guarantee)."""
+
+
+def spot_prices(nodes: int, spot_nodes: int, gpus_per_node: int, price: float | None,
+                spot_price: float | None) -> dict[str, Any]:
+    """A pool's ``usd_per_hour`` (its on-demand nodes at the site's price plus its spot nodes at the spot
+    price; None when on-demand nodes have no price) and, with spot nodes, ``spot_nodes`` and
+    ``spot_usd_per_hour``."""
+    on_demand = nodes - spot_nodes
+    on_demand_usd = None if price is None else on_demand * gpus_per_node * price
+    if not spot_nodes:
+        return {"usd_per_hour": on_demand_usd}
+    spot_usd = spot_nodes * gpus_per_node * (spot_price or 0.0)  # a spot option always has its price
+    total = None if on_demand_usd is None and on_demand else (on_demand_usd or 0.0) + spot_usd
+    return {"usd_per_hour": total, "spot_nodes": spot_nodes, "spot_usd_per_hour": spot_usd}

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from gpufleet.accelerators import TPU_FIXED_NOTE, replica_sizes, shape_of, tpu_training_shapes
+from gpufleet.capacity import spot_prices
 from gpufleet.catalog import Catalog, InstanceType, load_catalog
 from gpufleet.checks import ProgramSettings, check_clouds, check_settings
 from gpufleet.clouds import profile as cloud_profile
@@ -68,10 +69,8 @@ class PoolPlan:
             (``fabric_setup_by_workload``).
         reservation_bound: training on a GCP reservation: the spec's choice of the reservation-bound
             provisioning model (None: the machine family's default).
-        spot_nodes: inference: of ``nodes``, how many may run on spot (the rest, ``nodes -
-            spot_nodes``, is the on-demand floor); ``spot_usd_per_hour`` their price at the site's
-            spot price (None without spot nodes). ``usd_per_hour`` then adds it to the on-demand part.
-        spot_reclaim_fraction: the service's declared share of spot nodes reclaimed at once.
+        spot_nodes, spot_usd_per_hour, spot_reclaim_fraction: inference: of ``nodes``, those that may
+            be spot, their price (in ``usd_per_hour`` too), the share reclaimed at once (``capacity.spot_prices``).
         notes: what a reader of the plan should know about the pool (e.g. a fabric not enabled).
         platform, cluster: ``vm`` (a node group of VMs) or ``kubernetes`` (a node pool joining the
             site's cluster named ``cluster``; None on VMs), from the site's ``platform``.
@@ -451,8 +450,7 @@ def _place(spec: FleetSpec, sized: list[_Sized], catalog: Catalog, time_limit_s:
                 **({"zone": item.spec.zone} if isinstance(item.spec, TrainingSpec) and item.spec.zone else {}),
                 **({"survive_site_losses": item.spec.survive_site_losses}
                    if isinstance(item.spec, InferenceSpec) else {}),
-                **({"spot": item.spec.spot, "peak_nodes": item.peak_nodes}
-                   if isinstance(item.spec, InferenceSpec) and item.spec.spot else {}),
+                **({"spot": getattr(item.spec, "spot", None), "peak_nodes": item.peak_nodes} if item.peak_nodes is not None else {}),
             }
             for item in sized
         ],
@@ -488,7 +486,8 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
         nodes = sum(nodes_by_zone.values())
         node_kw = _node_power_kw(site, row)
         price = site.price_per_gpu_hour.get(row.instance_type)
-        spot = _spot_facts(site, row, nodes, sum(a.nodes for a in rows if a.spot), price)
+        spot = spot_prices(nodes, sum(a.nodes for a in rows if a.spot), row.gpus, price,
+                           site.spot_price_per_gpu_hour.get(row.instance_type))
         fallbacks = tuple(r.instance_type for r in item.candidates
                           if r.cloud == site.cloud and r.instance_type != row.instance_type)
         common: dict[str, Any] = dict(
@@ -544,19 +543,6 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
                 sizing={**inf.to_dict(), "catalog": catalog_rows}, **spot, **common,
             ))
     return pools
-
-
-def _spot_facts(site: SiteSpec, row: InstanceType, nodes: int, spot_nodes: int,
-                price: float | None) -> dict[str, Any]:
-    """A pool's price, its on-demand part at the site's price and its spot part at the spot price:
-    None when on-demand nodes have no price (the spot part stays in ``spot_usd_per_hour``)."""
-    on_demand = nodes - spot_nodes
-    on_demand_usd = None if price is None else on_demand * row.gpus * price
-    if not spot_nodes:
-        return {"usd_per_hour": on_demand_usd}
-    spot_usd = spot_nodes * row.gpus * site.spot_price_per_gpu_hour[row.instance_type]
-    total = None if on_demand_usd is None and on_demand else (on_demand_usd or 0.0) + spot_usd
-    return {"usd_per_hour": total, "spot_nodes": spot_nodes, "spot_usd_per_hour": spot_usd}
 
 
 def _fabric_facts(row: InstanceType, gap: str | None, by_workload: bool) -> dict[str, Any]:
