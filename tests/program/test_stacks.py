@@ -105,7 +105,7 @@ def test_autoscaler_bounds_equal_the_plan(name: str, stack_run: Run, stack_plan:
             bounds.append((asg.inputs["minSize"], asg.inputs["maxSize"]))
             assert asg.ignore_changes == ("desiredCapacity",)
         for group in owned(run, pool, "aws:eks/nodeGroup:NodeGroup"):
-            bounds.add((group.inputs["scalingConfig"]["minSize"], group.inputs["scalingConfig"]["maxSize"]))
+            bounds.append((group.inputs["scalingConfig"]["minSize"], group.inputs["scalingConfig"]["maxSize"]))
             assert group.ignore_changes == ("scalingConfig.desiredSize",)
         for setting in owned(run, pool, "azure-native:monitor:AutoscaleSetting"):
             capacity = setting.inputs["profiles"][0]["capacity"]
