@@ -99,7 +99,7 @@ class PlatformSpec(StrictModel):
 
     kind: Literal["vm", "kubernetes"] = "vm"
     kubernetes: KubernetesSpec | None = None
-    """The cluster (required with ``kind: kubernetes``)."""
+    """The cluster: set exactly when ``kind`` is ``kubernetes`` (checked below), so readers test this alone."""
 
     @model_validator(mode="after")
     def _cluster_given(self) -> PlatformSpec:

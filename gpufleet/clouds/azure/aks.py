@@ -118,7 +118,7 @@ def infiniband_software_gap(row: InstanceType) -> str | None:
 
 def check_site_aks_cluster_id(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """An existing AKS cluster is named by its resource id, in the site's subscription when it names one."""
-    k8s = site.platform.kubernetes if site.platform.kind == KUBERNETES else None
+    k8s = site.platform.kubernetes
     if k8s is None or k8s.create:
         return []
     field = f"{loc}.platform.kubernetes.cluster_id"
@@ -143,7 +143,7 @@ resource-name-rules, managedClusters: 1–63; the DNS prefix: 1–54, no undersc
 
 def check_site_aks_cluster_name(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """A created AKS cluster's name (``cluster_name``, default ``gpufleet-<site>``) can also be its DNS prefix."""
-    k8s = site.platform.kubernetes if site.platform.kind == KUBERNETES else None
+    k8s = site.platform.kubernetes
     if k8s is None or not k8s.create:
         return []
     name = k8s.name_at(site.name)
@@ -157,7 +157,7 @@ def check_site_aks_cluster_name(site: SiteSpec, pools: Sequence[PoolPlan], loc: 
 def check_site_aks_cluster_limits(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """The site's AKS cluster holds its node pools: at most :data:`CLUSTER_MAX_POOLS` node pools (the
     system pool of a created cluster included) and :data:`CLUSTER_MAX_NODES` nodes."""
-    k8s = site.platform.kubernetes if site.platform.kind == KUBERNETES else None
+    k8s = site.platform.kubernetes
     mine = [p for p in pools if on_kubernetes(p)]
     if k8s is None or not mine:
         return []
@@ -177,7 +177,7 @@ def check_site_aks_cluster_limits(site: SiteSpec, pools: Sequence[PoolPlan], loc
 def check_site_aks_cluster_ranges(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """A created AKS cluster's pod and service ranges (:data:`POD_CIDR`, :data:`SERVICE_CIDR`) stay clear
     of the site's VNet."""
-    k8s = site.platform.kubernetes if site.platform.kind == KUBERNETES else None
+    k8s = site.platform.kubernetes
     if k8s is None or not k8s.create:
         return []
     net = ipaddress.ip_network(site.network_cidr)

@@ -180,7 +180,7 @@ def on_kubernetes(pool: PoolPlan) -> bool:
 def check_site_gke_cluster_id(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """An existing GKE cluster is named by its id, ``projects/<project>/locations/<location>/clusters/<name>``,
     in the site's project and region (a zonal cluster's zone of the region)."""
-    k8s = site.platform.kubernetes if site.platform.kind == KUBERNETES else None
+    k8s = site.platform.kubernetes
     if k8s is None or k8s.create:
         return []
     field = f"{loc}.platform.kubernetes.cluster_id"
@@ -204,7 +204,7 @@ def check_site_gke_cluster_id(site: SiteSpec, pools: Sequence[PoolPlan], loc: st
 def check_site_gke_cluster_name(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
     """A created GKE cluster's name (``cluster_name``, default ``gpufleet-<site>``) is at most 40 lowercase
     letters, digits and hyphens, from a letter, not ending in a hyphen."""
-    k8s = site.platform.kubernetes if site.platform.kind == KUBERNETES else None
+    k8s = site.platform.kubernetes
     if k8s is None or not k8s.create:
         return []
     name = k8s.name_at(site.name)
