@@ -17,7 +17,7 @@ from typing import Any
 from gpufleet import clouds
 from gpufleet.catalog import InstanceType
 from gpufleet.sizing import TrainingSizing, capacity_after_losses
-from gpufleet.sizing import loss_domains as sizing_loss_domains
+from gpufleet.sizing import LossPool, loss_domains as sizing_loss_domains
 
 from gpufleet.policy.demand import (
     Demand,
@@ -251,15 +251,20 @@ def check_survives_zone_loss(inv: Inventory, config: Mapping[str, Any]) -> RuleR
     return result
 
 
-def loss_domains(inv: Inventory, pools: list[Pool]) -> tuple[dict[str, int], dict[str, int]]:
-    """The pools' nodes at full scale per zone and per failure domain, grouped as the plan and the
-    runway report group them (:func:`gpufleet.sizing.loss_domains`)."""
+def loss_pools(inv: Inventory, pools: list[Pool]) -> list[LossPool]:
+    """The pools at full scale as :func:`gpufleet.sizing.loss_domains` reads them: site, its declared
+    failure domain, nodes per zone, nodes."""
     def failure_domain(p: Pool) -> str | None:
         site = inv.sites.get(p.site)
         return site.failure_domain if site and site.failure_domain else None
 
-    return sizing_loss_domains((p.site or p.name, failure_domain(p), p.nodes_by_zone() or {}, p.max_nodes or 0)
-                               for p in pools)
+    return [(p.site or p.name, failure_domain(p), p.nodes_by_zone() or {}, p.max_nodes or 0) for p in pools]
+
+
+def loss_domains(inv: Inventory, pools: list[Pool]) -> tuple[dict[str, int], dict[str, int]]:
+    """The pools' nodes at full scale per zone and per failure domain, grouped as the plan and the
+    runway report group them (:func:`gpufleet.sizing.loss_domains`)."""
+    return sizing_loss_domains(loss_pools(inv, pools))
 
 
 def _check_losses(workload: str, kind: str, by_domain: dict[str, int], losses: int, need: int,

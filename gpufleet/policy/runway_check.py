@@ -22,14 +22,14 @@ from typing import Any
 
 from gpufleet.forecast import growth_at
 from gpufleet.runway import forecast_runway
-from gpufleet.sizing import capacity_after_losses
+from gpufleet.sizing import nodes_after_losses
 from gpufleet.policy.demand import InferenceNeed
 from gpufleet.policy.resources import Inventory, Pool, cannot_verify, is_unknown, pick
 from gpufleet.policy.rules import (
     RuleResult,
     has_unknown,
     inference_needs,
-    loss_domains,
+    loss_pools,
     row_for,
     workloads_of,
 )
@@ -105,15 +105,9 @@ def _check_need(inv: Inventory, workload: str, pools: list[Pool], need: Inferenc
         result.add(f"{workload}: the runway at {confidence} cannot be judged: {exc} (demand {demand.source}); "
                    "give the forecast that quantile or set the policy's confidence within its range", urn, workload)
         return
-    by_zone, by_domain = loss_domains(inv, pools)
-    nodes = sum(p.max_nodes or 0 for p in pools)
-    losses = []
-    if need.zone_losses > 0:
-        nodes = min(nodes, capacity_after_losses(by_zone, need.zone_losses))
-        losses.append(f"{need.zone_losses} zone{'s' if need.zone_losses != 1 else ''}")
-    if need.site_losses > 0:
-        nodes = min(nodes, capacity_after_losses(by_domain, need.site_losses))
-        losses.append(f"{need.site_losses} site{'s' if need.site_losses != 1 else ''}")
+    nodes = nodes_after_losses(loss_pools(inv, pools), zone_losses=need.zone_losses, site_losses=need.site_losses)
+    losses = [f"{n} {kind}{'s' if n != 1 else ''}"
+              for n, kind in ((need.zone_losses, "zone"), (need.site_losses, "site")) if n > 0]
     capacity = nodes * need.sizing.tokens_per_s_per_node
     peak = float(demand.get("peak_tokens_per_s"))
     headroom = float(demand.get("headroom"))
