@@ -1,5 +1,5 @@
 """GCP preflight for Cloud TPU pools: accelerator types per zone through google-cloud-tpu's real REST
-client over recorded HTTP (no network), and TPU quota reported as not checked, never as a pass."""
+client over recorded HTTP (no network); TPU quota and reservations: test_preflight_gcp_tpu_quota.py."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def sites(make_site: Callable[..., Any]) -> list[Any]:
             make_site("gcp-usc1", "gcp", "us-central1", ["us-central1-a"], project=PROJECT)]
 
 
-def test_tpu_types_per_zone_and_quota_not_checked(recorded_http: Callable[..., Any],
+def test_tpu_types_per_zone(recorded_http: Callable[..., Any],
                                                   gcp_client_factory: Callable[..., Any], sites: list[Any],
                                                   make_pool: Callable[..., Any]) -> None:
     train = make_pool("pretrain-tpu-gcp-use5", "gcp", "gcp-use5", "us-east5", "ct5p-hightpu-4t", {"us-east5-a": 16},
@@ -29,6 +29,7 @@ def test_tpu_types_per_zone_and_quota_not_checked(recorded_http: Callable[..., A
     chat = make_pool("chat-tpu-gcp-use5", "gcp", "gcp-use5", "us-east5", "ct6e-standard-8t",
                      {"us-east5-b": 2, "us-east5-c": 2}, role="inference", topology="2x4", accelerator_kind="tpu")
     adapter = recorded_http("gcp_tpu.json")
+    adapter.pending += recorded_http("gcp_tpu_quota.json").pending
     options = PreflightOptions(backoff_initial_s=0.001, backoff_max_s=0.01, retry_deadline_s=5, timeout_s=5)
     checker = GcpChecker(options, credentials=object(), client_factory=gcp_client_factory(adapter))
     findings = checker.check([train, chat], sites)
@@ -41,9 +42,8 @@ def test_tpu_types_per_zone_and_quota_not_checked(recorded_http: Callable[..., A
     assert (short.severity, short.shortfall_gpus) == ("error", 16)
     assert short.message.startswith("ct6e-standard-8t is not offered in us-east5-c (acceleratorTypes.list lists no "
                                     "slice of it there)")
-    for pool in ("pretrain-tpu-gcp-use5", "chat-tpu-gcp-use5"):
-        quota = by[("quota", (pool,))]
-        assert quota.severity == "unknown" and "Cloud TPU quota is per zone and per TPU version" in quota.message
+    for pool in ("pretrain-tpu-gcp-use5", "chat-tpu-gcp-use5"):  # the Cloud TPU quota, not regions.get
+        assert by[("quota", (pool,))].check == "cloudquotas:quotaInfos.list (tpu.googleapis.com)"
     assert not any(f.kind == "catalog" for f in findings)  # the TPU API states no chips or vCPUs per VM
     assert all("compute.googleapis.com" not in url for _, url in adapter.requests)
 

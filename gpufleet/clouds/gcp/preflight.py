@@ -11,7 +11,9 @@ exponential backoff up to ``retry_deadline_s``):
 * ``ReservationsClient.get(project, zone, reservation)``: the reservation a pool counts on, its
   status, machine type, ``count`` and ``inUseCount``;
 * for Cloud TPU pools, the TPU API's accelerator types per zone instead of machine types
-  (:mod:`gpufleet.clouds.gcp.tpu_preflight`).
+  (:mod:`gpufleet.clouds.gcp.tpu_preflight`), and the Cloud TPU service's quota per zone (Cloud
+  Quotas API) and TPU reservations instead of regional GPU quota and Compute reservations
+  (:mod:`gpufleet.clouds.gcp.tpu_quota`).
 
 Credentials: ``google.auth.default()`` (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's application
 default credentials, GCE metadata). Off Google Cloud the metadata probe is answered "not here" at
@@ -38,13 +40,15 @@ from typing import Any
 
 from gpufleet.clouds.gcp.profile import flex_start_run_s
 from gpufleet.clouds.gcp.tpu_preflight import OFFERING_CHECK, TpuReads, tpu_client, tpu_generation
+from gpufleet.clouds.gcp.tpu_quota import TpuQuotaReads, quotas_client
 from gpufleet.plan import PoolPlan
 from gpufleet.preflight import reads
 from gpufleet.preflight.base import Finding, PreflightOptions, register
 from gpufleet.preflight.judge import Judge
 from gpufleet.spec import SiteSpec
 
-SCOPE = "https://www.googleapis.com/auth/compute.readonly"
+SCOPES = ("https://www.googleapis.com/auth/compute.readonly", "https://www.googleapis.com/auth/cloud-platform")
+"""Compute's read-only scope, and the one the Cloud Quotas API's ``quotaInfos.list`` requires."""
 
 GPU_QUOTA_METRICS: dict[str, str] = {
     "nvidia-tesla-a100": "NVIDIA_A100_GPUS",
@@ -63,7 +67,8 @@ metered only as ``GPUS_PER_GPU_FAMILY`` in the Cloud Quotas API: when the region
 the GPU, the quota is reported as not checked, never as a pass."""
 
 ClientFactory = Callable[[str, Any], Any]
-"""``(kind, credentials) -> client``; ``kind`` is ``machine_types``, ``regions``, ``reservations`` or ``tpu``."""
+"""``(kind, credentials) -> client``; ``kind`` is ``machine_types``, ``regions``, ``reservations``, ``tpu``,
+``quotas`` (Cloud Quotas) or ``tpu_reservations`` (the TPU API's ``v2alpha1``)."""
 
 _RESERVATION_PATH = re.compile(
     r"(?:^|/)projects/(?P<project>[^/]+)/zones/(?P<zone>[^/]+)/reservations/(?P<name>[^/]+)$")
@@ -80,8 +85,8 @@ def _compute_v1() -> Any:
 def classify(exc: BaseException) -> reads.Reason | None:
     """The :data:`~gpufleet.preflight.reads.Reason` of a Google error (``None``: not Google's).
 
-    API errors by their HTTP meaning (``NotFound``; ``Unauthenticated`` / ``PermissionDenied`` and
-    google-auth's errors; ``TooManyRequests`` / ``ResourceExhausted``), a ``RetryError`` (the retry
+    API errors by their HTTP meaning (``NotFound``; ``Unauthenticated`` / ``Forbidden``, the 403 a REST
+    client raises and gRPC's ``PermissionDenied`` alike, and google-auth's errors; ``TooManyRequests`` / ``ResourceExhausted``), a ``RetryError`` (the retry
     deadline passed) by its last cause, transport errors of ``requests`` as ``unreachable``,
     anything else as ``failed``.
     """
@@ -93,7 +98,7 @@ def classify(exc: BaseException) -> reads.Reason | None:
         return classify(exc.cause) if exc.cause is not None else "failed"
     if isinstance(exc, gexc.NotFound):
         return "not_found"
-    if isinstance(exc, (gexc.Unauthenticated, gexc.PermissionDenied, GoogleAuthError)):
+    if isinstance(exc, (gexc.Unauthenticated, gexc.Forbidden, GoogleAuthError)):  # Forbidden: 403, PermissionDenied too
         return "auth"
     if isinstance(exc, (gexc.TooManyRequests, gexc.ResourceExhausted)):
         return "throttled"
@@ -130,7 +135,7 @@ def detect_credentials() -> tuple[Any, str | None, str | None]:
     import google.auth
 
     request: Any = None if _on_google_cloud() else _NoMetadataServer()
-    found = reads.attempt(lambda: google.auth.default(scopes=[SCOPE], request=request), classify)
+    found = reads.attempt(lambda: google.auth.default(scopes=list(SCOPES), request=request), classify)
     if isinstance(found, reads.ProviderError) and found.reason == "auth":
         first = str(found.cause).strip().splitlines()[0]
         return None, None, f"no Google credentials found (google.auth.default: {first})"
@@ -162,7 +167,7 @@ def flex_start_notices(pools: Sequence[PoolPlan]) -> list[Finding]:
 
 
 @register
-class GcpChecker(Judge, TpuReads):
+class GcpChecker(Judge, TpuReads, TpuQuotaReads):
     """GCP's reads through google-cloud-compute (see the module docstring for the calls)."""
 
     cloud = "gcp"
@@ -182,9 +187,12 @@ class GcpChecker(Judge, TpuReads):
         self._clients: dict[str, Any] = {}
 
     def make_client(self, kind: str, credentials: Any) -> Any:
-        """A REST client of google-cloud-compute (google-cloud-tpu's for ``tpu``)."""
+        """A REST client of google-cloud-compute (google-cloud-tpu's for ``tpu``, google-cloud-quotas' for
+        ``quotas``; google-cloud-tpu's ``v2alpha1`` gRPC client for ``tpu_reservations``)."""
         if kind == "tpu":
             return tpu_client(credentials)
+        if kind in ("quotas", "tpu_reservations"):
+            return quotas_client(kind, credentials)
         compute_v1 = _compute_v1()
         cls = {"machine_types": compute_v1.MachineTypesClient, "regions": compute_v1.RegionsClient,
                "reservations": compute_v1.ReservationsClient}[kind]
@@ -283,11 +291,22 @@ class GcpChecker(Judge, TpuReads):
 
     # --- quotas --------------------------------------------------------------------------------------
 
+    def check_quotas(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec]) -> list[Finding]:
+        """Regional GPU quota for GPU pools (the judge's); the Cloud TPU service's per-zone quota for TPU pools."""
+        tpu = [p for p in pools if tpu_generation(p.instance_type)]
+        return [*super().check_quotas([p for p in pools if p not in tpu], sites),
+                *self.check_tpu_quotas(tpu, sites, tpu_generation)]
+
+    def check_reservations(self, site: SiteSpec, pools: Sequence[PoolPlan]) -> list[Finding]:
+        """Compute reservations for GPU pools and GKE TPU node pools (the judge's: a GKE TPU reservation is a
+        Compute Engine reservation of the TPU machine type); the TPU API's reservations for TPU VM pools."""
+        tpu = [p for p in pools if tpu_generation(p.instance_type) and p.platform != "kubernetes"]
+        return [*super().check_reservations(site, [p for p in pools if p not in tpu]),
+                *self.check_tpu_reservations(site, tpu, tpu_generation)]
+
     def quotas_of(self, site: SiteSpec, pool: PoolPlan) -> tuple[reads.Quota, ...] | reads.UnknownQuota:
         """The regional GPU metric of the pool's accelerator (read from its machine type in the
-        pool's zones, else the site's); a TPU pool's quota is the Cloud TPU service's, not read."""
-        if tpu_generation(pool.instance_type):
-            return self.tpu_quota(pool)
+        pool's zones, else the site's); TPU pools are judged by :meth:`check_quotas`, not here."""
         mt = self._any_machine_type(site, pool.instance_type, pool.zones)
         if mt is None:
             mt = self._any_machine_type(site, pool.instance_type, site.zones)

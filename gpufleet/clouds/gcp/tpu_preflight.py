@@ -7,10 +7,7 @@ Calls:
   VM type is offered in a zone that lists an accelerator type of its generation's slices that run on
   it (tpu_topologies.csv), and a pool's own slice (``v5p-128``) must be listed there too; a location
   the TPU API does not know (404) offers none.
-* TPU quota: Cloud TPU meters chips per zone and per generation in the Cloud TPU service's own quotas
-  (https://cloud.google.com/tpu/docs/quota: on-demand, spot and reserved quota per TPU version),
-  which the Compute API's ``regions.get`` does not list and this preflight does not read: a TPU
-  pool's quota is reported as not checked (never as a pass), naming what to check.
+* TPU quota and TPU reservations: :mod:`gpufleet.clouds.gcp.tpu_quota`.
 * No catalog comparison: the TPU API states no chips or vCPUs per VM.
 
 Errors are google-api-core's, mapped by :func:`gpufleet.clouds.gcp.preflight.classify`.
@@ -94,11 +91,3 @@ class TpuReads:
         project = self.project_of(site) or ""
         return [z for z in pool.zones if wanted and (types := self.zone_accelerator_types(project, z))
                 and accelerator_types_for(pool.instance_type) & types and wanted not in types]
-
-    @staticmethod
-    def tpu_quota(pool: PoolPlan) -> reads.UnknownQuota:
-        gen = tpu_generation(pool.instance_type)
-        return reads.UnknownQuota(
-            f"Cloud TPU quota is per zone and per TPU version in the Cloud TPU service (on-demand, spot and "
-            f"reserved chips), not in regions.get: check the {gen} on-demand chip quota of {', '.join(pool.zones)} "
-            f"by hand; the plan needs {pool.gpus} chips")
