@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pytest
+
 Run = Callable[..., tuple[int, str, str]]
 
 
@@ -57,6 +59,19 @@ def test_size_training_beyond_one_slice_names_the_flag(run_cli: Run) -> None:
     assert code == 0 and json.loads(out)["topology"] == "16x16" and json.loads(out)["chips"] == 512
 
 
+@pytest.mark.parametrize("typed", [["--accelerator", "v9x"], ["--accelerator=v9x"], ["--gpu", "H100", "--accelerator", "v9x"]])
+def test_an_unknown_accelerator_names_the_flag_as_typed(run_cli: Run, typed: list[str]) -> None:
+    code, out, err = run_cli(*TRAINING, *typed)
+    assert code == 2 and out == ""
+    assert "--accelerator: unknown GPU model 'v9x'" in err and "--gpu" not in err
+    assert all(name in err for name in ("H100", "v5p", "v6e", "trainium2"))  # the allowed values
+
+
+def test_an_unknown_gpu_still_names_gpu(run_cli: Run) -> None:
+    code, _, err = run_cli(*TRAINING, "--gpu", "v9x")
+    assert code == 2 and "--gpu: unknown GPU model 'v9x'" in err and "--accelerator" not in err
+
+
 INFERENCE = ["size", "inference", "--params", "8e9", "--layers", "32", "--kv-heads", "8", "--head-dim", "128",
              "--dtype", "bf16", "--context-tokens", "8192", "--json"]
 
@@ -70,3 +85,8 @@ def test_size_inference_on_a_tpu_fits_a_single_host_slice(run_cli: Run) -> None:
     assert (data["chips"], data["topology"]) == (4, "2x2")
     code, out, err = run_cli(*INFERENCE, "--concurrency", "400", "--accelerator", "v6e")
     assert code == 2 and out == "" and "single-host slice of v6e (4, 8 chips)" in err
+
+
+def test_size_inference_names_the_accelerator_flag_as_typed(run_cli: Run) -> None:
+    code, out, err = run_cli(*INFERENCE, "--concurrency", "32", "--accelerator", "v9x")
+    assert code == 2 and out == "" and "--accelerator: unknown GPU model 'v9x'" in err and "v6e" in err

@@ -58,7 +58,7 @@ def test_size_inference_json(run_cli: Run) -> None:
         (["--days", "-3"], "--days"),
         (["--params", "nan"], "finite number"),
         (["--tokens", "inf"], "finite number"),
-        (["--gpu", "H1000"], "unknown GPU model 'H1000'"),
+        (["--gpu", "H1000"], "--gpu: unknown GPU model 'H1000'"),
         (["--active-params", "8e10"], "exceeds --params"),
     ],
 )

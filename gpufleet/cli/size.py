@@ -1,10 +1,14 @@
 """``gpufleet size``: the sizing formulas on their own, for a quick answer without a stack.
 
 ``--gpu`` and ``--accelerator`` are one flag: a GPU model, a TPU chip (v5e, v5p, v6e) or a Trainium
-chip. For a TPU or Trainium chip the JSON adds ``chips`` and ``topology`` to the GPU keys.
+chip; an error names the flag as the user typed it. For a TPU or Trainium chip the JSON adds ``chips``
+and ``topology`` to the GPU keys.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import click
 from rich.table import Table
@@ -19,9 +23,25 @@ from gpufleet.spec import InferenceDemand, ModelShape, TrainingDemand, TrainingS
 
 # Each flag is a spec field: same type, same bounds, same refusal of NaN and infinities.
 PARAMS = like(TrainingDemand, "params")
-FLAG = "--gpu"
+FLAGS = ("--gpu", "--accelerator")
+_ARGS = "gpufleet.size.args"
 ACCELERATOR_HELP = ("GPU model (H100, H200, B200, ...), TPU chip (v5e, v5p, v6e) or Trainium chip "
                     "(trainium1, trainium2); --accelerator is the same flag.")
+
+
+class _KeepsArgs(click.Command):
+    """A command that keeps the arguments it was given, so an error can name a flag as it was typed."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_ARGS] = tuple(args)
+        return super().parse_args(ctx, args)
+
+
+def _typed_flag(names: Sequence[str] = FLAGS) -> str:
+    """Which of one option's names the user typed (the last one counts, as click keeps the last value)."""
+    args: Sequence[Any] = click.get_current_context().meta.get(_ARGS, ())
+    typed = [a for a in args if isinstance(a, str) and any(a == n or a.startswith(n + "=") for n in names)]
+    return typed[-1].split("=", 1)[0] if typed else names[0]
 
 
 def _gpu(name: str, flag: str) -> tuple[GpuModel, int]:
@@ -38,7 +58,7 @@ def size() -> None:
     """Size one training run or one inference replica from the formulas, without a stack."""
 
 
-@size.command("training")
+@size.command("training", cls=_KeepsArgs)
 @click.option("--params", type=PARAMS, required=True, help="Total model parameters N (e.g. 7e10).")
 @click.option("--active-params", type=PARAMS,
               help="Parameters active per token (mixture-of-experts); default: --params.")
@@ -62,7 +82,8 @@ def size_training_cmd(params: float, active_params: float | None, tokens: float,
     if active_params is not None and active_params > params:
         raise SpecError(Issue("--active-params", f"{active_params:g} exceeds --params {params:g}",
                               "active parameters <= total parameters"))
-    gpu, per_node = _gpu(gpu_name, FLAG)
+    flag = _typed_flag()
+    gpu, per_node = _gpu(gpu_name, flag)
     catalog = load_catalog()
     host = catalog.training_instance(gpu_name)
     shapes = catalog.topologies.get(gpu_name, ())
@@ -72,7 +93,7 @@ def size_training_cmd(params: float, active_params: float | None, tokens: float,
         result = size_training(flops=training_flops(params, tokens, active_params), gpu=gpu,
                                gpus_per_node=per_node, deadline_days=days, mfu=mfu, shapes=shapes, slices=slices)
     except SpecError as exc:  # the formula names its inputs; say them as the flags that carry them
-        flags = {"mfu": "--mfu", "deadline_days": "--days", "gpu": FLAG, "slices": "--slices"}
+        flags = {"mfu": "--mfu", "deadline_days": "--days", "gpu": flag, "slices": "--slices"}
         raise SpecError([Issue(flags.get(i.loc, i.loc), i.message, i.hint) for i in exc.issues]) from None
     if as_json:
         print_json(result.contract())
@@ -90,7 +111,7 @@ def size_training_cmd(params: float, active_params: float | None, tokens: float,
     console().print(table)
 
 
-@size.command("inference")
+@size.command("inference", cls=_KeepsArgs)
 @click.option("--params", type=like(ModelShape, "params"), required=True, help="Model parameters.")
 @click.option("--layers", type=like(ModelShape, "layers"), required=True, help="Transformer layers.")
 @click.option("--kv-heads", type=like(ModelShape, "kv_heads"), required=True, help="Key/value heads (GQA groups).")
@@ -113,7 +134,7 @@ def size_inference_cmd(params: float, layers: int, kv_heads: int, head_dim: int,
 
     On a TPU a replica is one single-host slice, tensor-parallel across its chips.
     """
-    gpu, per_node = _gpu(gpu_name, FLAG)
+    gpu, per_node = _gpu(gpu_name, _typed_flag())
     catalog = load_catalog()
     host = max(catalog.instances_with_gpu(gpu_name), key=lambda r: r.gpus, default=None)
     sizes = replica_sizes(catalog, gpu_name, host) if host is not None else None
