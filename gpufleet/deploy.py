@@ -17,6 +17,10 @@ One deployment, in order:
 The seam is :class:`Deployer` (``check`` and ``up``); :class:`AutomationDeployer` is the one
 implementation, importing ``pulumi.automation`` only inside its methods. Tests give a fake.
 
+The report (``gpufleet deploy --format json``, :func:`report_json`) is one document: the stacks in the
+order they were planned, each with its sites, the stacks it waits for, its pack and config and, once
+deployed, how it ended.
+
 Exit codes of one stack: 0 deployed, 3 blocked (the update failed with a mandatory policy
 violation), 1 the update failed otherwise. The run's: the worst stack's
 (:func:`gpufleet.stackset.worst_exit`); 4 when the Pulumi CLI is missing or too old, 2 bad input.
@@ -33,6 +37,8 @@ from gpufleet.errors import EXIT_BLOCKED, EXIT_INTERNAL, EXIT_NOT_CHECKED, EXIT_
 from gpufleet.parallel import Event, Handle, Job, Outcome, ThreadHandle, run_jobs
 from gpufleet.stackset import StackRef, policy_config_for
 
+REPORT_SCHEMA_VERSION = 1
+"""Version of :func:`report_json`'s document; it changes when a key changes meaning or goes away."""
 POLICY_CONFIG_DIR = "config"
 """Per-stack policy configs by default: ``<project>/policies/config/<stack>.json`` (as deploy.yml)."""
 
@@ -171,6 +177,40 @@ def deploy(targets: Sequence[DeployTarget], deployer: Deployer, *, jobs: int, fa
     outcomes = run_jobs([t.job for t in targets], start, max_parallel=jobs, fail_fast=fail_fast,
                         on_event=on_event, on_tick=on_tick, grace_s=grace_s)
     return [StackDeploy(by_name[o.name], o, summaries.get(o.name, "")) for o in outcomes]
+
+
+def report_json(targets: Sequence[DeployTarget], results: Sequence[StackDeploy] | None,
+                exit_code: int) -> dict[str, Any]:
+    """The deployment as one JSON document (``gpufleet deploy --format json``).
+
+    Args:
+        targets: the stacks in their planned order.
+        results: how each ended, or None when nothing was deployed (the plan only, without ``--yes``).
+        exit_code: the run's exit code.
+
+    Returns:
+        ``schema_version``, ``command``, ``deployed``, ``exit_code`` and ``stacks[]``, in the planned
+        order: ``stack``, ``stack_file``, ``sites``, ``after``, ``policy_pack``, ``policy_config`` and,
+        when deployed, ``state`` (``done``, ``skipped``, ``not started``), ``exit_code`` (None unless
+        it ran), ``result`` (``pass``, ``blocked``, ...), ``seconds``, ``summary`` (``up``'s line) and
+        ``reason`` (why it was skipped or not started).
+    """
+    from gpufleet.stackset import result_word
+
+    ended = {r.target.stack: r for r in results or ()}
+    stacks: list[dict[str, Any]] = []
+    for t in targets:
+        row: dict[str, Any] = {"stack": t.stack, "stack_file": str(t.stack_file), "sites": list(t.sites),
+                               "after": list(t.after), "policy_pack": str(t.policy_pack),
+                               "policy_config": str(t.policy_config) if t.policy_config else None}
+        if results is not None:
+            r = ended[t.stack]
+            row |= {"state": r.outcome.state, "exit_code": r.outcome.exit_code,
+                    "result": result_word(r.outcome.exit_code), "seconds": round(r.outcome.seconds, 2),
+                    "summary": r.summary or None, "reason": r.outcome.reason or None}
+        stacks.append(row)
+    return {"schema_version": REPORT_SCHEMA_VERSION, "command": "deploy", "deployed": results is not None,
+            "exit_code": exit_code, "stacks": stacks}
 
 
 class AutomationDeployer:

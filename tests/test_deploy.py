@@ -233,3 +233,60 @@ def test_a_failed_up_is_blocked_only_by_a_mandatory_policy(sdk: Any, level: str,
                                   "chat-8b: 3 nodes short")
     else:
         assert "error: update failed" in result.summary
+
+
+# --- `gpufleet deploy --format json` ------------------------------------------------------------
+
+THREE = ["--stack", str(STACKS / "Pulumi.dev.yaml"), "--stack", str(STACKS / "Pulumi.aws-training.yaml"),
+         "--stack", str(STACKS / "Pulumi.gcp-a3ultra.yaml")]  # gcp-a3ultra shares gcp-usc1 with dev
+
+
+def test_deploy_json_reports_every_stack_in_order_with_its_exit_code(
+        run_cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    fake = FakeDeployer({"dev": 3})
+    monkeypatch.setattr("gpufleet.deploy.AutomationDeployer", lambda: fake)
+    code, out, err = run_cli("deploy", *THREE, "--yes", "--format", "json", "--jobs", "1")
+    assert code == 3
+    doc = json.loads(out)  # stdout is the document alone; progress went to stderr
+    assert "gpufleet deploy: dev started" in err
+    assert (doc["command"], doc["deployed"], doc["exit_code"], doc["schema_version"]) == ("deploy", True, 3, 1)
+    stacks = {s["stack"]: s for s in doc["stacks"]}
+    assert list(stacks) == ["dev", "aws-training", "gcp-a3ultra"]
+    assert (stacks["dev"]["state"], stacks["dev"]["exit_code"], stacks["dev"]["result"]) == ("done", 3, "blocked")
+    assert stacks["aws-training"]["summary"] == "succeeded: 2 create" and stacks["aws-training"]["result"] == "pass"
+    skipped = stacks["gcp-a3ultra"]
+    assert (skipped["state"], skipped["exit_code"], skipped["result"]) == ("skipped", None, "not run")
+    assert skipped["reason"] == "dev failed (exit 3)" and skipped["after"] == ["dev"]
+    assert skipped["sites"] == ["gcp-usc1"] and skipped["stack_file"].endswith("Pulumi.gcp-a3ultra.yaml")
+    assert fake.started == ["dev", "aws-training"]
+
+
+def test_deploy_json_without_yes_is_the_plan(run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    import json
+
+    code, out, _ = run_cli("deploy", *THREE, "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["deployed"] is False and doc["exit_code"] == 0
+    assert [(s["stack"], s["after"]) for s in doc["stacks"]] == [("dev", []), ("aws-training", []),
+                                                                  ("gcp-a3ultra", ["dev"])]
+    assert "state" not in doc["stacks"][0] and doc["stacks"][0]["policy_pack"] == str(REPO / "policies")
+
+
+def test_deploy_json_with_the_real_deployer_reports_up_and_a_blocked_stack(
+        run_cli: Callable[..., tuple[int, str, str]], sdk: Any) -> None:
+    import json
+
+    sdk("mandatory")
+    code, out, _ = run_cli("deploy", "--stack", str(STACKS / "Pulumi.dev.yaml"), "--yes", "--format", "json")
+    (dev,) = json.loads(out)["stacks"]
+    assert code == 3 and dev["exit_code"] == 3
+    assert dev["summary"] == "blocked by 1 mandatory policy violation(s): capacity-covers-demand: chat-8b: 3 nodes short"
+
+
+def test_deploy_json_without_the_cli_prints_no_document(
+        run_cli: Callable[..., tuple[int, str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, out, err = run_cli("deploy", *THREE, "--yes", "--format", "json")
+    assert code == 4 and out == "" and "the Pulumi CLI is not installed" in err
