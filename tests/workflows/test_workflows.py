@@ -202,7 +202,7 @@ def test_pr_installs_tests_and_reports_every_touched_stack() -> None:
     assert "pip install -e '.[dev]'" in script
     assert "pytest" in script
     assert "git diff --name-only \"$base...HEAD\" -- 'stacks/Pulumi.*.yaml'" in script
-    assert "gpufleet diff --base \"$base:$path\"" in script and "--chart" in script
+    assert 'gpufleet diff "${stack_args[@]}" --base-ref "$base"' in script and "--chart" in script
     assert "GITHUB_STEP_SUMMARY" in script
     (upload,) = action(doc, "actions/upload-artifact@")
     assert upload["if"] == "always()" and upload["with"]["name"] == "gpufleet-capacity-report"
