@@ -9,7 +9,10 @@ the same run:
 * a fleet of 1, 10 and 40 services (copies of the worked case's service with their own histories,
   three years of daily peaks each): the replay's seconds, and its ratio to the single-service run;
 * the cost of the alternative: one ``build_plan`` of that fleet, times the re-plans a replay makes
-  (what a MILP per re-plan would take), against the replay.
+  (what a MILP per re-plan would take), against the replay;
+* the cost of planning each re-plan as ``gpufleet plan`` does: the 40-service fleet again with every
+  service surviving the loss of one zone and declaring a scenario (the loss margin, the nodes left
+  after losses each day and each scenario's runway at each re-plan), against the same fleet without.
 
     .venv/bin/python benchmarks/backtest_bench.py
 """
@@ -47,11 +50,14 @@ def worked_case() -> tuple[float, float, int]:
     return t1 - t0, t2 - t1, replans
 
 
-def fleet(services: int) -> tuple[object, dict[str, list[tuple[dt.date, float]]]]:
-    """A stack of ``services`` copies of the worked case's service, and a daily history for each."""
+def fleet(services: int, *, losses: bool = False) -> tuple[object, dict[str, list[tuple[dt.date, float]]]]:
+    """A stack of ``services`` copies of the worked case's service, and a daily history for each;
+    ``losses``: each survives one zone loss and declares a scenario."""
     _, spec = load_stack(EXAMPLE / "Pulumi.backtest.yaml")
     data = spec.model_dump(exclude_none=True)
     template = {k: v for k, v in data["inference"][0].items() if k != "forecast"}
+    if losses:
+        template |= {"survive_zone_losses": 1, "scenarios": [{"name": "launch", "growth_per_month": 0.25}]}
     rng = random.Random(7)
     data["inference"] = []
     histories = {}
@@ -67,8 +73,8 @@ def fleet(services: int) -> tuple[object, dict[str, list[tuple[dt.date, float]]]
     return parse_fleet(data), histories
 
 
-def measure(services: int) -> dict[str, float]:
-    spec, histories = fleet(services)
+def measure(services: int, *, losses: bool = False) -> dict[str, float]:
+    spec, histories = fleet(services, losses=losses)
     t0 = time.perf_counter()
     plan = build_plan(spec, "bench", check=False)  # type: ignore[arg-type]
     t1 = time.perf_counter()
@@ -89,6 +95,9 @@ def main() -> None:
         milp = r["plan"] * r["replans"] * 2  # two strategies, each re-planning the whole fleet monthly
         print(f"{n:>8} {r['plan']:>8.3f} {r['replay']:>9.3f} {r['replay'] / base:>7.1f} {milp:>19.1f} "
               f"{milp / r['replay']:>9.1f}")
+    margin = measure(40, losses=True)
+    print(f"40 services surviving a zone loss, with a scenario: replay {margin['replay']:.3f} s, "
+          f"x{margin['replay'] / results[40]['replay']:.2f} the same fleet without")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Pure apart from reading nothing: the CLI (:mod:`gpufleet.cli.backtest`) loads the stack and the
 histories. :func:`run_backtest` takes the spec, its plan (for each service's instance type, tokens/s
-per node and price) and the histories, and returns a :class:`BacktestReport`.
+per node, price and zones) and the histories, and returns a :class:`BacktestReport`; a strategy
+planning at :data:`~gpufleet.backtest.replay.PLAN_CONFIDENCE` plans at the spec's ``plan_confidence``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from gpufleet.plan import FleetPlan
 from gpufleet.sizing import fit_memory
 from gpufleet.spec import FleetSpec, InferenceSpec
 
-BACKTEST_SCHEMA_VERSION = 1
+BACKTEST_SCHEMA_VERSION = 2
+"""2: the runway strategy plans at the stack's ``plan_confidence`` (``confidence``) and judges the
+runway at ``policy_confidence``; loss margins, ``days_short_after_losses`` and scenarios added."""
 MIN_FIT_POINTS = MIN_HISTORY_POINTS
 """Points the warm-up must hold for the first fit (:data:`gpufleet.forecast.MIN_HISTORY_POINTS`)."""
 
@@ -45,6 +48,10 @@ class ServiceBacktest:
             "lead_time_days": f.lead_time_days,
             "horizon_days": f.horizon_days,
             "headroom": f.headroom,
+            "survive_zone_losses": f.zone_losses,
+            "survive_site_losses": f.site_losses,
+            "zones": [f"{site}/{zone}" for site, _, zone in f.zones],
+            "scenarios": {name: growth for name, growth in f.scenarios},
             "usd_per_node_hour": None if f.usd_per_node_hour is None else round(f.usd_per_node_hour, 4),
             "start": self.outcomes[0].start.isoformat(),
             "end": self.outcomes[0].end.isoformat(),
@@ -69,6 +76,7 @@ class BacktestReport:
             costs = [o.usd for o in outcomes]
             out[s.name] = {
                 "days_short": sum(o.days_short for o in outcomes),
+                "days_short_after_losses": sum(o.days_short_after_losses for o in outcomes),
                 "unserved_token_hours": round(sum(o.unserved_token_hours for o in outcomes), 3),
                 "provisioned_gpu_hours": round(sum(o.provisioned_gpu_hours for o in outcomes), 3),
                 "over_provisioned_gpu_hours": round(sum(o.over_provisioned_gpu_hours for o in outcomes), 3),
@@ -82,15 +90,22 @@ class BacktestReport:
             "stack": self.stack,
             "warmup_months": self.warmup_months,
             "strategies": [{"name": s.name, "confidence": s.confidence, "margin_days": s.margin_days,
-                            "description": s.describe()} for s in self.strategies],
+                            "policy_confidence": s.policy_confidence, "description": s.describe()}
+                           for s in self.strategies],
             "services": [s.to_json() for s in self.services],
             "totals": self.totals(),
         }
 
 
-def service_facts(spec: InferenceSpec, plan: FleetPlan) -> ServiceFacts:
-    """A service's load from the spec and its node from the plan (the first of its pools)."""
-    pool = plan.pools_of(spec.name)[0]
+def service_facts(spec: InferenceSpec, plan: FleetPlan, fleet: FleetSpec) -> ServiceFacts:
+    """A service's load from the spec, its node from the plan (the first of its pools) and the zones
+    its pools spread over."""
+    pools = [p for p in plan.pools_of(spec.name) if p.role == "inference"]
+    pool = pools[0]
+    zones = tuple((p.site, fleet.site(p.site).failure_domain, zone) for p in pools
+                  for zone in (p.nodes_by_zone or dict.fromkeys(p.zones, 0)))
+    # the zones gpufleet.plan's margin counts: the fewest of a site the service runs in
+    zones_per_site = min(len(fleet.site(p.site).zones) for p in pools)
     memory = fit_memory(
         params=spec.model.params, layers=spec.model.layers, kv_heads=spec.model.kv_heads,
         head_dim=spec.model.head_dim, dtype=spec.model.dtype, kv_dtype=spec.model.kv_dtype,
@@ -104,17 +119,22 @@ def service_facts(spec: InferenceSpec, plan: FleetPlan) -> ServiceFacts:
         lead_time_days=spec.lead_time_days, horizon_days=spec.horizon_days, headroom=spec.headroom,
         boot_minutes=spec.boot_minutes, demand_ramp_per_minute=spec.demand_ramp_per_minute,
         usd_per_node_hour=pool.usd_per_hour / pool.nodes if pool.usd_per_hour is not None and pool.nodes else None,
+        zones=zones, zones_per_site=zones_per_site, zone_losses=spec.survive_zone_losses,
+        site_losses=spec.survive_site_losses,
+        scenarios=tuple((s.name, s.growth_per_month) for s in spec.scenarios),
     )
 
 
 def run_backtest(spec: FleetSpec, plan: FleetPlan, histories: Mapping[str, Sequence[tuple[dt.date, float]]],
                  strategies: Sequence[Strategy], *, warmup_months: int) -> BacktestReport:
-    """Replay every inference service's history under each strategy.
+    """Replay every inference service's history under each strategy (one planning at
+    :data:`~gpufleet.backtest.replay.PLAN_CONFIDENCE` plans at ``spec.plan_confidence``).
 
     Raises:
         SpecError: a history too short for the warm-up and one month of replay, or with fewer
             than :data:`MIN_FIT_POINTS` points in its warm-up.
     """
+    strategies = [s.resolved(spec.plan_confidence) for s in strategies]
     issues: list[Issue] = []
     for name, points in histories.items():
         start = add_months(points[0][0], warmup_months)
@@ -124,7 +144,7 @@ def run_backtest(spec: FleetSpec, plan: FleetPlan, histories: Mapping[str, Seque
                                 f"{warmup_months}-month warm-up is too short to replay",
                                 f"at least {MIN_FIT_POINTS} points in the warm-up and a month of history after it"))
     for i, w in enumerate(spec.inference):
-        for q in sorted({s.confidence for s in strategies}):
+        for q in sorted({q for s in strategies for q in s.quantiles}):
             if w.history is None:  # a declared forecast must reach every strategy's quantile
                 try:
                     growth_at(w, q)
@@ -135,7 +155,7 @@ def run_backtest(spec: FleetSpec, plan: FleetPlan, histories: Mapping[str, Seque
         raise SpecError(issues)
     services = []
     for w in spec.inference:
-        facts = service_facts(w, plan)
+        facts = service_facts(w, plan, spec)
         points = list(histories[w.name])
         needed = nodes_at_peak(facts, (p for _, p in points))  # shared by the strategies
         services.append(ServiceBacktest(facts, tuple(replay(facts, points, s, warmup_months=warmup_months,

@@ -1,6 +1,6 @@
 """``gpufleet backtest``: would this plan have seen the crunch coming? Replays a demand history.
 
-Thin: load the stack, plan it once (for each service's instance type and price), read the
+Thin: load the stack, plan it once (for each service's instance type, price and zones), read the
 histories, replay (:mod:`gpufleet.backtest`), render a table or JSON. No Pulumi.
 """
 
@@ -38,7 +38,8 @@ def _quantile(ctx: click.Context, param: click.Parameter, value: str) -> str:
               help="A directory holding <service>.csv per inference service, or one CSV for a one-service "
                    "stack (columns date,peak_tokens_per_s).")
 @click.option("--confidence", default="p90", show_default=True, callback=_quantile, metavar="pNN",
-              help="The runway strategy's quantile: it plans at it and applies runway-covers-lead-time at it.")
+              help="The quantile the runway strategy applies runway-covers-lead-time at (it plans at the "
+                   "stack's plan_confidence, as gpufleet plan).")
 @click.option("--margin-days", type=finite(ge=0, le=3650), default=30.0, show_default=True,
               help="The runway policy's margin: runway must be at least the lead time plus this.")
 @click.option("--warmup-months", type=click.IntRange(min=1, max=120), default=3, show_default=True,
@@ -50,10 +51,12 @@ def backtest(stack_file: Path, history_path: Path, confidence: str, margin_days:
     through the service's own forecast (a `history:` service re-fits the history so far; declared
     quantiles keep their growth, from the last peak observed), orders land after the lead time,
     and every day is judged against the capacity then serving. Two strategies side by side: the
-    point forecast (p50), and --confidence plus the runway-covers-lead-time policy.
+    point forecast (p50), and the stack's own plan (its plan_confidence) with the
+    runway-covers-lead-time policy at --confidence.
 
-    Re-plans use the sizing functions on the instance type the stack's plan chooses (placement is
-    not what a backtest tests).
+    Each re-plan plans as `gpufleet plan` does: the sizing functions and the zone and site loss
+    margins, on the instance type and zones the stack's plan chooses (placement is not what a
+    backtest tests); declared scenarios are runways beside the plan, as in `gpufleet runway`.
 
     The stack's plan is checked as `gpufleet plan` checks it (what its clouds refuse, the stack's
     gpufleet:images and gpufleet:sshPublicKey) before any replay.
@@ -90,6 +93,10 @@ def render(report: BacktestReport) -> None:
             table.add_column(o.strategy.name, justify="right")
         rows: list[tuple[str, Callable[[Outcome], str]]] = [
             ("days short", lambda o: fmt_num(o.days_short)),
+            *([("days short after losses", lambda o: fmt_num(o.days_short_after_losses))]
+              if f.zone_losses or f.site_losses else []),
+            *([("re-plans short in a scenario", lambda o: f"{o.scenario_short_replans} of {len(o.replans)}")]
+              if f.scenarios else []),
             ("first short day", lambda o: str(o.first_short_on or "—")),
             ("longest run short (days)", lambda o: fmt_num(o.longest_short_run_days)),
             ("unserved token-hours", lambda o: fmt_num(o.unserved_token_hours)),
@@ -103,8 +110,11 @@ def render(report: BacktestReport) -> None:
             table.add_row(label, *(show(o) for o in svc.outcomes))
         out.print(table)
         method = "its history, re-fitted at each re-plan" if f.fits_history else "its declared forecast"
+        losses = [f"{n} {kind} loss{'es' if n != 1 else ''}" for n, kind in ((f.zone_losses, "zone"),
+                                                                           (f.site_losses, "site")) if n]
         out.print(f"{f.name}: {f.instance_type} ({f.tokens_per_s_per_node:,.0f} tokens/s per node), lead time "
-                  f"{f.lead_time_days:g} days, horizon {f.horizon_days:g} days, growth from {method}",
+                  f"{f.lead_time_days:g} days, horizon {f.horizon_days:g} days, growth from {method}, "
+                  f"{'surviving ' + ' and '.join(losses) if losses else 'no loss margin'}",
                   markup=False, highlight=False)
     for s in report.strategies:
         out.print(f"{s.name}: {s.describe()}", markup=False, highlight=False)

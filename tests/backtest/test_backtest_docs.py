@@ -22,7 +22,7 @@ from backtest_fixtures import EXAMPLE, REPO
 
 RUNWAY_DOC = REPO / "docs" / "runway.md"
 Run = Callable[..., tuple[int, str, str]]
-CASES = {"declared": "Pulumi.backtest.yaml", "fit": "Pulumi.backtest-fit.yaml"}
+CASES = {"declared": "Pulumi.backtest.yaml", "fit": "Pulumi.backtest-fit.yaml", "zones": "Pulumi.backtest-zones.yaml"}
 
 
 def test_the_committed_history_is_what_the_generator_writes() -> None:
@@ -50,10 +50,18 @@ def summary(data: dict[str, Any]) -> str:
         return (f"runs short on {o['days_short']} days from {o['first_short_on']} ({o['longest_short_run_days']} "
                 f"in a row, {o['unserved_token_hours']:,.0f} token-hours unserved)")
 
-    return (f"Over {point['days']} days the point-forecast plan {short(point)}; p90 with the runway policy "
+    text = (f"Over {point['days']} days the point-forecast plan {short(point)}; p90 with the runway policy "
             f"{short(runway)}, for ${extra:,.0f} more at list price ({extra / totals['point']['usd']:+.1%}): "
             f"{runway['over_provisioned_gpu_hours']:,.0f} GPU-hours ahead of demand against "
             f"{point['over_provisioned_gpu_hours']:,.0f}.")
+    if svc["survive_zone_losses"] or svc["survive_site_losses"]:
+        text += (f" After losing a zone, the point plan would have been short on "
+                 f"{point['days_short_after_losses']} days, the runway plan on {runway['days_short_after_losses']}.")
+    for name, growth in svc["scenarios"].items():
+        text += (f" Under the {name} scenario ({growth:.0%} a month), the point plan's capacity would have run out "
+                 f"within the lead time after {point['scenario_short_replans']} of its {len(point['replans'])} "
+                 f"re-plans, the runway plan's after {runway['scenario_short_replans']}.")
+    return text
 
 
 def block(case: str, run_cli: Run) -> str:
@@ -99,6 +107,25 @@ def test_the_declared_range_orders_in_time_and_the_point_forecast_does_not(run_c
     assert runway["usd"] > point["usd"]
     [policy] = [o for o in runway["orders"] if o["reason"].startswith("runway ")]
     assert (policy["ordered_on"], policy["reason"]) == ("2026-10-06", "runway 117 days at p90 < lead time 90 + margin 30")
+
+
+def test_a_zone_loss_margin_changes_what_the_plan_delivered(run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same service and history as the declared case, planned with its loss margin: more nodes
+    # (fewer days short), and a measure of the days a zone loss would have left demand unserved.
+    plain, _ = strategies_of("declared", run_cli, monkeypatch)
+    point, runway = strategies_of("zones", run_cli, monkeypatch)
+    assert point["initial_nodes"] == 12 and plain["initial_nodes"] == 7  # 7 needed: ⌈7 / 2⌉ · 3 zones
+    assert point["days_short"] < plain["days_short"] < point["days_short_after_losses"] + 30
+    assert runway["days_short"] == runway["days_short_after_losses"] == 0
+    assert point["scenario_short_replans"] > runway["scenario_short_replans"]
+    text = RUNWAY_DOC.read_text(encoding="utf-8")  # the before/after table's "now" columns
+    assert (f"| days short | {plain['days_short']} | 0 | {point['days_short']} | {runway['days_short']} |"
+            in text)
+    assert (f"| days short after a zone loss | (not measured) | (not measured) | "
+            f"{point['days_short_after_losses']} | {runway['days_short_after_losses']} |") in text
+    assert (f"| nodes at start → end | {plain['initial_nodes']} → {plain['final_nodes']} | 11 → 58 | "
+            f"{point['initial_nodes']} → {point['final_nodes']} | {runway['initial_nodes']} → "
+            f"{runway['final_nodes']} |") in text
 
 
 def test_the_fits_p90_widens_with_the_acceleration_and_runs_short_less(run_cli: Run,

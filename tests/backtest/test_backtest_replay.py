@@ -72,11 +72,6 @@ def test_a_p90_range_carries_the_step_the_point_forecast_misses() -> None:
     assert totals["point"]["days_short"] == 34 and totals["runway"]["days_short"] == 0
 
 
-def test_the_runway_strategy_at_p50_is_the_point_forecast_with_a_margin() -> None:
-    [svc] = backtest("Pulumi.step-range.yaml", "p50").services
-    assert svc.outcome("runway").days_short == svc.outcome("point").days_short == 34
-
-
 def test_a_history_service_refits_what_was_known_at_each_replan(tmp_path: object) -> None:
     # 10 %/month exactly, daily: every re-plan's fit says 10 %, and the peak is the last one known
     start = dt.date(2025, 1, 1)

@@ -1,0 +1,116 @@
+"""The replay plans each window as ``gpufleet plan`` does: loss margins, ``plan_confidence``, scenarios.
+
+The fixture (Pulumi.step-zones.yaml) is the step service of test_backtest_replay.py (6,000 tokens/s
+per p5.48xlarge node, flat forecast, 30-day lead time and horizon, 20 % headroom) surviving the loss
+of one of its three zones, with a ``viral`` scenario of 50 % a month. Worked by hand:
+
+* Start (2025-04-06): a 6,000 peak needs 2 nodes; surviving one zone of three, the plan places
+  ⌈2 / 2⌉ · 3 = 3 (one per zone), 2 left after a loss.
+* 2025-06-06: the 15,000 peak needs 3 nodes: ⌈3 / 2⌉ · 3 = 6, so 3 are ordered, serving 2025-07-06.
+* All 3 nodes serve 18,000 tokens/s: the step is never short; after losing a zone, 2 nodes serve
+  12,000 < 15,000 from 2025-06-02 to 2025-07-05: 34 days short after losses.
+* GPU-hours: 3 · 8 · 24 · 91 + 6 · 8 · 24 · 57 = 118,080.
+* The viral runway of 3 nodes (2 after a loss) from 6,000: ln(12,000 / 7,200) / ln 1.5 · 30.4375 =
+  38.3 days ≥ the 30-day lead time; of 6 nodes (4) from 15,000: ln(24,000 / 18,000) / ln 1.5 ·
+  30.4375 = 21.6 days < 30, at the re-plans of June, July and August: 3 of 5.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+
+from backtest_fixtures import FIXTURES, step_points
+from gpufleet.backtest import BacktestReport, run_backtest, strategies
+from gpufleet.backtest.report import service_facts
+from gpufleet.forecast import growth_at
+from gpufleet.plan import build_plan
+from gpufleet.spec import FleetSpec
+from gpufleet.stackfile import load_stack
+
+
+def report(stack: str = "Pulumi.step-zones.yaml", *, confidence: str = "p90", **update: object) -> BacktestReport:
+    name, spec = load_stack(FIXTURES / stack)
+    spec = spec.model_copy(update=update)
+    plan = build_plan(spec, name, check=False)
+    return run_backtest(spec, plan, {"chat-70b": step_points()}, strategies(confidence), warmup_months=3)
+
+
+@pytest.mark.parametrize("strategy", ["point", "runway"])
+def test_the_loss_margin_is_planned_and_ordered(strategy: str) -> None:
+    [svc] = report().services
+    o = svc.outcome(strategy)
+    assert (o.initial_nodes, o.final_nodes) == (3, 6)
+    assert [(x.ordered_on, x.nodes, x.lands_on) for x in o.orders] == [(dt.date(2025, 6, 6), 3, dt.date(2025, 7, 6))]
+    assert o.days_short == 0 and o.unserved_token_hours == 0
+    assert o.days_short_after_losses == 34
+    assert o.provisioned_gpu_hours == pytest.approx(118_080)
+    assert o.over_provisioned_gpu_hours == 0  # the margin is what the day's peak needs, not waste
+
+
+def test_without_a_loss_margin_nothing_changes() -> None:
+    [svc] = report("Pulumi.step.yaml").services
+    o = svc.outcome("point")
+    assert (o.initial_nodes, o.final_nodes, o.days_short, o.days_short_after_losses) == (2, 3, 34, 34)
+
+
+@pytest.mark.parametrize("peak", [6_000.0, 40_000.0, 250_000.0])
+def test_a_replan_places_what_gpufleet_plan_places(peak: float) -> None:
+    name, spec = load_stack(FIXTURES / "Pulumi.step-zones.yaml")
+    spec = spec.model_copy(update={"inference": [spec.inference[0].model_copy(update={"peak_tokens_per_s": peak})]})
+    plan = build_plan(spec, name, check=False)
+    facts = service_facts(spec.inference[0], plan, spec)
+    growth = growth_at(spec.inference[0], spec.plan_confidence)
+    placed = facts.to_place(facts.nodes_for(peak, growth, facts.horizon_days))
+    [pool] = plan.pools_of("chat-70b")
+    assert placed == pool.nodes
+    assert facts.after_losses(placed) * 3 == pool.nodes * 2  # even over three zones, one lost
+
+
+def test_site_losses_place_enough_to_lose_the_largest_site() -> None:
+    name, spec = load_stack(FIXTURES / "Pulumi.step-zones.yaml")
+    site = spec.sites[0]
+    second = site.model_copy(update={"name": "aws-use1-b", "network_cidr": "10.11.0.0/16"})
+    service = spec.inference[0].model_copy(update={"sites": [site.name, second.name], "survive_site_losses": 1,
+                                                   "survive_zone_losses": 0})
+    spec = FleetSpec.model_validate({**spec.model_dump(exclude_none=True), "sites": [
+        site.model_dump(exclude_none=True), second.model_dump(exclude_none=True)],
+        "inference": [service.model_dump(exclude_none=True)]})
+    plan = build_plan(spec, name, check=False)
+    facts = service_facts(spec.inference[0], plan, spec)
+    assert {s for s, _, _ in facts.zones} == {"aws-use1", "aws-use1-b"}
+    for needed in (1, 2, 5, 13):
+        placed = facts.to_place(needed)
+        assert facts.after_losses(placed) >= needed > facts.after_losses(placed - 1)
+    assert sum(p.nodes for p in plan.pools_of("chat-70b")) == facts.to_place(2)  # as the plan placed it
+
+
+def test_each_replan_records_the_scenario_runway_of_its_capacity() -> None:
+    [svc] = report().services
+    o = svc.outcome("point")
+    runways = [r.scenario_runway_days["viral"] for r in o.replans]
+    assert [r.on for r in o.replans] == [dt.date(2025, m, 6) for m in (4, 5, 6, 7, 8)]
+    at_6000 = math.log(12_000 / 7_200) / math.log(1.5) * 30.4375
+    at_15000 = math.log(24_000 / 18_000) / math.log(1.5) * 30.4375
+    assert runways == pytest.approx([at_6000, at_6000, at_15000, at_15000, at_15000])
+    assert round(at_6000, 1) == 38.3 and round(at_15000, 1) == 21.6
+    assert o.scenario_short_replans == 3
+    assert o.to_json()["replans"][2]["scenario_runway_days"] == {"viral": round(at_15000, 3)}
+
+
+def test_the_runway_strategy_plans_at_the_stacks_plan_confidence() -> None:
+    # forecast p50 0 %, p90 50 %: planned at p50, the policy at p90 still lifts the start to what
+    # covers lead time + margin at p90: 6,000 · 1.5^(60 / 30.4375) · 1.2 / 3,000 = 5.34 → 6 replicas → 3 nodes
+    at_p50 = report("Pulumi.step-range.yaml", plan_confidence="p50")
+    runway = at_p50.services[0].outcome("runway")
+    assert (runway.strategy.confidence, runway.strategy.policy_confidence) == ("p50", "p90")
+    assert runway.strategy.describe() == "plan at p50 + runway-covers-lead-time (p90, margin 30 days)"
+    assert runway.initial_nodes == 3 and runway.replans[0].growth_per_month == 0.0
+    # planned at p50 with the policy at p50: the point forecast with a margin
+    same = report("Pulumi.step-range.yaml", confidence="p50", plan_confidence="p50").services[0]
+    assert same.outcome("runway").days_short == same.outcome("point").days_short == 34
+    # planned at p90 (the default) with the policy at p50: the p90 plan alone carries the step
+    p90 = report("Pulumi.step-range.yaml", confidence="p50").services[0]
+    assert p90.outcome("runway").strategy.confidence == "p90" and p90.outcome("runway").days_short == 0
