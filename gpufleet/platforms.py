@@ -169,15 +169,24 @@ def replica_bounds(platform: str, serving: ServingSpec | None, nodes: int, warm_
 
 
 def check_pool_platform(pool: PoolPlan, loc: str) -> list[Issue]:
-    """On Kubernetes, the pool's accelerators are NVIDIA GPUs (the node pools gpufleet builds carry the
-    NVIDIA image and device plugin: Trainium needs the Neuron ones, TPUs GKE's TPU node pools, neither
-    built yet), and an inference replica (one pod) fits on one node of its pool."""
+    """On Kubernetes, the pool's accelerators are a kind its cloud builds node pools for (the cloud
+    profile's ``kubernetes_accelerator_kinds``: NVIDIA GPUs everywhere, with the NVIDIA image and device
+    plugin; TPUs on GKE, as TPU slice node pools; Trainium nowhere, its Neuron node pools not built yet),
+    and an inference replica (one pod) fits on one node of its pool."""
     if pool.platform != "kubernetes":
         return []
-    if pool.accelerator_kind != "gpu":
-        return [Issue(f"{loc}.gpu", f"pool {pool.name}: {pool.gpu} ({pool.accelerator_kind}) on Kubernetes; "
-                      "gpufleet builds Kubernetes node pools for NVIDIA GPUs only (NVIDIA node image and "
-                      "device plugin)", "platform.kind: vm for this site, or an NVIDIA GPU")]
+    profile = clouds.profile(pool.cloud)
+    kinds = profile.kubernetes_accelerator_kinds
+    if pool.accelerator_kind not in kinds:
+        where = [clouds.profile(c).title for c in clouds.names()
+                 if pool.accelerator_kind in clouds.profile(c).kubernetes_accelerator_kinds]
+        builds = ("NVIDIA GPUs only (NVIDIA node image and device plugin)" if kinds == {"gpu"}
+                  else ", ".join(sorted(kinds)))
+        return [Issue(f"{loc}.gpu", f"pool {pool.name}: {pool.gpu} ({pool.accelerator_kind}) on Kubernetes "
+                      f"({profile.title}); gpufleet builds {profile.title} Kubernetes node pools for {builds}",
+                      "platform.kind: vm for this site"
+                      + (f", a Kubernetes site on {' or '.join(where)}" if where else "")
+                      + ", or an NVIDIA GPU")]
     if pool.role != "inference":
         return []
     per_replica = int(pool.sizing.get("memory", {}).get("gpus_per_replica", 0))

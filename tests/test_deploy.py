@@ -119,7 +119,7 @@ def test_a_missing_cli_starts_nothing() -> None:
 def test_the_plan_orders_stacks_by_shared_sites_and_finds_their_pack_and_floors(tmp_path: Path) -> None:
     targets = {t.stack: t for t in plan_deploy(expand_stacks([STACKS]))}
     assert list(targets) == ["aks-inference", "aws-training", "azure-inference", "dev", "eks-inference", "gcp-a3ultra",
-                             "gcp-tpu", "gke-a3ultra", "prod", "spot-inference"]
+                             "gcp-tpu", "gke-a3ultra", "gke-tpu", "prod", "spot-inference"]
     assert targets["gcp-a3ultra"].after == ("dev",)  # both use gcp-usc1
     assert set(targets["prod"].after) >= {"azure-inference", "dev"}
     assert targets["aws-training"].after == ()

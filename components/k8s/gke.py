@@ -212,6 +212,10 @@ class GkeBackend(KubernetesBackend):
     def node_pool(self, owner: Any, args: TrainingClusterArgs | InferencePoolArgs,
                   cluster: KubeCluster) -> NodePoolBuild:
         pool, name = args.pool, owner.pulumi_resource_name
+        if pool.accelerator_kind == "tpu":
+            from components.k8s.gke_tpu import tpu_node_pools  # TPU slice node pools (it imports this module)
+
+            return tpu_node_pools(owner, args, cluster)
         row, training = load_catalog().instance(pool.instance_type), pool.role == "training"
         layout = layout_for(row.instance_type) if training and row.fabric != "none" else None
         networks = additional_networks(args.network.handles, layout, pool.zones[0]) if layout is not None else []
@@ -246,14 +250,7 @@ class GkeBackend(KubernetesBackend):
 
     @staticmethod
     def _node_config(pool: PoolPlan, row: InstanceType, accelerator: str) -> gcp.container.NodePoolNodeConfigArgs:
-        reservation = None
-        if gke.queued(pool):
-            reservation = gcp.container.NodePoolNodeConfigReservationAffinityArgs(
-                consume_reservation_type="NO_RESERVATION")
-        elif pool.role == "training" and placement_for(pool) == "reservation" and pool.reservation_id:
-            reservation = gcp.container.NodePoolNodeConfigReservationAffinityArgs(
-                consume_reservation_type="SPECIFIC_RESERVATION", key="compute.googleapis.com/reservation-name",
-                values=[reservation_affinity_value(pool.reservation_id)])
+        reservation = reservation_affinity(pool)
         key, value, effect = gke.GPU_TAINT
         return gcp.container.NodePoolNodeConfigArgs(
             machine_type=row.instance_type,
@@ -295,15 +292,7 @@ class GkeBackend(KubernetesBackend):
         if not gke.queued(pool):
             return {"node_count": pool.nodes, "ignore": [],
                     "upgrade_settings": gcp.container.NodePoolUpgradeSettingsArgs(max_surge=0, max_unavailable=1)}
-        return {
-            "initial_node_count": 0,
-            "autoscaling": gcp.container.NodePoolAutoscalingArgs(
-                total_min_node_count=0, total_max_node_count=pool.nodes,
-                location_policy=gke.LOCATION_POLICY_TRAINING),
-            "queued_provisioning": gcp.container.NodePoolQueuedProvisioningArgs(enabled=True),
-            "management": gcp.container.NodePoolManagementArgs(auto_repair=False, auto_upgrade=False),
-            "ignore": ["nodeCount", "initialNodeCount"],
-        }
+        return {**queued_shape(pool.nodes), "ignore": ["nodeCount", "initialNodeCount"]}
 
     @staticmethod
     def _inference_shape(pool: PoolPlan) -> dict[str, Any]:
@@ -314,6 +303,30 @@ class GkeBackend(KubernetesBackend):
                 location_policy=gke.LOCATION_POLICY_INFERENCE),
             "ignore": ["nodeCount", "initialNodeCount"],  # the cluster autoscaler owns the current size
         }
+
+
+def queued_shape(max_nodes: int) -> dict[str, Any]:
+    """A node pool under queued provisioning (flex-start): from 0 nodes up to ``max_nodes``, admitted by
+    the run's ProvisioningRequest, without auto-repair or auto-upgrade (GKE's and Cluster Toolkit's rules)."""
+    return {
+        "initial_node_count": 0,
+        "autoscaling": gcp.container.NodePoolAutoscalingArgs(
+            total_min_node_count=0, total_max_node_count=max_nodes, location_policy=gke.LOCATION_POLICY_TRAINING),
+        "queued_provisioning": gcp.container.NodePoolQueuedProvisioningArgs(enabled=True),
+        "management": gcp.container.NodePoolManagementArgs(auto_repair=False, auto_upgrade=False),
+    }
+
+
+def reservation_affinity(pool: PoolPlan) -> gcp.container.NodePoolNodeConfigReservationAffinityArgs | None:
+    """What a node pool's nodes consume: no reservation under queued provisioning; a training pool's specific
+    reservation by name; otherwise GKE's default."""
+    if gke.queued(pool):
+        return gcp.container.NodePoolNodeConfigReservationAffinityArgs(consume_reservation_type="NO_RESERVATION")
+    if pool.role == "training" and placement_for(pool) == "reservation" and pool.reservation_id:
+        return gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+            consume_reservation_type="SPECIFIC_RESERVATION", key="compute.googleapis.com/reservation-name",
+            values=[reservation_affinity_value(pool.reservation_id)])
+    return None
 
 
 def gib_installer(owner: Any, pool: PoolPlan, cluster: KubeCluster, node_pool: gcp.container.NodePool) -> Any:

@@ -85,6 +85,8 @@ class CloudProfile(ABC):
     """A tag holding the resource's display name, added to every tagged resource (AWS ``Name``)."""
     kubernetes_attach_fields: ClassVar[tuple[str, ...]] = ("cluster_id",)
     """The :class:`~gpufleet.platforms.KubernetesSpec` fields naming an existing cluster node pools join."""
+    kubernetes_accelerator_kinds: ClassVar[frozenset[str]] = frozenset({"gpu"})
+    """Accelerator kinds (``gpu``, ``tpu``, ``trainium``) the cloud's Kubernetes node pools are built for."""
 
     # facts ------------------------------------------------------------------------------------------
 

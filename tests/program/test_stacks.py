@@ -14,7 +14,8 @@ from gpufleet.plan import FleetPlan, PoolPlan
 from gpufleet.spec import FleetSpec
 
 REPO = Path(__file__).resolve().parents[2]
-STACK_NAMES = ["dev", "aws-training", "azure-inference", "gcp-a3ultra", "prod", "eks-inference", "spot-inference"]
+STACK_NAMES = ["dev", "aws-training", "azure-inference", "gcp-a3ultra", "prod", "eks-inference", "spot-inference",
+               "gke-tpu"]
 
 Run = Callable[[str], OfflineRun]
 Plan = Callable[[str], tuple[FleetSpec, FleetPlan]]
@@ -34,6 +35,7 @@ GPU_RESOURCES: dict[str, str] = {
     "aws:eks/nodeGroup:NodeGroup": "tags",
     "azure-native:compute:VirtualMachineScaleSet": "tags",
     "gcp:compute/instanceTemplate:InstanceTemplate": "labels",
+    "gcp:container/nodePool:NodePool": "nodeConfig.resourceLabels",
 }
 
 
@@ -44,7 +46,9 @@ def owned(run: OfflineRun, pool: PoolPlan, type_token: str) -> list[RecordedReso
 
 
 def tags_of(resource: RecordedResource, field: str) -> dict[str, str]:
-    raw = resource.inputs.get(field) or {}
+    raw: Any = resource.inputs
+    for part in field.split("."):
+        raw = raw.get(part) or {}
     if isinstance(raw, list):
         return {t["key"]: t["value"] for t in raw if t.get("propagateAtLaunch")}
     return dict(raw)
@@ -117,6 +121,10 @@ def test_autoscaler_bounds_equal_the_plan(name: str, stack_run: Run, stack_plan:
             bounds.append((policy["minReplicas"], policy["maxReplicas"]))
         for mig in owned(run, pool, "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"):
             assert mig.ignore_changes == ("targetSize",)
+        for node_pool in owned(run, pool, "gcp:container/nodePool:NodePool"):
+            auto = node_pool.inputs["autoscaling"]
+            bounds.append((auto["totalMinNodeCount"], auto["totalMaxNodeCount"]))
+            assert "nodeCount" in node_pool.ignore_changes
         assert (sum(b[0] for b in bounds), sum(b[1] for b in bounds)) == (pool.min_nodes, pool.nodes), pool.name
         assert len(bounds) == (2 if pool.spot_nodes and pool.cloud != "aws" else 1), pool.name
         props = run.named(pool.name).inputs
@@ -142,6 +150,9 @@ def test_training_clusters_are_static_and_sit_in_one_zone(name: str, stack_run: 
         for mig in owned(run, pool, "gcp:compute/instanceGroupManager:InstanceGroupManager"):
             assert mig.inputs["zone"] == zone
             nodes += mig.inputs["targetSize"]
+        for node_pool in owned(run, pool, "gcp:container/nodePool:NodePool"):
+            assert node_pool.inputs["nodeLocations"] == [zone] and "autoscaling" not in node_pool.inputs
+            nodes += node_pool.inputs["nodeCount"]
         assert nodes == pool.nodes == run.named(pool.name).inputs["nodes"]
 
 

@@ -216,8 +216,9 @@ def check_site_gke_cluster_name(site: SiteSpec, pools: Sequence[PoolPlan], loc: 
 
 
 def check_pool_gke_accelerator(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
-    """A GKE node pool's machine type has a GKE accelerator type gpufleet knows."""
-    if not on_kubernetes(pool) or accelerator_type(row.instance_type) is not None:
+    """A GKE GPU node pool's machine type has a GKE accelerator type gpufleet knows (TPU machine types
+    carry no ``guest_accelerator``: :mod:`gpufleet.clouds.gcp.gke_tpu` checks them)."""
+    if not on_kubernetes(pool) or pool.accelerator_kind == "tpu" or accelerator_type(row.instance_type) is not None:
         return []
     return [Issue(f"{loc}.instance_types", f"gpufleet knows no GKE accelerator type for {row.instance_type}, so it "
                   "cannot build its node pool", ", ".join(f"{family}-*" for family in sorted(ACCELERATOR_TYPES)))]

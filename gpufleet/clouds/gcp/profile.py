@@ -478,7 +478,7 @@ def check_pool_scaling_metric(pool: PoolPlan, row: InstanceType, loc: str) -> li
 
 
 # GKE's checks build on the facts above, so they are imported once those exist.
-from gpufleet.clouds.gcp import gke  # noqa: E402
+from gpufleet.clouds.gcp import gke, gke_tpu  # noqa: E402
 
 
 class GcpProfile(CloudProfile):
@@ -492,11 +492,13 @@ class GcpProfile(CloudProfile):
                    check_site_network_cidr, check_site_clear_of_fabric_range, check_site_roce_zones,
                    *gke.SITE_CHECKS)
     pool_checks = (check_pool_nic_layout, check_pool_fabric_enabled, check_pool_reservation_bound,
-                   check_pool_scaling_metric, check_pool_tpu_slice, check_pool_flex_start, *gke.POOL_CHECKS)
+                   check_pool_scaling_metric, check_pool_tpu_slice, check_pool_flex_start, *gke.POOL_CHECKS,
+                   *gke_tpu.POOL_CHECKS)
     image_forms = "<project>/<family> nor an image self link"
     image_examples = (f"{IMAGE_PROJECT}/ubuntu-accelerator-2204-amd64-with-nvidia-570, or "
                       "projects/<project>/global/images/<image>")
     tag_paths = (("labels",), ("allInstancesConfig", "labels"), ("nodeConfig", "resourceLabels"))
+    kubernetes_accelerator_kinds = frozenset({"gpu", "tpu"})  # TPUs as GKE TPU slice node pools (gke_tpu)
 
     def fabric_interfaces(self, row: InstanceType) -> int:
         if is_tpu(row):  # every chip of a TPU VM joins its slice's ICI

@@ -29,6 +29,9 @@ resource                                                            read
                                                                     nodeConfig.reservationAffinity,
                                                                     queuedProvisioning
 ``gcp:tpu/v2Vm`` / ``gcp:tpu/v2QueuedResource``                     TPU slices (:mod:`.tpu_readers`)
+``gcp:container/nodePool`` of a TPU machine type                    TPU slice node pools: nodes × chips
+                                                                    per node, placementPolicy.tpuTopology
+                                                                    (:mod:`.gke_tpu_readers`)
 ==================================================================  ===================================
 
 A MIG carries no labels: its autoscaler and itself are found through their pool component. Its
@@ -72,6 +75,7 @@ from gpufleet.clouds.gcp.profile import (
     machine_family,
     tcpx_setup_gap,
 )
+from gpufleet.clouds.gcp.gke_tpu_readers import gke_slice_problems, is_gke_slice_pool
 from gpufleet.clouds.gcp.tpu import QUEUED_RESOURCE, V2VM, is_tpu
 from gpufleet.clouds.gcp.tpu_readers import tpu_node_group, tpu_slice_problems
 from gpufleet.policy.resources import CloudReader, NodeGroup, Pool, Resource, as_int, is_unknown, known
@@ -147,6 +151,8 @@ class GcpReader(CloudReader):
 
     def fabric_problems(self, pool: Pool, row: InstanceType) -> list[str]:
         if is_tpu(row):
+            if is_gke_slice_pool(pool):  # TPU slice node pools of a GKE cluster
+                return gke_slice_problems(pool, row)
             return tpu_slice_problems(pool, row, (V2VM, QUEUED_RESOURCE))
         problems: list[str] = []
         layout = layout_for(row.instance_type)

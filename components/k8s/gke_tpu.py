@@ -1,0 +1,101 @@
+"""GKE TPU slice node pools: what the GKE backend builds for a pool whose chips are Cloud TPUs.
+
+The facts and refusals are :mod:`gpufleet.clouds.gcp.gke_tpu`'s; the plan gives the slice shape
+(``PoolPlan.topology``), the slices, the hosts and, for serving, the node pool's bounds. This module
+only builds them, as ``gcp.container.NodePool`` resources of the site's cluster:
+
+* training: one node pool per slice (``slices`` > 1 only when the run declares multi-slice), each of
+  its slice's hosts (``nodes / slices``) in the pool's one zone, the TPU machine type, and for a
+  multi-host slice ``placement_policy {type: COMPACT, tpu_topology: <the plan's topology>}``. A fixed
+  ``node_count``; with ``capacity.type: flex_start``, queued provisioning from 0 to the whole slice
+  (GKE admits a multi-host slice as one unit); with ``reservation``, the named reservation consumed;
+* inference: one node pool of single-host slices (``nodes`` nodes at most, ``min_nodes`` at least, over
+  its zones), autoscaled node by node; the KEDA ``ScaledObject`` (built by
+  :func:`components.k8s.base.build_inference`) scales the Deployment between the plan's replica bounds.
+
+No ``guest_accelerator`` and no NVIDIA driver: a TPU machine type brings its chips and GKE its TPU
+runtime. Every node carries the TPU taint and the pool's labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.base import InferencePoolArgs, TrainingClusterArgs, child
+from components.k8s.base import KubeCluster, NodePoolBuild
+from components.k8s.gke import queued_shape, reservation_affinity
+from gpufleet.catalog import InstanceType, load_catalog
+from gpufleet.clouds.gcp import gke, gke_tpu
+from gpufleet.clouds.gcp.profile import NODE_SCOPES, TRAINING_WAIT_MINUTES
+from gpufleet.plan import PoolPlan
+
+BOOT_DISK_GIB = 200
+
+
+def tpu_node_pools(owner: Any, args: TrainingClusterArgs | InferencePoolArgs, cluster: KubeCluster) -> NodePoolBuild:
+    """The pool's TPU slice node pools (training: one per slice; inference: one autoscaled pool)."""
+    pool, name = args.pool, owner.pulumi_resource_name
+    row = load_catalog().instance(pool.instance_type)
+    timeouts = pulumi.CustomTimeouts(create=f"{TRAINING_WAIT_MINUTES}m", update=f"{TRAINING_WAIT_MINUTES}m")
+    common: dict[str, Any] = dict(cluster=cluster.id, location=cluster.handles["location"],
+                                  project=cluster.handles.get("project"), node_locations=list(pool.zones),
+                                  node_config=_node_config(pool, row))
+    if pool.role != "training":
+        node_pool = gcp.container.NodePool(
+            f"{name}-nodes", name=gke.node_pool_name(pool.name), **common,
+            initial_node_count=-(-pool.min_nodes // max(len(pool.zones), 1)),
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                total_min_node_count=pool.min_nodes, total_max_node_count=pool.nodes,
+                location_policy=gke.LOCATION_POLICY_INFERENCE),
+            opts=child(owner, ignore_changes=["nodeCount", "initialNodeCount"], custom_timeouts=timeouts))
+        return NodePoolBuild(node_pool_ids=[node_pool.id], notes=[
+            f"single-host {pool.topology} {row.gpu} slices ({row.instance_type}), {pool.min_nodes}-{pool.nodes} nodes "
+            "autoscaled by GKE; KEDA scales the Deployment"])
+    placement = (gcp.container.NodePoolPlacementPolicyArgs(type=gke_tpu.PLACEMENT_COMPACT, tpu_topology=pool.topology)
+                 if gke_tpu.multi_host(pool) else None)
+    ids: list[pulumi.Input[str]] = []
+    for i, pool_name in enumerate(gke_tpu.slice_pools(pool)):
+        resource = f"{name}-slice-{i}" if pool.slices > 1 else f"{name}-slice"
+        node_pool = gcp.container.NodePool(resource, name=pool_name, placement_policy=placement, **common,
+                                           **_slice_shape(pool),
+                                           opts=child(owner, ignore_changes=_ignored(pool), custom_timeouts=timeouts))
+        ids.append(node_pool.id)
+    notes = [f"{pool.slices} TPU slice node pool(s) of {pool.topology} ({row.gpu}), "
+             f"{gke_tpu.hosts_per_slice(pool)} {row.instance_type} node(s) each"]
+    if gke.queued(pool):
+        notes.append("each slice comes through GKE queued provisioning (flex-start): admitted whole when capacity "
+                     "is found, best effort, not a reservation")
+    # Every chip of a slice joins its ICI: the nodes' chips are the "interfaces" the fabric has.
+    return NodePoolBuild(node_pool_ids=ids, fabric_interfaces_attached=row.fabric_interfaces, notes=notes)
+
+
+def _ignored(pool: PoolPlan) -> list[str]:
+    return ["nodeCount", "initialNodeCount"] if gke.queued(pool) else []
+
+
+def _slice_shape(pool: PoolPlan) -> dict[str, Any]:
+    """A slice node pool's size: its hosts, fixed; or queued provisioning from 0 to all its hosts."""
+    if not gke.queued(pool):
+        return {"node_count": gke_tpu.hosts_per_slice(pool),
+                "upgrade_settings": gcp.container.NodePoolUpgradeSettingsArgs(max_surge=0, max_unavailable=1)}
+    return queued_shape(gke_tpu.hosts_per_slice(pool))  # GKE admits a multi-host slice whole
+
+
+def _node_config(pool: PoolPlan, row: InstanceType) -> gcp.container.NodePoolNodeConfigArgs:
+    reservation = reservation_affinity(pool)
+    key, value, effect = gke_tpu.TPU_TAINT
+    return gcp.container.NodePoolNodeConfigArgs(
+        machine_type=row.instance_type,
+        taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=key, value=value, effect=effect)],
+        disk_type=gke_tpu.boot_disk_type(row.instance_type),
+        disk_size_gb=BOOT_DISK_GIB,
+        gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
+        oauth_scopes=list(NODE_SCOPES),
+        reservation_affinity=reservation,
+        flex_start=True if gke.queued(pool) else None,
+        labels=dict(sorted(pool.tags.items())),
+        resource_labels=dict(sorted(pool.tags.items())),
+    )
