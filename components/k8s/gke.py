@@ -250,23 +250,10 @@ class GkeBackend(KubernetesBackend):
 
     @staticmethod
     def _node_config(pool: PoolPlan, row: InstanceType, accelerator: str) -> gcp.container.NodePoolNodeConfigArgs:
-        reservation = reservation_affinity(pool)
-        key, value, effect = gke.GPU_TAINT
-        return gcp.container.NodePoolNodeConfigArgs(
-            machine_type=row.instance_type,
-            guest_accelerators=[gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
-                type=accelerator, count=row.gpus,
-                gpu_driver_installation_config=_DRIVER(gpu_driver_version=gke.GPU_DRIVER_VERSION))],
-            taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=key, value=value, effect=effect)],
-            disk_type="hyperdisk-balanced" if machine_family(row.instance_type) in HYPERDISK_ONLY else "pd-balanced",
-            disk_size_gb=BOOT_DISK_GIB,
-            gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
-            oauth_scopes=list(NODE_SCOPES),
-            reservation_affinity=reservation,
-            flex_start=True if gke.queued(pool) else None,
-            labels=dict(sorted(pool.tags.items())),
-            resource_labels=dict(sorted(pool.tags.items())),
-        )
+        gpus = gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+            type=accelerator, count=row.gpus, gpu_driver_installation_config=_DRIVER(gpu_driver_version=gke.GPU_DRIVER_VERSION))
+        disk = "hyperdisk-balanced" if machine_family(row.instance_type) in HYPERDISK_ONLY else "pd-balanced"
+        return node_config(pool, row, gke.GPU_TAINT, disk, guest_accelerators=[gpus])
 
     @staticmethod
     def _placement(owner: Any, name: str, pool: PoolPlan) -> tuple[Any, list[pulumi.Input[str]], list[str]]:
@@ -303,6 +290,27 @@ class GkeBackend(KubernetesBackend):
                 location_policy=gke.LOCATION_POLICY_INFERENCE),
             "ignore": ["nodeCount", "initialNodeCount"],  # the cluster autoscaler owns the current size
         }
+
+
+def node_config(pool: PoolPlan, row: InstanceType, taint: tuple[str, str, str], disk_type: str,
+                guest_accelerators: list[Any] | None = None) -> gcp.container.NodePoolNodeConfigArgs:
+    """A node pool's nodes: the machine type, ``taint`` (key, value, effect), the boot disk, gVNIC, the
+    reservation they consume (:func:`reservation_affinity`), flex-start under queued provisioning, and
+    the pool's tags as Kubernetes labels and as the VMs' labels."""
+    key, value, effect = taint
+    return gcp.container.NodePoolNodeConfigArgs(
+        machine_type=row.instance_type,
+        guest_accelerators=guest_accelerators,
+        taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=key, value=value, effect=effect)],
+        disk_type=disk_type,
+        disk_size_gb=BOOT_DISK_GIB,
+        gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
+        oauth_scopes=list(NODE_SCOPES),
+        reservation_affinity=reservation_affinity(pool),
+        flex_start=True if gke.queued(pool) else None,
+        labels=dict(sorted(pool.tags.items())),
+        resource_labels=dict(sorted(pool.tags.items())),
+    )
 
 
 def queued_shape(max_nodes: int) -> dict[str, Any]:

@@ -26,13 +26,11 @@ import pulumi_gcp as gcp
 
 from components.base import InferencePoolArgs, TrainingClusterArgs, child
 from components.k8s.base import KubeCluster, NodePoolBuild
-from components.k8s.gke import queued_shape, reservation_affinity
-from gpufleet.catalog import InstanceType, load_catalog
+from components.k8s.gke import node_config, queued_shape
+from gpufleet.catalog import load_catalog
 from gpufleet.clouds.gcp import gke, gke_tpu
-from gpufleet.clouds.gcp.profile import NODE_SCOPES, TRAINING_WAIT_MINUTES
+from gpufleet.clouds.gcp.profile import TRAINING_WAIT_MINUTES
 from gpufleet.plan import PoolPlan
-
-BOOT_DISK_GIB = 200
 
 
 def tpu_node_pools(owner: Any, args: TrainingClusterArgs | InferencePoolArgs, cluster: KubeCluster) -> NodePoolBuild:
@@ -42,7 +40,8 @@ def tpu_node_pools(owner: Any, args: TrainingClusterArgs | InferencePoolArgs, cl
     timeouts = pulumi.CustomTimeouts(create=f"{TRAINING_WAIT_MINUTES}m", update=f"{TRAINING_WAIT_MINUTES}m")
     common: dict[str, Any] = dict(cluster=cluster.id, location=cluster.handles["location"],
                                   project=cluster.handles.get("project"), node_locations=list(pool.zones),
-                                  node_config=_node_config(pool, row))
+                                  node_config=node_config(pool, row, gke_tpu.TPU_TAINT,
+                                                          gke_tpu.boot_disk_type(row.instance_type)))
     if pool.role != "training":
         node_pool = gcp.container.NodePool(
             f"{name}-nodes", name=gke.node_pool_name(pool.name), **common,
@@ -82,20 +81,3 @@ def _slice_shape(pool: PoolPlan) -> dict[str, Any]:
         return {"node_count": gke_tpu.hosts_per_slice(pool),
                 "upgrade_settings": gcp.container.NodePoolUpgradeSettingsArgs(max_surge=0, max_unavailable=1)}
     return queued_shape(gke_tpu.hosts_per_slice(pool))  # GKE admits a multi-host slice whole
-
-
-def _node_config(pool: PoolPlan, row: InstanceType) -> gcp.container.NodePoolNodeConfigArgs:
-    reservation = reservation_affinity(pool)
-    key, value, effect = gke_tpu.TPU_TAINT
-    return gcp.container.NodePoolNodeConfigArgs(
-        machine_type=row.instance_type,
-        taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=key, value=value, effect=effect)],
-        disk_type=gke_tpu.boot_disk_type(row.instance_type),
-        disk_size_gb=BOOT_DISK_GIB,
-        gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
-        oauth_scopes=list(NODE_SCOPES),
-        reservation_affinity=reservation,
-        flex_start=True if gke.queued(pool) else None,
-        labels=dict(sorted(pool.tags.items())),
-        resource_labels=dict(sorted(pool.tags.items())),
-    )

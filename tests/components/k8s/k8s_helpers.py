@@ -12,6 +12,7 @@ from components import TrainingClusterArgs, backend_for
 from gpufleet.offline import OfflineRun, run_function
 from gpufleet.plan import PoolPlan
 from gpufleet.platforms import ServingSpec
+from gpufleet.spec import SiteSpec
 from tests.clouds.builders import make_pool, make_site
 from tests.components.conftest import SSH_KEY
 
@@ -26,9 +27,10 @@ def k8s_pool(cloud: str, role: str = "training", **overrides: Any) -> PoolPlan:
                                max_replicas=pool.nodes if role == "inference" else 0)
 
 
-def deploy_k8s(cloud: str, pools: list[PoolPlan], platform: dict[str, Any]) -> OfflineRun:
-    """The site network (and its cluster) and one component per pool, as ``__main__.py`` builds them."""
-    site = make_site(cloud, platform=platform)
+def deploy_k8s(cloud: str, pools: list[PoolPlan], platform: dict[str, Any], site: SiteSpec | None = None) -> OfflineRun:
+    """The site network (and its cluster) and one component per pool, as ``__main__.py`` builds them
+    (on ``site``, else a test site of ``cloud`` on ``platform``)."""
+    site = site or make_site(cloud, platform=platform)
 
     def program() -> None:
         network = SiteNetwork(site.name, SiteNetworkArgs(site=site, pools=tuple(pools)),

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 
-from components import InferencePool, InferencePoolArgs, SiteNetwork, SiteNetworkArgs, TrainingCluster
-from components import TrainingClusterArgs, backend_for
 from gpufleet.engine import PolicyEngine, parse_policy_config
-from gpufleet.offline import OfflineRun, run_function, run_program
+from gpufleet.offline import OfflineRun, run_program
 from gpufleet.plan import FleetPlan, PoolPlan, build_plan
 from gpufleet.policy.resources import build_inventory
 from gpufleet.policy.rules import check_capacity_covers_demand, check_training_fabric
 from gpufleet.stackfile import load_stack
-from tests.components.conftest import SSH_KEY
-from tests.policies.conftest import PACK_DIR
+from tests.components.k8s.k8s_helpers import deploy_k8s
+from tests.policies.conftest import started_engine
 from tests.policies.policy_baseline import UNKNOWN, Stack
 
 STACK = Path(__file__).resolve().parents[3] / "stacks" / "Pulumi.gke-tpu.yaml"
@@ -49,28 +45,15 @@ def built() -> OfflineRun:
     return run
 
 
-def _deploy(plan: FleetPlan, pools: list[PoolPlan]) -> OfflineRun:
+def _deploy(pools: list[PoolPlan]) -> OfflineRun:
     """The stack's site (its cluster) and one component per pool, as ``__main__.py`` builds them."""
     _, spec = load_stack(STACK)
-    site, serving = spec.sites[0], spec.inference[0].serving
-
-    def program() -> None:
-        network = SiteNetwork(site.name, SiteNetworkArgs(site=site, pools=tuple(pools)),
-                              opts=pulumi.ResourceOptions(providers=[backend_for("gcp").provider(site)]))
-        for pool in pools:
-            common: dict[str, Any] = dict(pool=pool, network=network, demand={"workload": pool.workload},
-                                          ssh_public_key=SSH_KEY)
-            if pool.role == "training":
-                TrainingCluster(pool.name, TrainingClusterArgs(**common))
-            else:
-                InferencePool(pool.name, InferencePoolArgs(**common, serving=serving))
-
-    return run_function(program, stack="unit")
+    return deploy_k8s("gcp", pools, {}, site=spec.sites[0])
 
 
 def _training(plan: FleetPlan, **changes: Any) -> list[dict[str, Any]]:
     pool = dataclasses.replace(plan.pool(TRAIN), **changes)
-    run = _deploy(plan, [pool])
+    run = _deploy([pool])
     return [r.inputs for r in sorted(run.of_type(NODE_POOL), key=lambda r: r.name) if r.name != "gke-use5-system"]
 
 
@@ -165,13 +148,8 @@ def test_an_unknown_topology_is_not_verified(built: OfflineRun) -> None:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[PolicyEngine]:
-    eng = PolicyEngine(PACK_DIR, stack="test")
-    try:
-        eng.start()
-        yield eng
-    finally:
-        eng.close()
+def engine(request: pytest.FixtureRequest) -> PolicyEngine:
+    return started_engine(request, "test")
 
 
 def _blocked(engine: PolicyEngine, stack: Stack) -> set[str]:
