@@ -39,15 +39,24 @@ Notations:
         Σ_{o at s, m_o = m} n_o · G_o ≤ Q_{s,m}               s ∈ S, m with a quota (GPUs)
 
     Spot (inference pools with a spot share f_p and a reclaim share r_p): a site s that prices type t
-    as spot (spot_price_{s,t}) adds a spot option o' beside o, with cost G_o · spot_price_{s,t}
-    (+ carbon), its own quota Q^spot_{s,m} (the providers' spot quotas are separate) and the same
-    power. With S_p = Σ x_{o'} over the pool's spot options and F_p its floor (the nodes the
-    forecast peak needs, at most N_p):
-        T_p = Σ_o x_o + S_p;   S_p − f_p · T_p ≤ 0;   T_p − r_p · S_p ≥ F_p
-        Σ_{o' at s, m_o' = m} x_{o'} · G_o' ≤ Q^spot_{s,m}
+    as spot (spot_price_{s,t}) offers spot nodes of t at s, at G_o · spot_price_{s,t} (+ carbon) per
+    node, under its own quota Q^spot_{s,m} (the providers' spot quotas are separate) and with the same
+    power. Where the pool also has the on-demand option o = (s, t), the spot nodes are a part of o's
+    nodes rather than a second option: x_o counts all of o's nodes and
+        z_o ∈ ℤ, 0 ≤ x_o − z_o ≤ N_p, z_o ≤ N_p, x_o ≤ 2 N_p
+                                      the spot ones, at cost (c^spot_o − c_o) per node (a discount),
+    so power and the survival rows read x_o alone, the on-demand quota row reads G_o · (x_o − z_o) and
+    the spot quota row G_o · z_o; the pool's integer structure is the on-demand program's. A spot
+    offer with no usable on-demand option beside it is a column x_{o'} of its own (all spot). With
+    S_p the pool's spot nodes (Σ z_o + Σ x_{o'}) and F_p its floor (the nodes the forecast peak
+    needs, at most N_p):
+        T_p = Σ_o x_o + Σ x_{o'};   S_p − f_p · T_p ≤ 0;   T_p − r_p · S_p ≥ F_p
+        Σ_{o' at s, m = m_o'} x_{o'} · G_o' + Σ_{o at s, m = m_o} z_o · G_o ≤ Q^spot_{s,m}
     so at most f_p of the pool is spot and what remains after r_p of the spot nodes are reclaimed
-    still carries the peak. Spot columns count in the survival rows like on-demand ones. The relaxed
-    program leaves spot out (it only explains infeasibility, which on-demand alone decides).
+    still carries the peak. (The bounds are those of separate on-demand and spot columns of ≤ N_p each:
+    cheap spot that is little reclaimed may take a pool past N_p.)
+    The relaxed program leaves spot out. ``gpufleet.placement.spot_stage`` solves this program over
+    a neighbourhood of the on-demand optimum (its docstring says what that gives up).
 
     The k_p ≥ 2 rows are exact: for any loads z_d, the sum of the k largest equals
     min_λ≥0 k·λ + Σ_d max(0, z_d − λ) (LP duality), so the pool keeps ≥ N_p nodes after losing any
@@ -302,6 +311,8 @@ class Formulation:
     rows: LinearConstraint | None
     option_columns: list[tuple[Option, int]]
     slack_columns: list[SlackColumn]
+    # the spot part's column z_o of an on-demand option's column x_o (x_o counts all of o's nodes)
+    spot_of: dict[int, int] = field(default_factory=dict)
 
     @property
     def n_columns(self) -> int:
@@ -338,7 +349,8 @@ class _Builder:
         self.row_lower.append(lower)
         self.row_upper.append(upper)
 
-    def build(self, option_columns: list[tuple[Option, int]], slack_columns: list[SlackColumn]) -> Formulation:
+    def build(self, option_columns: list[tuple[Option, int]], slack_columns: list[SlackColumn],
+              spot_of: dict[int, int]) -> Formulation:
         import numpy as np
 
         n_rows, n_cols = len(self.row_lower), len(self.c)
@@ -357,6 +369,7 @@ class _Builder:
             rows=rows,
             option_columns=option_columns,
             slack_columns=slack_columns,
+            spot_of=spot_of,
         )
 
 
@@ -383,6 +396,7 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
     power_rows: list[list[tuple[int, float]]] = [[] for _ in sites]
     quota_rows: list[dict[str, list[tuple[int, float]]]] = [{} for _ in sites]
     spot_quota_rows: list[dict[str, list[tuple[int, float]]]] = [{} for _ in sites]
+    spot_of: dict[int, int] = {}
 
     for p, pool in enumerate(pools):
         if pool.nodes == 0:
@@ -392,16 +406,37 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
         n = pool.nodes
         training = pool.role == "training"
         cols: list[tuple[Option, int]] = []
+        held: list[int] = []  # columns of the pool's nodes (on-demand + spot on a shared option, or spot alone)
+        spot_cols: list[int] = []
+        by_domain: dict[int, list[int]] = {}
+        shared: dict[tuple[int, str], tuple[Option, int]] = {}
         for o in [*opts, *spot_opts]:
             tie = tie_scale * (o.rank * n_sites + o.site + 1)
             per_node = tie if relaxed else o.cost_per_node_hour + tie
-            if training:
+            twin = shared.get((o.site, o.instance_type)) if o.spot else None
+            if twin is not None:  # spot part z of an on-demand option's nodes x: z ≤ x, priced as the discount
+                od, x = twin
+                col = b.column(o.cost_per_node_hour - od.cost_per_node_hour, 0.0, float(n), integer=True)
+                b.row([(x, 1.0), (col, -1.0)], 0.0, float(n))  # at most N_p on-demand, as without spot
+                b.upper[x] = 2.0 * n
+                spot_of[x] = col
+                quotas = sites[o.site].quota_gpus
+                if o.gpu in quotas:
+                    quota_rows[o.site].setdefault(o.gpu, []).append((col, -float(o.gpus)))
+            elif training:
                 col = b.column(n * per_node, 0.0, 1.0, integer=True)
             else:
                 col = b.column(per_node, 0.0, float(n), integer=True)
+                held.append(col)
+                by_domain.setdefault(o.domain, []).append(col)
+                if not o.spot:
+                    shared[(o.site, o.instance_type)] = (o, col)
             cols.append((o, col))
+            if o.spot:
+                spot_cols.append(col)
             scale = float(n) if training else 1.0
-            power_rows[o.site].append((col, scale * o.site_kw))
+            if twin is None:
+                power_rows[o.site].append((col, scale * o.site_kw))
             quotas, rows = ((sites[o.site].spot_quota_gpus, spot_quota_rows) if o.spot
                             else (sites[o.site].quota_gpus, quota_rows))
             if o.gpu in quotas:
@@ -411,15 +446,11 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
             b.row([(col, 1.0) for _, col in cols], 1.0, 1.0)
             continue
         total = b.column(0.0, float(n), inf, integer=False)
-        b.row([(col, 1.0) for _, col in cols] + [(total, -1.0)], 0.0, 0.0)
-        spot_cols = [col for o, col in cols if o.spot]
+        b.row([(col, 1.0) for col in held] + [(total, -1.0)], 0.0, 0.0)
         if spot_cols and pool.spot is not None:
             b.row([(col, 1.0) for col in spot_cols] + [(total, -pool.spot.max_fraction)], -inf, 0.0)
             b.row([(total, 1.0)] + [(col, -pool.spot.reclaim_fraction) for col in spot_cols],
                   float(pool.floor_nodes), inf)
-        by_domain: dict[int, list[int]] = {}
-        for o, col in cols:
-            by_domain.setdefault(o.domain, []).append(col)
         k = pool.losses
         if k == 1:
             for d in sorted(by_domain):
@@ -454,7 +485,7 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
             b.row(entries, -inf, quota)
         for gpu in sorted(spot_quota_rows[s]):
             b.row(spot_quota_rows[s][gpu], -inf, float(site.spot_quota_gpus[gpu]))
-    return b.build(option_columns, slack_columns)
+    return b.build(option_columns, slack_columns, spot_of)
 
 
 def run(form: Formulation, *, time_limit_s: float, mip_rel_gap: float) -> OptimizeResult:
@@ -512,7 +543,7 @@ def decode(form: Formulation, cands: Candidates, x: np.ndarray) -> list[tuple[Op
     """Nodes per option from a solution vector, in (pool, site, preference) order, zeros dropped."""
     placed: list[tuple[Option, int]] = []
     for o, col in form.option_columns:
-        value = float(x[col])
+        value = float(x[col]) - (float(x[form.spot_of[col]]) if col in form.spot_of else 0.0)
         nodes = cands.pools[o.pool].nodes * round(value) if cands.pools[o.pool].role == "training" else round(value)
         if nodes > 0:
             placed.append((o, int(nodes)))

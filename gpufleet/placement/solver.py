@@ -13,6 +13,7 @@ from gpufleet.errors import BindingConstraint, GpufleetError
 from gpufleet.placement import explain
 from gpufleet.placement.forced import forced
 from gpufleet.placement.milp import Candidates, Option, build_candidates, decode, formulate, run
+from gpufleet.placement.spot_stage import solve_in_stages
 from gpufleet.placement.model import (
     Assignment,
     InstanceFacts,
@@ -94,6 +95,11 @@ def solve(
     placed_alone = None if training_blocked else forced(cands)  # nothing to choose: no program to solve
     if placed_alone is not None:
         return _placed(cands, placed_alone, "optimal", 0.0, notes, start)
+    staged = None
+    if not training_blocked and any(cands.spot_options):  # spot: the on-demand optimum, then spot near it
+        staged = solve_in_stages(cands, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    if staged is not None:
+        return _placed(cands, staged.placed, staged.status, staged.mip_gap, notes, start)
     if not training_blocked:
         form = formulate(cands)
         if form.n_columns == 0:  # nothing to place (every pool has 0 nodes)
