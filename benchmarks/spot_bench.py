@@ -74,7 +74,7 @@ def spot_rows(seed: int, time_limit_s: float) -> list[dict[str, Any]]:
     for n_sites, n_pools in SIZES:
         wall, cpu, result, _ = timed(with_spot(instance(n_sites, n_pools, seed)), time_limit_s)
         rows.append({"wall_s": wall, "cpu_s": cpu, "usd_per_hour": result.cost_per_hour or 0.0,
-                     "status": result.status, "gap": result.mip_gap})
+                     "status": result.status, "gap": result.mip_gap or 0.0})
     return rows
 
 
@@ -113,6 +113,7 @@ def main() -> None:
               f"{r0.status} / {r1.status} ({r1.mip_gap:.2%})", flush=True)
         if before is not None:
             b = before[i]
+            b["usd_per_hour"] = b["usd_per_hour"] or 0.0  # no placement within the limit
             print(f"{'before:':>11} {'':>14} {b['wall_s']:>6.2f} {b['wall_s'] / w0:>5.2f} {'':>13} {b['cpu_s']:>6.2f} "
                   f"{b['cpu_s'] / u0:>5.2f} {'':>13} {b['usd_per_hour']:>8,.0f} {b['usd_per_hour'] / c0 if c0 else 0:>6.3f} "
                   f"{'':>10}  {b['status']} ({b['gap']:.2%})", flush=True)
