@@ -104,8 +104,12 @@ def service_facts(spec: InferenceSpec, plan: FleetPlan, fleet: FleetSpec) -> Ser
     pool = pools[0]
     zones = tuple((p.site, fleet.site(p.site).failure_domain, zone) for p in pools
                   for zone in (p.nodes_by_zone or dict.fromkeys(p.zones, 0)))
-    # the zones gpufleet.plan's margin counts: the fewest of a site the service runs in
-    zones_per_site = min(len(fleet.site(p.site).zones) for p in pools)
+    # the zones gpufleet.plan's margin counts: the fewest of an allowed site (on the clouds it runs
+    # on) with more zones than the service survives losing
+    allowed = [fleet.site(s) for s in spec.sites] if spec.sites else list(fleet.sites)
+    clouds = {p.cloud for p in pools}
+    zones_per_site = min((len(s.zones) for s in allowed
+                          if s.cloud in clouds and len(s.zones) > spec.survive_zone_losses), default=1)
     memory = fit_memory(
         params=spec.model.params, layers=spec.model.layers, kv_heads=spec.model.kv_heads,
         head_dim=spec.model.head_dim, dtype=spec.model.dtype, kv_dtype=spec.model.kv_dtype,

@@ -114,3 +114,22 @@ def test_the_runway_strategy_plans_at_the_stacks_plan_confidence() -> None:
     # planned at p90 (the default) with the policy at p50: the p90 plan alone carries the step
     p90 = report("Pulumi.step-range.yaml", confidence="p50").services[0]
     assert p90.outcome("runway").strategy.confidence == "p90" and p90.outcome("runway").days_short == 0
+
+
+@pytest.mark.parametrize("peak", [6_000.0, 40_000.0])
+def test_the_margin_counts_the_zones_the_plan_counts(peak: float) -> None:
+    # Allowed on a 3-zone and a 2-zone site, surviving one zone: gpufleet.plan counts the fewest
+    # zones of an allowed site (2), so it places ⌈n / 1⌉ · 2, even when it uses only the 3-zone site.
+    name, spec = load_stack(FIXTURES / "Pulumi.step-zones.yaml")
+    site = spec.sites[0]
+    small = site.model_copy(update={"name": "aws-use1-b", "network_cidr": "10.11.0.0/16",
+                                    "zones": ["us-east-1d", "us-east-1f"]})
+    service = spec.inference[0].model_copy(update={"sites": [site.name, small.name], "peak_tokens_per_s": peak})
+    spec = FleetSpec.model_validate({**spec.model_dump(exclude_none=True), "sites": [
+        site.model_dump(exclude_none=True), small.model_dump(exclude_none=True)],
+        "inference": [service.model_dump(exclude_none=True)]})
+    plan = build_plan(spec, name, check=False)
+    facts = service_facts(spec.inference[0], plan, spec)
+    needed = facts.nodes_for(peak, growth_at(spec.inference[0], spec.plan_confidence), facts.horizon_days)
+    assert facts.zones_per_site == 2
+    assert facts.to_place(needed) == 2 * needed == sum(p.nodes for p in plan.pools_of("chat-70b"))
