@@ -121,3 +121,26 @@ def test_a_plan_its_clouds_refuse_is_bad_input_before_any_replay(
     assert expected in err, err
     code, _, plan_err = run_cli("plan", "--stack", str(stack))
     assert code == 2 and expected in plan_err
+
+
+def test_the_runway_strategy_plans_at_plan_confidence_and_judges_at_the_flag(run_cli: Run, history: Path,
+                                                                             tmp_path: Path) -> None:
+    text = (FIXTURES / "Pulumi.step-zones.yaml").read_text(encoding="utf-8")
+    stack = tmp_path / "Pulumi.p75.yaml"
+    stack.write_text(text.replace("  gpufleet:fleet:\n", "  gpufleet:fleet:\n    plan_confidence: p75\n"),
+                     encoding="utf-8")
+    code, out, err = run_cli("backtest", "--stack", str(stack), "--history", str(history), "--json",
+                             "--confidence", "p60")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["schema_version"] == 2
+    assert [(s["name"], s["confidence"], s["policy_confidence"]) for s in data["strategies"]] == [
+        ("point", "p50", None), ("runway", "p75", "p60")]
+    [svc] = data["services"]
+    assert (svc["survive_zone_losses"], svc["scenarios"]) == (1, {"viral": 0.5})
+    assert svc["zones"] == ["aws-use1/us-east-1a", "aws-use1/us-east-1b", "aws-use1/us-east-1c"]
+    code, table, _ = run_cli("backtest", "--stack", str(stack), "--history", str(history), "--confidence", "p60")
+    assert re.search(r"│ days short after losses +│ +34 │ +34 │", table), table
+    assert re.search(r"│ re-plans short in a scenario +│ +3 of 5 │ +3 of 5 │", table), table
+    assert "runway: plan at p75 + runway-covers-lead-time (p60, margin 30 days)" in table
+    assert "surviving 1 zone loss" in table
