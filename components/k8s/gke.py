@@ -293,10 +293,11 @@ class GkeBackend(KubernetesBackend):
 
 
 def node_config(pool: PoolPlan, row: InstanceType, taint: tuple[str, str, str], disk_type: str,
-                guest_accelerators: list[Any] | None = None) -> gcp.container.NodePoolNodeConfigArgs:
+                guest_accelerators: list[Any] | None = None,
+                node_labels: dict[str, str] | None = None) -> gcp.container.NodePoolNodeConfigArgs:
     """A node pool's nodes: the machine type, ``taint`` (key, value, effect), the boot disk, gVNIC, the
     reservation they consume (:func:`reservation_affinity`), flex-start under queued provisioning, and
-    the pool's tags as Kubernetes labels and as the VMs' labels."""
+    the pool's tags as Kubernetes labels (with ``node_labels``) and as the VMs' labels."""
     key, value, effect = taint
     return gcp.container.NodePoolNodeConfigArgs(
         machine_type=row.instance_type,
@@ -308,7 +309,7 @@ def node_config(pool: PoolPlan, row: InstanceType, taint: tuple[str, str, str], 
         oauth_scopes=list(NODE_SCOPES),
         reservation_affinity=reservation_affinity(pool),
         flex_start=True if gke.queued(pool) else None,
-        labels=dict(sorted(pool.tags.items())),
+        labels=dict(sorted({**pool.tags, **(node_labels or {})}.items())),
         resource_labels=dict(sorted(pool.tags.items())),
     )
 

@@ -14,7 +14,8 @@ only builds them, as ``gcp.container.NodePool`` resources of the site's cluster:
   :func:`components.k8s.base.build_inference`) scales the Deployment between the plan's replica bounds.
 
 No ``guest_accelerator`` and no NVIDIA driver: a TPU machine type brings its chips and GKE its TPU
-runtime. Every node carries the TPU taint and the pool's labels.
+runtime. Every node carries the TPU taint, the pool's labels and the TPU accelerator and topology labels
+workloads select their slice by.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def tpu_node_pools(owner: Any, args: TrainingClusterArgs | InferencePoolArgs, cl
     common: dict[str, Any] = dict(cluster=cluster.id, location=cluster.handles["location"],
                                   project=cluster.handles.get("project"), node_locations=list(pool.zones),
                                   node_config=node_config(pool, row, gke_tpu.TPU_TAINT,
-                                                          gke_tpu.boot_disk_type(row.instance_type)))
+                                                          gke_tpu.boot_disk_type(row.instance_type),
+                                                          node_labels=gke_tpu.node_labels(pool)))
     if pool.role != "training":
         node_pool = gcp.container.NodePool(
             f"{name}-nodes", name=gke.node_pool_name(pool.name), **common,

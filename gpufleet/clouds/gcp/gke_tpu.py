@@ -95,6 +95,15 @@ def slice_pools(pool: PoolPlan) -> list[str]:
     return [node_pool_name(slice_name(pool.name, i, pool.slices)) for i in range(max(pool.slices, 1))]
 
 
+def node_labels(pool: PoolPlan) -> dict[str, str]:
+    """The TPU node labels a pod's ``nodeSelector`` names its slice by: the generation's accelerator label
+    and the slice topology (a training slice's, or each serving node's single-host one)."""
+    labels = {TOPOLOGY_LABEL: str(pool.topology)}
+    if pool.gpu in ACCELERATOR_LABELS:
+        labels[ACCELERATOR_LABEL] = ACCELERATOR_LABELS[pool.gpu]
+    return labels
+
+
 def boot_disk_type(machine_type: str) -> str:
     """The boot disk a TPU node of ``machine_type`` takes."""
     return "hyperdisk-balanced" if machine_type.split("-", 1)[0] in HYPERDISK_TPU_FAMILIES else "pd-balanced"

@@ -7,7 +7,7 @@ chips per VM of its machine type (the catalog's row: 4 on ``ct5p-hightpu-4t``).
 ``training-fabric-complete`` for such a pool means one node pool per slice the run declares, each of the
 requested shape (:mod:`gpufleet.clouds.gcp.gke_tpu`): the shape's host machine type, exactly the
 shape's hosts (GKE makes a multi-host slice of the whole node pool: a node count cut by hand is a
-different slice, or none), and for a multi-host shape ``placementPolicy {type: COMPACT, tpuTopology:
+different slice, or none; an autoscaled one scales between 0 and all of them), and for a multi-host shape ``placementPolicy {type: COMPACT, tpuTopology:
 <the requested topology>}``. A missing or other topology, or more node pools than declared slices,
 is a problem; a value unknown until apply is not verified (the rule fails closed on it).
 """
@@ -65,6 +65,9 @@ def _slice_problems(pool: Pool, g: NodeGroup, shape: Topology) -> list[str]:
     if hosts is not None and hosts != shape.vms:
         problems.append(f"node pool {g.name} holds {hosts} node(s), but a {shape.topology} slice has {shape.vms} "
                         "hosts: GKE makes a slice of the whole node pool")
+    if not shape.single_host and g.min_nodes not in (None, 0, shape.vms):
+        problems.append(f"node pool {g.name} may scale to {g.min_nodes} node(s): GKE adds or removes a multi-host "
+                        f"slice only whole (0 or {shape.vms} nodes)")
     if shape.single_host or unknown_at(pool.unknown, r, "placementPolicy.type", "placementPolicy.tpuTopology"):
         return problems
     placement = pick(r.props, "placementPolicy") or {}

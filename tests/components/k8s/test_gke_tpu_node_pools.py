@@ -65,6 +65,9 @@ def test_a_multi_host_slice_is_one_node_pool_of_its_hosts_with_its_topology(buil
     config = inputs["nodeConfig"]
     assert config["machineType"] == "ct5p-hightpu-4t" and "guestAccelerators" not in config
     assert config["taints"] == [{"key": "google.com/tpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert config["labels"]["cloud.google.com/gke-tpu-accelerator"] == "tpu-v5p-slice"
+    assert config["labels"]["cloud.google.com/gke-tpu-topology"] == "4x4x4"
+    assert "cloud.google.com/gke-tpu-topology" not in config["resourceLabels"]
     assert "autoscaling" not in inputs and "queuedProvisioning" not in inputs
 
 
@@ -122,6 +125,8 @@ def test_the_pack_reads_the_slice_as_chips_and_passes_the_built_stack(built: Off
     ({"placementPolicy": {"type": "COMPACT", "tpuTopology": "4x4x2"}}, "has tpu_topology 4x4x2"),
     ({"placementPolicy": None}, "has no tpu_topology and no COMPACT placement"),
     ({"nodeCount": 12}, "holds 12 node(s), but a 4x4x4 slice has 16 hosts"),
+    ({"nodeCount": None, "autoscaling": {"totalMinNodeCount": 4, "totalMaxNodeCount": 16}},
+     "may scale to 4 node(s): GKE adds or removes a multi-host slice only whole (0 or 16 nodes)"),
 ])
 def test_a_slice_cut_by_hand_misses_its_fabric(built: OfflineRun, change: dict[str, Any], words: str) -> None:
     stack = _stack(built)
