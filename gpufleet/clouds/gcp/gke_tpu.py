@@ -123,12 +123,14 @@ def check_pool_gke_tpu_machine_type(pool: PoolPlan, row: InstanceType, loc: str)
     if found is None:
         return [Issue(f"{loc}.gpu", f"TPU pool {pool.name}: {pool.topology or 'no'} topology is not a tabled "
                       f"{row.gpu} slice shape", "plan it with gpufleet")]
-    if found.host_type != row.instance_type or (pool.role == "training" and found.vms * pool.slices != pool.nodes):
-        return [Issue(f"{loc}.instance_types", f"TPU pool {pool.name}: a {found.topology} {row.gpu} slice runs on "
-                      f"{found.vms} {found.host_type} node(s) per slice, not {hosts_per_slice(pool)} "
-                      f"{row.instance_type}", f"instance_types: [{found.host_type}], or a slice shape of "
-                      f"{row.instance_type} nodes")]
-    return []
+    if found.host_type == row.instance_type and (pool.role != "training" or found.vms * pool.slices == pool.nodes):
+        return []
+    hint = (f"instance_types: [{found.host_type}]" if pool.role != "training" else
+            f"plan it with gpufleet; a training run's slices run on {row.instance_type} nodes, so a shape of them "
+            "(more chips per slice: an earlier deadline_days), or platform.kind: vm")
+    return [Issue(f"{loc}.instance_types", f"TPU pool {pool.name}: a {found.topology} {row.gpu} slice runs on "
+                  f"{found.vms} {found.host_type} node(s) per slice, not {hosts_per_slice(pool)} {row.instance_type}",
+                  hint)]
 
 
 def check_pool_gke_tpu_zone(pool: PoolPlan, row: InstanceType, loc: str) -> list[Issue]:
