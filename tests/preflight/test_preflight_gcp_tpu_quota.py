@@ -130,6 +130,21 @@ def test_pools_sharing_a_zone_and_generation_sum(checker: Callable[..., GcpCheck
     assert alone.severity == "ok"
 
 
+def test_pools_within_their_zones_can_exceed_the_region(checker: Callable[..., GcpChecker], sites: list[Any],
+                                                        make_pool: Callable[..., Any]) -> None:
+    # 32 chips in each of two zones: each zone's 64 holds them, the region's 48 does not hold 64.
+    pool = v6e(make_pool, "chat-gcp-use5", {"us-east5-b": 4, "us-east5-c": 4})
+    findings = checker("gcp_tpu_quota_region.json").check_quotas([pool], sites)
+    assert [(f.severity, f.details.get("zone") or f.details["region"]) for f in findings] == [
+        ("ok", "us-east5-b"), ("ok", "us-east5-c"), ("error", "us-east5")]
+    region = findings[-1]
+    assert region.message.startswith("TPUV6EPerProjectPerRegionForTPUAPI (v6e on-demand) in us-east5: the quota "
+                                     "allows 48, the plan needs 64 chips (chat-gcp-use5 64): short by 16 chips")
+    assert region.shortfall_gpus == 16
+    # The first fixture lists no regional ids: the zonal findings stand alone, no regional one is made up.
+    assert all("zone" in f.details for f in checker("gcp_tpu_quota.json").check_quotas([pool], sites))
+
+
 def test_a_pool_within_its_quota_passes(checker: Callable[..., GcpChecker], sites: list[Any],
                                         make_pool: Callable[..., Any]) -> None:
     pool = v6e(make_pool, "chat-gcp-use5", {"us-east5-a": 1, "us-east5-c": 8})

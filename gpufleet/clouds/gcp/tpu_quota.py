@@ -26,7 +26,9 @@ What Google documents, and what this module does with it:
   https://cloud.google.com/docs/quotas/reference/rest/v1/projects.locations.services.quotaInfos/list).
   Each ``QuotaInfo`` has a ``quota_id`` and ``dimensions_infos``: the value in force
   (``details.value``) per dimension map (``{"zone": "us-east5-a"}``), a map without the dimension
-  standing for every other location in its ``applicable_locations``. A ``QuotaInfo`` states the
+  standing for every other location in its ``applicable_locations``. The chips of the pools sharing a
+  zone are held against the zone's value, and those sharing a region against the region's
+  (:data:`TPU_QUOTA_IDS`). A ``QuotaInfo`` states the
   limit only, not what is already used (usage is a Cloud Monitoring metric:
   https://cloud.google.com/docs/quotas/implement-common-use-cases): findings say so.
 * **The quota ids** (:data:`TPU_QUOTA_IDS`) are the ones the Cloud TPU API names in its own
@@ -66,16 +68,27 @@ QUOTA_CHECK = f"cloudquotas:quotaInfos.list ({SERVICE})"
 RESERVATION_CHECK = "tpu:reservations.list (v2alpha1)"
 GKE_QUOTA_CHECK = "compute.googleapis.com TPU quota (GKE)"
 
-TPU_QUOTA_IDS: dict[tuple[str, str], str] = {
-    ("v5e", "on_demand"): "TPUV5sLitepodPerProjectPerZoneForTPUAPI",
-    ("v5e", "preemptible"): "TPUV5sPreemptibleLitepodPerProjectPerZoneForTPUAPI",
-    ("v5p", "on_demand"): "TPUV5PPerProjectPerZoneForTPUAPI",
-    ("v5p", "preemptible"): "TPUV5PPreemptiblePerProjectPerZoneForTPUAPI",
-    ("v6e", "on_demand"): "TPUV6EPerProjectPerZoneForTPUAPI",
-    ("v6e", "preemptible"): "TPUV6EPreemptiblePerProjectPerZoneForTPUAPI",
+TPU_QUOTA_IDS: dict[tuple[str, str], dict[str, str]] = {
+    ("v5e", "on_demand"): {"zone": "TPUV5sLitepodPerProjectPerZoneForTPUAPI",
+                           "region": "TPUV5sLitepodPerProjectPerRegionForTPUAPI"},
+    ("v5e", "preemptible"): {"zone": "TPUV5sPreemptibleLitepodPerProjectPerZoneForTPUAPI",
+                             "region": "TPUV5sPreemptibleLitepodPerProjectPerRegionForTPUAPI"},
+    ("v5p", "on_demand"): {"zone": "TPUV5PPerProjectPerZoneForTPUAPI", "region": "TPUV5PPerProjectPerRegionForTPUAPI"},
+    ("v5p", "preemptible"): {"zone": "TPUV5PPreemptiblePerProjectPerZoneForTPUAPI",
+                             "region": "TPUV5PPreemptiblePerProjectPerRegionForTPUAPI"},
+    ("v6e", "on_demand"): {"zone": "TPUV6EPerProjectPerZoneForTPUAPI", "region": "TPUV6EPerProjectPerRegionForTPUAPI"},
+    ("v6e", "preemptible"): {"zone": "TPUV6EPreemptiblePerProjectPerZoneForTPUAPI",
+                             "region": "TPUV6EPreemptiblePerProjectPerRegionForTPUAPI"},
 }
-"""(TPU generation, quota type) -> the Cloud TPU service's per-zone quota id (see the module docstring
-for where the ids come from and how each is confirmed before it is used)."""
+"""(TPU generation, quota type) -> the Cloud TPU service's quota id per zone and per region (see the
+module docstring for where the ids come from and how each is confirmed before it is used). The
+service names the regional id beside the zonal one when both are exceeded (``Quota limit
+'TPUV2sPodPerProjectPerRegionForTPUAPI,TPUV2sPodPerProjectPerZoneForTPUAPI'``): pools in several
+zones of a region may each fit their zone and still exceed the region. A regional id the project's
+list lacks is not judged (the zonal finding stands alone), never passed."""
+
+DIMENSIONS = ("zone", "region")
+"""Where the Cloud TPU quotas are counted."""
 
 TENSORCORES_PER_CHIP: dict[str, int] = {"v5e": 1, "v5p": 2, "v6e": 1}
 """TensorCores per chip (https://cloud.google.com/tpu/docs/system-architecture-tpu-vm)."""
@@ -108,31 +121,33 @@ def quota_kind(pool: PoolPlan) -> str | None:
     return "preemptible" if pool.capacity_type == "flex_start" else "on_demand"
 
 
-def zone_value(info: Any, zone: str) -> int | None:
-    """The quota's value in force in ``zone``: the dimensions info naming the zone, else one without a
-    zone dimension that applies there; None when the quota states none for the zone."""
+def dimension_value(info: Any, dimension: str, place: str) -> int | None:
+    """The quota's value in force in ``place`` (a zone or a region, as ``dimension`` says): the dimensions
+    info naming it, else one without that dimension that applies there; None when the quota states none."""
     general = None
     for dims in info.dimensions_infos:
-        named = dict(dims.dimensions).get("zone")
-        if named == zone:
+        named = dict(dims.dimensions).get(dimension)
+        if named == place:
             return int(dims.details.value)
         locations = list(dims.applicable_locations)
-        if named is None and general is None and (not locations or zone in locations or "global" in locations):
+        if named is None and general is None and (not locations or place in locations or "global" in locations):
             general = int(dims.details.value)
     return general
 
 
 @dataclass(frozen=True)
 class Draw:
-    """The chips one pool plans in one zone on one Cloud TPU quota."""
+    """The chips one pool plans in one place (a zone, or the region for a regional quota)."""
 
     pool: PoolPlan
-    zone: str
+    place: str
     chips: int
 
 
-def draws(pool: PoolPlan) -> list[Draw]:
-    """The pool's chips per zone (its nodes there times the chips per node)."""
+def draws(pool: PoolPlan, dimension: str = "zone") -> list[Draw]:
+    """The pool's chips per zone (its nodes there times the chips per node), or in its region."""
+    if dimension == "region":
+        return [Draw(pool, pool.region, pool.gpus)] if pool.gpus else []
     return [Draw(pool, z, n * pool.gpus_per_node) for z, n in sorted(pool.nodes_by_zone.items()) if n]
 
 
@@ -171,11 +186,11 @@ class TpuQuotaReads:
 
     def check_tpu_quotas(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec],
                          generation: Callable[[str], str | None]) -> list[Finding]:
-        """The TPU pools' chips per zone, generation and quota type, summed over the pools sharing them,
-        against the Cloud TPU service's per-zone quota."""
+        """The TPU pools' chips per zone (and per region), generation and quota type, summed over the pools
+        sharing them, against the Cloud TPU service's per-zone (and per-region) quota."""
         by_site = {s.name: s for s in sites}
         findings: list[Finding] = []
-        groups: dict[tuple[str, str, str, str], list[Draw]] = {}
+        groups: dict[tuple[str, str, str, str, str], list[Draw]] = {}
         for pool in pools:
             kind = quota_kind(pool)
             gen = generation(pool.instance_type) or ""
@@ -186,15 +201,17 @@ class TpuQuotaReads:
                 findings.append(Finding(self.cloud, "quota", "unknown", pool.site, (pool.name,), why[0], why[1]))
                 continue
             project = self.project_of(by_site[pool.site]) or ""
-            for draw in draws(pool):
-                groups.setdefault((project, draw.zone, gen, kind), []).append(draw)
+            for dimension in DIMENSIONS:
+                for draw in draws(pool, dimension):
+                    groups.setdefault((project, dimension, draw.place, gen, kind), []).append(draw)
         failed: dict[str, tuple[ProviderError, dict[str, PoolPlan]]] = {}  # one finding per project whose read failed
-        for (project, zone, gen, kind), group in sorted(groups.items()):
+        for (project, dimension, place, gen, kind), group in sorted(groups.items(), key=lambda g: g[0][1] == "region"):
             infos = self.attempt(lambda: self.tpu_quota_infos(project))
             if isinstance(infos, ProviderError):
                 failed.setdefault(project, (infos, {}))[1].update((d.pool.name, d.pool) for d in group)
                 continue
-            findings.append(self._judge_tpu_quota(project, zone, gen, kind, group, infos))
+            found = self._judge_tpu_quota(project, dimension, place, gen, kind, group, infos)
+            findings += [found] if found else []
         for project, (err, stuck) in failed.items():
             findings.append(api_error(self.cloud, ",".join(sorted({p.site for p in stuck.values()})),
                                       list(stuck.values()), QUOTA_CHECK, err, f"the Cloud TPU quota of project {project}"))
@@ -219,28 +236,31 @@ class TpuQuotaReads:
                                  f"{kind.replace('_', '-')} quota by hand; {chips}")
         return None
 
-    def _judge_tpu_quota(self, project: str, zone: str, gen: str, kind: str, group: list[Draw],
-                         infos: Mapping[str, Any]) -> Finding:
-        quota_id = TPU_QUOTA_IDS[(gen, kind)]
+    def _judge_tpu_quota(self, project: str, dimension: str, zone: str, gen: str, kind: str, group: list[Draw],
+                         infos: Mapping[str, Any]) -> Finding | None:
+        """One quota in one place (``zone`` is a zone, or the region when ``dimension`` is ``region``)."""
+        quota_id = TPU_QUOTA_IDS[(gen, kind)][dimension]
         pools = tuple(dict.fromkeys(d.pool.name for d in group))
         site = ",".join(sorted({d.pool.site for d in group}))
         need = sum(d.chips for d in group)
         parts = ", ".join(f"{d.pool.name} {d.chips}" for d in group)
         words = f"{quota_id} ({gen} {kind.replace('_', '-')}) in {zone}"
-        details: dict[str, Any] = {"zone": zone, "generation": gen, "quota_type": kind, "quota_id": quota_id,
+        details: dict[str, Any] = {dimension: zone, "generation": gen, "quota_type": kind, "quota_id": quota_id,
                                    "needed_chips": need, "usage_known": False}
         info = infos.get(quota_id)
+        if info is None and dimension == "region":
+            return None  # see TPU_QUOTA_IDS
         if info is None:
             listed = sorted(q for q in infos if gen.upper() in q.upper())
             return Finding(self.cloud, "quota", "unknown", site, pools, QUOTA_CHECK,
                            f"the Cloud TPU service lists no quota {quota_id} in project {project} (it lists "
                            f"{', '.join(listed) or f'no {gen} quota'}): check the {gen} {kind.replace('_', '-')} "
                            f"quota of {zone} by hand; the plan needs {need} chips there", details=details)
-        limit = zone_value(info, zone)
+        limit = dimension_value(info, dimension, zone)
         if limit is None or limit < 0:
             said = "no value" if limit is None else f"the value {limit}"
             return Finding(self.cloud, "quota", "unknown", site, pools, QUOTA_CHECK,
-                           f"{words}: Cloud Quotas states {said} for the zone; check it by hand; the plan needs "
+                           f"{words}: Cloud Quotas states {said} for the {dimension}; check it by hand; the plan needs "
                            f"{need} chips there ({parts})", details=details)
         cores = TENSORCORES_PER_CHIP.get(gen, 1)
         details["limit"] = limit
@@ -274,10 +294,10 @@ class TpuQuotaReads:
             if pool.capacity_type != "reservation" or not pool.reservation_id:
                 continue
             for draw in draws(pool):
-                found = self.attempt(lambda: self.tpu_reservations(project, draw.zone))
+                found = self.attempt(lambda: self.tpu_reservations(project, draw.place))
                 if isinstance(found, ProviderError):
                     findings.append(api_error(self.cloud, site.name, [pool], RESERVATION_CHECK, found,
-                                              f"TPU reservation {pool.reservation_id} in {draw.zone}"))
+                                              f"TPU reservation {pool.reservation_id} in {draw.place}"))
                     continue
                 findings.append(self._judge_tpu_reservation(site, pool, draw, found, generation(pool.instance_type)))
         return findings
@@ -287,20 +307,20 @@ class TpuQuotaReads:
         rid = str(pool.reservation_id)
         name = rid.rsplit("/", 1)[-1]
         match = next((r for r in found if str(r.name).rsplit("/", 1)[-1] == name), None)
-        head = f"TPU reservation {name} in {draw.zone}"
+        head = f"TPU reservation {name} in {draw.place}"
         if match is None:
             listed = ", ".join(sorted(str(r.name).rsplit("/", 1)[-1] for r in found)) or "none"
             return Finding(self.cloud, "reservation", "error", site.name, (pool.name,), RESERVATION_CHECK,
                            f"{head} does not exist (the TPU API lists {listed} there); {draw.chips} {gen} chips of "
                            f"{pool.name} count on it", shortfall_gpus=draw.chips,
-                           details={"reservation_id": rid, "zone": draw.zone})
+                           details={"reservation_id": rid, "zone": draw.place})
         standard = match.standard
         units = standard.capacity_units.name if standard.capacity_units else "CAPACITY_UNITS_UNSPECIFIED"
         state = match.state.name if match.state else "STATE_UNSPECIFIED"
         per_chip = TENSORCORES_PER_CHIP.get(gen or "", 1) if units == "CORES" else 1
         size, used = int(standard.size), int(standard.usage.total)
         room_chips = (size - used) // per_chip
-        details = {"reservation_id": rid, "zone": draw.zone, "state": state, "capacity_units": units, "size": size,
+        details = {"reservation_id": rid, "zone": draw.place, "state": state, "capacity_units": units, "size": size,
                    "used": used, "needed_chips": draw.chips, "resource_type": str(standard.resource_type)}
         problems = []
         if state != "ACTIVE":
