@@ -22,8 +22,9 @@ What Google documents, and what this module does with it:
   Quotas ids are not verified: a v5e inference pool's quota is reported as not checked.
 * **The read.** ``CloudQuotasClient.list_quota_infos(parent=projects/P/locations/global/services/
   tpu.googleapis.com)`` (google-cloud-quotas, REST; IAM permission ``cloudquotas.quotas.get`` on
-  the project, in ``roles/cloudquotas.viewer``:
-  https://cloud.google.com/docs/quotas/reference/rest/v1/projects.locations.services.quotaInfos/list).
+  the project: https://cloud.google.com/docs/quotas/reference/rest/v1/projects.locations.services.quotaInfos/list;
+  Google's role for viewing quotas is Quota Viewer, ``roles/servicemanagement.quotaViewer``:
+  https://cloud.google.com/docs/quotas/view-manage).
   Each ``QuotaInfo`` has a ``quota_id`` and ``dimensions_infos``: the value in force
   (``details.value``) per dimension map (``{"zone": "us-east5-a"}``), a map without the dimension
   standing for every other location in its ``applicable_locations``. The chips of the pools sharing a
