@@ -110,11 +110,14 @@ class NetworkBuild:
         subnet_ids: subnet id per zone (a cloud with regional subnets maps every zone to the same one).
         handles: cloud-specific objects the same cloud's cluster and pool builders need (e.g. GCP
             fabric networks, the Azure resource group). Only that cloud's backend reads them.
+        cluster_subnet_ids: an attached cluster's network (nothing built): its subnets per zone,
+            several a zone where it has them (``subnet_ids`` is then empty).
     """
 
     network_id: pulumi.Input[str]
     subnet_ids: dict[str, pulumi.Input[str]]
     handles: dict[str, Any] = field(default_factory=dict)
+    cluster_subnet_ids: dict[str, pulumi.Input[list[str]]] | None = None
 
 
 @dataclass

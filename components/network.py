@@ -1,6 +1,7 @@
 """``SiteNetwork``: a site's network, created once and shared by every pool placed there.
 
-AWS: a VPC and one private subnet per zone. Azure: a resource group, a VNet (never overlapping the
+AWS: a VPC and one private subnet per zone; none for a site attaching to an existing EKS cluster,
+whose node groups join the cluster's own VPC (its subnets are looked up). Azure: a resource group, a VNet (never overlapping the
 InfiniBand range 172.16.0.0/16) and a node subnet. GCP: the system VPC and subnet, plus the extra
 VPCs the pools' machine families need (A3 Mega / A3 High GPU VPCs, A3 Ultra / A4 second gVNIC VPC
 and per-zone RoCE VPC). The cloud-specific work is done by the site cloud's backend.
@@ -13,7 +14,7 @@ from typing import Any
 import pulumi
 
 from components.base import SiteNetworkArgs, backend_for
-from components.k8s.base import KubeCluster, KubeClusterArgs, build_cluster
+from components.k8s.base import KubeCluster, KubeClusterArgs, attached_network, build_cluster
 from gpufleet.names import TYPE_PREFIX
 
 
@@ -30,8 +31,9 @@ class SiteNetwork(pulumi.ComponentResource):
     Attributes:
         site: the site spec.
         provider: the explicit provider the network was given (None when none was).
-        network_id: the VPC / VNet / system network id.
-        subnet_ids: subnet id per zone of the site.
+        network_id: the VPC / VNet / system network id (an attached EKS cluster's VPC).
+        subnet_ids: subnet id per zone of the site (empty where the network is an attached
+            cluster's, whose zones may hold several subnets: see its ``cluster_subnet_ids`` output).
         handles: cloud-specific objects the same cloud's cluster and pool builders use.
         cluster: with ``platform.kind: kubernetes``, the site's cluster (created or attached, with its
             Kubernetes provider; :mod:`components.k8s.base`); else None.
@@ -62,7 +64,7 @@ class SiteNetwork(pulumi.ComponentResource):
         super().__init__(f"{TYPE_PREFIX}SiteNetwork", name, props, opts)
         self.site = site
         self.provider = _provider_of(opts)
-        build = backend_for(site.cloud).build_network(self, args)
+        build = attached_network(self, args) or backend_for(site.cloud).build_network(self, args)
         self.network_id = pulumi.Output.from_input(build.network_id)
         self.subnet_ids: dict[str, pulumi.Output[str]] = {
             zone: pulumi.Output.from_input(subnet) for zone, subnet in sorted(build.subnet_ids.items())
@@ -76,6 +78,7 @@ class SiteNetwork(pulumi.ComponentResource):
             **props,
             "network_id": self.network_id,
             "subnet_ids": self.subnet_ids,
+            **({"cluster_subnet_ids": build.cluster_subnet_ids} if build.cluster_subnet_ids is not None else {}),
             **({"cluster_name": self.cluster.name, "cluster_id": self.cluster.id} if self.cluster else {}),
         })
 

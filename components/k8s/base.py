@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pulumi
 
-from components.base import ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild, TrainingClusterArgs, register_in
+from components.base import ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild, SiteNetworkArgs
+from components.base import TrainingClusterArgs, register_in
 from gpufleet.clouds.base import CloudProfile
 from gpufleet.platforms import KubernetesSpec
 from gpufleet.plan import PoolPlan
@@ -119,6 +120,12 @@ class KubernetesBackend(ABC):
         ``min_nodes``..``nodes`` (training: fixed at ``nodes``), its zones, the fabric of a training
         pool and its capacity type."""
 
+    def attached_network(self, owner: SiteNetwork, args: SiteNetworkArgs) -> NetworkBuild | None:
+        """The network of a site attaching to an existing cluster whose node pools must use the
+        cluster's own network (looked up, nothing built), or None: the site's network is built as
+        on VMs. Called only with ``platform.kubernetes.create: false``. Default: None."""
+        return None
+
     def addons(self, owner: SiteNetwork, args: KubeClusterArgs, cluster: KubeCluster) -> None:
         """In-cluster software GPU nodes need that the service does not install itself (device
         plugins), through ``cluster.provider``. Default: none."""
@@ -161,6 +168,14 @@ def k8s_registered() -> tuple[str, ...]:
 
 
 # --- what the facades call -------------------------------------------------------------------------
+
+
+def attached_network(owner: SiteNetwork, args: SiteNetworkArgs) -> NetworkBuild | None:
+    """An attaching site's network as its cloud's Kubernetes backend looks it up (None: build one)."""
+    kubernetes = args.site.platform.kubernetes
+    if kubernetes is None or kubernetes.create:
+        return None
+    return k8s_backend_for(args.site.cloud).attached_network(owner, args)
 
 
 def build_cluster(owner: SiteNetwork, args: KubeClusterArgs) -> KubeCluster:

@@ -19,7 +19,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.aws import ROOT_VOLUME_GIB, efa_interfaces, efa_security_group, interface_endpoint, placement_and_capacity
-from components.base import InferencePoolArgs, TrainingClusterArgs, child, invoke_opts
+from components.base import InferencePoolArgs, NetworkBuild, SiteNetworkArgs, TrainingClusterArgs, child, invoke_opts
 from components.k8s.base import KubeCluster, KubeClusterArgs, KubernetesBackend, NodePoolBuild, register_k8s
 from gpufleet.catalog import InstanceType, load_catalog
 from gpufleet.clouds.aws.kubernetes import (
@@ -65,18 +65,19 @@ class EksBackend(KubernetesBackend):
     def cluster(self, owner: Any, args: KubeClusterArgs) -> KubeCluster:
         site, spec = args.site, args.kubernetes
         name = owner.pulumi_resource_name
-        subnets = [args.network.subnet_ids[zone] for zone in site.zones]
         tags = {TAG_SITE: site.name}
         if not spec.create:
-            found = aws.eks.get_cluster_output(name=args.name, opts=invoke_opts(owner))
-            cluster_subnets = found.vpc_config.subnet_ids
+            found = args.network.handles.get("eks_cluster") or _lookup(owner, args.name)
             authority = found.certificate_authorities.apply(lambda cas: cas[0].data)
             config = pulumi.Output.all(found.endpoint, authority).apply(
                 lambda v: kubeconfig(args.name, v[0], v[1], site.region))
+            zone_subnets = args.network.cluster_subnet_ids or {
+                zone: _cluster_subnets(owner, found.vpc_config.subnet_ids, zone) for zone in site.zones}
             return KubeCluster(name=args.name, id=found.arn, kubeconfig=config, created=False, handles={
                 "node_role_arn": spec.node_role_arn, "vpc_id": found.vpc_config.vpc_id,
-                "subnet_ids": {zone: _cluster_subnets(owner, cluster_subnets, zone) for zone in site.zones},
+                "subnet_ids": zone_subnets,
                 "cluster_security_group_id": found.vpc_config.cluster_security_group_id})
+        subnets = [args.network.subnet_ids[zone] for zone in site.zones]
         _node_endpoints(owner, name, args)
         cluster_role, cluster_policies = _role(owner, f"{name}-eks-cluster", trust_policy("eks.amazonaws.com"),
                                                CLUSTER_POLICIES, tags)
@@ -102,6 +103,21 @@ class EksBackend(KubernetesBackend):
         return KubeCluster(name=cluster.name, id=cluster.arn, kubeconfig=config, created=True, handles={
             "node_role_arn": node_role.arn, "depends_on": [system_group, *node_policies],
             "cluster_security_group_id": cluster.vpc_config.cluster_security_group_id})
+
+    def attached_network(self, owner: Any, args: SiteNetworkArgs) -> NetworkBuild:
+        """An existing cluster's VPC and its subnets in the site's zones, looked up: no VPC is built.
+
+        A managed node group's subnets must be in the cluster's VPC
+        (https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html); a VPC of the site's own
+        would be unreachable from the cluster and left unused.
+        """
+        site = args.site
+        kubernetes = site.platform.kubernetes
+        assert kubernetes is not None  # called only for a site attaching to a cluster
+        found = _lookup(owner, kubernetes.name_at(site.name))
+        zone_subnets = {zone: _cluster_subnets(owner, found.vpc_config.subnet_ids, zone) for zone in site.zones}
+        return NetworkBuild(network_id=found.vpc_config.vpc_id, subnet_ids={}, handles={"eks_cluster": found},
+                            cluster_subnet_ids=zone_subnets)
 
     def addons(self, owner: Any, args: KubeClusterArgs, cluster: KubeCluster) -> None:
         """The NVIDIA device plugin; the EFA device plugin where a pool has EFA."""
@@ -171,6 +187,11 @@ def _node_endpoints(owner: Any, name: str, args: KubeClusterArgs) -> None:
                         service_name=endpoint_service_name(site.region, S3_SERVICE),
                         route_table_ids=[vpc.main_route_table_id], tags=_tags(tags, f"{name}-s3"),
                         opts=child(owner))
+
+
+def _lookup(owner: Any, name: str) -> pulumi.Output[aws.eks.GetClusterResult]:
+    """An existing EKS cluster, read (its endpoint, CA, VPC and subnets)."""
+    return aws.eks.get_cluster_output(name=name, opts=invoke_opts(owner))
 
 
 def _cluster_subnets(owner: Any, subnet_ids: pulumi.Input[list[str]], zone: str) -> pulumi.Output[list[str]]:

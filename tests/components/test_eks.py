@@ -144,6 +144,28 @@ def test_an_existing_cluster_is_looked_up_and_its_node_role_used() -> None:
     assert [r.name for r in result.of_type(EKS_NODE_GROUP)] == [f"{pool.name}-nodes"]
 
 
+def test_a_site_attaching_to_an_existing_cluster_builds_no_vpc_and_uses_the_clusters_subnets() -> None:
+    trainer = k8s(make_pool("aws", "training"), cluster="prod-gpu")
+    server = k8s(make_pool("aws", "inference"), cluster="prod-gpu")
+    result = run([trainer, server], ATTACHED)
+    assert not result.of_type("aws:ec2/vpc:Vpc") and not result.of_type("aws:ec2/subnet:Subnet")
+    assert not result.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    tokens = [c.token for c in result.calls]
+    assert tokens.count("aws:eks/getCluster:getCluster") == 1
+    lookups = [c for c in result.calls if c.token == "aws:ec2/getSubnets:getSubnets"]
+    cluster_subnets = lookups[0].args["filters"][0]["values"]
+    assert cluster_subnets and all(s.startswith("subnet-") for s in cluster_subnets)
+    network = result.of_type("gpufleet:index:SiteNetwork")[0]
+    assert network.outputs is not None
+    assert network.outputs["network_id"].startswith("vpc-") and network.outputs["subnet_ids"] == {}
+    assert set(network.outputs["cluster_subnet_ids"]) == set(make_site("aws").zones)
+    (efa,) = [r for r in result.of_type("aws:ec2/securityGroup:SecurityGroup") if r.name.endswith("-efa")]
+    assert efa.inputs["vpcId"] == network.outputs["network_id"]  # the cluster's VPC
+    zone_of = {z: ids for z, ids in network.outputs["cluster_subnet_ids"].items()}
+    assert node_group(result, trainer).inputs["subnetIds"] == zone_of[trainer.zones[0]]
+    assert node_group(result, server).inputs["subnetIds"] == [s for z in server.zones for s in zone_of[z]]
+
+
 @pytest.mark.parametrize(("instance_type", "arch"), [
     ("m7g.xlarge", "arm64"), ("c8gd.2xlarge", "arm64"), ("g5g.xlarge", "arm64"), ("m6i.xlarge", "x86_64"),
     ("g6e.12xlarge", "x86_64"), ("p5.48xlarge", "x86_64"),

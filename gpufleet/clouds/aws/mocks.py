@@ -60,6 +60,8 @@ def answer_call(token: str, args: Mapping[str, Any], provider: Mapping[str, Any]
         name = str(args.get("name", ""))
         region = str(args.get("region") or provider.get("region", "mock-region"))
         found = _eks_cluster(name, name + "-" + digest(name, region), region, {})
+        found["vpcConfig"].update({"vpcId": "vpc-" + digest("existing-vpc", name),  # an existing cluster's VPC
+                                   "subnetIds": ["subnet-" + digest("existing-subnet", name, str(i)) for i in range(3)]})
         return {"id": name, "name": name, "arn": f"arn:aws:eks:{region}:123456789012:cluster/{name}",
                 "endpoint": found["endpoint"], "certificateAuthorities": [found["certificateAuthority"]],
                 "vpcConfig": found["vpcConfig"], "version": found["version"], "status": "ACTIVE"}
