@@ -15,6 +15,14 @@ choices made here (read 2026-11):
   :func:`gpufleet.clouds.aws.profile.warm_pool_limits`).
 * Warm pools cannot be added to a group with a mixed instances policy:
   https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html
+* A group with a warm pool carries an ``autoscaling:EC2_INSTANCE_LAUNCHING`` lifecycle hook from its
+  creation (heartbeat timeout from the pool's ``boot_minutes``, default result ``ABANDON``): Auto
+  Scaling stops an instance launching into a warm pool as soon as it has launched, without waiting for
+  user data, so a boot still installing drivers or downloading the model would be cut off
+  (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html). The node
+  role may complete and extend that hook on its own group only; the instance must call
+  ``complete-lifecycle-action`` when ready (:func:`gpufleet.clouds.aws.profile.launch_hook_note`, in
+  the pool's notes).
 * Spot in an inference group (``PoolPlan.spot_nodes``): one group with a mixed instances policy whose
   instances distribution launches ``OnDemandBaseCapacity`` = the plan's on-demand floor first and
   only spot above it (``OnDemandPercentageAboveBaseCapacity`` 0), spot allocation strategy
@@ -55,6 +63,9 @@ from components.base import CloudBackend, ClusterBuild, InferencePoolArgs, Netwo
 from components.base import SiteNetworkArgs, TrainingClusterArgs, TrainingTarget, carve, child, invoke_opts, register
 from gpufleet.catalog import InstanceType, load_catalog
 from gpufleet.clouds.aws.profile import (
+    LAUNCH_HOOK_DEFAULT_RESULT,
+    LAUNCH_HOOK_NAME,
+    LAUNCH_HOOK_TRANSITION,
     METRIC_DIMENSION,
     METRIC_PERIOD_S,
     METRIC_STATISTIC,
@@ -65,6 +76,9 @@ from gpufleet.clouds.aws.profile import (
     endpoint_service_name,
     iam_name_prefix,
     is_ami_id,
+    launch_hook_note,
+    launch_hook_timeout_s,
+    lifecycle_action_policy,
     metric_publish_policy,
     node_trust_policy,
     warm_pool_limits,
@@ -270,7 +284,7 @@ class AwsBackend(CloudBackend):
         interfaces = [aws.ec2.LaunchTemplateNetworkInterfaceArgs(
             network_card_index=0, device_index=0, interface_type="interface", security_groups=[sg.id],
             delete_on_termination="true", associate_public_ip_address="false")]
-        profile = self._metric_publisher(owner, name, pool)
+        role, profile = self._metric_publisher(owner, name, pool)
         template = self._launch_template(
             owner, f"{name}-lt", pool, row, self._image(owner, row, args.image), interfaces, metadata_tags=True,
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn))
@@ -299,6 +313,11 @@ class AwsBackend(CloudBackend):
             extra["warm_pool"] = aws.autoscaling.GroupWarmPoolArgs(
                 pool_state="Stopped", min_size=min_size, max_group_prepared_capacity=max_prepared,
                 instance_reuse_policy=aws.autoscaling.GroupWarmPoolInstanceReusePolicyArgs(reuse_on_scale_in=True))
+            # On the group from its creation, so the first instances are held too.
+            extra["initial_lifecycle_hooks"] = [aws.autoscaling.GroupInitialLifecycleHookArgs(
+                name=LAUNCH_HOOK_NAME, lifecycle_transition=LAUNCH_HOOK_TRANSITION,
+                heartbeat_timeout=launch_hook_timeout_s(pool.boot_minutes), default_result=LAUNCH_HOOK_DEFAULT_RESULT)]
+            notes.append(launch_hook_note(pool.boot_minutes))
         subnets = [args.network.subnet_ids[zone] for zone in pool.zones]
         warmup = int(pool.boot_minutes * 60)
         asg = aws.autoscaling.Group(
@@ -312,6 +331,9 @@ class AwsBackend(CloudBackend):
             opts=child(owner, ignore_changes=["desiredCapacity"]),
             **extra,
         )
+        if warm:
+            aws.iam.RolePolicy(f"{name}-lifecycle-action", role=role.id, name="complete-launch-hook",
+                               policy=asg.arn.apply(lifecycle_action_policy), opts=child(owner))
         policy = aws.autoscaling.Policy(
             f"{name}-target-tracking",
             autoscaling_group_name=asg.name,
@@ -332,16 +354,18 @@ class AwsBackend(CloudBackend):
         )
         return PoolBuild(node_group_id=asg.name, autoscaler_id=policy.arn, warm_nodes=warm, notes=notes)
 
-    def _metric_publisher(self, owner: Any, name: str, pool: PoolPlan) -> aws.iam.InstanceProfile:
-        """The nodes' identity: a role EC2 assumes that may only publish into the pool's metric namespace."""
+    def _metric_publisher(self, owner: Any, name: str,
+                          pool: PoolPlan) -> tuple[aws.iam.Role, aws.iam.InstanceProfile]:
+        """The nodes' identity: a role EC2 assumes that may publish into the pool's metric namespace
+        (and, with a warm pool, complete its group's launch hook), and its instance profile."""
         prefix = iam_name_prefix(pool.name)
         role = aws.iam.Role(f"{name}-node-role", name_prefix=prefix, assume_role_policy=node_trust_policy(),
                             description=f"gpufleet {pool.name} nodes: publish the scaling metric",
                             tags=_tags(pool.tags, f"{name}-node-role"), opts=child(owner))
         aws.iam.RolePolicy(f"{name}-put-metric", role=role.id, name="put-scaling-metric",
                            policy=metric_publish_policy(pool.scaling_metric_namespace), opts=child(owner))
-        return aws.iam.InstanceProfile(f"{name}-node-profile", name_prefix=prefix, role=role.name,
-                                       tags=_tags(pool.tags, f"{name}-node-profile"), opts=child(owner))
+        return role, aws.iam.InstanceProfile(f"{name}-node-profile", name_prefix=prefix, role=role.name,
+                                             tags=_tags(pool.tags, f"{name}-node-profile"), opts=child(owner))
 
 
 def _instances_distribution(pool: PoolPlan) -> aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gpufleet.catalog import load_catalog
-from gpufleet.clouds.aws.profile import dlami_parameter, efa_layout, warm_pool_size
+from gpufleet.clouds.aws.profile import dlami_parameter, efa_layout, launch_hook_timeout_s, warm_pool_size
 from gpufleet.offline import OfflineRun, RecordedResource
 
 
@@ -138,6 +138,38 @@ def test_inference_group_spreads_over_zones_with_target_tracking_and_a_warm_pool
     assert (metric["metricName"], metric["namespace"]) == (pool.scaling_metric_name, pool.scaling_metric_namespace)
 
 
+def test_a_warm_pool_group_holds_each_instance_in_a_launch_hook_until_it_reports_its_boot_done(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = dataclasses.replace(pool_of("aws", "inference", nodes=12, min_nodes=3), boot_minutes=25.0)
+    run = build(site_of("aws"), [pool])
+    asg = _only(run, "aws:autoscaling/group:Group", pool.name)
+    (hook,) = asg.inputs["initialLifecycleHooks"]  # on the group from its creation: its first instances too
+    assert hook["lifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    assert hook["heartbeatTimeout"] == 25 * 60 and hook["defaultResult"] == "ABANDON"
+    # The nodes may complete (or extend) the hook on their own group, and nothing else.
+    (grant,) = [r for r in run.of_type("aws:iam/rolePolicy:RolePolicy") if r.name.endswith("-lifecycle-action")]
+    statement = json.loads(grant.inputs["policy"])["Statement"][0]
+    assert asg.outputs is not None and statement["Resource"] == asg.outputs["arn"]
+    assert set(statement["Action"]) == {"autoscaling:CompleteLifecycleAction",
+                                        "autoscaling:RecordLifecycleActionHeartbeat"}
+    notes = run.named(pool.name).outputs["notes"]
+    assert any("complete-lifecycle-action" in n and "1500 s" in n for n in notes)
+
+
+def test_a_group_without_a_warm_pool_has_no_launch_hook(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("aws", "inference", fallback_instance_types=("g6e.24xlarge",))
+    run = build(site_of("aws"), [pool])
+    assert "initialLifecycleHooks" not in _only(run, "aws:autoscaling/group:Group", pool.name).inputs
+    assert not [r for r in run.of_type("aws:iam/rolePolicy:RolePolicy") if r.name.endswith("-lifecycle-action")]
+
+
+@pytest.mark.parametrize(("boot_minutes", "timeout_s"), [(0.1, 30), (10, 600), (180, 7200)])
+def test_the_launch_hook_timeout_stays_within_what_put_lifecycle_hook_takes(boot_minutes: float,
+                                                                            timeout_s: int) -> None:
+    assert launch_hook_timeout_s(boot_minutes) == timeout_s
+
+
 def _warm_pool_sizes(asg: dict[str, Any]) -> set[int]:
     """The warm pool sizes EC2 Auto Scaling keeps for these recorded inputs, at every desired capacity."""
     pool = asg["warmPool"]
@@ -167,7 +199,7 @@ def test_inference_nodes_may_publish_their_metric_into_its_namespace_only(
     assert trust["Statement"] == [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
                                    "Action": "sts:AssumeRole"}]
     assert role.inputs["namePrefix"] == f"{pool.name}-" and len(role.inputs["namePrefix"]) <= 38
-    policy = _only(run, "aws:iam/rolePolicy:RolePolicy", pool.name).inputs
+    policy = run.named(f"{pool.name}-put-metric").inputs
     assert policy["role"] == role.id
     assert json.loads(policy["policy"])["Statement"] == [{
         "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",

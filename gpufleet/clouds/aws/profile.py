@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import json
 import re
 from collections.abc import Sequence
@@ -161,6 +162,51 @@ def warm_pool_limits(warm: int) -> tuple[int, int]:
     every desired capacity: PutWarmPool gives a warm pool an absolute size only when the two are
     equal (any other pair lets the pool follow the desired capacity)."""
     return warm, warm
+
+
+LAUNCH_HOOK_NAME = "gpufleet-boot"
+"""The launch lifecycle hook a group with a warm pool carries."""
+LAUNCH_HOOK_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
+LAUNCH_HOOK_DEFAULT_RESULT = "ABANDON"
+"""What Auto Scaling does when the hook times out: PutLifecycleHook's default, ``ABANDON``, so an
+instance that never reported its boot finished is terminated and replaced, not stopped into the warm
+pool (or put in service) half-initialised."""
+HEARTBEAT_TIMEOUT_S = (30, 7200)
+"""PutLifecycleHook's ``HeartbeatTimeout`` range, seconds (an instance that needs longer records a
+heartbeat, ``RecordLifecycleActionHeartbeat``, which restarts the timeout)."""
+LIFECYCLE_ACTIONS = ("autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat")
+"""What an instance calls on its own group's launch hook."""
+
+
+def launch_hook_timeout_s(boot_minutes: float) -> int:
+    """The launch hook's heartbeat timeout: the pool's boot minutes, within :data:`HEARTBEAT_TIMEOUT_S`.
+
+    Instances launching into a warm pool are stopped as soon as they finish launching; Auto Scaling
+    does not wait for user data, so a driver install or model download still running is cut off. An
+    ``autoscaling:EC2_INSTANCE_LAUNCHING`` hook holds each instance in ``Warmed:Pending:Wait`` (and,
+    leaving the pool, in ``Pending:Wait``) until it calls ``CompleteLifecycleAction`` or the timeout
+    passes (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html,
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html).
+    """
+    low, high = HEARTBEAT_TIMEOUT_S
+    return min(max(math.ceil(boot_minutes * 60), low), high)
+
+
+def launch_hook_note(boot_minutes: float) -> str:
+    """What the instances of a group with a warm pool must do, for the pool's notes."""
+    timeout = launch_hook_timeout_s(boot_minutes)
+    return (f"warm pool with launch lifecycle hook {LAUNCH_HOOK_NAME} ({LAUNCH_HOOK_TRANSITION}, heartbeat "
+            f"timeout {timeout} s from boot_minutes, default result {LAUNCH_HOOK_DEFAULT_RESULT}): each instance "
+            "must run `aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE "
+            f"--lifecycle-hook-name {LAUNCH_HOOK_NAME} --auto-scaling-group-name <its group> --instance-id "
+            "<its id>` once its driver, image and model are ready, on first boot and again each time it "
+            "leaves the warm pool (record-lifecycle-action-heartbeat to take longer); an instance that does "
+            f"not is terminated after {timeout} s")
+
+
+def lifecycle_action_policy(group_arn: str) -> str:
+    """Allow :data:`LIFECYCLE_ACTIONS` on one Auto Scaling group only (resource-level ARN)."""
+    return _policy({"Effect": "Allow", "Action": list(LIFECYCLE_ACTIONS), "Resource": group_arn})
 
 
 # --- the autoscaling metric path ------------------------------------------------------------------------
