@@ -3,9 +3,11 @@
 What Azure offers and refuses (InfiniBand islands and the RDMA address range, capacity types and
 reservations, the SSH-key requirement, image forms, the default image per family, the metric path,
 the default resource group) is in :mod:`gpufleet.clouds.azure.profile`; this module builds it: one
-single-placement-group scale set per InfiniBand island of the plan, a NAT gateway where the site's
-pools need outbound access, and for each inference scale set a system-assigned identity allowed to
-publish the scaling metric about itself.
+single-placement-group scale set per InfiniBand island of the plan, zonal stacks where the site's
+pools need outbound access (per zone a NAT gateway, its public IP and a subnet for that zone's VMs,
+:func:`gpufleet.clouds.azure.profile.node_subnets`; a serving pool then gets one scale set per zone),
+and for each inference scale set a system-assigned identity allowed to publish the scaling metric
+about itself.
 
 Spot above the on-demand floor (``PoolPlan.spot_nodes``) is a second scale set beside the regular
 one, ``priority: Spot`` with eviction policy ``Delete`` (an evicted VM's disks go with it, so it costs
@@ -19,22 +21,23 @@ inference scale sets here are Uniform.
 from __future__ import annotations
 
 import base64
-import ipaddress
 from typing import Any
 
 import pulumi
 import pulumi_azure_native as azure
 
 from components.base import CloudBackend, ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild
-from components.base import SiteNetworkArgs, TrainingClusterArgs, TrainingTarget, carve, child, register
+from components.base import SiteNetworkArgs, TrainingClusterArgs, TrainingTarget, child, register
 from gpufleet.clouds.azure.profile import (
     METRICS_TOKEN_AUDIENCE,
     default_image,
-    egress_reasons,
     is_image_id,
     metrics_ingestion_url,
+    node_subnets,
     resource_group,
     role_definition_id,
+    zonal_stacks,
+    zone_bounds,
 )
 from gpufleet.names import TAG_SITE
 from gpufleet.spec import SiteSpec
@@ -125,31 +128,43 @@ class AzureBackend(CloudBackend):
             f"{name}-vnet", resource_group_name=group.name, location=site.region,
             address_space=azure.network.AddressSpaceArgs(address_prefixes=[site.network_cidr]),
             tags=tags, opts=child(owner))
-        prefix = ipaddress.ip_network(site.network_cidr).prefixlen + 1
         handles: dict[str, Any] = {"resource_group": group, "vnet": vnet}
-        nat = None
-        if egress_reasons(args.pools):
-            # Explicit outbound (private subnets have none): a NAT gateway with one static Standard IP.
-            ip = azure.network.PublicIPAddress(
-                f"{name}-egress-ip", resource_group_name=group.name, location=site.region,
-                sku=azure.network.PublicIPAddressSkuArgs(name="Standard", tier="Regional"),
-                public_ip_allocation_method=azure.network.IPAllocationMethod.STATIC, public_ip_address_version="IPv4",
-                tags=tags, opts=child(owner))
-            nat = azure.network.NatGateway(
-                f"{name}-egress", resource_group_name=group.name, location=site.region,
-                sku=azure.network.NatGatewaySkuArgs(name=azure.network.NatGatewaySkuName.STANDARD),
-                public_ip_addresses=[azure.network.SubResourceArgs(id=ip.id)],
-                idle_timeout_in_minutes=NAT_IDLE_TIMEOUT_MINUTES, tags=tags, opts=child(owner))
-            handles.update(egress_ip=ip, nat_gateway=nat)
-        subnet = azure.network.Subnet(
-            f"{name}-nodes", resource_group_name=group.name, virtual_network_name=vnet.name,
-            address_prefix=carve(site.network_cidr, prefix, 0),
-            # A private subnet: no implicit outbound IPs; outbound goes through the NAT gateway, if any.
-            default_outbound_access=False,
-            nat_gateway=None if nat is None else azure.network.SubResourceArgs(id=nat.id),
-            opts=child(owner))
-        handles["subnet"] = subnet
-        return NetworkBuild(network_id=vnet.id, subnet_ids={zone: subnet.id for zone in site.zones}, handles=handles)
+        subnets: dict[str, pulumi.Input[str]] = {}
+        zonal = zonal_stacks(args.pools)
+        by_cidr: dict[str, azure.network.Subnet] = {}
+        for zone, cidr in node_subnets(site, args.pools).items():
+            if cidr in by_cidr:  # one regional subnet serves every zone
+                subnets[zone] = by_cidr[cidr].id
+                continue
+            nat = self._zonal_nat(owner, f"{name}-egress-{zone}", group, site, zone, tags) if zonal else None
+            subnet = azure.network.Subnet(
+                f"{name}-nodes-{zone}" if zonal else f"{name}-nodes", resource_group_name=group.name,
+                virtual_network_name=vnet.name, address_prefix=cidr,
+                # A private subnet: no implicit outbound IPs; outbound goes through its zone's NAT gateway, if any.
+                default_outbound_access=False,
+                nat_gateway=None if nat is None else azure.network.SubResourceArgs(id=nat.id),
+                opts=child(owner))
+            by_cidr[cidr] = subnet
+            subnets[zone] = subnet.id
+        handles["subnet"] = next(iter(by_cidr.values()))
+        handles["zonal_stacks"] = zonal
+        return NetworkBuild(network_id=vnet.id, subnet_ids=subnets, handles=handles)
+
+    @staticmethod
+    def _zonal_nat(owner: Any, name: str, group: azure.resources.ResourceGroup, site: SiteSpec, zone: str,
+                   tags: dict[str, str]) -> azure.network.NatGateway:
+        """One zone's NAT gateway and its static Standard IP, both in that zone (a zonal NAT gateway
+        takes IPs of its own zone only)."""
+        ip = azure.network.PublicIPAddress(
+            f"{name}-ip", resource_group_name=group.name, location=site.region, zones=[zone],
+            sku=azure.network.PublicIPAddressSkuArgs(name="Standard", tier="Regional"),
+            public_ip_allocation_method=azure.network.IPAllocationMethod.STATIC, public_ip_address_version="IPv4",
+            tags=tags, opts=child(owner))
+        return azure.network.NatGateway(
+            name, resource_group_name=group.name, location=site.region, zones=[zone],
+            sku=azure.network.NatGatewaySkuArgs(name=azure.network.NatGatewaySkuName.STANDARD),
+            public_ip_addresses=[azure.network.SubResourceArgs(id=ip.id)],
+            idle_timeout_in_minutes=NAT_IDLE_TIMEOUT_MINUTES, tags=tags, opts=child(owner))
 
     def build_training(self, owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
         pool, row, name, zone = TrainingTarget.of(owner, args)
@@ -195,16 +210,17 @@ class AzureBackend(CloudBackend):
                             fabric_interfaces_attached=self.profile.fabric_interfaces(row))
 
     def _serving_scale_set(self, owner: Any, name: str, args: InferencePoolArgs, minimum: int, maximum: int,
-                           spot_beside: azure.compute.VirtualMachineScaleSet | None = None
+                           spot_beside: azure.compute.VirtualMachineScaleSet | None = None,
+                           zones: list[str] | None = None,
                            ) -> tuple[azure.compute.VirtualMachineScaleSet, azure.monitor.AutoscaleSetting]:
-        """A Uniform serving scale set of ``args.pool``'s type from ``minimum`` to ``maximum`` VMs, its
-        identity allowed to publish the metric about it, and its autoscale setting. ``spot_beside``: the
-        set is Spot priority and scales on the tokens/s per VM of that (on-demand) set, since a spot
-        set at 0 VMs posts no metric of its own."""
+        """A Uniform serving scale set of ``args.pool``'s type from ``minimum`` to ``maximum`` VMs in
+        ``zones`` (default: the pool's), its identity allowed to publish the metric about it, and its
+        autoscale setting. ``spot_beside``: the set is Spot priority and scales on the tokens/s per VM
+        of that (on-demand) set, since a spot set at 0 VMs posts no metric of its own."""
         spot = spot_beside is not None
         pool = args.pool
         group = args.network.handles["resource_group"]
-        zones = list(pool.zones)
+        zones = list(zones or pool.zones)
         vmss = azure.compute.VirtualMachineScaleSet(
             f"{name}-vmss",
             resource_group_name=group.name,
@@ -280,15 +296,36 @@ class AzureBackend(CloudBackend):
         pool = args.pool
         name = owner.pulumi_resource_name
         on_demand = pool.on_demand_nodes
-        vmss, setting = self._serving_scale_set(owner, name, args, min(pool.min_nodes, on_demand), on_demand)
-        if pool.spot_nodes:
-            self._serving_scale_set(owner, f"{name}-spot", args, max(pool.min_nodes - on_demand, 0),
-                                    pool.spot_nodes, spot_beside=vmss)
+        # With zonal stacks a subnet holds one zone's VMs: one scale set per zone, each bounded by its
+        # zone's share of the plan (nodes_by_zone), so no zone's egress hangs on another zone.
+        stacks = [[z] for z in pool.zones] if args.network.handles.get("zonal_stacks") and len(pool.zones) > 1 \
+            else [list(pool.zones)]
+        caps = {"+".join(zs): sum(pool.nodes_by_zone.get(z, 0) for z in zs) or pool.nodes for zs in stacks}
+        od_max = zone_bounds(on_demand, caps)
+        od_min = zone_bounds(min(pool.min_nodes, on_demand), od_max)
+        spot_max = {k: caps[k] - od_max[k] for k in caps} if pool.spot_nodes else dict.fromkeys(caps, 0)
+        spot_min = zone_bounds(max(pool.min_nodes - on_demand, 0), spot_max)
+        built: list[tuple[azure.compute.VirtualMachineScaleSet, azure.monitor.AutoscaleSetting]] = []
+        for zones in stacks:
+            key = "+".join(zones)
+            stem = name if len(stacks) == 1 else f"{name}-z{key}"
+            vmss, setting = self._serving_scale_set(owner, stem, args, od_min[key], od_max[key], zones=zones)
+            built.append((vmss, setting))
+            if spot_max[key]:
+                self._serving_scale_set(owner, f"{stem}-spot", args, spot_min[key], spot_max[key],
+                                        spot_beside=vmss, zones=zones)
+        sets = "one scale set" if len(stacks) == 1 else \
+            f"one scale set per zone ({', '.join(f'{name}-z{z[0]}-vmss: {caps[z[0]]} VMs at most' for z in stacks)})"
         notes = ["no standby pool: Azure keeps warm capacity as the scale set's minimum (min_nodes running)",
-                 *([f"{pool.spot_nodes} spot VMs in a second scale set ({name}-spot-vmss, Spot priority, evicted "
-                    "VMs deleted, max price -1) beside the on-demand floor, scaled on the on-demand set's "
+                 f"{sets}; " + ("each zone's VMs reach the internet through that zone's own NAT gateway, so a "
+                                "zone's loss takes no other zone's outbound path" if len(stacks) > 1 else
+                                "its outbound path is the site's NAT gateway" if args.network.handles.get("zonal_stacks")
+                                else "no outbound path is built"),
+                 *([f"{pool.spot_nodes} spot VMs in a second scale set per zone (<set>-spot-vmss, Spot priority, "
+                    "evicted VMs deleted, max price -1) beside the on-demand floor, scaled on the on-demand set's "
                     "tokens/s per VM"] if pool.spot_nodes else []),
                  f"every VM posts {pool.scaling_metric_name} (namespace {pool.scaling_metric_namespace}, its own "
                  f"tokens/s, once a minute) to {metrics_ingestion_url(pool.region, '<scale set id>')} with a "
                  f"token for {METRICS_TOKEN_AUDIENCE} from the scale set's managed identity"]
+        vmss, setting = built[0]
         return PoolBuild(node_group_id=vmss.id, autoscaler_id=setting.id, warm_nodes=0, notes=notes)

@@ -87,15 +87,26 @@ def test_vnet_ranges_azure_reserves_are_refused(cidr: str, reserved: str) -> Non
 
 
 def test_the_node_subnet_must_hold_every_vm_of_the_site() -> None:
-    site = make_site("azure", network_cidr="10.20.0.0/20")  # node subnet /21: 2048 - 5 addresses
+    site = make_site("azure", network_cidr="10.20.0.0/20")  # no outbound path: one node subnet /21, 2048 - 5
     profile = clouds.profile("azure")
-    assert profile.check_site(site, [make_pool("azure", "inference", nodes=2043)], "s") == []
-    (issue,) = profile.check_site(site, [make_pool("azure", "inference", nodes=2000),
-                                         make_pool("azure", "training", nodes=44)], "s")
+    assert profile.check_site(site, [make_pool("azure", "training", nodes=2043)], "s") == []
+    (issue,) = profile.check_site(site, [make_pool("azure", "training", nodes=2000, workload="a"),
+                                         make_pool("azure", "training", nodes=44, workload="b")], "s")
     assert issue.loc == "s.network_cidr"
-    assert issue.message == ("the node subnet of 10.20.0.0/20 (a /21) has 2043 usable addresses, but the site's "
-                             "pools run 2044 VMs at full size")
+    assert issue.message == ("the node subnet 10.20.0.0/21 of 10.20.0.0/20 (a /21) has 2043 usable addresses, but "
+                             "the site's VMs in it run 2044 at full size")
     assert issue.hint == "a VNet of /19 or larger"
+
+
+def test_with_zonal_stacks_each_zones_subnet_must_hold_that_zones_vms() -> None:
+    site = make_site("azure", network_cidr="10.20.0.0/20")  # serving needs egress: a /22 per zone, 1024 - 5
+    profile = clouds.profile("azure")
+    assert profile.check_site(site, [make_pool("azure", "inference", nodes=3 * 1019)], "s") == []
+    issues = profile.check_site(site, [make_pool("azure", "inference", nodes=3 * 1020)], "s")
+    assert [i.message.split(" (a")[0] for i in issues] == [
+        f"the node subnet 10.20.{n}.0/22 of 10.20.0.0/20" for n in (0, 4, 8)]
+    assert issues[0].message.endswith("has 1019 usable addresses, but the site's VMs in it run 1020 at full size")
+    assert issues[0].hint == "a VNet of /19 or larger"
 
 
 # --- capacity reservations ------------------------------------------------------------------------

@@ -88,34 +88,71 @@ def test_inference_scale_sets_may_publish_their_scaling_metric(
         site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
     pool = pool_of("azure", "inference")
     run = build(site_of("azure"), [pool])
-    (vmss,) = run.of_type(VMSS)
-    assert vmss.inputs["identity"] == {"type": "SystemAssigned"}
-    (grant,) = run.of_type("azure-native:authorization:RoleAssignment")
-    assert grant.inputs["scope"] == vmss.id  # the subject the VMs post the metric about, and only it
-    assert grant.inputs["roleDefinitionId"] == ("/subscriptions/00000000-0000-0000-0000-000000000000/providers/"
-                                                "Microsoft.Authorization/roleDefinitions/"
-                                                "3913510d-42f4-4e42-8a64-420c390055eb")
-    assert grant.inputs["principalType"] == "ServicePrincipal"
-    assert vmss.urn in grant.dependencies  # the principal is the scale set's own identity
-    (setting,) = run.of_type("azure-native:monitor:AutoscaleSetting")
-    assert grant.urn in setting.dependencies
-    for rule in setting.inputs["profiles"][0]["rules"]:
-        trigger = rule["metricTrigger"]
-        assert (trigger["metricResourceUri"], trigger["metricNamespace"], trigger["metricName"]) == (
-            vmss.id, pool.scaling_metric_namespace, pool.scaling_metric_name)
-        assert trigger["dividePerInstance"] is False and trigger["statistic"] == "Average"
+    sets = run.of_type(VMSS)
+    grants = {g.inputs["scope"]: g for g in run.of_type("azure-native:authorization:RoleAssignment")}
+    settings = {s.inputs["targetResourceUri"]: s for s in run.of_type("azure-native:monitor:AutoscaleSetting")}
+    assert len(sets) == len(grants) == len(settings) == 3  # one per zone
+    for vmss in sets:
+        assert vmss.inputs["identity"] == {"type": "SystemAssigned"}
+        grant = grants[vmss.id]  # the subject the VMs post the metric about, and only it
+        assert grant.inputs["roleDefinitionId"] == ("/subscriptions/00000000-0000-0000-0000-000000000000/providers/"
+                                                    "Microsoft.Authorization/roleDefinitions/"
+                                                    "3913510d-42f4-4e42-8a64-420c390055eb")
+        assert grant.inputs["principalType"] == "ServicePrincipal"
+        assert vmss.urn in grant.dependencies  # the principal is the scale set's own identity
+        setting = settings[vmss.id]
+        assert grant.urn in setting.dependencies
+        for rule in setting.inputs["profiles"][0]["rules"]:
+            trigger = rule["metricTrigger"]
+            assert (trigger["metricResourceUri"], trigger["metricNamespace"], trigger["metricName"]) == (
+                vmss.id, pool.scaling_metric_namespace, pool.scaling_metric_name)
+            assert trigger["dividePerInstance"] is False and trigger["statistic"] == "Average"
 
 
-def test_a_site_serving_inference_gets_a_nat_gateway(site_of: Callable[..., Any], pool_of: Callable[..., Any],
-                                                     build: Callable[..., OfflineRun]) -> None:
-    run = build(site_of("azure"), [pool_of("azure", "inference")])
-    (ip,) = run.of_type("azure-native:network:PublicIPAddress")
-    assert ip.inputs["sku"] == {"name": "Standard", "tier": "Regional"}
-    assert ip.inputs["publicIPAllocationMethod"] == "Static"
-    (nat,) = run.of_type("azure-native:network:NatGateway")
-    assert nat.inputs["sku"] == {"name": "Standard"} and nat.inputs["publicIpAddresses"] == [{"id": ip.id}]
-    (subnet,) = run.of_type("azure-native:network:Subnet")
-    assert subnet.inputs["natGateway"] == {"id": nat.id} and subnet.inputs["defaultOutboundAccess"] is False
+def test_a_site_serving_inference_gets_a_zonal_stack_per_zone(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    # One NAT gateway for VMs of three zones loses every VM's outbound path with its own zone: each zone
+    # gets its NAT gateway, its zonal IP, and a subnet holding only its own VMs.
+    pool = pool_of("azure", "inference", nodes=30, min_nodes=6)
+    run = build(site_of("azure"), [pool])
+    ips = {ip.id: ip for ip in run.of_type("azure-native:network:PublicIPAddress")}
+    nats = {nat.id: nat for nat in run.of_type("azure-native:network:NatGateway")}
+    subnets = {s.id: s for s in run.of_type("azure-native:network:Subnet")}
+    assert len(ips) == len(nats) == len(subnets) == 3
+    zone_of_subnet = {}
+    for subnet in subnets.values():
+        assert subnet.inputs["defaultOutboundAccess"] is False
+        nat = nats[subnet.inputs["natGateway"]["id"]]
+        assert nat.inputs["sku"] == {"name": "Standard"}
+        (ip_ref,) = nat.inputs["publicIpAddresses"]
+        ip = ips[ip_ref["id"]]
+        assert ip.inputs["sku"] == {"name": "Standard", "tier": "Regional"}
+        assert ip.inputs["publicIPAllocationMethod"] == "Static"
+        assert ip.inputs["zones"] == nat.inputs["zones"] and len(nat.inputs["zones"]) == 1
+        zone_of_subnet[subnet.id] = nat.inputs["zones"][0]
+    assert sorted(zone_of_subnet.values()) == ["1", "2", "3"]
+    assert sorted(s.inputs["addressPrefix"] for s in subnets.values()) == [
+        "10.20.0.0/18", "10.20.128.0/18", "10.20.64.0/18"]
+    # Each zone's scale set sits in its own zone's subnet, bounded by its zone's share of the plan.
+    settings = {s.inputs["targetResourceUri"]: s for s in run.of_type("azure-native:monitor:AutoscaleSetting")}
+    for vmss in run.of_type(VMSS):
+        (zone,) = vmss.inputs["zones"]
+        (nic,) = vmss.inputs["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"]
+        assert zone_of_subnet[nic["ipConfigurations"][0]["subnet"]["id"]] == zone
+        (profile,) = settings[vmss.id].inputs["profiles"]
+        assert profile["capacity"] == {"minimum": "2", "maximum": "10", "default": "2"}
+    notes = run.named(pool.name).outputs["notes"]
+    assert any("one scale set per zone" in n and "own NAT gateway" in n for n in notes)
+
+
+def test_spot_above_the_floor_is_split_over_the_zones_too(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("azure", "inference", nodes=12, min_nodes=3, spot_nodes=6)
+    run = build(site_of("azure"), [pool])
+    bounds = {r.name: r.inputs["profiles"][0]["capacity"] for r in run.of_type("azure-native:monitor:AutoscaleSetting")}
+    for zone in ("1", "2", "3"):
+        assert bounds[f"{pool.name}-z{zone}-autoscale"] == {"minimum": "1", "maximum": "2", "default": "1"}
+        assert bounds[f"{pool.name}-z{zone}-spot-autoscale"] == {"minimum": "0", "maximum": "2", "default": "0"}
 
 
 def test_an_infiniband_training_site_gets_no_outbound_path(site_of: Callable[..., Any], pool_of: Callable[..., Any],
@@ -129,12 +166,12 @@ def test_an_infiniband_training_site_gets_no_outbound_path(site_of: Callable[...
 
 def test_inference_scale_set_and_autoscale_setting(site_of: Callable[..., Any], pool_of: Callable[..., Any],
                                                    build: Callable[..., OfflineRun]) -> None:
-    pool = pool_of("azure", "inference", nodes=30, min_nodes=6)
+    pool = pool_of("azure", "inference", nodes=30, min_nodes=6, zones=("2",), nodes_by_zone={"2": 30})
     run = build(site_of("azure"), [pool])
     (vmss,) = run.of_type(VMSS)
     assert vmss.inputs["sku"]["capacity"] == 6
     assert vmss.ignore_changes == ("sku.capacity",)
-    assert vmss.inputs["zones"] == ["1", "2", "3"] and vmss.inputs["singlePlacementGroup"] is False
+    assert vmss.inputs["zones"] == ["2"] and vmss.inputs["singlePlacementGroup"] is False
     (setting,) = run.of_type("azure-native:monitor:AutoscaleSetting")
     assert setting.inputs["targetResourceUri"] == vmss.id
     (profile,) = setting.inputs["profiles"]
@@ -154,7 +191,7 @@ def test_inference_scale_set_and_autoscale_setting(site_of: Callable[..., Any], 
 def test_network_is_one_resource_group_vnet_and_subnet(site_of: Callable[..., Any], pool_of: Callable[..., Any],
                                                        build: Callable[..., OfflineRun]) -> None:
     site = site_of("azure", resource_group="rg-gpus")
-    run = build(site, [pool_of("azure", "inference")])
+    run = build(site, [pool_of("azure", "training")])  # no outbound path: one regional subnet
     (group,) = run.of_type("azure-native:resources:ResourceGroup")
     assert group.inputs["resourceGroupName"] == "rg-gpus"
     (vnet,) = run.of_type("azure-native:network:VirtualNetwork")

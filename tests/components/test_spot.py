@@ -52,7 +52,7 @@ def test_aws_without_spot_keeps_its_single_template_group(site_of: Any, pool_of:
 
 
 def test_azure_adds_a_spot_scale_set_beside_the_on_demand_one(site_of: Any, pool_of: Any, build: Build) -> None:
-    pool = pool_of("azure", "inference", nodes=12, min_nodes=3, spot_nodes=5)
+    pool = pool_of("azure", "inference", nodes=12, min_nodes=3, spot_nodes=5, zones=("1",))  # one zone: one pair
     run = build(site_of("azure"), [pool])
     regular = _named(run, "azure-native:compute:VirtualMachineScaleSet", f"{pool.name}-vmss").inputs
     spot = _named(run, "azure-native:compute:VirtualMachineScaleSet", f"{pool.name}-spot-vmss").inputs

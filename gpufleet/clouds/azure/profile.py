@@ -28,7 +28,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -181,6 +181,53 @@ def egress_reasons(pools: Sequence[PoolPlan]) -> list[str]:
     return reasons
 
 
+# --- zonal stacks ---------------------------------------------------------------------------------------
+# A NAT gateway is zonal: one serving VMs in several zones loses every VM's outbound path when its own
+# zone fails. Azure's design for zone resilience is a "zonal stack" per zone: a NAT gateway and its
+# public IP in that zone, and a subnet attached to it holding only that zone's VMs
+# (https://learn.microsoft.com/azure/nat-gateway/nat-availability-zones). The zone-redundant
+# StandardV2 NAT SKU (https://learn.microsoft.com/azure/reliability/reliability-nat-gateway) is not in
+# the installed azure-native's NAT gateway API (its NatGatewaySkuName has only Standard), so a site
+# whose pools need outbound access gets zonal stacks, and a serving pool one scale set per zone.
+
+ZONE_SUBNET_BITS = 2
+"""With zonal stacks the VNet is split in four: one subnet per zone (Azure regions have three)."""
+
+
+def zonal_stacks(pools: Sequence[PoolPlan]) -> bool:
+    """True when the site's VMs need outbound access (:func:`egress_reasons`), so each zone gets its own
+    NAT gateway, public IP and subnet."""
+    return bool(egress_reasons(pools))
+
+
+def node_subnets(site: SiteSpec, pools: Sequence[PoolPlan]) -> dict[str, str]:
+    """Zone → the CIDR of the subnet its VMs join: the VNet's first half for every zone, or with
+    :func:`zonal_stacks` one quarter of the VNet per zone, in the site's zone order."""
+    net = ipaddress.ip_network(site.network_cidr)
+    bits = ZONE_SUBNET_BITS if zonal_stacks(pools) else 1
+    parts = list(net.subnets(prefixlen_diff=bits)) if net.prefixlen <= 32 - bits else [net]
+    if bits == 1:
+        return {zone: str(parts[0]) for zone in site.zones}
+    return {zone: str(parts[min(i, len(parts) - 1)]) for i, zone in enumerate(site.zones)}
+
+
+def zone_bounds(total: int, caps: Mapping[str, int]) -> dict[str, int]:
+    """``total`` nodes split over zones in proportion to ``caps`` (largest remainder, never above a cap):
+    a serving pool's per-zone scale set bounds."""
+    whole = sum(caps.values())
+    if whole <= 0 or total <= 0:
+        return dict.fromkeys(caps, 0)
+    total = min(total, whole)
+    shares = {z: total * c / whole for z, c in caps.items()}
+    out = {z: int(v) for z, v in shares.items()}
+    for z in sorted(caps, key=lambda z: (-(shares[z] - out[z]), list(caps).index(z))):
+        if sum(out.values()) >= total:
+            break
+        if out[z] < caps[z]:
+            out[z] += 1
+    return out
+
+
 # --- capacity reservations ---------------------------------------------------------------------------
 # https://learn.microsoft.com/azure/virtual-machines/capacity-reservation-overview, "Limitations and
 # restrictions": ND-series, NCads H100 v5, HB and HC series cannot be reserved; proximity placement
@@ -247,12 +294,14 @@ VNET_RESERVED = tuple(ipaddress.ip_network(n) for n in (
 """Ranges Azure does not allow in a VNet (multicast, broadcast, loopback, link-local, its internal DNS;
 https://learn.microsoft.com/azure/virtual-network/virtual-networks-faq), and 0.0.0.0/8 ("this network")."""
 SUBNET_PREFIXES = (2, 29)
-"""Azure subnets are /2 to /29 (same FAQ); gpufleet's node subnet is half the VNet (one bit longer)."""
+"""Azure subnets are /2 to /29 (same FAQ); gpufleet's node subnet is half the VNet (one bit longer), or
+with zonal stacks a quarter per zone (:func:`node_subnets`)."""
 
 
 def check_site_vnet_range(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
-    """The VNet range is no range Azure reserves, and its node subnet (one bit longer) is /2 to /29."""
+    """The VNet range is no range Azure reserves, and its node subnets (:func:`node_subnets`) are /2 to /29."""
     net = ipaddress.ip_network(site.network_cidr)
+    longest = net.prefixlen + (ZONE_SUBNET_BITS if zonal_stacks(pools) else 1)
     reserved = [str(r) for r in VNET_RESERVED if net.overlaps(r)]
     low, high = SUBNET_PREFIXES
     issues = []
@@ -260,9 +309,10 @@ def check_site_vnet_range(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -
         issues.append(Issue(f"{loc}.network_cidr", f"VNet range {site.network_cidr} overlaps {', '.join(reserved)}, "
                             "which Azure does not allow in a virtual network (loopback, link-local, multicast, "
                             "broadcast or its internal DNS address)", "an RFC 1918 range such as 10.20.0.0/16"))
-    if not low <= net.prefixlen + 1 <= high:
-        issues.append(Issue(f"{loc}.network_cidr", f"VNet range {site.network_cidr} gives a /{net.prefixlen + 1} node "
-                            f"subnet; Azure subnets are /{low} to /{high}", f"/{low - 1} to /{high - 1}"))
+    if not low <= longest <= high:
+        extra = longest - net.prefixlen
+        issues.append(Issue(f"{loc}.network_cidr", f"VNet range {site.network_cidr} gives a /{longest} node "
+                            f"subnet; Azure subnets are /{low} to /{high}", f"/{low - extra} to /{high - extra}"))
     return issues
 
 
@@ -271,15 +321,26 @@ SUBNET_RESERVED_ADDRESSES = 5
 
 
 def check_site_subnet_holds_the_pools(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
-    """The node subnet (half the VNet) has an address for every VM the site's pools run at full size."""
-    prefix = ipaddress.ip_network(site.network_cidr).prefixlen + 1
-    usable = 2 ** (32 - prefix) - SUBNET_RESERVED_ADDRESSES
-    vms = sum(p.nodes for p in pools)
-    if vms <= usable:
-        return []
-    return [Issue(f"{loc}.network_cidr", f"the node subnet of {site.network_cidr} (a /{prefix}) has {usable} usable "
-                  f"addresses, but the site's pools run {vms} VMs at full size",
-                  f"a VNet of /{max(1, 32 - (vms + SUBNET_RESERVED_ADDRESSES - 1).bit_length() - 1)} or larger")]
+    """Each node subnet (:func:`node_subnets`) has an address for every VM its zones run at full size."""
+    subnets = node_subnets(site, pools)
+    if ipaddress.ip_network(site.network_cidr).prefixlen >= 32:
+        return []  # check_site_vnet_range reports it
+    vms_in: dict[str, int] = {}
+    for pool in pools:
+        for zone, nodes in (pool.nodes_by_zone or {pool.zones[0]: pool.nodes}).items():
+            cidr = subnets.get(zone, next(iter(subnets.values())))
+            vms_in[cidr] = vms_in.get(cidr, 0) + nodes
+    issues = []
+    extra = ipaddress.ip_network(next(iter(subnets.values()))).prefixlen - ipaddress.ip_network(site.network_cidr).prefixlen
+    for cidr, vms in vms_in.items():
+        prefix = ipaddress.ip_network(cidr).prefixlen
+        usable = 2 ** (32 - prefix) - SUBNET_RESERVED_ADDRESSES
+        if vms > usable:
+            issues.append(Issue(
+                f"{loc}.network_cidr", f"the node subnet {cidr} of {site.network_cidr} (a /{prefix}) has {usable} "
+                f"usable addresses, but the site's VMs in it run {vms} at full size",
+                f"a VNet of /{max(1, 32 - (vms + SUBNET_RESERVED_ADDRESSES - 1).bit_length() - extra)} or larger"))
+    return issues
 
 
 def check_site_vnet_clear_of_infiniband(site: SiteSpec, pools: Sequence[PoolPlan], loc: str) -> list[Issue]:
