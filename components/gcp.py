@@ -56,6 +56,7 @@ from gpufleet.clouds.gcp.profile import (
     INFERENCE_WAIT_MINUTES,
     MONITORING_WRITER_ROLE,
     NODE_SCOPES,
+    TRAINING_NODE_ROLES,
     ROCE_SUBNETS_PER_ZONE,
     SLOT_GVNIC2,
     SLOTS_ROCE,
@@ -246,8 +247,11 @@ class GcpBackend(CloudBackend):
             group_extra["instance_lifecycle_policy"] = gcp.compute.InstanceGroupManagerInstanceLifecyclePolicyArgs(
                 default_action_on_failure="DO_NOTHING")
         model = "RESERVATION_BOUND" if reservation_bound(pool) else FLEX_START if flex else None
+        email = self._node_account(owner, name, pool, str(handles["project"]), TRAINING_NODE_ROLES,
+                                   "log and metric writer")
         template = self._template(owner, f"{name}-template", pool, row, self._image(owner, row, args.image), nics,
-                                  provisioning_model=model, **extra)
+                                  provisioning_model=model, service_account=gcp.compute.InstanceTemplateServiceAccountArgs(
+                                      email=email, scopes=list(NODE_SCOPES)), **extra)
         group = gcp.compute.InstanceGroupManager(
             f"{name}-mig",
             zone=zone,
@@ -284,7 +288,8 @@ class GcpBackend(CloudBackend):
         name = owner.pulumi_resource_name
         handles = args.network.handles
         system, system_subnet = handles["system"]
-        email = self._metric_writer(owner, name, pool, str(handles["project"]))
+        email = self._node_account(owner, name, pool, str(handles["project"]), (MONITORING_WRITER_ROLE,),
+                                   "metric writer")
         template = self._template(owner, f"{name}-template", pool, row, self._image(owner, row, args.image),
                                   [self._nic(system, system_subnet, "GVNIC")],
                                   service_account=gcp.compute.InstanceTemplateServiceAccountArgs(
@@ -358,14 +363,18 @@ class GcpBackend(CloudBackend):
         return group, autoscaler
 
     @staticmethod
-    def _metric_writer(owner: Any, name: str, pool: PoolPlan, project: str) -> pulumi.Output[str]:
-        """The pool's node service account, allowed to write metrics in the project; its email."""
+    def _node_account(owner: Any, name: str, pool: PoolPlan, project: str, roles: tuple[str, ...],
+                      what: str) -> pulumi.Output[str]:
+        """The pool's node service account, granted ``roles`` in the project (``what`` names them in
+        its display name); its email."""
         account_id = service_account_id(pool.name)
         account = gcp.serviceaccount.Account(
             f"{name}-nodes", account_id=account_id, project=project,
-            display_name=f"gpufleet {pool.name} nodes (metric writer)", opts=child(owner))
+            display_name=f"gpufleet {pool.name} nodes ({what})", opts=child(owner))
         # The email has a documented form; deriving it from the account keeps the dependency on it.
         email = account.account_id.apply(lambda aid: service_account_email(aid or account_id, project))
-        gcp.projects.IAMMember(f"{name}-metric-writer", project=project, role=MONITORING_WRITER_ROLE,
-                               member=email.apply(lambda e: f"serviceAccount:{e}"), opts=child(owner))
+        for role in roles:
+            kind = role.rsplit(".", 1)[-1].removesuffix("Writer")
+            gcp.projects.IAMMember(f"{name}-{kind}-writer", project=project, role=role,
+                                   member=email.apply(lambda e: f"serviceAccount:{e}"), opts=child(owner))
         return email

@@ -201,6 +201,18 @@ def test_inference_nodes_run_as_a_service_account_that_may_only_write_metrics(
     (subnet,) = [s for s in run.of_type("gcp:compute/subnetwork:Subnetwork")
                  if s.inputs["network"] == template.inputs["networkInterfaces"][0]["network"]]
     assert subnet.inputs["privateIpGoogleAccess"] is True
-    # Training nodes get no metric writer.
-    trained = build(site_of("gcp"), [pool_of("gcp", "training")])
-    assert trained.of_type("gcp:serviceaccount/account:Account") == []
+
+
+def test_training_nodes_run_as_their_own_service_account_that_may_only_write_logs_and_metrics(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    pool = pool_of("gcp", "training")
+    run = build(site_of("gcp"), [pool])
+    (account,) = run.of_type("gcp:serviceaccount/account:Account")
+    assert account.inputs["accountId"] == "gpufleet-train-gcp-test" and account.inputs["project"] == "unit-project"
+    email = "gpufleet-train-gcp-test@unit-project.iam.gserviceaccount.com"
+    grants = run.of_type("gcp:projects/iAMMember:IAMMember")
+    assert sorted(m.inputs["role"] for m in grants) == ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
+    assert all(m.inputs["member"] == f"serviceAccount:{email}" and account.urn in m.dependencies for m in grants)
+    (template,) = run.of_type(TEMPLATE)  # not the Compute Engine default account, not none
+    assert template.inputs["serviceAccount"] == {"email": email,
+                                                 "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}

@@ -284,6 +284,14 @@ INFERENCE_WAIT_MINUTES = 30
 
 MONITORING_WRITER_ROLE = "roles/monitoring.metricWriter"
 NODE_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+LOGGING_WRITER_ROLE = "roles/logging.logWriter"
+TRAINING_NODE_ROLES = (LOGGING_WRITER_ROLE, MONITORING_WRITER_ROLE)
+"""A training VM's own service account may write logs and metrics, nothing else: what the Ops Agent
+needs (https://cloud.google.com/stackdriver/docs/solutions/agents/ops-agent/authorization), instead of
+no identity or the Compute Engine default account, which Google advises against for workloads (it is
+often granted Editor; https://cloud.google.com/compute/docs/access/service-accounts#default_service_account).
+Cluster Toolkit's GPU blueprints (``examples/gke-a4/gke-a4.yaml``, ``modules/project/service-account``)
+give their node accounts the same two writer roles."""
 CUSTOM_METRIC_PREFIX = "custom.googleapis.com/"
 METRIC_TYPE_MAX_CHARS = 200
 METRIC_PATH_ELEMENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
