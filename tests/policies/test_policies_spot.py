@@ -57,12 +57,13 @@ def test_the_stack_as_built_passes(preview: list[StackResource]) -> None:
 
 
 def _below_the_peak(resources: list[StackResource]) -> list[StackResource]:
-    """The forecast peak needs 9 nodes: AWS all spot above a base of 0, Azure's on-demand set at most 8."""
-    def at_most_8(props: dict[str, Any]) -> None:
-        props["profiles"][0]["capacity"]["maximum"] = "8"
+    """The forecast peak needs 9 nodes: AWS all spot above a base of 0, Azure's on-demand sets (one per
+    zone: 4 + 3 + 3) at most 8, zone 1's cut to 2."""
+    def at_most_2(props: dict[str, Any]) -> None:
+        props["profiles"][0]["capacity"]["maximum"] = "2"
 
     cut = _edit(resources, ASG, "assistant-70b-aws-use2-spot-nodes", lambda p: _distribution(p).update(onDemandBaseCapacity=0))
-    return _edit(cut, SETTING, "assistant-70b-azure-westus3-autoscale", at_most_8)
+    return _edit(cut, SETTING, "assistant-70b-azure-westus3-z1-autoscale", at_most_2)
 
 
 def test_an_on_demand_part_cut_below_the_peak_blocks(preview: list[StackResource]) -> None:
@@ -73,10 +74,10 @@ def test_an_on_demand_part_cut_below_the_peak_blocks(preview: list[StackResource
 
 
 def test_a_spot_share_above_max_fraction_blocks(preview: list[StackResource]) -> None:
-    def grow(props: dict[str, Any]) -> None:
-        props["profiles"][0]["capacity"]["maximum"] = "18"
+    def grow(props: dict[str, Any]) -> None:  # the spot sets, 2 + 3 + 3, to 12 + 3 + 3
+        props["profiles"][0]["capacity"]["maximum"] = "12"
 
-    more = _edit(preview, SETTING, "assistant-70b-azure-westus3-spot-autoscale", grow)
+    more = _edit(preview, SETTING, "assistant-70b-azure-westus3-z1-spot-autoscale", grow)
     messages = _findings(more)[0]
     assert any("may run on spot, above the 40% its demand allows" in m for m in messages), messages
 
