@@ -483,6 +483,19 @@ class CloudReader(ABC):
     """Type tokens of single instances (a group of one)."""
     autoscaler_types: ClassVar[tuple[str, ...]] = ()
     """Type tokens of autoscalers that govern a node group from beside it."""
+    component_names: ClassVar[tuple[str, str] | None] = None
+    """``(group suffix, autoscaler suffix)`` of the logical names the cloud's components give a node
+    group and its autoscaler (``<stem>-mig`` / ``<stem>-autoscaler``): a link when no target or
+    dependency is known. None: names link nothing."""
+
+    def named_pair(self, autoscaler: Resource, group: Resource) -> bool:
+        """True when ``autoscaler`` and ``group`` carry the names the components give a pair
+        (:attr:`component_names`, the same stem)."""
+        if self.component_names is None:
+            return False
+        group_suffix, scaler_suffix = self.component_names
+        return (autoscaler.name.endswith(scaler_suffix) and group.name.endswith(group_suffix)
+                and autoscaler.name.removesuffix(scaler_suffix) == group.name.removesuffix(group_suffix))
 
     @abstractmethod
     def node_group(self, pool: Pool, r: Resource) -> NodeGroup:
@@ -545,9 +558,11 @@ def names_resource(reference: str, r: Resource) -> bool:
 
 
 def _attach_autoscalers(pool: Pool, groups: list[NodeGroup], reader: CloudReader) -> None:
-    """Pair each of the reader's autoscalers with the node group it targets: by reference when known,
-    else by the one free group it depends on (a target unknown during a preview is still a dependency),
-    else in name order."""
+    """Pair each of the reader's autoscalers with the node group it targets, by a real link only: its
+    target reference when known, else the one free group it depends on (a target unknown during a
+    preview is still a dependency), else the one free group named as the components name its pair
+    (:meth:`CloudReader.named_pair`). Nothing is guessed: an autoscaler left unpaired, and every free
+    group of a pool that has one, cannot be verified (the rules fail closed on them)."""
     autoscalers = pool.of_type(*reader.autoscaler_types)
     candidates = [g for g in groups if g.cloud == reader.cloud and g.resource.type in reader.group_types]
     if not autoscalers or not candidates:
@@ -564,17 +579,24 @@ def _attach_autoscalers(pool: Pool, groups: list[NodeGroup], reader: CloudReader
             continue
         hit.autoscaler = a
         free.remove(hit)
-    while pairs := [(a, d[0]) for a in unmatched if len(d := [g for g in free if g.resource.urn in a.dependencies]) == 1]:
-        a, g = pairs[0]  # an autoscaler depending on one free group scales it (several: once the others pair)
-        g.autoscaler = a
-        free.remove(g)
-        unmatched.remove(a)
-    for a, g in zip(unmatched, sorted(free, key=lambda x: x.resource.urn), strict=False):
-        g.autoscaler = a
-    extra = unmatched[len(free):]
-    for a in extra:
-        pool.unknown.append(cannot_verify(a.name, f"which node group of pool {pool.name} it scales (it matches none "
-                                                  "by a known target)"))
+    def depends(a: Resource, g: NodeGroup) -> bool:
+        return g.resource.urn in a.dependencies
+
+    def named(a: Resource, g: NodeGroup) -> bool:
+        return reader.named_pair(a, g.resource)
+
+    for link in (depends, named):
+        # an autoscaler linked to one free group scales it (several: once the others pair)
+        while pairs := [(a, d[0]) for a in unmatched if len(d := [g for g in free if link(a, g)]) == 1]:
+            a, g = pairs[0]
+            g.autoscaler = a
+            free.remove(g)
+            unmatched.remove(a)
+    for a in unmatched:
+        pool.unknown.append(cannot_verify(a.name, f"which node group of pool {pool.name} it scales (no known target, "
+                                                  "dependency or component name links it to one)"))
+    for g in free if unmatched else []:
+        g.min_nodes = g.max_nodes = None  # its bounds may be an unpaired autoscaler's: unknown, not its own size
 
 
 __all__ = [

@@ -20,6 +20,10 @@ A training cluster of several single-placement-group scale sets spans several In
 (``pool.allow_multiple_islands`` in its props). On AKS each agent pool of an InfiniBand size is one
 island (:mod:`gpufleet.clouds.azure.aks`), and RDMA between its pods needs the NVIDIA Network Operator,
 cluster software the run records it has (``pool.fabric_setup_by_workload``).
+
+An autoscaler is paired with the group it scales by its target, a dependency, or the names gpufleet's
+components give the pair (``<stem>-vmss`` / ``<stem>-autoscale``); one nothing links fails closed
+(:func:`gpufleet.policy.resources.build_inventory`), never paired by name order.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class AzureReader(CloudReader):
     group_types = (SCALE_SET, aks.AGENT_POOL)
     single_node_types = (VIRTUAL_MACHINE,)
     autoscaler_types = AUTOSCALE_SETTINGS
+    component_names = ("-vmss", "-autoscale")
 
     def node_group(self, pool: Pool, r: Resource) -> NodeGroup:
         p = r.props

@@ -52,6 +52,10 @@ additional node networks; its compact placement a COMPACT placement policy namin
 workload policy, or a specific reservation; a queued-provisioning pool takes none (Google documents no
 COMPACT placement with it on GPUs) and runs at its maximum once its request is admitted. An RDMA node
 pool also needs a ``kubernetes:apps/v1:DaemonSet`` of its pool running the NCCL gIB plugin installer.
+
+An autoscaler is paired with the group it scales by its target, a dependency, or the names gpufleet's
+components give the pair (``<stem>-mig`` / ``<stem>-autoscaler``); one nothing links fails closed
+(:func:`gpufleet.policy.resources.build_inventory`), never paired by name order.
 """
 
 from __future__ import annotations
@@ -109,6 +113,7 @@ class GcpReader(CloudReader):
     group_types = (REGION_MIG, ZONE_MIG, gke.NODE_POOL, V2VM, QUEUED_RESOURCE)
     single_node_types = (INSTANCE,)
     autoscaler_types = AUTOSCALERS
+    component_names = ("-mig", "-autoscaler")
 
     def node_group(self, pool: Pool, r: Resource) -> NodeGroup:
         if r.type in (V2VM, QUEUED_RESOURCE):
