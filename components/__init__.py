@@ -7,17 +7,14 @@ Facades (type tokens ``gpufleet:index:<Class>``):
 * :class:`InferencePool` — an autoscaled inference pool across zones.
 
 Backends (:mod:`components.aws`, :mod:`components.azure`, :mod:`components.gcp`) register themselves
-with :func:`register`; :func:`backend_for` picks one by cloud name. Importing this package imports
-all three, and :mod:`components.k8s` its Kubernetes backends (:mod:`components.k8s.base`: pools
+with :func:`register`; :func:`backend_for` picks one by cloud name, importing its module the first
+time it is asked for (a stack loads only the provider SDKs of the clouds it uses), and
+:mod:`components.k8s` does the same for the Kubernetes backends (:mod:`components.k8s.base`: pools
 on sites with ``platform.kind: kubernetes``). What each cloud offers and refuses is its profile in :mod:`gpufleet.clouds`; the checks
 that refuse a plan before anything is built are :mod:`gpufleet.checks` (re-exported here as
 :func:`check_plan` / :func:`validate_plan`, the program's checks).
 """
 
-from components import aws as _aws  # noqa: F401  (registers the AWS backend)
-from components import azure as _azure  # noqa: F401  (registers the Azure backend)
-from components import gcp as _gcp  # noqa: F401  (registers the GCP backend)
-from components import k8s as _k8s  # noqa: F401  (registers the Kubernetes backends)
 from components.base import CloudBackend, ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild
 from components.base import SiteNetworkArgs, TrainingClusterArgs, backend_for, pool_facts, register, registered
 from components.cluster import InferencePool, TrainingCluster

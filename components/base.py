@@ -10,7 +10,9 @@ backend registers itself with :func:`register`::
         ...
 
 The name must be one :mod:`gpufleet.clouds` knows; the backend gets that cloud's profile. Nothing
-outside a backend module (and this registry) knows a cloud's name.
+outside a backend module (and this registry) knows a cloud's name. A backend lives in
+``components/<cloud>.py`` and is imported the first time :func:`backend_for` asks for its cloud, so
+a stack loads only the provider SDKs of the clouds it uses.
 
 Invariants every backend keeps:
 
@@ -26,6 +28,7 @@ Invariants every backend keeps:
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -223,11 +226,13 @@ def register(name: str) -> Callable[[B], B]:
 
 
 def backend_for(cloud: str) -> CloudBackend:
-    """The backend registered for a cloud.
+    """The backend registered for a cloud (its module, ``components.<cloud>``, imported on first use).
 
     Raises:
         KeyError: no backend for that cloud (the message lists the registered ones).
     """
+    if cloud not in _REGISTRY and cloud in clouds.names():
+        _load_backend(cloud)
     try:
         return _REGISTRY[cloud]
     except KeyError:
@@ -235,8 +240,16 @@ def backend_for(cloud: str) -> CloudBackend:
 
 
 def registered() -> tuple[str, ...]:
-    """Cloud names with a backend, sorted."""
+    """Cloud names with a backend, sorted (every cloud's backend module loaded first)."""
+    for cloud in clouds.names():
+        _load_backend(cloud)
     return tuple(sorted(_REGISTRY))
+
+
+def _load_backend(cloud: str) -> None:
+    """Import a cloud's backend module, ``components.<cloud>``, which registers itself: only the
+    clouds a stack uses are imported (each one loads its provider SDK, seconds of CPU)."""
+    importlib.import_module(f"components.{cloud}")
 
 
 # --- helpers shared by the backends ----------------------------------------------------------------

@@ -27,6 +27,7 @@ a stack without Kubernetes sites runs without it.
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,11 +151,15 @@ def register_k8s(name: str) -> Callable[[K], K]:
 
 
 def k8s_backend_for(cloud: str) -> KubernetesBackend:
-    """The Kubernetes backend registered for a cloud.
+    """The Kubernetes backend registered for a cloud (its module imported on first use).
 
     Raises:
         KeyError: none for that cloud (the message lists the registered ones).
     """
+    from components.k8s import BACKEND_MODULES
+
+    if cloud not in _REGISTRY and cloud in BACKEND_MODULES:
+        importlib.import_module(f"components.k8s.{BACKEND_MODULES[cloud]}")
     try:
         return _REGISTRY[cloud]
     except KeyError:
@@ -163,7 +168,11 @@ def k8s_backend_for(cloud: str) -> KubernetesBackend:
 
 
 def k8s_registered() -> tuple[str, ...]:
-    """Cloud names with a Kubernetes backend, sorted."""
+    """Cloud names with a Kubernetes backend, sorted (every backend module loaded first)."""
+    from components.k8s import BACKEND_MODULES
+
+    for module in BACKEND_MODULES.values():
+        importlib.import_module(f"components.k8s.{module}")
     return tuple(sorted(_REGISTRY))
 
 

@@ -80,6 +80,7 @@ def test_a_service_gets_a_keda_scaled_object_with_the_plans_bounds(recording: Re
 
 
 def test_a_cloud_without_a_kubernetes_backend_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    k8s_base.k8s_backend_for("aws")  # its module loaded (and registered) once, so removing it sticks
     monkeypatch.delitem(k8s_base._REGISTRY, "aws", raising=False)
     with pytest.raises(KeyError, match="no gpufleet Kubernetes backend for cloud 'aws'"):
         k8s_base.k8s_backend_for("aws")

@@ -60,3 +60,21 @@ def test_public_exports_are_pinned() -> None:
         "check_plan", "demand_for", "plan_summary", "pool_facts", "register", "registered", "serving_for",
         "validate_plan",
     ])
+
+
+def test_a_stack_loads_only_the_backends_of_its_clouds() -> None:
+    # A fresh interpreter: importing the components and asking for one cloud's backend loads that
+    # cloud's provider SDK only, and no Kubernetes backend or SDK until a Kubernetes pool asks.
+    import subprocess
+    import sys
+
+    code = ("import sys, components\n"
+            "from components import backend_for\n"
+            "from components.k8s.base import k8s_backend_for\n"
+            "backend_for('gcp')\n"
+            "print(sorted(m for m in ('pulumi_aws', 'pulumi_azure_native', 'pulumi_gcp', 'pulumi_kubernetes',\n"
+            "                         'components.aws', 'components.k8s.gke') if m in sys.modules))\n"
+            "k8s_backend_for('gcp')\n"
+            "print('components.k8s.gke' in sys.modules, 'components.k8s.eks' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["['pulumi_gcp']", "True False"]
