@@ -195,3 +195,23 @@ def test_preview_of_a_fleet_in_files(tmp_path: Path, run_cli: Run) -> None:
     report = json.loads(out)
     assert (code, report["verdict"]) == (0, "pass"), err
     assert {w["name"] for w in report["workloads"]} == {"chat", "pretrain"}
+
+
+def test_a_fleet_file_is_parsed_once_until_it_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the preview validates the stack, then its program reads the same files: one parse serves both,
+    # and an edited file is read afresh
+    import gpufleet.stackfile as stackfile
+
+    fleet = minimal_fleet()
+    stack = make_project(tmp_path, {"fleet/all.yaml": fleet}, {"gpufleet:fleetFiles": ["fleet/*.yaml"]})
+    parses: list[str] = []
+    real = stackfile.parse_yaml_lines
+    monkeypatch.setattr(stackfile, "parse_yaml_lines", lambda text, **kw: parses.append(kw["source"]) or real(text, **kw))
+    first = read_stack(stack).spec
+    again = fleet_from_config(None, ["fleet/*.yaml"], source="program", root=tmp_path, base_dir=stack.parent)
+    assert again == first and parses == ["fleet/all.yaml"]
+    fleet["inference"][0]["peak_tokens_per_s"] *= 2
+    (tmp_path / "fleet" / "all.yaml").write_text(yaml.safe_dump(fleet, sort_keys=False))
+    edited = read_stack(stack).spec
+    assert parses == ["fleet/all.yaml", "fleet/all.yaml"]
+    assert edited.inference[0].peak_tokens_per_s == 2 * first.inference[0].peak_tokens_per_s
