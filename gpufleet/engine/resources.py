@@ -111,6 +111,15 @@ def _computed_values(resources: Sequence[Any]) -> set[str]:
 def _blank(value: Any, computed: set[str], marker: str) -> Any:
     """``value`` with every string equal to a computed value replaced by the unknown marker, then
     the marker replaced by the engine's sentinel."""
+    kind = type(value)  # plain JSON types first, without an ABC check per value (55,000 values at 200 services)
+    if kind is str:
+        return UNKNOWN_SENTINEL if value == marker or value in computed else value
+    if kind is dict:
+        return {str(k): _blank(v, computed, marker) for k, v in value.items()}
+    if kind is list:
+        return [_blank(v, computed, marker) for v in value]
+    if kind in (int, float, bool) or value is None:
+        return value
     if isinstance(value, Mapping):
         return {str(k): _blank(v, computed, marker) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -235,13 +235,29 @@ def _run_isolated(stack: str, config: dict[str, str], project: str, preview: boo
 
 
 async def _resolve_outputs(raw: dict[str, Any]) -> dict[str, Any]:
+    """The stack outputs as plain values: an output that is already plain data (the plan summary)
+    is taken as it is; anything holding an ``Output``, an awaitable or an input type is resolved by
+    the SDK (``Output.from_input`` builds an ``Output`` per nested value: seconds for a big summary)."""
     import pulumi
 
     resolved: dict[str, Any] = {}
     for key in sorted(raw):
-        value = await pulumi.Output.from_input(raw[key]).future()
+        value = raw[key]
+        if not _is_plain(value):
+            value = await pulumi.Output.from_input(value).future()
         resolved[key] = plain(value)
     return resolved
+
+
+def _is_plain(value: Any) -> bool:
+    """JSON-like data only: dicts with string keys, lists, tuples, strings, numbers, booleans, None."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if type(value) is dict:
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    if type(value) in (list, tuple):
+        return all(_is_plain(v) for v in value)
+    return False
 
 
 __all__ = ["read_stack_config", "run_function", "run_program"]
