@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_STRING_LIMIT_BYTES = 128 * 1024
@@ -167,11 +167,23 @@ def record(stack_file: Path, out: Path) -> int:
 # --- timing whole processes ----------------------------------------------------------------------------
 
 
-def timed_process(argv: list[str], gpufleet_from: Path = ROOT) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB, the largest of the process and the children it waited for);
-    ``gpufleet_from`` is the directory the ``gpufleet`` package is imported from (first on the path)."""
+class Timing(NamedTuple):
+    """One process run: wall seconds, peak RSS (KiB), CPU seconds (user + system, with the children
+    it waited for: the policy pack) and the 1-minute load average when it started."""
+
+    seconds: float
+    rss_kib: int
+    cpu_s: float
+    load: float
+
+
+def timed_process(argv: list[str], gpufleet_from: Path = ROOT) -> Timing:
+    """Wall seconds, peak RSS (KiB, the largest of the process and the children it waited for), CPU
+    seconds and the load average at the start; ``gpufleet_from`` is the directory the ``gpufleet``
+    package is imported from (first on the path)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(gpufleet_from), str(ROOT),
                                                                      os.environ.get("PYTHONPATH")]))}
+    load = os.getloadavg()[0]
     began = time.perf_counter()
     # cwd: ``python -m`` puts the working directory first on the path, before PYTHONPATH
     proc = subprocess.Popen(argv, cwd=gpufleet_from, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -181,7 +193,7 @@ def timed_process(argv: list[str], gpufleet_from: Path = ROOT) -> tuple[float, i
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in (0, 3):
         raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n{err[-3000:]}")
-    return seconds, int(usage.ru_maxrss)
+    return Timing(seconds, int(usage.ru_maxrss), usage.ru_utime + usage.ru_stime, load)
 
 
 def grown_fleet(services: int) -> dict[str, Any]:
@@ -225,19 +237,27 @@ def measure(services: int, repeat: int, tmp: Path, before: Path | None = None) -
                 "--output", str(tmp / f"{name}{services}.json")]
 
     floor = [sys.executable, str(Path(__file__).resolve()), "--floor", str(records)]
-    gpufleet_runs, floor_runs, before_runs = [], [], []
-    for _ in range(max(1, repeat)):  # interleaved, so a busy moment hits all alike
-        floor_runs.append(timed_process(floor))
-        gpufleet_runs.append(timed_process(preview("preview")))
-        if before is not None:
-            before_runs.append(timed_process(preview("before"), gpufleet_from=before))
-    if before_runs:
-        row["before_s"] = min(before_runs)[0]
-        row["before_ratio"] = row["before_s"] / min(floor_runs)[0]
+    runs: dict[str, list[Timing]] = {"gpufleet": [], "floor": [], "before": []}
+    turns: list[tuple[str, list[str], Path]] = [("gpufleet", preview("preview"), ROOT), ("floor", floor, ROOT)]
+    if before is not None:
+        turns.append(("before", preview("before"), before))
+    for i in range(max(1, repeat)):  # interleaved, in turns, so a busy moment hits all alike
+        for name, argv, package in turns[i % len(turns):] + turns[:i % len(turns)]:
+            runs[name].append(timed_process(argv, gpufleet_from=package))
+    floor_best, best = min(runs["floor"]), min(runs["gpufleet"])
+    if runs["before"]:
+        before_best = min(runs["before"])
+        row["before_s"], row["before_cpu_s"] = before_best.seconds, before_best.cpu_s
+        row["before_ratio"] = before_best.seconds / floor_best.seconds
+        row["before_cpu_ratio"] = before_best.cpu_s / min(t.cpu_s for t in runs["floor"])
         row["before_same_report"] = _same_report(tmp / f"before{services}.json", tmp / f"preview{services}.json")
-    row["gpufleet_s"], row["gpufleet_rss_kib"] = min(gpufleet_runs)
-    row["floor_s"], row["floor_rss_kib"] = min(floor_runs)
-    row["gpufleet_peak_rss_kib"] = max(rss for _s, rss in gpufleet_runs)
+    row["gpufleet_s"], row["gpufleet_rss_kib"], row["gpufleet_load"] = best.seconds, best.rss_kib, best.load
+    row["floor_s"], row["floor_rss_kib"], row["floor_load"] = floor_best.seconds, floor_best.rss_kib, floor_best.load
+    row["gpufleet_cpu_s"] = min(t.cpu_s for t in runs["gpufleet"])
+    row["floor_cpu_s"] = min(t.cpu_s for t in runs["floor"])
+    row["cpu_ratio"] = row["gpufleet_cpu_s"] / row["floor_cpu_s"]
+    row["load_range"] = (min(t.load for r in runs.values() for t in r), max(t.load for r in runs.values() for t in r))
+    row["gpufleet_peak_rss_kib"] = max(t.rss_kib for t in runs["gpufleet"])
     row["ratio"] = row["gpufleet_s"] / row["floor_s"]
     report = json.loads((tmp / f"preview{services}.json").read_text())
     row["gpus"] = sum(w.get("gpus_provisioned") or 0 for w in report["workloads"])
@@ -280,21 +300,28 @@ def main(argv: list[str] | None = None) -> int:
     if len(rows) >= 2:
         a, b = rows[-2], rows[-1]
         scaling = {"from": a["services"], "to": b["services"], "resources_ratio": b["resources"] / a["resources"],
-                   "gpufleet_time_ratio": b["gpufleet_s"] / a["gpufleet_s"], "floor_time_ratio": b["floor_s"] / a["floor_s"]}
+                   "gpufleet_time_ratio": b["gpufleet_s"] / a["gpufleet_s"], "floor_time_ratio": b["floor_s"] / a["floor_s"],
+                   "gpufleet_cpu_ratio": b["gpufleet_cpu_s"] / a["gpufleet_cpu_s"],
+                   "floor_cpu_ratio": b["floor_cpu_s"] / a["floor_cpu_s"]}
     if args.json:
         print(json.dumps({"sizes": rows, "scaling": scaling, "goal_ratio": GOAL_RATIO}, indent=2))
     else:
-        print(f"{'services':>8} {'resources':>9} {'GPUs':>8} {'gpufleet':>9} {'floor':>8} {'ratio':>6} {'peak RSS':>9}"
-              "  fleet in")
+        print(f"{'services':>8} {'resources':>9} {'GPUs':>8} {'gpufleet':>9} {'floor':>8} {'ratio':>6} {'CPU ratio':>9} "
+              f"{'peak RSS':>9} {'load':>5}  fleet in")
         for r in rows:
             print(f"{r['services']:>8} {r['resources']:>9} {r['gpus']:>8,} {r['gpufleet_s']:>8.2f}s {r['floor_s']:>7.2f}s "
-                  f"{r['ratio']:>5.2f}x {r['gpufleet_peak_rss_kib'] / 1024:>7.0f}MiB  {r['fleet_in']}")
+                  f"{r['ratio']:>5.2f}x {r['cpu_ratio']:>8.2f}x {r['gpufleet_peak_rss_kib'] / 1024:>7.0f}MiB "
+                  f"{r['gpufleet_load']:>5.1f}  {r['fleet_in']}")
+            print(f"{'':>8} CPU: gpufleet {r['gpufleet_cpu_s']:.1f}s, floor {r['floor_cpu_s']:.1f}s; load average "
+                  f"{r['load_range'][0]:.1f}-{r['load_range'][1]:.1f} over the runs (floor's fastest at {r['floor_load']:.1f})")
             if "before_s" in r:
-                print(f"{'':>8} before: {r['before_s']:.2f}s, {r['before_ratio']:.2f}x the floor; "
+                print(f"{'':>8} before: {r['before_s']:.2f}s, {r['before_ratio']:.2f}x the floor "
+                      f"(CPU {r['before_cpu_s']:.1f}s, {r['before_cpu_ratio']:.2f}x); "
                       f"same report: {'yes' if r['before_same_report'] else 'NO'}")
         if scaling:
             print(f"{scaling['from']} → {scaling['to']} services: resources ×{scaling['resources_ratio']:.2f}, "
-                  f"gpufleet time ×{scaling['gpufleet_time_ratio']:.2f}, floor time ×{scaling['floor_time_ratio']:.2f}")
+                  f"gpufleet time ×{scaling['gpufleet_time_ratio']:.2f} (CPU ×{scaling['gpufleet_cpu_ratio']:.2f}), "
+                  f"floor time ×{scaling['floor_time_ratio']:.2f} (CPU ×{scaling['floor_cpu_ratio']:.2f})")
         worst = max((r["ratio"] for r in rows), default=0.0)
         print(f"worst ratio {worst:.2f}x: {'within' if worst <= GOAL_RATIO else 'OVER'} the {GOAL_RATIO}x goal")
     return 0
