@@ -21,7 +21,7 @@ A fleet whose ``gpufleet:fleet`` value is over the 128 KiB a single environment 
 (Pulumi passes config in ``PULUMI_CONFIG``; from about 270 services) goes in a fleet file the stack
 names in ``gpufleet:fleetFiles``; the table says which.
 
-    .venv/bin/python benchmarks/preview_floor_bench.py [--sizes 40,200,500] [--repeat 3] [--json]
+    .venv/bin/python benchmarks/preview_floor_bench.py [--sizes 40,200,500] [--repeat 3[,3,1]] [--json]
 
 Figures on a 2-core machine shared with other work (one run each; ``docs/policies.md``, "Preview
 against the SDK's floor", has the before/after table)::
@@ -277,7 +277,8 @@ def _same_report(before: Path, after: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", default="40,200,500", help="inference services per fleet, comma-separated")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each process per size (the fastest is kept)")
+    parser.add_argument("--repeat", default="3", help="runs of each process per size (the fastest is kept); "
+                        "one number, or one per size (--sizes 40,200,500 --repeat 3,3,1)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--before", type=Path, help="also time the gpufleet package of this directory (an earlier "
                         "commit: git archive <commit> | tar -x -C DIR), interleaved, and compare its report")
@@ -294,8 +295,13 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory(dir=ROOT, prefix=".preview-floor-") as tmp:  # fleet files: inside the project
-        rows = [measure(int(n), args.repeat, Path(tmp), args.before.resolve() if args.before else None)
-                for n in args.sizes.split(",")]
+        sizes = [int(n) for n in args.sizes.split(",")]
+        repeats = [int(n) for n in args.repeat.split(",")]
+        repeats += repeats[-1:] * (len(sizes) - len(repeats))
+        rows = []
+        for services, repeat in zip(sizes, repeats):
+            rows.append(measure(services, repeat, Path(tmp), args.before.resolve() if args.before else None))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # each size as it is measured
     scaling = None
     if len(rows) >= 2:
         a, b = rows[-2], rows[-1]
