@@ -7,10 +7,12 @@ Pure: no I/O, no Pulumi. :class:`gpufleet.spec.TrainingSpec` carries a :class:`C
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
+from gpufleet.sizing import loss_domains
 from gpufleet.validation import StrictModel
 
 
@@ -82,9 +84,10 @@ class SpotSpec(StrictModel):
     The placement may put up to ``max_fraction`` of a pool's maximum nodes on spot where a site
     offers spot for the type (``Site.spot_price_per_gpu_hour``), and only so far that the rest
     still carries the forecast peak after ``reclaim_fraction`` of the spot nodes are reclaimed at
-    once: on-demand + (1 - reclaim_fraction) x spot >= the nodes the forecast peak needs. With the
-    default reclaim of 1.0 the on-demand part alone carries the peak (the pack's mandatory rule
-    ``on-demand-floor-covers-peak`` checks it on the built resources).
+    once during the service's worst declared zone or site loss: on-demand + (1 - reclaim_fraction) x
+    spot, less that loss, >= the nodes the forecast peak needs (:func:`nodes_after_reclaim_and_losses`).
+    With the default reclaim of 1.0 the on-demand part alone carries the peak (the pack's mandatory
+    rule ``on-demand-floor-covers-peak`` checks it on the built resources).
     """
 
     max_fraction: SpotShare
@@ -94,15 +97,78 @@ class SpotSpec(StrictModel):
     may reclaim every spot VM with no guarantee)."""
 
 
-def spot_prices(nodes: int, spot_nodes: int, gpus_per_node: int, price: float | None,
+def spot_prices(nodes: int, rows: Sequence[Any], gpus_per_node: int, price: float | None,
                 spot_price: float | None) -> dict[str, Any]:
     """A pool's ``usd_per_hour`` (its on-demand nodes at the site's price plus its spot nodes at the spot
-    price; None when on-demand nodes have no price) and, with spot nodes, ``spot_nodes`` and
+    price; None when on-demand nodes have no price) and, with spot nodes among its placement ``rows``
+    (assignments: ``zone``, ``nodes``, ``spot``), ``spot_nodes``, ``spot_nodes_by_zone`` and
     ``spot_usd_per_hour``."""
+    spot_nodes = sum(a.nodes for a in rows if a.spot)
     on_demand = nodes - spot_nodes
     on_demand_usd = None if price is None else on_demand * gpus_per_node * price
     if not spot_nodes:
         return {"usd_per_hour": on_demand_usd}
+    by_zone: dict[str, int] = {}
+    for a in rows:
+        if a.spot:
+            by_zone[a.zone] = by_zone.get(a.zone, 0) + a.nodes
     spot_usd = spot_nodes * gpus_per_node * (spot_price or 0.0)  # a spot option always has its price
     total = None if on_demand_usd is None and on_demand else (on_demand_usd or 0.0) + spot_usd
-    return {"usd_per_hour": total, "spot_nodes": spot_nodes, "spot_usd_per_hour": spot_usd}
+    return {"usd_per_hour": total, "spot_nodes": spot_nodes, "spot_nodes_by_zone": by_zone,
+            "spot_usd_per_hour": spot_usd}
+
+
+SpotLossPool = tuple[str, "str | None", Mapping[str, int], Mapping[str, int]]
+"""What a spot floor after losses depends on, per node group: (site, the site's ``failure_domain``,
+its on-demand nodes per zone name of that site, its spot nodes per zone name)."""
+
+
+def nodes_after_reclaim_and_losses(groups: Iterable[SpotLossPool], *, reclaim_fraction: float,
+                                   zone_losses: int, site_losses: int) -> float:
+    """What a service with spot keeps when the declared spot reclaim coincides with its worst declared
+    loss: every on-demand node counts 1 and every spot node ``1 − reclaim_fraction``, per zone and per
+    failure domain (:func:`gpufleet.sizing.loss_domains`); the fewer of what is left when the
+    ``zone_losses`` heaviest zones fail and when the ``site_losses`` heaviest failure domains fail
+    (everything, without losses).
+
+    The one definition the placement's floor rows, the plan's and diff's figures and the pack's
+    ``on-demand-floor-covers-peak`` rule share: it must be at least the nodes the forecast peak needs.
+    """
+    items = list(groups)
+    od_zone, od_domain = loss_domains((s, d, od, sum(od.values())) for s, d, od, _ in items)
+    spot_zone, spot_domain = loss_domains((s, d, spot, sum(spot.values())) for s, d, _, spot in items)
+    keep = 1.0 - reclaim_fraction
+    by_zone = {k: od_zone.get(k, 0) + keep * spot_zone.get(k, 0) for k in od_zone.keys() | spot_zone.keys()}
+    by_domain = {k: od_domain.get(k, 0) + keep * spot_domain.get(k, 0) for k in od_domain.keys() | spot_domain.keys()}
+    left = sum(by_domain.values())
+    for losses, loads in ((zone_losses, by_zone), (site_losses, by_domain)):
+        if losses > 0:
+            left = min(left, sum(sorted(loads.values(), reverse=True)[losses:]))
+    return round(left, 9)
+
+
+class SpotPool(Protocol):
+    """What :func:`floor_after_losses` reads of a planned pool (:class:`gpufleet.plan.PoolPlan`)."""
+
+    @property
+    def site(self) -> str: ...
+    @property
+    def nodes_by_zone(self) -> dict[str, int]: ...
+    @property
+    def spot_nodes(self) -> int: ...
+    @property
+    def spot_nodes_by_zone(self) -> dict[str, int]: ...
+    @property
+    def spot_reclaim_fraction(self) -> float: ...
+
+
+def floor_after_losses(pools: Sequence[SpotPool], failure_domains: Mapping[str, str | None], *,
+                       zone_losses: int, site_losses: int) -> float | None:
+    """A planned service's nodes left by :func:`nodes_after_reclaim_and_losses` (None without spot
+    nodes): what ``gpufleet plan`` and ``gpufleet diff`` report beside the forecast peak."""
+    if not any(p.spot_nodes for p in pools):
+        return None
+    groups = [(p.site, failure_domains.get(p.site), {z: n - p.spot_nodes_by_zone.get(z, 0) for z, n in p.nodes_by_zone.items()},
+               p.spot_nodes_by_zone) for p in pools]
+    return nodes_after_reclaim_and_losses(groups, reclaim_fraction=max(p.spot_reclaim_fraction for p in pools),
+                                          zone_losses=zone_losses, site_losses=site_losses)

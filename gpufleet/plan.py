@@ -69,8 +69,8 @@ class PoolPlan:
             (``fabric_setup_by_workload``).
         reservation_bound: training on a GCP reservation: the spec's choice of the reservation-bound
             provisioning model (None: the machine family's default).
-        spot_nodes, spot_usd_per_hour, spot_reclaim_fraction: inference: of ``nodes``, those that may
-            be spot, their price (in ``usd_per_hour`` too), the share reclaimed at once (``capacity.spot_prices``).
+        spot_nodes, spot_nodes_by_zone, spot_usd_per_hour, spot_reclaim_fraction: inference: of ``nodes``,
+            those that may be spot (per zone), their price (in ``usd_per_hour`` too), the share reclaimed at once.
         notes: what a reader of the plan should know about the pool (e.g. a fabric not enabled).
         platform, cluster: ``vm`` (a node group of VMs) or ``kubernetes`` (a node pool joining the
             site's cluster named ``cluster``; None on VMs), from the site's ``platform``.
@@ -123,6 +123,7 @@ class PoolPlan:
     fabric_setup_by_workload: bool = False
     reservation_bound: bool | None = None
     spot_nodes: int = 0
+    spot_nodes_by_zone: dict[str, int] = field(default_factory=dict)
     spot_usd_per_hour: float | None = None
     spot_reclaim_fraction: float = 1.0
     notes: tuple[str, ...] = ()
@@ -260,7 +261,7 @@ class _Sized:
     sites: list[SiteSpec]  # sites it may go to
     nodes_needed: int
     nodes_to_place: int  # with the zone-loss margin
-    peak_nodes: int | None = None  # inference with spot: nodes the forecast peak needs (the floor after reclaim)
+    peak_nodes: int | None = None  # inference with spot: the floor after reclaim (the peak's nodes, zone margin in)
     training: TrainingSizing | None = None
     inference: InferenceSizing | None = None
 
@@ -399,10 +400,10 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
         raise SpecError(Issue(f"{loc}.survive_zone_losses",
                               f"no allowed site has more than {w.survive_zone_losses} zones",
                               "fewer zone losses, or sites with more zones"))
-    zones = min(len(s.zones) for s in zoned)
+    zones, peak = min(len(s.zones) for s in zoned), math.ceil(round(inf.demand_at_horizon_tokens_per_s / inf.tokens_per_s_per_node, 9))
+    floor = nodes_surviving_losses(peak, zones, w.survive_zone_losses) if w.spot else None  # peak + the zone margin
     to_place = nodes_surviving_losses(inf.nodes, zones, w.survive_zone_losses)
-    peak = math.ceil(round(inf.demand_at_horizon_tokens_per_s / inf.tokens_per_s_per_node, 9)) if w.spot else None
-    return _Sized(w, candidates, zoned, inf.nodes, to_place, peak_nodes=peak, inference=inf)
+    return _Sized(w, candidates, zoned, inf.nodes, to_place, peak_nodes=floor, inference=inf)
 
 
 def _growth(w: InferenceSpec, confidence: str, loc: str) -> float:
@@ -486,8 +487,7 @@ def _pools_for(item: _Sized, spec: FleetSpec, catalog: Catalog, assignments: lis
         nodes = sum(nodes_by_zone.values())
         node_kw = _node_power_kw(site, row)
         price = site.price_per_gpu_hour.get(row.instance_type)
-        spot = spot_prices(nodes, sum(a.nodes for a in rows if a.spot), row.gpus, price,
-                           site.spot_price_per_gpu_hour.get(row.instance_type))
+        spot = spot_prices(nodes, rows, row.gpus, price, site.spot_price_per_gpu_hour.get(row.instance_type))
         fallbacks = tuple(r.instance_type for r in item.candidates
                           if r.cloud == site.cloud and r.instance_type != row.instance_type)
         common: dict[str, Any] = dict(

@@ -20,7 +20,10 @@ ON_DEMAND, SPOT = 3.9, 1.5  # USD per GPU-hour of p5.48xlarge
 
 
 def _spot_fleet(fleet: dict[str, Any], **spot: Any) -> dict[str, Any]:
+    """The minimal fleet with spot offered, and headroom above its peak for spot to hold: the service
+    survives losing one of its site's two zones, so the on-demand floor alone carries the peak in each."""
     fleet["training"] = []
+    fleet["inference"][0]["headroom"] = 1.0
     fleet["sites"][0]["spot_price_per_gpu_hour"] = {"p5.48xlarge": SPOT}
     fleet["inference"][0]["spot"] = spot or {"max_fraction": 0.5}
     return fleet
@@ -32,6 +35,8 @@ def test_the_plan_puts_a_share_on_spot_and_prices_it_as_spot(fleet: dict[str, An
     peak = math.ceil(pool.sizing["demand_at_horizon_tokens_per_s"] / pool.tokens_per_s_per_node)
     assert 0 < pool.spot_nodes <= 0.5 * pool.nodes
     assert pool.on_demand_nodes >= peak  # reclaim 1.0: on-demand alone carries the peak
+    on_demand_by_zone = [n - pool.spot_nodes_by_zone.get(z, 0) for z, n in pool.nodes_by_zone.items()]
+    assert sum(on_demand_by_zone) - max(on_demand_by_zone) >= peak  # even with its worst zone lost
     assert pool.spot_usd_per_hour == pytest.approx(pool.spot_nodes * 8 * SPOT)
     assert pool.usd_per_hour == pytest.approx(pool.on_demand_nodes * 8 * ON_DEMAND + pool.spot_nodes * 8 * SPOT)
     without = build_plan(parse_fleet({**fleet, "inference": [{**fleet["inference"][0], "spot": None}]}), check=False)
@@ -92,3 +97,18 @@ def test_spot_on_a_kubernetes_site_is_refused_until_node_pools_build_it(fleet: d
     with pytest.raises(SpecError, match="builds no spot node pools yet") as err:
         build_plan(parse_fleet(fleet))
     assert err.value.issues[0].loc == "fleet.inference[0].spot"
+
+
+def test_the_floor_keeps_the_peak_on_demand_in_the_zone_that_survives(fleet: dict[str, Any]) -> None:
+    # 6 nodes over two zones, peak 2, one zone loss: reclaim alone would allow 3 spot (6 − 3 ≥ 2), but
+    # with a zone lost as well each zone must keep 2 on-demand: 2 spot, one per zone.
+    fleet = _spot_fleet(fleet)
+    fleet["inference"][0]["headroom"] = 0.5
+    plan = build_plan(parse_fleet(fleet), check=False)
+    (pool,) = plan.pools
+    assert (pool.nodes, pool.spot_nodes) == (6, 2)
+    assert pool.spot_nodes_by_zone == {"us-east-1a": 1, "us-east-1b": 1}
+    from gpufleet.capacity import floor_after_losses
+
+    floor = floor_after_losses(plan.pools, {}, zone_losses=1, site_losses=0)
+    assert floor == 2

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from gpufleet.plan import FleetPlan, WorkloadPlan
+from gpufleet.capacity import floor_after_losses
 from gpufleet.sizing import nodes_after_losses
 
 if TYPE_CHECKING:
@@ -118,6 +119,9 @@ class WorkloadFigures:
     """The spot part of ``usd_per_month``."""
     capacity_after_losses_tokens_per_s: float = 0.0
     """Inference: what is left after losing the zones the service declares it survives."""
+    floor_after_losses_tokens_per_s: float | None = None
+    """Inference with spot: what is left when the spot reclaim meets the worst declared loss
+    (:func:`gpufleet.capacity.floor_after_losses`); None without spot nodes."""
     runway: Runway | None = None
     """Inference: its runway and order-by date (None: not computed for this side)."""
 
@@ -185,6 +189,8 @@ class WorkloadFigures:
             "headroom_gpus": finite_or_none(rounded(self.headroom_gpus, 3)),
             "placements": [p.to_json() for p in self.placements],
             **({"spot_usd_per_month": rounded(self.spot_usd_per_month, 2)} if self.spot_usd_per_month else {}),
+            **({"floor_after_losses_tokens_per_s": rounded(self.floor_after_losses_tokens_per_s, 3)}
+               if self.floor_after_losses_tokens_per_s is not None else {}),
         }
         if self.role == "inference":
             data.update(demand_at_horizon_tokens_per_s=rounded(self.demand_tokens_per_s, 3),
@@ -203,16 +209,19 @@ def workload_figures(plan: FleetPlan, w: WorkloadPlan, runway: Runway | None = N
     pools = plan.pools_of(w.name)
     placements = tuple(sorted(
         (Placement(p.site, p.zones, p.instance_type, p.nodes, p.spot_nodes) for p in pools), key=lambda p: p.key))
-    after = 0.0
+    after, floor = 0.0, None
     if w.role == "inference":
         domain = {s.name: s.failure_domain for s in plan.sites}
         per_node = w.tokens_per_s_at_max / w.nodes_provisioned if w.nodes_provisioned else 0.0
         after = nodes_after_losses(((p.site, domain.get(p.site), p.nodes_by_zone, p.nodes) for p in pools),
                                    zone_losses=w.survive_zone_losses, site_losses=w.survive_site_losses) * per_node
+        floor = floor_after_losses(pools, domain, zone_losses=w.survive_zone_losses, site_losses=w.survive_site_losses)
+        floor = None if floor is None else floor * per_node
     return WorkloadFigures(
         plan=w, placements=placements, usd_per_month=sum(p.usd_per_hour or 0.0 for p in pools) * HOURS_PER_MONTH,
         power_mw=sum(p.power_kw for p in pools) / 1000.0, capacity_after_losses_tokens_per_s=after, runway=runway,
-        spot_usd_per_month=sum(p.spot_usd_per_hour or 0.0 for p in pools) * HOURS_PER_MONTH)
+        spot_usd_per_month=sum(p.spot_usd_per_hour or 0.0 for p in pools) * HOURS_PER_MONTH,
+        floor_after_losses_tokens_per_s=floor)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,12 @@ Notations:
         T_p = Σ_o x_o + Σ x_{o'};   S_p − f_p · T_p ≤ 0;   T_p − r_p · S_p ≥ F_p
         Σ_{o' at s, m = m_o'} x_{o'} · G_o' + Σ_{o at s, m = m_o} z_o · G_o ≤ Q^spot_{s,m}
     so at most f_p of the pool is spot and what remains after r_p of the spot nodes are reclaimed
-    still carries the peak. (The bounds are those of separate on-demand and spot columns of ≤ N_p each:
+    still carries the peak, and the survival rows again over the reclaim-weighted loads (on-demand
+    counts 1, spot 1 − r_p), with F_p for N_p: for k_p = 1 and d ∈ D_p
+        (T_p − r_p · S_p) − (Σ_{o ∈ O_{p,d}} x_o − r_p · S_{p,d}) ≥ F_p
+    (k_p ≥ 2: the λ/μ rows below on those loads), so a reclaim during the worst declared site loss
+    still leaves the peak (``gpufleet.capacity.nodes_after_reclaim_and_losses``; the zone-loss margin
+    is in F_p, as in N_p, from ``gpufleet.plan``). (The bounds are those of separate on-demand and spot columns of ≤ N_p each:
     cheap spot that is little reclaimed may take a pool past N_p.)
     The relaxed program leaves spot out. ``gpufleet.placement.spot_stage`` solves this program over
     a neighbourhood of the on-demand optimum (its docstring says what that gives up).
@@ -447,20 +452,17 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
             continue
         total = b.column(0.0, float(n), inf, integer=False)
         b.row([(col, 1.0) for col in held] + [(total, -1.0)], 0.0, 0.0)
+        loads = {d: [(col, 1.0) for col in cols_d] for d, cols_d in by_domain.items()}
+        _survival_rows(b, [(total, 1.0)], loads, pool.losses, float(n))
         if spot_cols and pool.spot is not None:
+            r = pool.spot.reclaim_fraction
             b.row([(col, 1.0) for col in spot_cols] + [(total, -pool.spot.max_fraction)], -inf, 0.0)
-            b.row([(total, 1.0)] + [(col, -pool.spot.reclaim_fraction) for col in spot_cols],
-                  float(pool.floor_nodes), inf)
-        k = pool.losses
-        if k == 1:
-            for d in sorted(by_domain):
-                b.row([(total, 1.0)] + [(col, -1.0) for col in by_domain[d]], float(n), inf)
-        elif k >= 2:
-            lam = b.column(0.0, 0.0, inf, integer=False)
-            mus = [b.column(0.0, 0.0, inf, integer=False) for _ in sorted(by_domain)]
-            b.row([(total, 1.0), (lam, -float(k))] + [(mu, -1.0) for mu in mus], float(n), inf)
-            for mu, d in zip(mus, sorted(by_domain)):
-                b.row([(mu, 1.0), (lam, 1.0)] + [(col, -1.0) for col in by_domain[d]], 0.0, inf)
+            kept = [(total, 1.0)] + [(col, -r) for col in spot_cols]  # on-demand + (1 − r) · spot
+            for o, col in cols:
+                if o.spot:
+                    loads[o.domain].append((col, -r))
+            _survival_rows(b, kept, loads, pool.losses, float(pool.floor_nodes))
+            b.row(kept, float(pool.floor_nodes), inf)
 
     slack_columns: list[SlackColumn] = []
     for s, site in enumerate(sites):
@@ -486,6 +488,21 @@ def formulate(cands: Candidates, *, relaxed: bool = False, forbidden: frozenset[
         for gpu in sorted(spot_quota_rows[s]):
             b.row(spot_quota_rows[s][gpu], -inf, float(site.spot_quota_gpus[gpu]))
     return b.build(option_columns, slack_columns, spot_of)
+
+
+def _survival_rows(b: _Builder, kept: list[tuple[int, float]], loads: Mapping[int, list[tuple[int, float]]],
+                   k: int, need: float) -> None:
+    """Rows saying ``kept`` less the loads of any ``k`` failure domains is at least ``need``: one row
+    per domain for k = 1, the λ/μ rows of the module docstring for k ≥ 2, none for k = 0."""
+    if k == 1:
+        for d in sorted(loads):
+            b.row(kept + [(col, -coef) for col, coef in loads[d]], need, inf)
+    elif k >= 2:
+        lam = b.column(0.0, 0.0, inf, integer=False)
+        mus = [b.column(0.0, 0.0, inf, integer=False) for _ in sorted(loads)]
+        b.row(kept + [(lam, -float(k))] + [(mu, -1.0) for mu in mus], need, inf)
+        for mu, d in zip(mus, sorted(loads)):
+            b.row([(mu, 1.0), (lam, 1.0)] + [(col, -coef) for col, coef in loads[d]], 0.0, inf)
 
 
 def run(form: Formulation, *, time_limit_s: float, mip_rel_gap: float) -> OptimizeResult:

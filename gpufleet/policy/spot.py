@@ -1,5 +1,7 @@
 """``on-demand-floor-covers-peak``: a service's on-demand capacity carries its forecast peak after the
-declared spot reclaim, and its spot share stays within the declared ``spot.max_fraction``.
+declared spot reclaim coinciding with its worst declared zone or site loss
+(:func:`gpufleet.capacity.nodes_after_reclaim_and_losses`, the plan's definition), and its spot share
+stays within the declared ``spot.max_fraction``.
 
 Pure (no Pulumi). The on-demand capacity is read from the resources, each cloud's reader saying which
 part of a node group may be spot (:attr:`~gpufleet.policy.resources.NodeGroup.spot_nodes`,
@@ -16,7 +18,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from gpufleet.policy.resources import Inventory, NodeGroup, as_number, cannot_verify, pick
+from gpufleet.capacity import SpotLossPool, nodes_after_reclaim_and_losses
+from gpufleet.policy.resources import Inventory, NodeGroup, Pool, as_number, cannot_verify, pick, spread
 from gpufleet.policy.rules import (
     RuleResult,
     _lacks_demand,
@@ -43,14 +46,30 @@ def peak_nodes(demand_at_horizon_tokens_per_s: float, tokens_per_s_per_node: flo
     return math.ceil(round(demand_at_horizon_tokens_per_s / tokens_per_s_per_node, 9))
 
 
+def spot_loss_groups(inv: Inventory, pools: list[Pool]) -> list[SpotLossPool]:
+    """Each node group as :func:`~gpufleet.capacity.nodes_after_reclaim_and_losses` reads it: its site,
+    the site's failure domain, and its on-demand and spot capacity each spread over its zones."""
+    out: list[SpotLossPool] = []
+    for p in pools:
+        site = inv.sites.get(p.site)
+        domain = site.failure_domain if site and site.failure_domain else None
+        for g in p.groups:
+            zones = g.zones or ("(zone chosen by the cloud)",)
+            on_demand = on_demand_max(g) or 0
+            out.append((p.site or p.name, domain, spread(on_demand, zones),
+                        spread((g.max_nodes or 0) - on_demand, zones)))
+    return out
+
+
 def _share(spot: Any, name: str, default: float) -> float:
     value = as_number(pick(spot, name)) if isinstance(spot, Mapping) else None
     return default if value is None else value
 
 
 def check_on_demand_floor_covers_peak(inv: Inventory, config: Mapping[str, Any]) -> RuleResult:
-    """For every inference service with spot capacity: on-demand + (1 − reclaim) × spot ≥ the peak,
-    and spot ≤ ``max_fraction`` × its nodes (a service declaring no spot may have none)."""
+    """For every inference service with spot capacity: on-demand + (1 − reclaim) × spot, after its worst
+    declared zone or site loss, ≥ the peak, and spot ≤ ``max_fraction`` × its nodes (a service
+    declaring no spot may have none)."""
     result = RuleResult()
     floors = config.get("floors") or {}
     for workload, _role, pools in workloads_of(inv, floors, role="inference"):
@@ -84,11 +103,15 @@ def check_on_demand_floor_covers_peak(inv: Inventory, config: Mapping[str, Any])
                            f"{max_fraction:.0%} its demand allows ({allowed:,} nodes; demand {need.demand.source}); "
                            f"{where}", pools[0].urn, workload)
             peak = peak_nodes(need.sizing.demand_at_horizon_tokens_per_s, need.sizing.tokens_per_s_per_node)
-            left = on_demand + (1.0 - reclaim) * spot
+            left = nodes_after_reclaim_and_losses(spot_loss_groups(inv, pools), reclaim_fraction=reclaim,
+                                                  zone_losses=need.zone_losses, site_losses=need.site_losses)
             if left + 1e-9 < peak:
                 short = math.ceil(peak - left - 1e-9)
-                result.add(f"{workload}: after {reclaim:.0%} of its {spot:,} spot nodes are reclaimed, "
-                           f"{left:,.1f} nodes remain ({on_demand:,} on-demand), but the forecast peak of "
+                losses = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for n, kind in
+                                   ((need.zone_losses, "zone"), (need.site_losses, "failure domain")) if n > 0)
+                result.add(f"{workload}: after {reclaim:.0%} of its {spot:,} spot nodes are reclaimed"
+                           f"{f' during its worst declared loss ({losses})' if losses else ''}, {left:,.1f} nodes "
+                           f"remain ({on_demand:,} on-demand in all), but the forecast peak of "
                            f"{need.sizing.demand_at_horizon_tokens_per_s:,.0f} tokens/s needs {peak:,} "
                            f"({short:,} short; {need.sizing.tokens_per_s_per_node:,.0f} tokens/s per "
                            f"{row.instance_type} node; demand {need.demand.source}); {where}",
@@ -96,4 +119,4 @@ def check_on_demand_floor_covers_peak(inv: Inventory, config: Mapping[str, Any])
     return result
 
 
-__all__ = ["NAME", "check_on_demand_floor_covers_peak", "on_demand_max", "peak_nodes"]
+__all__ = ["NAME", "check_on_demand_floor_covers_peak", "on_demand_max", "peak_nodes", "spot_loss_groups"]

@@ -110,6 +110,13 @@ def verify(problem: PlacementProblem, facts: Mapping[str, InstanceFacts], result
             assert total - p.spot.reclaim_fraction * spot >= p.floor_nodes - 1e-9, f"pool {name}: floor"
         for lost in itertools.combinations(sorted(load), min(k, len(load))):
             assert total - sum(load[d] for d in lost) >= p.nodes, f"pool {name} does not survive losing {lost}"
+        if p.spot is not None:  # a reclaim during the worst site loss still leaves the floor
+            kept: dict[str, float] = defaultdict(float)
+            for a in placed:
+                kept[sites[a.site].failure_domain or f"site:{a.site}"] += a.nodes * (1 - p.spot.reclaim_fraction * a.spot)
+            for lost in itertools.combinations(sorted(kept), min(k, len(kept))):
+                left = sum(kept.values()) - sum(kept[d] for d in lost)
+                assert left >= p.floor_nodes - 1e-9, f"pool {name}: floor after a reclaim and losing {lost}"
         per_zone: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for a in placed:
             per_zone[a.site][a.zone] += a.nodes

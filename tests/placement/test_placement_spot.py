@@ -113,3 +113,17 @@ def test_a_spot_price_for_another_clouds_type_is_refused(facts, make_site, make_
     with pytest.raises(SpecError) as err:
         solve(PlacementProblem.model_validate(data), facts)
     assert [i.loc for i in err.value.issues] == ["sites[0].spot_price_per_gpu_hour.zh8"]
+
+
+def test_a_reclaim_during_a_site_loss_keeps_the_floor_on_demand_at_each_site(facts, check, make_site, make_pool):
+    # 4 nodes surviving a site loss (4 at each of two sites), a floor of 4, half of it spot-able, spot
+    # at s1 only. Spot on all of s1 (4 spot + 4 on-demand) meets the floor after a reclaim alone, but
+    # with s2 lost too nothing on-demand is left: the floor keeps 4 on-demand at each site, no spot.
+    data = {"sites": [make_site("s1", price_per_gpu_hour={"h8": 4.0}, spot_price_per_gpu_hour={"h8": 1.0}),
+                      make_site("s2", price_per_gpu_hour={"h8": 4.0})],
+            "pools": [make_pool("svc", "inference", 4, ["h8"], spot={"max_fraction": 0.5}, peak_nodes=4)]}
+    result = _solved(facts, check, data)
+    assert _split(result) == (8, 0)
+    data["pools"][0]["peak_nodes"] = 2  # a floor of 2: 2 of s1's 4 may be spot, s2's 4 carry it alone
+    result = _solved(facts, check, data)
+    assert _split(result) == (6, 2)

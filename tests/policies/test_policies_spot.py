@@ -68,9 +68,30 @@ def _below_the_peak(resources: list[StackResource]) -> list[StackResource]:
 
 def test_an_on_demand_part_cut_below_the_peak_blocks(preview: list[StackResource]) -> None:
     (message,) = [m for m in _findings(_below_the_peak(preview))[0] if "reclaimed" in m]
-    assert message.startswith("assistant-70b: after 100% of its 26 spot nodes are reclaimed, 8.0 nodes remain "
-                              "(8 on-demand), but the forecast peak of ")
-    assert "needs 9 (1 short;" in message
+    assert message.startswith("assistant-70b: after 100% of its 21 spot nodes are reclaimed during its worst declared "
+                              "loss (1 zone, 1 failure domain), 0.0 nodes remain (8 on-demand in all), but the "
+                              "forecast peak of ")
+    assert "needs 9 (9 short;" in message
+
+
+def _old_rule_passes(on_demand: int, spot: int, peak: int) -> bool:
+    """The rule before a reclaim was planned together with a loss: on-demand + (1 − 1.0) × spot ≥ the peak."""
+    return on_demand + 0.0 * spot >= peak
+
+
+def test_a_reclaim_during_a_zone_or_site_loss_blocks(preview: list[StackResource]) -> None:
+    # 7 on-demand on AWS (3, 2, 2 over its three zones) and 3 on Azure (1, 1, 1): 10 on-demand carry
+    # the peak of 9 once every spot node is reclaimed, which the rule used to pass. With a zone lost as
+    # well, 7 remain (the 3 of AWS's first zone gone); with the AWS failure domain lost, 3: it blocks.
+    def three(props: dict[str, Any]) -> None:
+        props["profiles"][0]["capacity"]["maximum"] = "3"
+
+    cut = _edit(preview, ASG, "assistant-70b-aws-use2-spot-nodes", lambda p: _distribution(p).update(onDemandBaseCapacity=7))
+    cut = _edit(cut, SETTING, "assistant-70b-azure-westus3-autoscale", three)
+    assert _old_rule_passes(7 + 3, 21, 9)
+    (message,) = [m for m in _findings(cut)[0] if "reclaimed" in m]
+    assert "during its worst declared loss (1 zone, 1 failure domain), 3.0 nodes remain (10 on-demand in all)" in message
+    assert "needs 9 (6 short;" in message
 
 
 def test_a_spot_share_above_max_fraction_blocks(preview: list[StackResource]) -> None:
