@@ -58,7 +58,7 @@ def test_the_stack_as_built_passes(preview: list[StackResource]) -> None:
 
 def _below_the_peak(resources: list[StackResource]) -> list[StackResource]:
     """The forecast peak needs 9 nodes: AWS all spot above a base of 0, Azure's on-demand sets (one per
-    zone: 4 + 3 + 3) at most 8, zone 1's cut to 2."""
+    zone: 5 + 5 + 5) at most 12, zone 1's cut to 2."""
     def at_most_2(props: dict[str, Any]) -> None:
         props["profiles"][0]["capacity"]["maximum"] = "2"
 
@@ -69,7 +69,7 @@ def _below_the_peak(resources: list[StackResource]) -> list[StackResource]:
 def test_an_on_demand_part_cut_below_the_peak_blocks(preview: list[StackResource]) -> None:
     (message,) = [m for m in _findings(_below_the_peak(preview))[0] if "reclaimed" in m]
     assert message.startswith("assistant-70b: after 100% of its 21 spot nodes are reclaimed during its worst declared "
-                              "loss (1 zone, 1 failure domain), 0.0 nodes remain (8 on-demand in all), but the "
+                              "loss (1 zone, 1 failure domain), 0.0 nodes remain (12 on-demand in all), but the "
                               "forecast peak of ")
     assert "needs 9 (9 short;" in message
 
@@ -80,14 +80,15 @@ def _old_rule_passes(on_demand: int, spot: int, peak: int) -> bool:
 
 
 def test_a_reclaim_during_a_zone_or_site_loss_blocks(preview: list[StackResource]) -> None:
-    # 7 on-demand on AWS (3, 2, 2 over its three zones) and 3 on Azure (1, 1, 1): 10 on-demand carry
-    # the peak of 9 once every spot node is reclaimed, which the rule used to pass. With a zone lost as
-    # well, 7 remain (the 3 of AWS's first zone gone); with the AWS failure domain lost, 3: it blocks.
-    def three(props: dict[str, Any]) -> None:
-        props["profiles"][0]["capacity"]["maximum"] = "3"
+    # 7 on-demand on AWS (3, 2, 2 over its three zones) and 3 on Azure (1 in each zone's set): 10
+    # on-demand carry the peak of 9 once every spot node is reclaimed, which the rule used to pass. With
+    # a zone lost as well, 7 remain (the 3 of AWS's first zone gone); with the AWS failure domain lost, 3.
+    def one(props: dict[str, Any]) -> None:
+        props["profiles"][0]["capacity"]["maximum"] = "1"
 
     cut = _edit(preview, ASG, "assistant-70b-aws-use2-spot-nodes", lambda p: _distribution(p).update(onDemandBaseCapacity=7))
-    cut = _edit(cut, SETTING, "assistant-70b-azure-westus3-autoscale", three)
+    for zone in ("z1", "z2", "z3"):
+        cut = _edit(cut, SETTING, f"assistant-70b-azure-westus3-{zone}-autoscale", one)
     assert _old_rule_passes(7 + 3, 21, 9)
     (message,) = [m for m in _findings(cut)[0] if "reclaimed" in m]
     assert "during its worst declared loss (1 zone, 1 failure domain), 3.0 nodes remain (10 on-demand in all)" in message
@@ -95,8 +96,8 @@ def test_a_reclaim_during_a_zone_or_site_loss_blocks(preview: list[StackResource
 
 
 def test_a_spot_share_above_max_fraction_blocks(preview: list[StackResource]) -> None:
-    def grow(props: dict[str, Any]) -> None:  # the spot sets, 2 + 3 + 3, to 12 + 3 + 3
-        props["profiles"][0]["capacity"]["maximum"] = "12"
+    def grow(props: dict[str, Any]) -> None:  # the spot sets, 1 + 1 + 1, to 30 + 1 + 1
+        props["profiles"][0]["capacity"]["maximum"] = "30"
 
     more = _edit(preview, SETTING, "assistant-70b-azure-westus3-z1-spot-autoscale", grow)
     messages = _findings(more)[0]
