@@ -290,20 +290,18 @@ class GcpBackend(CloudBackend):
         system, system_subnet = handles["system"]
         email = self._node_account(owner, name, pool, str(handles["project"]), (MONITORING_WRITER_ROLE,),
                                    "metric writer")
-        template = self._template(owner, f"{name}-template", pool, row, self._image(owner, row, args.image),
-                                  [self._nic(system, system_subnet, "GVNIC")],
-                                  service_account=gcp.compute.InstanceTemplateServiceAccountArgs(
-                                      email=email, scopes=list(NODE_SCOPES)))
+        image = self._image(owner, row, args.image)  # one image lookup for the on-demand and spot templates
+        account = gcp.compute.InstanceTemplateServiceAccountArgs(email=email, scopes=list(NODE_SCOPES))
+        template = self._template(owner, f"{name}-template", pool, row, image,
+                                  [self._nic(system, system_subnet, "GVNIC")], service_account=account)
         on_demand = pool.on_demand_nodes
         group, autoscaler = self._serving_group(owner, name, pool, template, min(pool.min_nodes, on_demand), on_demand,
                                                 standby=True)
         spot_notes: list[str] = []
         if pool.spot_nodes:
-            spot_template = self._template(owner, f"{name}-spot-template", pool, row,
-                                           self._image(owner, row, args.image),
+            spot_template = self._template(owner, f"{name}-spot-template", pool, row, image,
                                            [self._nic(system, system_subnet, "GVNIC")], provisioning_model=SPOT,
-                                           service_account=gcp.compute.InstanceTemplateServiceAccountArgs(
-                                               email=email, scopes=list(NODE_SCOPES)))
+                                           service_account=account)
             least = min(len(pool.zones), pool.spot_nodes)
             self._serving_group(owner, f"{name}-spot", pool, spot_template,
                                 max(pool.min_nodes - on_demand, least), pool.spot_nodes, standby=False)
