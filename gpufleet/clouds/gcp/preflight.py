@@ -293,8 +293,11 @@ class GcpChecker(Judge, TpuReads, TpuQuotaReads):
 
     def check_quotas(self, pools: Sequence[PoolPlan], sites: Sequence[SiteSpec]) -> list[Finding]:
         """Regional GPU quota for GPU pools (the judge's); the Cloud TPU service's per-zone quota for TPU pools."""
-        tpu = [p for p in pools if tpu_generation(p.instance_type)]
-        return [*super().check_quotas([p for p in pools if p not in tpu], sites),
+        tpu: list[PoolPlan] = []
+        gpu: list[PoolPlan] = []
+        for pool in pools:
+            (tpu if tpu_generation(pool.instance_type) else gpu).append(pool)
+        return [*super().check_quotas(gpu, sites),
                 *self.check_tpu_quotas(tpu, sites, tpu_generation)]
 
     def check_reservations(self, site: SiteSpec, pools: Sequence[PoolPlan]) -> list[Finding]:
