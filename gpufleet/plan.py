@@ -27,7 +27,7 @@ from gpufleet.sizing import (
     InferenceSizing,
     TrainingSizing,
     fit_memory,
-    nodes_surviving_losses,
+    nodes_surviving_losses, peak_nodes,
     size_inference,
     size_training,
     training_energy_mwh,
@@ -400,7 +400,7 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
         raise SpecError(Issue(f"{loc}.survive_zone_losses",
                               f"no allowed site has more than {w.survive_zone_losses} zones",
                               "fewer zone losses, or sites with more zones"))
-    zones, peak = min(len(s.zones) for s in zoned), math.ceil(round(inf.demand_at_horizon_tokens_per_s / inf.tokens_per_s_per_node, 9))
+    zones, peak = min(len(s.zones) for s in zoned), peak_nodes(inf.demand_at_horizon_tokens_per_s, inf.tokens_per_s_per_node)
     floor = nodes_surviving_losses(peak, zones, w.survive_zone_losses) if w.spot else None  # peak + the zone margin
     to_place = nodes_surviving_losses(inf.nodes, zones, w.survive_zone_losses)
     return _Sized(w, candidates, zoned, inf.nodes, to_place, peak_nodes=floor, inference=inf)

@@ -336,6 +336,11 @@ def size_inference(
     )
 
 
+def peak_nodes(demand_at_horizon_tokens_per_s: float, tokens_per_s_per_node: float) -> int:
+    """Nodes the forecast peak needs (headroom excluded): the floor spot is planned above."""
+    return math.ceil(round(demand_at_horizon_tokens_per_s / tokens_per_s_per_node, 9))
+
+
 def nodes_surviving_losses(nodes_needed: int, domains: int, losses: int) -> int:
     """Nodes to spread evenly over ``domains`` so that losing ``losses`` of them leaves ``nodes_needed``.
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gpufleet.capacity import SpotLossPool, nodes_after_reclaim_and_losses
+from gpufleet.sizing import peak_nodes
 from gpufleet.policy.resources import Inventory, NodeGroup, Pool, as_number, cannot_verify, pick, spread
 from gpufleet.policy.rules import (
     RuleResult,
@@ -39,11 +40,6 @@ def on_demand_max(g: NodeGroup) -> int | None:
     if g.max_nodes is None or g.spot_nodes is None:
         return None
     return max(g.max_nodes - g.spot_nodes, 0)
-
-
-def peak_nodes(demand_at_horizon_tokens_per_s: float, tokens_per_s_per_node: float) -> int:
-    """Nodes the forecast peak needs (headroom excluded), as the plan floors spot with."""
-    return math.ceil(round(demand_at_horizon_tokens_per_s / tokens_per_s_per_node, 9))
 
 
 def spot_loss_groups(inv: Inventory, pools: list[Pool]) -> list[SpotLossPool]:
