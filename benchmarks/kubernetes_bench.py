@@ -18,13 +18,11 @@ import argparse
 import copy
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from gpufleet.preview import PreviewResult, run_preview
-
 from fleets import big_fleet, write_stack  # benchmarks/fleets.py (scripts run from benchmarks/)
+from preview_bench import timed  # one preview, timed as preview_bench times it
 
 TARGET_RATIO = 1.3
 SYSTEM_POOL = {"aws": "m7i.xlarge", "gcp": "e2-standard-8", "azure": "Standard_D8s_v5"}
@@ -49,14 +47,6 @@ def on_kubernetes(fleet: dict[str, Any], clouds: set[str]) -> dict[str, Any]:
             # the NVIDIA Network Operator for InfiniBand; docs/kubernetes.md)
             run["fabric_setup_by_workload"] = True
     return out
-
-
-def timed(stack_file: Path) -> dict[str, Any]:
-    began = time.perf_counter()
-    result: PreviewResult = run_preview(stack_file)
-    return {"resources": len(result.resources), "program_s": result.seconds_program,
-            "policy_s": result.seconds_policy, "total_s": time.perf_counter() - began,
-            "verdict": result.verdict, "violations": len(result.violations)}
 
 
 def main(argv: list[str] | None = None) -> int:
