@@ -41,6 +41,7 @@ from components import (
 )
 from gpufleet import clouds
 from gpufleet.checks import validate_plan
+from gpufleet.heap import collect_less_often
 from gpufleet.names import PLACEHOLDER_MARK, STACK_DIR_CONFIG
 from gpufleet.project import find_project
 from gpufleet.stackfile import fleet_from_config
@@ -97,4 +98,7 @@ def main() -> None:
         pulumi.export("notes", ["gpufleet:sshPublicKey is the offline placeholder key; set your own before `pulumi up`"])
 
 
+# Every resource's outputs stay alive to the end of the run; see gpufleet.heap for why the young
+# generation is collected less often here.
+collect_less_often()
 main()

@@ -86,11 +86,32 @@ def _custom(kind: str, name: str, inputs: dict[str, Any], opts: Any) -> Any:
 
     cls = _provider_class(kind)
     if isinstance(cls, type):
-        try:
-            return cls(name, opts=opts, **{_snake(k): v for k, v in inputs.items()})
-        except TypeError:
-            pass
+        kwargs: dict[str, Any] = {_snake(k): v for k, v in inputs.items()}
+        for _ in range(8):
+            try:
+                return cls(name, opts=opts, **kwargs)
+            except TypeError as exc:
+                # A required input the program computed from another resource's output (a VM
+                # identity's principal id) is unknown during a preview, so the records lack it:
+                # the program passed an unknown Output there, and so does the floor.
+                missing = re.search(r"Missing required property '(\w+)'", str(exc))
+                if missing is None or missing.group(1) in kwargs:
+                    break
+                kwargs[missing.group(1)] = _unknown_output()
     return pulumi.CustomResource(kind, name, inputs, opts)
+
+
+def _unknown_output() -> Any:
+    """An Output whose value is unknown, as a provider's computed value is during a preview."""
+    import asyncio
+
+    import pulumi
+
+    loop = asyncio.get_event_loop()
+    value, known = loop.create_future(), loop.create_future()
+    value.set_result(None)
+    known.set_result(False)
+    return pulumi.Output(set(), value, known)
 
 
 def floor_program(records: dict[str, Any]) -> int:
@@ -237,14 +258,15 @@ def measure(services: int, repeat: int, tmp: Path, before: Path | None = None) -
                 "--output", str(tmp / f"{name}{services}.json")]
 
     floor = [sys.executable, str(Path(__file__).resolve()), "--floor", str(records)]
-    runs: dict[str, list[Timing]] = {"gpufleet": [], "floor": [], "before": []}
-    turns: list[tuple[str, list[str], Path]] = [("gpufleet", preview("preview"), ROOT), ("floor", floor, ROOT)]
+    runs: dict[str, list[Timing]] = {"gpufleet": [], "floor": [], "floor_tuned": [], "before": []}
+    turns: list[tuple[str, list[str], Path]] = [("gpufleet", preview("preview"), ROOT), ("floor", floor, ROOT),
+                                                ("floor_tuned", floor + ["--floor-tuned"], ROOT)]
     if before is not None:
         turns.append(("before", preview("before"), before))
     for i in range(max(1, repeat)):  # interleaved, in turns, so a busy moment hits all alike
         for name, argv, package in turns[i % len(turns):] + turns[:i % len(turns)]:
             runs[name].append(timed_process(argv, gpufleet_from=package))
-    floor_best, best = min(runs["floor"]), min(runs["gpufleet"])
+    floor_best, floor_tuned_best, best = min(runs["floor"]), min(runs["floor_tuned"]), min(runs["gpufleet"])
     if runs["before"]:
         before_best = min(runs["before"])
         row["before_s"], row["before_cpu_s"] = before_best.seconds, before_best.cpu_s
@@ -255,6 +277,8 @@ def measure(services: int, repeat: int, tmp: Path, before: Path | None = None) -
     row["floor_s"], row["floor_rss_kib"], row["floor_load"] = floor_best.seconds, floor_best.rss_kib, floor_best.load
     row["gpufleet_cpu_s"] = min(t.cpu_s for t in runs["gpufleet"])
     row["floor_cpu_s"] = min(t.cpu_s for t in runs["floor"])
+    row["floor_tuned_s"], row["floor_tuned_cpu_s"] = floor_tuned_best.seconds, min(t.cpu_s for t in runs["floor_tuned"])
+    row["ratio_tuned"] = best.seconds / floor_tuned_best.seconds
     row["cpu_ratio"] = row["gpufleet_cpu_s"] / row["floor_cpu_s"]
     row["load_range"] = (min(t.load for r in runs.values() for t in r), max(t.load for r in runs.values() for t in r))
     row["gpufleet_peak_rss_kib"] = max(t.rss_kib for t in runs["gpufleet"])
@@ -283,14 +307,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, help="also time the gpufleet package of this directory (an earlier "
                         "commit: git archive <commit> | tar -x -C DIR), interleaved, and compare its report")
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)  # the floor process itself
+    parser.add_argument("--floor-tuned", action="store_true", help=argparse.SUPPRESS)  # ... as gpufleet runs
     args = parser.parse_args(argv)
     if args.floor:
+        if args.floor_tuned:
+            sys.path.insert(0, str(ROOT))
+            from gpufleet.heap import collect_less_often, exit_without_teardown
+
+            collect_less_often()
         records = json.loads(args.floor.read_text())
         registered = floor_program(records)
         if registered != len(records["resources"]):
             print(f"the floor registered {registered} resources, the records hold {len(records['resources'])}",
                   file=sys.stderr)
             return 1
+        if args.floor_tuned:
+            exit_without_teardown(0)
         return 0
     sys.path.insert(0, str(ROOT / "benchmarks"))
     sys.path.insert(0, str(ROOT))
@@ -308,16 +340,17 @@ def main(argv: list[str] | None = None) -> int:
         scaling = {"from": a["services"], "to": b["services"], "resources_ratio": b["resources"] / a["resources"],
                    "gpufleet_time_ratio": b["gpufleet_s"] / a["gpufleet_s"], "floor_time_ratio": b["floor_s"] / a["floor_s"],
                    "gpufleet_cpu_ratio": b["gpufleet_cpu_s"] / a["gpufleet_cpu_s"],
-                   "floor_cpu_ratio": b["floor_cpu_s"] / a["floor_cpu_s"]}
+                   "floor_cpu_ratio": b["floor_cpu_s"] / a["floor_cpu_s"],
+                   "floor_tuned_time_ratio": b["floor_tuned_s"] / a["floor_tuned_s"]}
     if args.json:
         print(json.dumps({"sizes": rows, "scaling": scaling, "goal_ratio": GOAL_RATIO}, indent=2))
     else:
         print(f"{'services':>8} {'resources':>9} {'GPUs':>8} {'gpufleet':>9} {'floor':>8} {'ratio':>6} {'CPU ratio':>9} "
-              f"{'peak RSS':>9} {'load':>5}  fleet in")
+              f"{'floor, tuned':>12} {'ratio':>6} {'peak RSS':>9} {'load':>5}  fleet in")
         for r in rows:
             print(f"{r['services']:>8} {r['resources']:>9} {r['gpus']:>8,} {r['gpufleet_s']:>8.2f}s {r['floor_s']:>7.2f}s "
-                  f"{r['ratio']:>5.2f}x {r['cpu_ratio']:>8.2f}x {r['gpufleet_peak_rss_kib'] / 1024:>7.0f}MiB "
-                  f"{r['gpufleet_load']:>5.1f}  {r['fleet_in']}")
+                  f"{r['ratio']:>5.2f}x {r['cpu_ratio']:>8.2f}x {r['floor_tuned_s']:>11.2f}s {r['ratio_tuned']:>5.2f}x "
+                  f"{r['gpufleet_peak_rss_kib'] / 1024:>7.0f}MiB {r['gpufleet_load']:>5.1f}  {r['fleet_in']}")
             print(f"{'':>8} CPU: gpufleet {r['gpufleet_cpu_s']:.1f}s, floor {r['floor_cpu_s']:.1f}s; load average "
                   f"{r['load_range'][0]:.1f}-{r['load_range'][1]:.1f} over the runs (floor's fastest at {r['floor_load']:.1f})")
             if "before_s" in r:
@@ -327,9 +360,13 @@ def main(argv: list[str] | None = None) -> int:
         if scaling:
             print(f"{scaling['from']} → {scaling['to']} services: resources ×{scaling['resources_ratio']:.2f}, "
                   f"gpufleet time ×{scaling['gpufleet_time_ratio']:.2f} (CPU ×{scaling['gpufleet_cpu_ratio']:.2f}), "
-                  f"floor time ×{scaling['floor_time_ratio']:.2f} (CPU ×{scaling['floor_cpu_ratio']:.2f})")
+                  f"floor time ×{scaling['floor_time_ratio']:.2f} (CPU ×{scaling['floor_cpu_ratio']:.2f}), "
+                  f"floor with gpufleet's process settings ×{scaling['floor_tuned_time_ratio']:.2f}")
         worst = max((r["ratio"] for r in rows), default=0.0)
-        print(f"worst ratio {worst:.2f}x: {'within' if worst <= GOAL_RATIO else 'OVER'} the {GOAL_RATIO}x goal")
+        worst_tuned = max((r["ratio_tuned"] for r in rows), default=0.0)
+        print(f"worst ratio {worst:.2f}x: {'within' if worst <= GOAL_RATIO else 'OVER'} the {GOAL_RATIO}x goal; "
+              f"against the floor with gpufleet's process settings {worst_tuned:.2f}x "
+              f"({'within' if worst_tuned <= GOAL_RATIO else 'over'} {GOAL_RATIO}x)")
     return 0
 
 

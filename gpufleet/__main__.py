@@ -1,3 +1,3 @@
-from gpufleet.cli import main
+from gpufleet.cli import run
 
-main()
+run()

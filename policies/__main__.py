@@ -7,7 +7,10 @@ so they can be called and tested on their own.
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
+from gpufleet.heap import collect_less_often
 from gpufleet.policy.pack import PACK_DESCRIPTION, PACK_NAME, build_policies
+
+collect_less_often()  # AnalyzeStack reads every resource of the stack at once: see gpufleet.heap
 
 PolicyPack(
     name=PACK_NAME,

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.errors import Issue, SpecError
+from gpufleet.heap import collecting_less_often
 from gpufleet.names import CONFIG_NAMESPACE, PLACEHOLDER_SSH_PUBLIC_KEY, SSH_KEY_CONFIG, STACK_DIR_CONFIG
 from gpufleet.offline.recorder import Recorder, make_mocks, make_monitor, plain
 from gpufleet.offline.records import OfflineRun
@@ -171,13 +172,15 @@ def _in_fresh_thread(fn: Any, *args: Any) -> OfflineRun:
 
     Pulumi keeps its settings, config and root stack in ContextVars and needs an event loop of its
     own; a fresh context in a fresh thread gives each run both without touching the caller's (which
-    may itself be running an event loop).
+    may itself be running an event loop). The garbage collector's thresholds, which the program
+    raises for its run (:mod:`gpufleet.heap`), are the caller's again afterwards.
     """
     box: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            box["run"] = contextvars.Context().run(fn, *args)
+            with collecting_less_often():  # as the program sets it; put back for the caller
+                box["run"] = contextvars.Context().run(fn, *args)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             box["error"] = exc
 
