@@ -17,20 +17,29 @@ The script prints both times, their ratio at each size, the time ratio between t
 sizes against their resource ratio (near 1 is linear), and the peak memory (RSS, from ``wait4``) of
 every gpufleet preview. Goal: gpufleet ≤ 1.3× the floor at every size, near-linear in the fleet.
 
+It also times the **tuned floor**: the same floor process with gpufleet's two process settings
+(:mod:`gpufleet.heap`: young collections every 100,000 allocations, and an exit that does not free
+the heap object by object). Any program could adopt them, so the ratio to the tuned floor is
+gpufleet's own overhead.
+
 A fleet whose ``gpufleet:fleet`` value is over the 128 KiB a single environment string may hold
 (Pulumi passes config in ``PULUMI_CONFIG``; from about 270 services) goes in a fleet file the stack
 names in ``gpufleet:fleetFiles``; the table says which.
 
     .venv/bin/python benchmarks/preview_floor_bench.py [--sizes 40,200,500] [--repeat 3[,3,1]] [--json]
 
-Figures on a 2-core machine shared with other work (one run each; ``docs/policies.md``, "Preview
-against the SDK's floor", has the before/after table)::
+``--before DIR`` times the ``gpufleet`` package of DIR in place of this one; the project's program,
+components and policy pack stay this checkout's (and ``gpufleet`` being a namespace package, a
+module DIR lacks comes from here).
 
-    services  resources  GPUs      gpufleet  floor   ratio  peak RSS
-    40        300        10,000    21.4 s    16.1 s  1.33x  343 MiB
-    200       1,264      70,816    45.0 s    31.3 s  1.44x  478 MiB
-    500       3,064      345,520   89.9 s    47.0 s  1.91x  718 MiB   (fleet in gpufleet:fleetFiles)
-    200 -> 500: resources x2.42, gpufleet time x2.00, floor time x1.50
+Figures on the idle 2-core machine (best of two interleaved runs; ``docs/policies.md``, "Preview
+against the SDK's floor", has the before/after tables)::
+
+    services  resources  GPUs      gpufleet  floor   ratio  floor, tuned  ratio  peak RSS
+    40        410        10,000    4.34 s    7.80 s  0.56x  3.74 s        1.16x  340 MiB
+    200       1,740      70,816    11.36 s   20.26 s 0.56x  9.23 s        1.23x  575 MiB
+    500       4,240      345,520   23.55 s   39.72 s 0.59x  21.06 s       1.12x  1024 MiB  (fleet in gpufleet:fleetFiles)
+    200 -> 500: resources x2.44, gpufleet time x2.07, floor time x1.96, tuned floor x2.28
 """
 
 from __future__ import annotations
