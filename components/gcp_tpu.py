@@ -12,7 +12,11 @@ and, for inference, the VMs per zone. This module only builds them:
   together when capacity is available: best-effort, not a reservation); with ``reservation`` the
   nodes are created under the project's TPU reservation (``scheduling_config.reserved``);
 * an inference pool: one single-host TPU VM (``V2Vm``, the plan's 2x2 / 2x4 topology) per node of
-  ``nodes_by_zone``, a fixed size: TPU VMs have no autoscaler outside GKE.
+  ``nodes_by_zone``, a fixed size: TPU VMs have no autoscaler outside GKE. The plan's spot nodes of
+  a zone (``spot_nodes_by_zone``) are Spot TPU VMs, ``scheduling_config.spot`` (the TPU API's
+  ``SchedulingConfig.spot``, ``gcloud compute tpus tpu-vm create --spot``:
+  https://cloud.google.com/tpu/docs/spot-compute); they draw on preemptible quota, which preflight
+  checks apart from the on-demand VMs' (:mod:`gpufleet.clouds.gcp.tpu_quota`).
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ def _network(handles: dict[str, Any]) -> gcp.tpu.V2VmNetworkConfigArgs:
 
 
 def _node(owner: Any, resource_name: str, node_name: str, pool: PoolPlan, row: InstanceType, zone: str,
-          handles: dict[str, Any]) -> gcp.tpu.V2Vm:
-    """One TPU node of the pool's shape in ``zone``."""
-    scheduling = gcp.tpu.V2VmSchedulingConfigArgs(reserved=True) if pool.capacity_type == "reservation" else None
+          handles: dict[str, Any], *, spot: bool = False) -> gcp.tpu.V2Vm:
+    """One TPU node of the pool's shape in ``zone``; ``spot``: a Spot TPU VM."""
+    scheduling = (gcp.tpu.V2VmSchedulingConfigArgs(spot=True) if spot
+                  else gcp.tpu.V2VmSchedulingConfigArgs(reserved=True) if pool.capacity_type == "reservation"
+                  else None)
     return gcp.tpu.V2Vm(
         resource_name,
         name=node_name,
@@ -93,16 +99,22 @@ def build_tpu_training(owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
 
 
 def build_tpu_inference(owner: Any, args: InferencePoolArgs) -> PoolBuild:
-    """One single-host TPU VM per planned node, in the zones the plan spreads them over."""
+    """One single-host TPU VM per planned node, in the zones the plan spreads them over: the zone's
+    on-demand nodes, then its spot nodes as Spot TPU VMs (``<pool>-<zone>-spot-<i>``)."""
     pool = args.pool
     row = load_catalog().instance(pool.instance_type)
     name = owner.pulumi_resource_name
-    vms = [
-        _node(owner, f"{name}-{zone}-{i}", f"{pool.name}-{zone.rsplit('-', 1)[-1]}-{i}", pool, row, zone,
-              args.network.handles)
-        for zone, count in sorted(pool.nodes_by_zone.items()) for i in range(count)
-    ]
+    vms: list[gcp.tpu.V2Vm] = []
+    for zone, count in sorted(pool.nodes_by_zone.items()):
+        suffix, spot = zone.rsplit("-", 1)[-1], min(pool.spot_nodes_by_zone.get(zone, 0), count)
+        vms += [_node(owner, f"{name}-{zone}-{i}", f"{pool.name}-{suffix}-{i}", pool, row, zone, args.network.handles)
+                for i in range(count - spot)]
+        vms += [_node(owner, f"{name}-{zone}-spot-{i}", f"{pool.name}-{suffix}-spot-{i}", pool, row, zone,
+                      args.network.handles, spot=True)
+                for i in range(spot)]
     first: pulumi.Input[str] = vms[0].id if vms else ""
-    notes = [f"{len(vms)} TPU VMs of {pool.topology} ({row.gpu}), a fixed size: Cloud TPU VMs have no autoscaler "
-             "outside GKE, so there is no autoscaler and no warm pool; scale by changing the plan"]
+    spot_note = (f" ({pool.spot_nodes} of them Spot TPU VMs, which Google may reclaim at any time)"
+                 if pool.spot_nodes else "")
+    notes = [f"{len(vms)} TPU VMs of {pool.topology} ({row.gpu}){spot_note}, a fixed size: Cloud TPU VMs have no "
+             "autoscaler outside GKE, so there is no autoscaler and no warm pool; scale by changing the plan"]
     return PoolBuild(node_group_id=first, autoscaler_id="", warm_nodes=0, notes=notes)

@@ -105,3 +105,34 @@ def test_a_tpu_inference_pool_is_fixed_single_host_vms(plan: FleetPlan) -> None:
     assert not [r for m in MIGS for r in run.of_type(m)] and not run.of_type("gcp:compute/regionAutoscaler:RegionAutoscaler")
     component = run.named(pool.name)
     assert component.inputs["pool"]["min_nodes"] == component.inputs["pool"]["max_nodes"] == 6
+
+
+def test_the_plans_spot_tpu_serving_nodes_are_spot_tpu_vms_in_their_zones(plan: FleetPlan) -> None:
+    pool = plan.pool("chat-tpu-gcp-use5")
+    spot_by_zone = {z: 1 for z in sorted(pool.nodes_by_zone)[:2]}
+    pool = dataclasses.replace(pool, spot_nodes=2, spot_nodes_by_zone=spot_by_zone)
+    run = deploy(load_stack(STACK)[1].sites[0], [pool])
+    nodes = run.of_type(V2VM)
+    spot = [n for n in nodes if n.inputs.get("schedulingConfig") == {"spot": True}]
+    assert len(nodes) == pool.nodes == 6 and len(spot) == 2
+    assert {z: sum(1 for n in spot if n.inputs["zone"] == z) for z in spot_by_zone} == spot_by_zone
+    assert all("-spot-" in n.inputs["name"] for n in spot)
+    assert all("schedulingConfig" not in n.inputs for n in nodes if n not in spot)
+    assert "2 of them Spot TPU VMs" in " ".join(run.named(pool.name).outputs["notes"])
+
+
+def test_the_pack_reads_spot_tpu_vms_as_spot_and_an_unknown_schedule_as_unread(plan: FleetPlan) -> None:
+    from gpufleet.names import UNKNOWN_SENTINEL
+    from gpufleet.policy.spot import on_demand_max
+
+    pool = plan.pool("chat-tpu-gcp-use5")
+    zone = sorted(pool.nodes_by_zone)[0]
+    run = deploy(load_stack(STACK)[1].sites[0],
+                 [dataclasses.replace(pool, spot_nodes=1, spot_nodes_by_zone={zone: 1})])
+    resources = [Resource(type=r.type, name=r.name, urn=r.urn, props=r.inputs, parent=r.parent) for r in run.resources]
+    (read,) = build_inventory(resources).pools.values()
+    assert sorted(on_demand_max(g) for g in read.groups) == [0, 1, 1, 1, 1, 1]  # the spot VM adds no floor
+    vm = next(r for r in resources if r.type == V2VM)
+    vm.props["schedulingConfig"] = UNKNOWN_SENTINEL
+    (read,) = build_inventory(resources).pools.values()
+    assert None in [on_demand_max(g) for g in read.groups]  # unknown: the spot rule fails closed on it

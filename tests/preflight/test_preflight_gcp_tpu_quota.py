@@ -261,3 +261,20 @@ def test_a_reserved_gke_tpu_pool_is_judged_on_its_compute_reservation(
     with pytest.raises(AssertionError, match="unrecorded request: GET https://compute.googleapis.com/compute/v1/"
                                              "projects/gpufleet-preflight/zones/us-east5-a/reservations/v5p-committed"):
         made.check_reservations(sites[0], [pool])
+
+
+def test_spot_tpu_vms_draw_on_preemptible_quota_apart_from_the_on_demand_ones(
+        checker: Callable[..., GcpChecker], sites: list[Any], make_pool: Callable[..., Any]) -> None:
+    # 3 VMs (24 chips) in us-east5-b, 2 of them Spot: 8 on-demand chips against the on-demand 8, and 16
+    # spot chips against the preemptible 64. Counted all as on-demand, the pool would be short by 16.
+    pool = v6e(make_pool, "chat-gcp-use5", {"us-east5-b": 3}, spot_nodes=2, spot_nodes_by_zone={"us-east5-b": 2})
+    findings = checker("gcp_tpu_quota.json").check_quotas([pool], sites)
+    assert sorted((f.severity, f.details["quota_type"], f.details["quota_id"], f.details["needed_chips"])
+                  for f in findings) == [
+        ("ok", "on_demand", "TPUV6EPerProjectPerZoneForTPUAPI", 8),
+        ("ok", "preemptible", "TPUV6EPreemptiblePerProjectPerZoneForTPUAPI", 16)]
+    # One more on-demand VM there is over the on-demand quota; the spot VMs still fit theirs.
+    more = v6e(make_pool, "chat-gcp-use5", {"us-east5-b": 4}, spot_nodes=2, spot_nodes_by_zone={"us-east5-b": 2})
+    by_type = {f.details["quota_type"]: f for f in checker("gcp_tpu_quota.json").check_quotas([more], sites)}
+    assert (by_type["on_demand"].severity, by_type["on_demand"].details["needed_chips"]) == ("error", 16)
+    assert by_type["preemptible"].severity == "ok"

@@ -114,12 +114,17 @@ def quotas_client(kind: str, credentials: Any) -> Any:
         return tpu_v2alpha1.TpuClient(credentials=credentials)
 
 
-def quota_kind(pool: PoolPlan) -> str | None:
-    """The Cloud TPU quota type a pool draws on: ``on_demand``, ``preemptible`` (flex-start queued
-    resources), or None for a reserved pool (checked against its reservation instead)."""
+def quota_shares(pool: PoolPlan) -> dict[str, dict[str, int]]:
+    """The pool's nodes per zone by the Cloud TPU quota type they draw on: ``on_demand``, and
+    ``preemptible`` for Spot TPU VMs (the plan's ``spot_nodes_by_zone``) and flex-start queued
+    resources; nothing for a reserved pool (checked against its reservation instead)."""
     if pool.capacity_type == "reservation":
-        return None
-    return "preemptible" if pool.capacity_type == "flex_start" else "on_demand"
+        return {}
+    if pool.capacity_type == "flex_start":
+        return {"preemptible": dict(pool.nodes_by_zone)}
+    spot = pool.spot_nodes_by_zone
+    shares = {"on_demand": {z: n - spot.get(z, 0) for z, n in pool.nodes_by_zone.items()}, "preemptible": dict(spot)}
+    return {kind: by_zone for kind, by_zone in shares.items() if any(by_zone.values())}
 
 
 def dimension_value(info: Any, dimension: str, place: str) -> int | None:
@@ -145,11 +150,14 @@ class Draw:
     chips: int
 
 
-def draws(pool: PoolPlan, dimension: str = "zone") -> list[Draw]:
-    """The pool's chips per zone (its nodes there times the chips per node), or in its region."""
+def draws(pool: PoolPlan, dimension: str = "zone", nodes_by_zone: Mapping[str, int] | None = None) -> list[Draw]:
+    """The pool's chips per zone (its nodes there times the chips per node), or in its region;
+    ``nodes_by_zone``: a share of its nodes (default: all of them)."""
+    by_zone = pool.nodes_by_zone if nodes_by_zone is None else nodes_by_zone
     if dimension == "region":
-        return [Draw(pool, pool.region, pool.gpus)] if pool.gpus else []
-    return [Draw(pool, z, n * pool.gpus_per_node) for z, n in sorted(pool.nodes_by_zone.items()) if n]
+        chips = sum(by_zone.values()) * pool.gpus_per_node
+        return [Draw(pool, pool.region, chips)] if chips else []
+    return [Draw(pool, z, n * pool.gpus_per_node) for z, n in sorted(by_zone.items()) if n]
 
 
 class TpuQuotaReads:
@@ -193,18 +201,18 @@ class TpuQuotaReads:
         findings: list[Finding] = []
         groups: dict[tuple[str, str, str, str, str], list[Draw]] = {}
         for pool in pools:
-            kind = quota_kind(pool)
             gen = generation(pool.instance_type) or ""
-            if kind is None or pool.site not in by_site:
+            if pool.site not in by_site:
                 continue
-            why = self._unchecked_tpu_quota(pool, gen, kind)
-            if why:
-                findings.append(Finding(self.cloud, "quota", "unknown", pool.site, (pool.name,), why[0], why[1]))
-                continue
-            project = self.project_of(by_site[pool.site]) or ""
-            for dimension in DIMENSIONS:
-                for draw in draws(pool, dimension):
-                    groups.setdefault((project, dimension, draw.place, gen, kind), []).append(draw)
+            for kind, by_zone in quota_shares(pool).items():
+                why = self._unchecked_tpu_quota(pool, gen, kind)
+                if why:
+                    findings.append(Finding(self.cloud, "quota", "unknown", pool.site, (pool.name,), why[0], why[1]))
+                    continue
+                project = self.project_of(by_site[pool.site]) or ""
+                for dimension in DIMENSIONS:
+                    for draw in draws(pool, dimension, by_zone):
+                        groups.setdefault((project, dimension, draw.place, gen, kind), []).append(draw)
         failed: dict[str, tuple[ProviderError, dict[str, PoolPlan]]] = {}  # one finding per project whose read failed
         for (project, dimension, place, gen, kind), group in sorted(groups.items(), key=lambda g: g[0][1] == "region"):
             infos = self.attempt(lambda: self.tpu_quota_infos(project))

@@ -4,7 +4,8 @@
 resource                                            read
 ==================================================  ==============================================
 ``gcp:tpu/v2Vm:V2Vm``                               zone, acceleratorConfig.type / .topology, or
-                                                    acceleratorType (``v5p-128``)
+                                                    acceleratorType (``v5p-128``); schedulingConfig
+                                                    .spot / .preemptible: a spot group
 ``gcp:tpu/v2QueuedResource:V2QueuedResource``       zone, tpu.nodeSpecs[].node.acceleratorType
 ==================================================  ==============================================
 
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpufleet.catalog import Topology, load_catalog
 from gpufleet.clouds.gcp.tpu import ACCELERATOR_CONFIG_TYPE, QUEUED_RESOURCE
-from gpufleet.policy.resources import NodeGroup, Pool, Resource, known, pick, unknown_at
+from gpufleet.policy.resources import NodeGroup, Pool, Resource, is_unknown, known, pick, unknown_at
 
 if TYPE_CHECKING:
     from gpufleet.catalog import InstanceType
@@ -78,8 +79,12 @@ def tpu_node_group(pool: Pool, r: Resource, cloud: str) -> NodeGroup:
         per_vm = catalog.instances[itype].gpus if itype else None
     chips = [c for _, _, c in slices]
     vms = None if not slices or None in chips or not per_vm else sum(int(c or 0) for c in chips) // per_vm
+    scheduling = pick(r.props, "schedulingConfig")
+    flags = [pick(scheduling, "spot"), pick(scheduling, "preemptible")] if isinstance(scheduling, Mapping) else []
+    unread = is_unknown(scheduling) or any(is_unknown(f) for f in flags)
     return NodeGroup(resource=r, cloud=cloud, min_nodes=vms, max_nodes=vms, count=vms,
-                     zones=(zone,) if zone else (), instance_type=itype)
+                     zones=(zone,) if zone else (), instance_type=itype,
+                     spot_nodes=None if unread else 0, spot_group=any(f is True for f in flags))
 
 
 def tpu_slice_problems(pool: Pool, row: InstanceType, tpu_types: tuple[str, ...]) -> list[str]:
