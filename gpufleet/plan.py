@@ -31,6 +31,7 @@ from gpufleet.sizing import (
     size_inference,
     size_training,
     training_energy_mwh,
+    zone_margin_sites,
 )
 from gpufleet.platforms import replica_bounds
 from gpufleet.spec import FleetSpec, InferenceSpec, SiteSpec, TrainingSpec
@@ -395,12 +396,8 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
     )
     _within_reach(inf.nodes, loc, "the forecast needs",
                   "a lower growth_per_month, a shorter lead_time_days or horizon_days, or less headroom")
-    zoned = [s for s in sites if len(s.zones) > w.survive_zone_losses]
-    if not zoned:
-        raise SpecError(Issue(f"{loc}.survive_zone_losses",
-                              f"no allowed site has more than {w.survive_zone_losses} zones",
-                              "fewer zone losses, or sites with more zones"))
-    zones, peak = min(len(s.zones) for s in zoned), peak_nodes(inf.demand_at_horizon_tokens_per_s, inf.tokens_per_s_per_node)
+    zoned, zones = zone_margin_sites(allowed, clouds, w.survive_zone_losses, f"{loc}.survive_zone_losses")
+    peak = peak_nodes(inf.demand_at_horizon_tokens_per_s, inf.tokens_per_s_per_node)
     floor = nodes_surviving_losses(peak, zones, w.survive_zone_losses) if w.spot else None  # peak + the zone margin
     to_place = nodes_surviving_losses(inf.nodes, zones, w.survive_zone_losses)
     return _Sized(w, candidates, zoned, inf.nodes, to_place, peak_nodes=floor, inference=inf)

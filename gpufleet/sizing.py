@@ -27,8 +27,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from gpufleet.accelerators import slice_for_chips, smallest_slice
 from gpufleet.catalog import GpuModel, Topology
@@ -352,6 +352,40 @@ def nodes_surviving_losses(nodes_needed: int, domains: int, losses: int) -> int:
         raise SpecError(Issue("survive_zone_losses", f"cannot survive {losses} losses with {domains} domains",
                               f"at most {domains - 1}"))
     return math.ceil(nodes_needed / (domains - losses)) * domains
+
+
+class ZonedSite(Protocol):
+    """What the zone-loss margin reads of a site (:class:`gpufleet.spec.SiteSpec` is one)."""
+
+    @property
+    def cloud(self) -> str: ...
+
+    @property
+    def zones(self) -> Sequence[str]: ...
+
+
+_Site = TypeVar("_Site", bound=ZonedSite)
+
+
+def zone_margin_sites(allowed: Iterable[_Site], clouds: Collection[str], zone_losses: int,
+                      loc: str = "survive_zone_losses") -> tuple[list[_Site], int]:
+    """The sites an inference service may be placed on, and the zones its zone-loss margin counts.
+
+    The sites are those of ``allowed`` (the service's ``sites``, or every site) on ``clouds`` (the
+    clouds of its candidate instance types: where it could run, not where the placement put it)
+    with more zones than ``zone_losses``; the margin counts the fewest zones of them, so
+    :func:`nodes_surviving_losses` with that count holds wherever the placement puts the nodes. The
+    margin is sized before placement (the placement's N_p carries it), so the plan, the backtest's
+    re-plans and anything else that re-sizes a service take it from here.
+
+    Raises:
+        SpecError: at ``loc``, no such site.
+    """
+    zoned = [s for s in allowed if s.cloud in clouds and len(s.zones) > zone_losses]
+    if not zoned:
+        raise SpecError(Issue(loc, f"no allowed site has more than {zone_losses} zones",
+                              "fewer zone losses, or sites with more zones"))
+    return zoned, min(len(s.zones) for s in zoned)
 
 
 def capacity_after_losses(nodes_by_domain: Mapping[str, int], losses: int) -> int:

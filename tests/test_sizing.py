@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +22,7 @@ from gpufleet.sizing import (
     size_inference,
     size_training,
     training_flops,
+    zone_margin_sites,
 )
 
 # A GPU with round numbers, so the expected values below can be checked by hand.
@@ -124,6 +126,29 @@ def test_zone_loss_margin_spreads_evenly() -> None:
     assert nodes_surviving_losses(10, 3, 0) == 10
     with pytest.raises(SpecError):
         nodes_surviving_losses(10, 2, 2)
+
+
+@dataclass(frozen=True)
+class _Site:
+    name: str
+    cloud: str
+    zones: tuple[str, ...]
+
+
+def test_the_zone_margin_counts_the_fewest_zones_of_a_site_on_a_candidate_cloud() -> None:
+    aws = _Site("aws-use1", "aws", ("a", "b", "c"))
+    gcp = _Site("gcp-usc1", "gcp", ("a", "b"))
+    one_zone = _Site("hall", "gcp", ("a",))
+    # on both clouds: the GCP site's 2 zones, wherever the placement then puts the nodes
+    assert zone_margin_sites([aws, gcp, one_zone], {"aws", "gcp"}, 1) == ([aws, gcp], 2)
+    # no candidate type on GCP: its sites do not count
+    assert zone_margin_sites([aws, gcp, one_zone], {"aws"}, 1) == ([aws], 3)
+    assert zone_margin_sites([aws, gcp, one_zone], {"aws", "gcp"}, 0) == ([aws, gcp, one_zone], 1)
+    with pytest.raises(SpecError) as exc:
+        zone_margin_sites([aws, gcp], {"gcp"}, 2, "fleet.inference[0].survive_zone_losses")
+    [issue] = exc.value.issues
+    assert (issue.loc, issue.message) == ("fleet.inference[0].survive_zone_losses",
+                                          "no allowed site has more than 2 zones")
 
 
 def test_losing_every_domain_leaves_nothing() -> None:
