@@ -5,7 +5,8 @@ does, with the same core functions, on the instance type the stack's plan chose 
 :func:`~gpufleet.plan.build_plan` at the start gives the type, its tokens/s per node, its price and
 the zones the service spreads over): :func:`gpufleet.sizing.size_inference` at the quantile the
 strategy plans at, then the zone-loss margin (:func:`gpufleet.sizing.nodes_surviving_losses` over
-the zones of its sites, and, with ``survive_site_losses``, enough nodes that
+the zones :func:`gpufleet.sizing.zone_margin_sites` counts, as the plan does, and, with
+``survive_site_losses``, enough nodes that
 :func:`gpufleet.sizing.nodes_after_losses` of them still carries the sized nodes). Forecasts come
 from :func:`gpufleet.forecast.fit_history`, runways from :func:`gpufleet.runway.runway_days` over
 the capacity kept after the declared losses. Nothing here re-derives a formula.
@@ -127,7 +128,8 @@ class ServiceFacts:
     zones: tuple[tuple[str, str | None, str], ...] = ()
     """The zones the plan spreads the service over: (site, the site's ``failure_domain``, zone)."""
     zones_per_site: int = 1
-    """The zones the plan's zone-loss margin counts (the fewest of a site the service runs in)."""
+    """The zones the plan's zone-loss margin counts (:func:`gpufleet.sizing.zone_margin_sites`: the
+    fewest of an allowed site on a cloud of its candidate instance types, placed on or not)."""
     zone_losses: int = 0
     site_losses: int = 0
     scenarios: tuple[tuple[str, float], ...] = ()

@@ -18,7 +18,8 @@ from gpufleet.catalog import load_catalog
 from gpufleet.errors import Issue, SpecError
 from gpufleet.forecast import MIN_HISTORY_POINTS, growth_at
 from gpufleet.plan import FleetPlan
-from gpufleet.sizing import fit_memory
+from gpufleet.plan import _candidates as plan_candidates  # the plan's own choice of types, not a copy
+from gpufleet.sizing import fit_memory, zone_margin_sites
 from gpufleet.spec import FleetSpec, InferenceSpec
 
 BACKTEST_SCHEMA_VERSION = 2
@@ -98,23 +99,26 @@ class BacktestReport:
 
 
 def service_facts(spec: InferenceSpec, plan: FleetPlan, fleet: FleetSpec) -> ServiceFacts:
-    """A service's load from the spec, its node from the plan (the first of its pools) and the zones
-    its pools spread over."""
+    """A service's load from the spec, its node from the plan (the first of its pools), the zones
+    its pools spread over, and the zones its zone-loss margin counts
+    (:func:`gpufleet.sizing.zone_margin_sites`, over the clouds of its candidate instance types, as
+    :func:`gpufleet.plan.build_plan` sizes it)."""
     pools = [p for p in plan.pools_of(spec.name) if p.role == "inference"]
     pool = pools[0]
     zones = tuple((p.site, fleet.site(p.site).failure_domain, zone) for p in pools
                   for zone in (p.nodes_by_zone or dict.fromkeys(p.zones, 0)))
-    # the zones gpufleet.plan's margin counts: the fewest of an allowed site (on the clouds it runs
-    # on) with more zones than the service survives losing
+    # the zones the plan's margin counts, over the clouds of the service's candidate instance types
+    # (where it could run, as gpufleet.plan sizes it before placement), not of the pools placed
+    catalog = load_catalog()
     allowed = [fleet.site(s) for s in spec.sites] if spec.sites else list(fleet.sites)
-    clouds = {p.cloud for p in pools}
-    zones_per_site = min((len(s.zones) for s in allowed
-                          if s.cloud in clouds and len(s.zones) > spec.survive_zone_losses), default=1)
+    loc = f"fleet.inference.{spec.name}"
+    clouds = {r.cloud for r in plan_candidates(spec, allowed, catalog, loc)}
+    _, zones_per_site = zone_margin_sites(allowed, clouds, spec.survive_zone_losses, f"{loc}.survive_zone_losses")
     memory = fit_memory(
         params=spec.model.params, layers=spec.model.layers, kv_heads=spec.model.kv_heads,
         head_dim=spec.model.head_dim, dtype=spec.model.dtype, kv_dtype=spec.model.kv_dtype,
         context_tokens=spec.context_tokens, concurrency=spec.concurrency,
-        gpu_memory_gib=load_catalog().instance(pool.instance_type).gpu_memory_gib, gpus_per_node=pool.gpus_per_node,
+        gpu_memory_gib=catalog.instance(pool.instance_type).gpu_memory_gib, gpus_per_node=pool.gpus_per_node,
         reserved_fraction=spec.memory_reserved_fraction,
     )
     return ServiceFacts(

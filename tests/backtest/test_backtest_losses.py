@@ -18,11 +18,14 @@ of one of its three zones, with a ``viral`` scenario of 50 % a month. Worked by 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from backtest_fixtures import FIXTURES, step_points
+from backtest_fixtures import FIXTURES, step_points, write_csv
 from gpufleet.backtest import BacktestReport, run_backtest, strategies
 from gpufleet.backtest.report import service_facts
 from gpufleet.forecast import growth_at
@@ -133,3 +136,36 @@ def test_the_margin_counts_the_zones_the_plan_counts(peak: float) -> None:
     needed = facts.nodes_for(peak, growth_at(spec.inference[0], spec.plan_confidence), facts.horizon_days)
     assert facts.zones_per_site == 2
     assert facts.to_place(needed) == 2 * needed == sum(p.nodes for p in plan.pools_of("chat-70b"))
+
+
+def test_a_two_cloud_service_placed_on_one_cloud_keeps_the_plans_margin(
+        run_cli: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
+    # Allowed on a 3-zone AWS site and a dearer 2-zone GCP site, surviving one zone: gpufleet plan
+    # sizes the margin before placement, over the clouds the service could run on, so it counts the
+    # GCP site's 2 zones (⌈8 / 1⌉ · 2 = 16) though the placement puts every node on AWS. Counting
+    # only the placed pools' cloud, the backtest re-planned ⌈8 / 2⌉ · 3 = 12.
+    name, spec = load_stack(FIXTURES / "Pulumi.step-zones.yaml")
+    fleet = spec.model_dump(mode="json", exclude_none=True)
+    fleet["sites"].append({"name": "gcp-usc1", "cloud": "gcp", "region": "us-central1",
+                           "zones": ["us-central1-a", "us-central1-b"], "power_mw": 20.0, "pue": 1.2,
+                           "quota_gpus": {"H100": 4096}, "price_per_gpu_hour": {"a3-highgpu-8g": 9.0},
+                           "network_cidr": "10.30.0.0/16", "project": "gpufleet-serving"})
+    fleet["inference"][0].update(instance_types=["p5.48xlarge", "a3-highgpu-8g"], sites=["aws-use1", "gcp-usc1"],
+                                 peak_tokens_per_s=40_000)  # 16 replicas of 3,000 tokens/s with 20 % headroom: 8 nodes
+    stack = tmp_path / f"Pulumi.{name}.yaml"
+    stack.write_text(json.dumps({"config": {"gpufleet:fleet": fleet}}), encoding="utf-8")
+    history = write_csv(tmp_path / "chat-70b.csv", step_points(40_000, 40_000))
+
+    code, out, err = run_cli("plan", "--stack", str(stack), "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    [workload] = plan["workloads"]
+    assert {p["cloud"] for p in plan["pools"]} == {"aws"}
+    assert (workload["nodes_needed"], workload["nodes_provisioned"]) == (8, 16)
+
+    code, out, err = run_cli("backtest", "--stack", str(stack), "--history", str(history), "--json")
+    assert code == 0, err
+    [svc] = json.loads(out)["services"]
+    for outcome in svc["strategies"]:  # flat demand, no growth: every re-plan is the plan
+        assert outcome["initial_nodes"] == outcome["final_nodes"] == workload["nodes_provisioned"]
+        assert {r["target_nodes"] for r in outcome["replans"]} == {workload["nodes_provisioned"]}
