@@ -132,7 +132,7 @@ class AzureBackend(CloudBackend):
         subnets: dict[str, pulumi.Input[str]] = {}
         zonal = zonal_stacks(args.pools)
         by_cidr: dict[str, azure.network.Subnet] = {}
-        for zone, cidr in node_subnets(site, args.pools).items():
+        for zone, cidr in node_subnets(site, args.pools, zonal=zonal).items():
             if cidr in by_cidr:  # one regional subnet serves every zone
                 subnets[zone] = by_cidr[cidr].id
                 continue

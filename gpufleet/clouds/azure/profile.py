@@ -200,11 +200,12 @@ def zonal_stacks(pools: Sequence[PoolPlan]) -> bool:
     return bool(egress_reasons(pools))
 
 
-def node_subnets(site: SiteSpec, pools: Sequence[PoolPlan]) -> dict[str, str]:
+def node_subnets(site: SiteSpec, pools: Sequence[PoolPlan], *, zonal: bool | None = None) -> dict[str, str]:
     """Zone → the CIDR of the subnet its VMs join: the VNet's first half for every zone, or with
-    :func:`zonal_stacks` one quarter of the VNet per zone, in the site's zone order."""
+    :func:`zonal_stacks` one quarter of the VNet per zone, in the site's zone order. ``zonal``: that
+    answer when the caller already has it (None: worked out from ``pools``)."""
     net = ipaddress.ip_network(site.network_cidr)
-    bits = ZONE_SUBNET_BITS if zonal_stacks(pools) else 1
+    bits = ZONE_SUBNET_BITS if (zonal_stacks(pools) if zonal is None else zonal) else 1
     parts = list(net.subnets(prefixlen_diff=bits)) if net.prefixlen <= 32 - bits else [net]
     if bits == 1:
         return {zone: str(parts[0]) for zone in site.zones}
