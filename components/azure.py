@@ -16,6 +16,14 @@ own autoscale setting from 0 to the spot nodes: https://learn.microsoft.com/en-u
 Not the Spot Priority Mix of one scale set: Azure documents it for Flexible orchestration only
 (https://learn.microsoft.com/en-us/azure/virtual-machine-scale-sets/spot-priority-mix), and the
 inference scale sets here are Uniform.
+
+The spot set's autoscale setting scales on the regular set's tokens/s per VM (its rules'
+``metricResourceUri``), since a spot set at 0 VMs posts no metric of its own. Where the plan leaves no
+on-demand floor (an all-spot pool, ``PoolPlan.on_demand_nodes`` 0, or a zone whose share of the floor
+is 0) there is no regular set to read: the spot set is built alone, its autoscale setting reads the set
+itself, and its minimum and default keep at least one VM posting the metric. The default is also the
+count autoscale sets when it has no metric to evaluate and the set runs fewer VMs (every VM evicted):
+https://learn.microsoft.com/en-us/dotnet/api/microsoft.azure.management.monitor.models.scalecapacity.
 """
 
 from __future__ import annotations
@@ -210,14 +218,13 @@ class AzureBackend(CloudBackend):
                             fabric_interfaces_attached=self.profile.fabric_interfaces(row))
 
     def _serving_scale_set(self, owner: Any, name: str, args: InferencePoolArgs, minimum: int, maximum: int,
-                           spot_beside: azure.compute.VirtualMachineScaleSet | None = None,
+                           *, spot: bool = False, metric_of: azure.compute.VirtualMachineScaleSet | None = None,
                            zones: list[str] | None = None,
                            ) -> tuple[azure.compute.VirtualMachineScaleSet, azure.monitor.AutoscaleSetting]:
         """A Uniform serving scale set of ``args.pool``'s type from ``minimum`` to ``maximum`` VMs in
         ``zones`` (default: the pool's), its identity allowed to publish the metric about it, and its
-        autoscale setting. ``spot_beside``: the set is Spot priority and scales on the tokens/s per VM
-        of that (on-demand) set, since a spot set at 0 VMs posts no metric of its own."""
-        spot = spot_beside is not None
+        autoscale setting on the tokens/s per VM of ``metric_of`` (default: the set itself). ``spot``:
+        the set is Spot priority."""
         pool = args.pool
         group = args.network.handles["resource_group"]
         zones = list(zones or pool.zones)
@@ -258,7 +265,7 @@ class AzureBackend(CloudBackend):
         def trigger(operator: azure.monitor.ComparisonOperationType, threshold: float) -> azure.monitor.MetricTriggerArgs:
             return azure.monitor.MetricTriggerArgs(
                 metric_name=pool.scaling_metric_name, metric_namespace=pool.scaling_metric_namespace,
-                metric_resource_uri=(spot_beside or vmss).id, operator=operator, threshold=threshold,
+                metric_resource_uri=(metric_of or vmss).id, operator=operator, threshold=threshold,
                 statistic=azure.monitor.MetricStatisticType.AVERAGE,
                 time_aggregation=azure.monitor.TimeAggregationType.AVERAGE, time_grain="PT1M", time_window="PT5M",
                 # Each VM posts its own tokens/s; the average over the posts is already per instance.
@@ -306,24 +313,46 @@ class AzureBackend(CloudBackend):
         spot_max = {k: caps[k] - od_max[k] for k in caps} if pool.spot_nodes else dict.fromkeys(caps, 0)
         spot_min = zone_bounds(max(pool.min_nodes - on_demand, 0), spot_max)
         built: list[tuple[azure.compute.VirtualMachineScaleSet, azure.monitor.AutoscaleSetting]] = []
+        first: dict[str, str] = {}  # each stack's first set, named in the notes
+        alone: list[str] = []  # stacks with no on-demand share: their spot set stands alone
         for zones in stacks:
             key = "+".join(zones)
             stem = name if len(stacks) == 1 else f"{name}-z{key}"
-            vmss, setting = self._serving_scale_set(owner, stem, args, od_min[key], od_max[key], zones=zones)
-            built.append((vmss, setting))
-            if spot_max[key]:
-                self._serving_scale_set(owner, f"{stem}-spot", args, spot_min[key], spot_max[key],
-                                        spot_beside=vmss, zones=zones)
+            if od_max[key]:
+                vmss, setting = self._serving_scale_set(owner, stem, args, od_min[key], od_max[key], zones=zones)
+                built.append((vmss, setting))
+                first[key] = f"{stem}-vmss"
+                if spot_max[key]:
+                    self._serving_scale_set(owner, f"{stem}-spot", args, spot_min[key], spot_max[key], spot=True,
+                                            metric_of=vmss, zones=zones)
+            else:
+                # No on-demand set to read: the spot set scales on its own VMs' metric, and keeps one VM
+                # running to post it (a set at 0 VMs posts none).
+                built.append(self._serving_scale_set(owner, f"{stem}-spot", args, max(spot_min[key], 1),
+                                                     spot_max[key], spot=True, zones=zones))
+                first[key] = f"{stem}-spot-vmss"
+                alone.append(key)
         sets = "one scale set" if len(stacks) == 1 else \
-            f"one scale set per zone ({', '.join(f'{name}-z{z[0]}-vmss: {caps[z[0]]} VMs at most' for z in stacks)})"
+            f"one scale set per zone ({', '.join(f'{first[z[0]]}: {caps[z[0]]} VMs at most' for z in stacks)})"
+        if not pool.spot_nodes:
+            spot_notes: list[str] = []
+        elif not on_demand:
+            spot_notes = [f"{pool.spot_nodes} spot VMs in a Spot scale set {'per zone ' if len(stacks) > 1 else ''}"
+                          "(<set>-spot-vmss, Spot priority, evicted VMs deleted, max price -1) and no on-demand set "
+                          "(the plan's on-demand floor is 0); each scales on its own VMs' tokens/s and keeps at least "
+                          "one VM running to post it"]
+        else:
+            spot_notes = [f"{pool.spot_nodes} spot VMs in a second scale set per zone (<set>-spot-vmss, Spot priority, "
+                          "evicted VMs deleted, max price -1) beside the on-demand floor, scaled on the on-demand set's "
+                          "tokens/s per VM" + (f"; in zone {', '.join(alone)}, which gets no share of the floor, the "
+                                               "spot set stands alone, scales on its own VMs' tokens/s and keeps at "
+                                               "least one VM running to post it" if alone else "")]
         notes = ["no standby pool: Azure keeps warm capacity as the scale set's minimum (min_nodes running)",
                  f"{sets}; " + ("each zone's VMs reach the internet through that zone's own NAT gateway, so a "
                                 "zone's loss takes no other zone's outbound path" if len(stacks) > 1 else
                                 "its outbound path is the site's NAT gateway" if args.network.handles.get("zonal_stacks")
                                 else "no outbound path is built"),
-                 *([f"{pool.spot_nodes} spot VMs in a second scale set per zone (<set>-spot-vmss, Spot priority, "
-                    "evicted VMs deleted, max price -1) beside the on-demand floor, scaled on the on-demand set's "
-                    "tokens/s per VM"] if pool.spot_nodes else []),
+                 *spot_notes,
                  f"every VM posts {pool.scaling_metric_name} (namespace {pool.scaling_metric_namespace}, its own "
                  f"tokens/s, once a minute) to {metrics_ingestion_url(pool.region, '<scale set id>')} with a "
                  f"token for {METRICS_TOKEN_AUDIENCE} from the scale set's managed identity"]

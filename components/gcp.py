@@ -17,7 +17,12 @@ this module builds it:
   (a preempted VM is deleted and its MIG recreates it when capacity returns), autoscaled from one VM
   per zone, so the group always has instances publishing the per-instance metric, up to the spot
   nodes (https://cloud.google.com/compute/docs/instances/spot,
-  https://cloud.google.com/compute/docs/instance-groups/create-mig-with-spot-vms).
+  https://cloud.google.com/compute/docs/instance-groups/create-mig-with-spot-vms). Each MIG's autoscaler
+  reads the metric of its own group's VMs, and a group on a per-instance metric cannot scale below one
+  VM, since the autoscaler needs the metric of at least one running VM
+  (https://cloud.google.com/compute/docs/autoscaler/scaling-stackdriver-monitoring-metrics, "Per-instance
+  metrics"); so an all-spot pool (``PoolPlan.on_demand_nodes`` 0) gets the SPOT MIG and its autoscaler
+  alone, no on-demand MIG or template (one at 0 VMs could never scale).
 * a pool on Cloud TPUs: TPU slices and TPU VMs, built by :mod:`components.gcp_tpu`.
 
 Both MIGs wait for their VMs (``wait_for_instances``): pulumi_gcp 10.2.0 documents that without it the
@@ -292,25 +297,30 @@ class GcpBackend(CloudBackend):
                                    "metric writer")
         image = self._image(owner, row, args.image)  # one image lookup for the on-demand and spot templates
         account = gcp.compute.InstanceTemplateServiceAccountArgs(email=email, scopes=list(NODE_SCOPES))
-        template = self._template(owner, f"{name}-template", pool, row, image,
-                                  [self._nic(system, system_subnet, "GVNIC")], service_account=account)
         on_demand = pool.on_demand_nodes
-        group, autoscaler = self._serving_group(owner, name, pool, template, min(pool.min_nodes, on_demand), on_demand,
-                                                standby=True)
+        built: list[tuple[gcp.compute.RegionInstanceGroupManager, gcp.compute.RegionAutoscaler]] = []
+        if on_demand:
+            template = self._template(owner, f"{name}-template", pool, row, image,
+                                      [self._nic(system, system_subnet, "GVNIC")], service_account=account)
+            built.append(self._serving_group(owner, name, pool, template, min(pool.min_nodes, on_demand), on_demand,
+                                             standby=True))
         spot_notes: list[str] = []
         if pool.spot_nodes:
             spot_template = self._template(owner, f"{name}-spot-template", pool, row, image,
                                            [self._nic(system, system_subnet, "GVNIC")], provisioning_model=SPOT,
                                            service_account=account)
             least = min(len(pool.zones), pool.spot_nodes)
-            self._serving_group(owner, f"{name}-spot", pool, spot_template,
-                                max(pool.min_nodes - on_demand, least), pool.spot_nodes, standby=False)
-            spot_notes.append(f"{pool.spot_nodes} spot VMs in a second MIG ({name}-spot-mig, provisioning model SPOT, "
-                              f"preempted VMs deleted) beside the on-demand floor; {least} of them always run so "
-                              "the group publishes the metric it scales on")
+            built.append(self._serving_group(owner, f"{name}-spot", pool, spot_template,
+                                             max(pool.min_nodes - on_demand, least), pool.spot_nodes, standby=False))
+            where = "beside the on-demand floor" if on_demand else \
+                "and no on-demand MIG (the plan's on-demand floor is 0)"
+            spot_notes.append(f"{pool.spot_nodes} spot VMs in {'a second' if on_demand else 'a'} MIG ({name}-spot-mig, "
+                              f"provisioning model SPOT, preempted VMs deleted) {where}; {least} of them always run "
+                              "so the group publishes the metric it scales on")
         notes = ["the managed instance group carries no labels (GCP has none on MIGs); its template does",
                  f"nodes write {metric_type(pool)} (gce_instance) as {service_account_id(pool.name)}, which may "
                  f"only write metrics ({MONITORING_WRITER_ROLE}), through Private Google Access", *spot_notes]
+        group, autoscaler = built[0]  # the on-demand MIG, or an all-spot pool's SPOT MIG
         return PoolBuild(node_group_id=group.self_link, autoscaler_id=autoscaler.self_link,
                          warm_nodes=min(pool.min_nodes, on_demand), notes=notes)
 
