@@ -344,7 +344,7 @@ class AzureBackend(CloudBackend):
         else:
             spot_notes = [f"{pool.spot_nodes} spot VMs in a second scale set per zone (<set>-spot-vmss, Spot priority, "
                           "evicted VMs deleted, max price -1) beside the on-demand floor, scaled on the on-demand set's "
-                          "tokens/s per VM" + (f"; in zone {', '.join(alone)}, which gets no share of the floor, the "
+                          "tokens/s per VM" + (f"; in zone {', '.join(alone)}, with no share of the floor, the "
                                                "spot set stands alone, scales on its own VMs' tokens/s and keeps at "
                                                "least one VM running to post it" if alone else "")]
         notes = ["no standby pool: Azure keeps warm capacity as the scale set's minimum (min_nodes running)",
