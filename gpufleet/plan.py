@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from gpufleet.accelerators import TPU_FIXED_NOTE, replica_sizes, shape_of, tpu_training_shapes
@@ -25,6 +26,7 @@ from gpufleet.forecast import growth_at
 from gpufleet.names import TAG_GPU, TAG_GPUS_PER_NODE, TAG_POOL, TAG_ROLE, TAG_SITE, TAG_WORKLOAD
 from gpufleet.sizing import (
     InferenceSizing,
+    MemoryFit,
     TrainingSizing,
     fit_memory,
     nodes_surviving_losses, peak_nodes,
@@ -329,8 +331,27 @@ def build_plan(spec: FleetSpec, stack: str = "dev", *, catalog: Catalog | None =
     return plan
 
 
-def _candidates(w: TrainingSpec | InferenceSpec, sites: list[SiteSpec], catalog: Catalog,
-                loc: str) -> list[InstanceType]:
+def allowed_sites(w: TrainingSpec | InferenceSpec, spec: FleetSpec) -> list[SiteSpec]:
+    """The sites a workload may go to: its ``sites``, or every site of the spec."""
+    if not w.sites:
+        return list(spec.sites)
+    by_name = {s.name: s for s in spec.sites}
+    return [by_name[s] for s in w.sites]
+
+
+def candidate_types(w: TrainingSpec | InferenceSpec, sites: list[SiteSpec], catalog: Catalog,
+                    loc: str) -> list[InstanceType]:
+    """The instance types a workload may run on, in preference order: its ``instance_types`` on the
+    clouds of ``sites``, else the catalog's choice for its GPU on each of those clouds (training: the
+    cloud's training type; inference: every type with the most GPUs of that GPU per node).
+
+    :func:`build_plan` sizes a workload on these before placement (the memory fit, the zone-loss
+    margin's clouds); anything that re-sizes a service as the plan does takes them from here.
+
+    Raises:
+        SpecError: at ``loc``, no type with the GPU on those clouds, or types that differ in GPUs
+            per node.
+    """
     clouds = sorted({s.cloud for s in sites})
     if w.instance_types:
         rows = [catalog.instance(t) for t in w.instance_types]
@@ -356,10 +377,25 @@ def _candidates(w: TrainingSpec | InferenceSpec, sites: list[SiteSpec], catalog:
     return rows
 
 
+def service_memory(w: InferenceSpec, candidates: Sequence[InstanceType], catalog: Catalog) -> MemoryFit:
+    """A service's memory fit (GPUs per replica) as the plan sizes it, before placement: at the
+    smallest GPU memory among its ``candidates`` (:func:`candidate_types`), so a replica fits on
+    whichever of them the placement picks, and, on a TPU, over the single-host slice sizes of the
+    first candidate (:func:`gpufleet.accelerators.replica_sizes`). Whatever type the placement
+    chooses, the plan's GPUs per replica are these; the backtest's re-plans take them from here.
+    """
+    return fit_memory(
+        params=w.model.params, layers=w.model.layers, kv_heads=w.model.kv_heads, head_dim=w.model.head_dim,
+        dtype=w.model.dtype, kv_dtype=w.model.kv_dtype, context_tokens=w.context_tokens,
+        concurrency=w.concurrency, gpu_memory_gib=min(r.gpu_memory_gib for r in candidates),
+        gpus_per_node=candidates[0].gpus, reserved_fraction=w.memory_reserved_fraction,
+        sizes=replica_sizes(catalog, w.gpu, candidates[0]),
+    )
+
+
 def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, loc: str) -> _Sized:
-    sites_by_name = {s.name: s for s in spec.sites}
-    allowed = [sites_by_name[s] for s in w.sites] if w.sites else list(spec.sites)
-    candidates = _candidates(w, allowed, catalog, loc)
+    allowed = allowed_sites(w, spec)
+    candidates = candidate_types(w, allowed, catalog, loc)
     clouds = {r.cloud for r in candidates}
     sites = [s for s in allowed if s.cloud in clouds]
     gpus_per_node = candidates[0].gpus
@@ -374,13 +410,7 @@ def _size(w: TrainingSpec | InferenceSpec, spec: FleetSpec, catalog: Catalog, lo
             raise SpecError([Issue(f"{loc}.{i.loc}", i.message, i.hint) for i in exc.issues]) from None
         _within_reach(t.nodes, loc, "the run needs", "a later deadline_days, fewer tokens, or pin `nodes:`")
         return _Sized(w, candidates, sites, t.nodes, t.nodes, training=t)
-    memory = fit_memory(
-        params=w.model.params, layers=w.model.layers, kv_heads=w.model.kv_heads, head_dim=w.model.head_dim,
-        dtype=w.model.dtype, kv_dtype=w.model.kv_dtype, context_tokens=w.context_tokens,
-        concurrency=w.concurrency, gpu_memory_gib=min(r.gpu_memory_gib for r in candidates),
-        gpus_per_node=gpus_per_node, reserved_fraction=w.memory_reserved_fraction,
-        sizes=replica_sizes(catalog, w.gpu, candidates[0]),
-    )
+    memory = service_memory(w, candidates, catalog)
     if not memory.fits:
         tpu = " (TPU replicas are single-host slices)" if catalog.kind(w.gpu) == "tpu" else ""
         raise SpecError(Issue(f"{loc}.model",

@@ -156,3 +156,45 @@ def test_every_shipped_stack_plans(stack: str) -> None:
     assert plan.gpus > 0
     for site in plan.sites:
         assert site.power_mw <= site.envelope_mw + 1e-9
+
+
+def _two_memory_fleet(instance_types: list[str]) -> dict[str, Any]:
+    """A 70B service (150.7 GB of weights and KV cache) allowed on p5.48xlarge (80 GiB per GPU) at a
+    cheap AWS site and, where listed, a3-highgpu-8g (74.51 GiB) at a dear GCP one."""
+    return {
+        "sites": [
+            {"name": "aws-use1", "cloud": "aws", "region": "us-east-1", "zones": ["us-east-1a", "us-east-1b"],
+             "power_mw": 20.0, "quota_gpus": {"H100": 4096}, "price_per_gpu_hour": {"p5.48xlarge": 3.93},
+             "network_cidr": "10.10.0.0/16"},
+            {"name": "gcp-usc1", "cloud": "gcp", "region": "us-central1", "zones": ["us-central1-a", "us-central1-b"],
+             "power_mw": 20.0, "quota_gpus": {"H100": 4096}, "price_per_gpu_hour": {"a3-highgpu-8g": 9.0},
+             "network_cidr": "10.30.0.0/16", "project": "gpufleet-serving"},
+        ],
+        "inference": [{"name": "chat", "model": {"params": 7e10, "layers": 80, "kv_heads": 8, "head_dim": 128,
+                                                 "dtype": "bf16"},
+                       "context_tokens": 8192, "concurrency": 4, "tokens_per_s_per_replica": 3000, "gpu": "H100",
+                       "instance_types": instance_types, "peak_tokens_per_s": 40_000, "growth_per_month": 0.0,
+                       "lead_time_days": 30, "horizon_days": 30, "headroom": 0.2}],
+    }
+
+
+def test_a_replica_fits_the_smallest_gpu_memory_of_its_candidate_types() -> None:
+    # 80 GiB GPUs hold 150.7 GB on 2 (2 × 72 GiB usable = 154.6 GB); 74.51 GiB ones need 4 (2 × 67.1
+    # GiB = 144 GB). Allowed both, the plan fits at 74.51 GiB before placement, so a replica holds the
+    # model on either type, though the placement picks p5.48xlarge.
+    from gpufleet.catalog import load_catalog
+    from gpufleet.plan import allowed_sites, candidate_types, service_memory
+
+    alone = build_plan(parse_fleet(_two_memory_fleet(["p5.48xlarge"])), "t", check=False)
+    assert alone.workloads[0].sizing["gpus_per_replica"] == 2
+    spec = parse_fleet(_two_memory_fleet(["p5.48xlarge", "a3-highgpu-8g"]))
+    both = build_plan(spec, "t", check=False)
+    assert {p.instance_type for p in both.pools} == {"p5.48xlarge"}
+    assert both.workloads[0].sizing["gpus_per_replica"] == 4
+    assert both.workloads[0].nodes_needed == 2 * alone.workloads[0].nodes_needed  # 2 replicas a node, not 4
+    # the public functions are the plan's own: what the backtest re-plans with
+    catalog = load_catalog()
+    [w] = spec.inference
+    types = candidate_types(w, allowed_sites(w, spec), catalog, "fleet.inference[0]")
+    assert [r.instance_type for r in types] == ["p5.48xlarge", "a3-highgpu-8g"]
+    assert service_memory(w, types, catalog).gpus_per_replica == 4

@@ -4,10 +4,12 @@ Pure: no I/O, no Pulumi, no placement solver. Each re-plan plans the service as 
 does, with the same core functions, on the instance type the stack's plan chose (one
 :func:`~gpufleet.plan.build_plan` at the start gives the type, its tokens/s per node, its price and
 the zones the service spreads over): :func:`gpufleet.sizing.size_inference` at the quantile the
-strategy plans at, then the zone-loss margin (:func:`gpufleet.sizing.nodes_surviving_losses` over
-the zones :func:`gpufleet.sizing.zone_margin_sites` counts, as the plan does, and, with
-``survive_site_losses``, enough nodes that
-:func:`gpufleet.sizing.nodes_after_losses` of them still carries the sized nodes). Forecasts come
+strategy plans at, at the plan's own GPUs per replica (:func:`gpufleet.plan.service_memory`, over
+the service's candidate instance types, not only the one placed), then the zone-loss margin
+(:func:`gpufleet.sizing.nodes_surviving_losses` over the zones
+:func:`gpufleet.sizing.zone_margin_sites` counts, as the plan does, and, with
+``survive_site_losses``, enough nodes that :func:`gpufleet.sizing.nodes_after_losses` of them still
+carries the sized nodes). Forecasts come
 from :func:`gpufleet.forecast.fit_history`, runways from :func:`gpufleet.runway.runway_days` over
 the capacity kept after the declared losses. Nothing here re-derives a formula.
 
@@ -117,6 +119,7 @@ class ServiceFacts:
     instance_type: str
     gpus_per_node: int
     memory: MemoryFit
+    """The plan's memory fit (:func:`gpufleet.plan.service_memory`): its GPUs per replica."""
     tokens_per_s_per_replica: float
     tokens_per_s_per_node: float
     lead_time_days: float

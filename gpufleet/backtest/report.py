@@ -17,9 +17,8 @@ from gpufleet.backtest.replay import Outcome, ServiceFacts, Strategy, add_months
 from gpufleet.catalog import load_catalog
 from gpufleet.errors import Issue, SpecError
 from gpufleet.forecast import MIN_HISTORY_POINTS, growth_at
-from gpufleet.plan import FleetPlan
-from gpufleet.plan import _candidates as plan_candidates  # the plan's own choice of types, not a copy
-from gpufleet.sizing import fit_memory, zone_margin_sites
+from gpufleet.plan import FleetPlan, allowed_sites, candidate_types, service_memory
+from gpufleet.sizing import zone_margin_sites
 from gpufleet.spec import FleetSpec, InferenceSpec
 
 BACKTEST_SCHEMA_VERSION = 2
@@ -45,6 +44,7 @@ class ServiceBacktest:
             "name": f.name,
             "instance_type": f.instance_type,
             "gpus_per_node": f.gpus_per_node,
+            "gpus_per_replica": f.memory.gpus_per_replica,
             "tokens_per_s_per_node": round(f.tokens_per_s_per_node, 3),
             "lead_time_days": f.lead_time_days,
             "horizon_days": f.horizon_days,
@@ -100,27 +100,23 @@ class BacktestReport:
 
 def service_facts(spec: InferenceSpec, plan: FleetPlan, fleet: FleetSpec) -> ServiceFacts:
     """A service's load from the spec, its node from the plan (the first of its pools), the zones
-    its pools spread over, and the zones its zone-loss margin counts
-    (:func:`gpufleet.sizing.zone_margin_sites`, over the clouds of its candidate instance types, as
-    :func:`gpufleet.plan.build_plan` sizes it)."""
+    its pools spread over, and what :func:`gpufleet.plan.build_plan` decides before placement, over
+    the service's candidate instance types (:func:`gpufleet.plan.candidate_types`): its memory fit
+    (:func:`gpufleet.plan.service_memory`: GPUs per replica at the smallest GPU memory of the
+    candidates, a TPU's single-host slice sizes) and the zones its zone-loss margin counts
+    (:func:`gpufleet.sizing.zone_margin_sites`, over the candidates' clouds)."""
     pools = [p for p in plan.pools_of(spec.name) if p.role == "inference"]
     pool = pools[0]
     zones = tuple((p.site, fleet.site(p.site).failure_domain, zone) for p in pools
                   for zone in (p.nodes_by_zone or dict.fromkeys(p.zones, 0)))
-    # the zones the plan's margin counts, over the clouds of the service's candidate instance types
-    # (where it could run, as gpufleet.plan sizes it before placement), not of the pools placed
+    # sized as gpufleet.plan sizes it, over where the service could run, not over the pools placed
     catalog = load_catalog()
-    allowed = [fleet.site(s) for s in spec.sites] if spec.sites else list(fleet.sites)
+    allowed = allowed_sites(spec, fleet)
     loc = f"fleet.inference.{spec.name}"
-    clouds = {r.cloud for r in plan_candidates(spec, allowed, catalog, loc)}
+    candidates = candidate_types(spec, allowed, catalog, loc)
+    clouds = {r.cloud for r in candidates}
     _, zones_per_site = zone_margin_sites(allowed, clouds, spec.survive_zone_losses, f"{loc}.survive_zone_losses")
-    memory = fit_memory(
-        params=spec.model.params, layers=spec.model.layers, kv_heads=spec.model.kv_heads,
-        head_dim=spec.model.head_dim, dtype=spec.model.dtype, kv_dtype=spec.model.kv_dtype,
-        context_tokens=spec.context_tokens, concurrency=spec.concurrency,
-        gpu_memory_gib=catalog.instance(pool.instance_type).gpu_memory_gib, gpus_per_node=pool.gpus_per_node,
-        reserved_fraction=spec.memory_reserved_fraction,
-    )
+    memory = service_memory(spec, candidates, catalog)
     return ServiceFacts(
         name=spec.name, service=spec, fits_history=spec.history is not None, instance_type=pool.instance_type, gpus_per_node=pool.gpus_per_node, memory=memory,
         tokens_per_s_per_replica=spec.tokens_per_s_per_replica, tokens_per_s_per_node=pool.tokens_per_s_per_node,

@@ -1,4 +1,5 @@
-"""The replay plans each window as ``gpufleet plan`` does: loss margins, ``plan_confidence``, scenarios.
+"""The replay plans each window as ``gpufleet plan`` does: loss margins, ``plan_confidence``, scenarios,
+GPUs per replica.
 
 The fixture (Pulumi.step-zones.yaml) is the step service of test_backtest_replay.py (6,000 tokens/s
 per p5.48xlarge node, flat forecast, 30-day lead time and horizon, 20 % headroom) surviving the loss
@@ -169,3 +170,60 @@ def test_a_two_cloud_service_placed_on_one_cloud_keeps_the_plans_margin(
     for outcome in svc["strategies"]:  # flat demand, no growth: every re-plan is the plan
         assert outcome["initial_nodes"] == outcome["final_nodes"] == workload["nodes_provisioned"]
         assert {r["target_nodes"] for r in outcome["replans"]} == {workload["nodes_provisioned"]}
+
+
+def test_a_replica_spans_the_gpus_the_plan_gives_it_on_the_smallest_candidate_memory(
+        run_cli: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
+    # chat-70b with 4 sequences in flight: 140 GB of weights + 10.7 GB of KV cache = 150.7 GB. The
+    # plan fits it at the smallest GPU memory of its candidates, a3-highgpu-8g's 74.51 GiB (67.1 GiB
+    # usable, 2 GPUs hold 144 GB): 4 GPUs per replica, 2 replicas per node, 16 replicas on 8 nodes,
+    # 16 with the 2-zone margin. It places every node on p5.48xlarge (80 GiB: 2 GPUs would hold
+    # 154.6 GB); fitting at the placed type's memory, the backtest re-planned 4 replicas per node,
+    # 4 nodes, 8 with the margin: half what the plan provisions.
+    name, spec = load_stack(FIXTURES / "Pulumi.step-zones.yaml")
+    fleet = spec.model_dump(mode="json", exclude_none=True)
+    fleet["sites"].append({"name": "gcp-usc1", "cloud": "gcp", "region": "us-central1",
+                           "zones": ["us-central1-a", "us-central1-b"], "power_mw": 20.0, "pue": 1.2,
+                           "quota_gpus": {"H100": 4096}, "price_per_gpu_hour": {"a3-highgpu-8g": 9.0},
+                           "network_cidr": "10.30.0.0/16", "project": "gpufleet-serving"})
+    fleet["inference"][0].update(instance_types=["p5.48xlarge", "a3-highgpu-8g"], sites=["aws-use1", "gcp-usc1"],
+                                 peak_tokens_per_s=40_000, concurrency=4)
+    stack = tmp_path / f"Pulumi.{name}.yaml"
+    stack.write_text(json.dumps({"config": {"gpufleet:fleet": fleet}}), encoding="utf-8")
+    history = write_csv(tmp_path / "chat-70b.csv", step_points(40_000, 40_000))
+
+    code, out, err = run_cli("plan", "--stack", str(stack), "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    [workload] = plan["workloads"]
+    assert {p["instance_type"] for p in plan["pools"]} == {"p5.48xlarge"}
+    assert workload["sizing"]["gpus_per_replica"] == 4
+    assert (workload["nodes_needed"], workload["nodes_provisioned"]) == (8, 16)
+
+    code, out, err = run_cli("backtest", "--stack", str(stack), "--history", str(history), "--json")
+    assert code == 0, err
+    [svc] = json.loads(out)["services"]
+    for outcome in svc["strategies"]:  # flat demand, no growth: every re-plan is the plan
+        assert outcome["initial_nodes"] == outcome["final_nodes"] == workload["nodes_provisioned"]
+        assert {r["target_nodes"] for r in outcome["replans"]} == {workload["nodes_provisioned"]}
+    assert svc["gpus_per_replica"] == workload["sizing"]["gpus_per_replica"]
+
+
+def test_a_tpu_replica_is_a_single_host_slice_as_in_the_plan() -> None:
+    # chat-tpu (stacks/Pulumi.gcp-tpu.yaml): 16 GB of weights + 34.4 GB of KV cache on v6e chips
+    # of 29.8 GiB (26.8 usable). Two chips would hold it, but a TPU replica is a single-host slice
+    # (2x2 or 2x4): the plan gives it 4 chips, two replicas per 8-chip VM. Fitting by powers of two,
+    # the backtest re-planned 2 chips a replica, 4 per VM: half the plan's VMs.
+    name, spec = load_stack(Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.gcp-tpu.yaml")
+    plan = build_plan(spec, name, check=False)
+    [service] = spec.inference
+    [workload] = [w for w in plan.workloads if w.name == service.name]
+    assert workload.sizing["gpus_per_replica"] == 4
+    facts = service_facts(service, plan, spec)
+    assert facts.memory.gpus_per_replica == 4
+    flat = step_points(service.peak_tokens_per_s, service.peak_tokens_per_s)
+    report = run_backtest(spec, plan, {service.name: flat}, strategies(), warmup_months=3)
+    [svc] = report.services
+    assert svc.to_json()["gpus_per_replica"] == 4
+    # the first re-plan knows the plan's peak and growth: it places what the plan placed
+    assert svc.outcome("runway").initial_nodes == workload.nodes_provisioned
