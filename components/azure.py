@@ -224,7 +224,10 @@ class AzureBackend(CloudBackend):
         """A Uniform serving scale set of ``args.pool``'s type from ``minimum`` to ``maximum`` VMs in
         ``zones`` (default: the pool's), its identity allowed to publish the metric about it, and its
         autoscale setting on the tokens/s per VM of ``metric_of`` (default: the set itself). ``spot``:
-        the set is Spot priority."""
+        the set is Spot priority.
+
+        A set that may stand at 0 VMs grows by a count of VMs, not by a percentage: a percentage of 0
+        VMs is 0, and Azure's ``PercentChangeCount`` is not documented to round a step from 0 up."""
         pool = args.pool
         group = args.network.handles["resource_group"]
         zones = list(zones or pool.zones)
@@ -286,7 +289,11 @@ class AzureBackend(CloudBackend):
                         metric_trigger=trigger(azure.monitor.ComparisonOperationType.GREATER_THAN, target),
                         scale_action=azure.monitor.ScaleActionArgs(
                             direction=azure.monitor.ScaleDirection.INCREASE,
-                            type=azure.monitor.ScaleType.PERCENT_CHANGE_COUNT, value="20", cooldown="PT5M")),
+                            type=azure.monitor.ScaleType.PERCENT_CHANGE_COUNT, value="20", cooldown="PT5M")
+                        if minimum else azure.monitor.ScaleActionArgs(
+                            direction=azure.monitor.ScaleDirection.INCREASE,
+                            type=azure.monitor.ScaleType.CHANGE_COUNT, value=str(max(1, round(maximum * 0.2))),
+                            cooldown="PT5M")),
                     azure.monitor.ScaleRuleArgs(
                         metric_trigger=trigger(azure.monitor.ComparisonOperationType.LESS_THAN, round(target * 0.6, 6)),
                         scale_action=azure.monitor.ScaleActionArgs(
@@ -315,16 +322,22 @@ class AzureBackend(CloudBackend):
         built: list[tuple[azure.compute.VirtualMachineScaleSet, azure.monitor.AutoscaleSetting]] = []
         first: dict[str, str] = {}  # each stack's first set, named in the notes
         alone: list[str] = []  # stacks with no on-demand share: their spot set stands alone
-        for zones in stacks:
+        # A set at 0 VMs posts no metric, so a zone whose share of the minimum is 0 scales on the
+        # tokens/s per VM of a zone set that always runs VMs (the anchor, built first), as its spot set does.
+        anchor = next((k for k in caps if od_min[k]), None)
+        posting: azure.compute.VirtualMachineScaleSet | None = None
+        for zones in sorted(stacks, key=lambda zs: "+".join(zs) != anchor):
             key = "+".join(zones)
             stem = name if len(stacks) == 1 else f"{name}-z{key}"
             if od_max[key]:
-                vmss, setting = self._serving_scale_set(owner, stem, args, od_min[key], od_max[key], zones=zones)
+                vmss, setting = self._serving_scale_set(owner, stem, args, od_min[key], od_max[key], zones=zones,
+                                                        metric_of=None if od_min[key] else posting)
+                posting = posting or (vmss if od_min[key] else None)
                 built.append((vmss, setting))
                 first[key] = f"{stem}-vmss"
                 if spot_max[key]:
                     self._serving_scale_set(owner, f"{stem}-spot", args, spot_min[key], spot_max[key], spot=True,
-                                            metric_of=vmss, zones=zones)
+                                            metric_of=vmss if od_min[key] else posting, zones=zones)
             else:
                 # No on-demand set to read: the spot set scales on its own VMs' metric, and keeps one VM
                 # running to post it (a set at 0 VMs posts none).

@@ -198,3 +198,30 @@ def test_network_is_one_resource_group_vnet_and_subnet(site_of: Callable[..., An
     assert vnet.inputs["addressSpace"] == {"addressPrefixes": ["10.20.0.0/16"]}
     (subnet,) = run.of_type("azure-native:network:Subnet")
     assert subnet.inputs["addressPrefix"] == "10.20.0.0/17"
+
+
+def test_a_zone_set_with_no_share_of_the_minimum_scales_on_a_set_that_posts_the_metric(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    # A minimum of 2 over three zones leaves one zone's set at 0 VMs: no VM there posts the tokens/s it
+    # would scale on. It reads a running zone's set instead, and steps out by a count (a percentage of
+    # 0 VMs is 0); the sets that always run VMs read themselves and step by 20 %, as before.
+    pool = pool_of("azure", "inference", nodes=30, min_nodes=2, spot_nodes=6)
+    run = build(site_of("azure"), [pool])
+    sets = {s.name: s for s in run.of_type(VMSS)}
+    settings = {s.name: s for s in run.of_type("azure-native:monitor:AutoscaleSetting")}
+    mins = {n: s.inputs["profiles"][0]["capacity"]["minimum"] for n, s in settings.items()}
+    (idle,) = [n for n, m in mins.items() if m == "0" and "-spot-" not in n]
+    running = {n for n, m in mins.items() if m != "0" and "-spot-" not in n}
+    assert len(running) == 2
+    anchors = {sets[n.removesuffix("-autoscale") + "-vmss"].id for n in running}
+    for name, setting in settings.items():
+        rules = setting.inputs["profiles"][0]["rules"]
+        sources = {r["metricTrigger"]["metricResourceUri"] for r in rules}
+        (grow,) = [r["scaleAction"] for r in rules if r["scaleAction"]["direction"] == "Increase"]
+        if name in running:
+            assert sources == {setting.inputs["targetResourceUri"]}
+            assert (grow["type"], grow["value"]) == ("PercentChangeCount", "20")
+        else:  # the idle zone's set and every spot set: a source that posts, a step of VMs
+            assert len(sources) == 1 and sources <= anchors
+            assert grow["type"] == "ChangeCount" and int(grow["value"]) >= 1
+    assert settings[idle].inputs["targetResourceUri"] not in anchors
