@@ -63,7 +63,8 @@ def _node(owner: Any, resource_name: str, node_name: str, pool: PoolPlan, row: I
 def _queued(owner: Any, name: str, pool: PoolPlan, row: InstanceType, zone: str,
             handles: dict[str, Any]) -> gcp.tpu.V2QueuedResource:
     """Every slice of a flex-start run in one queued resource (the TPU API's accelerator type string)."""
-    shape = next(s for s in load_catalog().topologies[row.gpu] if s.topology == pool.topology)
+    shape = load_catalog().slice_shape(row.gpu, pool.topology)
+    assert shape is not None  # the plan sizes a TPU pool to a tabled slice shape
     system, subnet = handles["system"]
     specs = [
         gcp.tpu.V2QueuedResourceTpuNodeSpecArgs(

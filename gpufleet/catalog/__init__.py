@@ -123,6 +123,11 @@ class Catalog:
     topologies: dict[str, tuple[Topology, ...]] = field(default_factory=dict)
     """TPU slice shapes per TPU generation, smallest first."""
 
+    def slice_shape(self, generation: str | None, topology: str | None) -> Topology | None:
+        """The shape of a TPU ``generation``'s slice of ``topology`` (``v5p``, ``4x4x4``), or None when that
+        generation tables no such topology (or either is not given)."""
+        return next((s for s in self.topologies.get(generation or "", ()) if s.topology == topology), None)
+
     def instance(self, instance_type: str, loc: str = "instance_type") -> InstanceType:
         return _lookup(self.instances, instance_type, "instance type", loc, "run `gpufleet catalog` for the list")
 

@@ -341,3 +341,14 @@ def test_tpu_topologies(catalog) -> None:
     assert [s.topology for s in catalog.topologies["v6e"] if s.single_host] == ["2x2", "2x4"]
     assert catalog.training_instance("v6e", "gcp").instance_type == "ct6e-standard-4t"
     assert catalog.training_instance("trainium2", "aws").instance_type == "trn2.48xlarge"
+
+
+def test_slice_shape_is_the_generations_tabled_topology(catalog) -> None:
+    """One TPU generation's slice of one topology; the same topology of another generation is its own shape."""
+    assert catalog.slice_shape("v5p", "4x4x4").accelerator_type == "v5p-128"
+    assert catalog.slice_shape("v5e", "2x4").accelerator_type == "v5litepod-8"
+    assert catalog.slice_shape("v6e", "2x4").accelerator_type == "v6e-8"
+    assert catalog.slice_shape("v5p", "2x4") is None  # a v5e / v6e topology, not a v5p one
+    assert catalog.slice_shape("v5p", "4x4x5") is None  # not tabled
+    assert catalog.slice_shape("H100", "2x2") is None  # not a TPU
+    assert catalog.slice_shape(None, "2x2") is None and catalog.slice_shape("v5e", None) is None

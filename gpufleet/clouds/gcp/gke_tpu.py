@@ -76,7 +76,7 @@ def shape(pool: PoolPlan) -> Topology | None:
     """The catalog shape of the pool's slice (training) or of each node's single-host slice (inference)."""
     from gpufleet.catalog import load_catalog  # the catalog reads the cloud registry this module is part of
 
-    return next((s for s in load_catalog().topologies.get(pool.gpu, ()) if s.topology == pool.topology), None)
+    return load_catalog().slice_shape(pool.gpu, pool.topology)
 
 
 def hosts_per_slice(pool: PoolPlan) -> int:

@@ -35,8 +35,7 @@ def _wanted(pool: Pool, row: InstanceType) -> tuple[Topology | None, int]:
     recorded: Any = pick(pool.component.props, "pool") if pool.component else None
     topology = known(pick(recorded or {}, "topology"))
     slices = pick(recorded or {}, "slices") or 1
-    shape = next((s for s in load_catalog().topologies.get(row.gpu, ()) if s.topology == topology), None)
-    return shape, int(slices)
+    return load_catalog().slice_shape(row.gpu, topology), int(slices)
 
 
 def gke_slice_problems(pool: Pool, row: InstanceType) -> list[str]:

@@ -53,9 +53,8 @@ def accelerator_types_for(instance_type: str) -> set[str]:
 
 def pool_accelerator_type(pool: PoolPlan) -> str | None:
     """The TPU API accelerator type of one slice (training) or one VM (inference) of a TPU pool."""
-    gen = tpu_generation(pool.instance_type)
-    return next((s.accelerator_type for s in load_catalog().topologies.get(gen or "", ())
-                 if s.topology == pool.topology), None)
+    shape = load_catalog().slice_shape(tpu_generation(pool.instance_type), pool.topology)
+    return shape.accelerator_type if shape is not None else None
 
 
 class TpuReads:

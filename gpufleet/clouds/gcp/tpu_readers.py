@@ -36,12 +36,10 @@ _GENERATION = {v: k for k, v in ACCELERATOR_CONFIG_TYPE.items()}
 
 def _shape(generation: str | None, topology: str | None, accelerator_type: str | None) -> Topology | None:
     """The catalog shape a slice names by topology (with its generation) or by accelerator type."""
-    for gen, shapes in load_catalog().topologies.items():
-        for s in shapes:
-            if (accelerator_type and s.accelerator_type == accelerator_type) or (
-                    topology and gen == generation and s.topology == topology):
-                return s
-    return None
+    catalog = load_catalog()
+    named = catalog.slice_shape(generation, topology)
+    return next((s for shapes in catalog.topologies.values() for s in shapes
+                 if s is named or (accelerator_type and s.accelerator_type == accelerator_type)), None)
 
 
 def slices_of(r: Resource) -> list[tuple[str | None, str | None, int | None]]:
