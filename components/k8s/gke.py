@@ -220,7 +220,7 @@ class GkeBackend(KubernetesBackend):
         layout = layout_for(row.instance_type) if training and row.fabric != "none" else None
         networks = additional_networks(args.network.handles, layout, pool.zones[0]) if layout is not None else []
         placement, placement_ids, notes = self._placement(owner, name, pool)
-        shape = self._training_shape(pool) if training else self._inference_shape(pool)
+        shape = training_shape(pool, pool.nodes) if training else inference_shape(pool)
         accelerator = gke.accelerator_type(row.instance_type)
         assert accelerator is not None  # check_pool_gke_accelerator refuses a family without one
         node_pool = gcp.container.NodePool(
@@ -274,24 +274,6 @@ class GkeBackend(KubernetesBackend):
         return (gcp.container.NodePoolPlacementPolicyArgs(type="COMPACT", policy_name=policy.name),
                 [policy.self_link], [])
 
-    @staticmethod
-    def _training_shape(pool: PoolPlan) -> dict[str, Any]:
-        if not gke.queued(pool):
-            return {"node_count": pool.nodes, "ignore": [],
-                    "upgrade_settings": gcp.container.NodePoolUpgradeSettingsArgs(max_surge=0, max_unavailable=1)}
-        return {**queued_shape(pool.nodes), "ignore": ["nodeCount", "initialNodeCount"]}
-
-    @staticmethod
-    def _inference_shape(pool: PoolPlan) -> dict[str, Any]:
-        return {
-            "initial_node_count": math.ceil(pool.min_nodes / max(len(pool.zones), 1)),
-            "autoscaling": gcp.container.NodePoolAutoscalingArgs(
-                total_min_node_count=pool.min_nodes, total_max_node_count=pool.nodes,
-                location_policy=gke.LOCATION_POLICY_INFERENCE),
-            "ignore": ["nodeCount", "initialNodeCount"],  # the cluster autoscaler owns the current size
-        }
-
-
 def node_config(pool: PoolPlan, row: InstanceType, taint: tuple[str, str, str], disk_type: str,
                 guest_accelerators: list[Any] | None = None,
                 node_labels: dict[str, str] | None = None) -> gcp.container.NodePoolNodeConfigArgs:
@@ -312,6 +294,27 @@ def node_config(pool: PoolPlan, row: InstanceType, taint: tuple[str, str, str], 
         labels=dict(sorted({**pool.tags, **(node_labels or {})}.items())),
         resource_labels=dict(sorted(pool.tags.items())),
     )
+
+
+def training_shape(pool: PoolPlan, nodes: int) -> dict[str, Any]:
+    """A training node pool's size: ``nodes`` nodes, fixed; or queued provisioning from 0 to ``nodes``. The
+    key ``ignore`` holds the fields Pulumi leaves to GKE (pop it into the node pool's ``ignore_changes``)."""
+    if not gke.queued(pool):
+        return {"node_count": nodes, "ignore": [],
+                "upgrade_settings": gcp.container.NodePoolUpgradeSettingsArgs(max_surge=0, max_unavailable=1)}
+    return {**queued_shape(nodes), "ignore": ["nodeCount", "initialNodeCount"]}
+
+
+def inference_shape(pool: PoolPlan) -> dict[str, Any]:
+    """A serving node pool's size: autoscaled between the pool's ``min_nodes`` and ``nodes`` over its zones,
+    starting at the minimum; ``ignore`` as for :func:`training_shape`."""
+    return {
+        "initial_node_count": math.ceil(pool.min_nodes / max(len(pool.zones), 1)),
+        "autoscaling": gcp.container.NodePoolAutoscalingArgs(
+            total_min_node_count=pool.min_nodes, total_max_node_count=pool.nodes,
+            location_policy=gke.LOCATION_POLICY_INFERENCE),
+        "ignore": ["nodeCount", "initialNodeCount"],  # the cluster autoscaler owns the current size
+    }
 
 
 def queued_shape(max_nodes: int) -> dict[str, Any]:

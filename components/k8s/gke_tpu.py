@@ -27,11 +27,10 @@ import pulumi_gcp as gcp
 
 from components.base import InferencePoolArgs, TrainingClusterArgs, child
 from components.k8s.base import KubeCluster, NodePoolBuild
-from components.k8s.gke import node_config, queued_shape
+from components.k8s.gke import inference_shape, node_config, training_shape
 from gpufleet.catalog import load_catalog
 from gpufleet.clouds.gcp import gke, gke_tpu
 from gpufleet.clouds.gcp.profile import TRAINING_WAIT_MINUTES
-from gpufleet.plan import PoolPlan
 
 
 def tpu_node_pools(owner: Any, args: TrainingClusterArgs | InferencePoolArgs, cluster: KubeCluster) -> NodePoolBuild:
@@ -45,13 +44,10 @@ def tpu_node_pools(owner: Any, args: TrainingClusterArgs | InferencePoolArgs, cl
                                                           gke_tpu.boot_disk_type(row.instance_type),
                                                           node_labels=gke_tpu.node_labels(pool)))
     if pool.role != "training":
+        shape = inference_shape(pool)
         node_pool = gcp.container.NodePool(
             f"{name}-nodes", name=gke.node_pool_name(pool.name), **common,
-            initial_node_count=-(-pool.min_nodes // max(len(pool.zones), 1)),
-            autoscaling=gcp.container.NodePoolAutoscalingArgs(
-                total_min_node_count=pool.min_nodes, total_max_node_count=pool.nodes,
-                location_policy=gke.LOCATION_POLICY_INFERENCE),
-            opts=child(owner, ignore_changes=["nodeCount", "initialNodeCount"], custom_timeouts=timeouts))
+            opts=child(owner, ignore_changes=shape.pop("ignore"), custom_timeouts=timeouts), **shape)
         return NodePoolBuild(node_pool_ids=[node_pool.id], notes=[
             f"single-host {pool.topology} {row.gpu} slices ({row.instance_type}), {pool.min_nodes}-{pool.nodes} nodes "
             "autoscaled by GKE; KEDA scales the Deployment"])
@@ -60,9 +56,10 @@ def tpu_node_pools(owner: Any, args: TrainingClusterArgs | InferencePoolArgs, cl
     ids: list[pulumi.Input[str]] = []
     for i, pool_name in enumerate(gke_tpu.slice_pools(pool)):
         resource = f"{name}-slice-{i}" if pool.slices > 1 else f"{name}-slice"
+        shape = training_shape(pool, gke_tpu.hosts_per_slice(pool))  # GKE admits a queued multi-host slice whole
         node_pool = gcp.container.NodePool(resource, name=pool_name, placement_policy=placement, **common,
-                                           **_slice_shape(pool),
-                                           opts=child(owner, ignore_changes=_ignored(pool), custom_timeouts=timeouts))
+                                           opts=child(owner, ignore_changes=shape.pop("ignore"),
+                                                      custom_timeouts=timeouts), **shape)
         ids.append(node_pool.id)
     notes = [f"{pool.slices} TPU slice node pool(s) of {pool.topology} ({row.gpu}), "
              f"{gke_tpu.hosts_per_slice(pool)} {row.instance_type} node(s) each"]
@@ -71,15 +68,3 @@ def tpu_node_pools(owner: Any, args: TrainingClusterArgs | InferencePoolArgs, cl
                      "is found, best effort, not a reservation")
     # Every chip of a slice joins its ICI: the nodes' chips are the "interfaces" the fabric has.
     return NodePoolBuild(node_pool_ids=ids, fabric_interfaces_attached=row.fabric_interfaces, notes=notes)
-
-
-def _ignored(pool: PoolPlan) -> list[str]:
-    return ["nodeCount", "initialNodeCount"] if gke.queued(pool) else []
-
-
-def _slice_shape(pool: PoolPlan) -> dict[str, Any]:
-    """A slice node pool's size: its hosts, fixed; or queued provisioning from 0 to all its hosts."""
-    if not gke.queued(pool):
-        return {"node_count": gke_tpu.hosts_per_slice(pool),
-                "upgrade_settings": gcp.container.NodePoolUpgradeSettingsArgs(max_surge=0, max_unavailable=1)}
-    return queued_shape(gke_tpu.hosts_per_slice(pool))  # GKE admits a multi-host slice whole
