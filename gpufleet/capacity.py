@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
-from gpufleet.sizing import loss_domains
+from gpufleet.sizing import left_after_losses, loss_domains
 from gpufleet.validation import StrictModel
 
 
@@ -129,7 +129,7 @@ def nodes_after_reclaim_and_losses(groups: Iterable[SpotLossPool], *, reclaim_fr
     loss: every on-demand node counts 1 and every spot node ``1 − reclaim_fraction``, per zone and per
     failure domain (:func:`gpufleet.sizing.loss_domains`); the fewer of what is left when the
     ``zone_losses`` heaviest zones fail and when the ``site_losses`` heaviest failure domains fail
-    (everything, without losses).
+    (everything, without losses: :func:`gpufleet.sizing.left_after_losses`).
 
     The one definition the placement's floor rows, the plan's and diff's figures and the pack's
     ``on-demand-floor-covers-peak`` rule share: it must be at least the nodes the forecast peak needs.
@@ -140,11 +140,7 @@ def nodes_after_reclaim_and_losses(groups: Iterable[SpotLossPool], *, reclaim_fr
     keep = 1.0 - reclaim_fraction
     by_zone = {k: od_zone.get(k, 0) + keep * spot_zone.get(k, 0) for k in od_zone.keys() | spot_zone.keys()}
     by_domain = {k: od_domain.get(k, 0) + keep * spot_domain.get(k, 0) for k in od_domain.keys() | spot_domain.keys()}
-    left = sum(by_domain.values())
-    for losses, loads in ((zone_losses, by_zone), (site_losses, by_domain)):
-        if losses > 0:
-            left = min(left, sum(sorted(loads.values(), reverse=True)[losses:]))
-    return round(left, 9)
+    return round(left_after_losses(by_zone, by_domain, zone_losses=zone_losses, site_losses=site_losses), 9)
 
 
 class SpotPool(Protocol):

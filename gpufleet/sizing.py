@@ -388,10 +388,26 @@ def zone_margin_sites(allowed: Iterable[_Site], clouds: Collection[str], zone_lo
     return zoned, min(len(s.zones) for s in zoned)
 
 
-def capacity_after_losses(nodes_by_domain: Mapping[str, int], losses: int) -> int:
+Nodes = TypeVar("Nodes", int, float)
+"""Nodes per domain: whole ones, or weighted ones (a spot node counts what a reclaim leaves of it)."""
+
+
+def capacity_after_losses(nodes_by_domain: Mapping[str, Nodes], losses: int) -> Nodes:
     """Nodes left after the ``losses`` largest domains fail (the worst case; 0 when every domain does)."""
     counts = sorted(nodes_by_domain.values(), reverse=True)
     return sum(counts[losses:])
+
+
+def left_after_losses(by_zone: Mapping[str, Nodes], by_domain: Mapping[str, Nodes], *, zone_losses: int,
+                      site_losses: int) -> Nodes:
+    """The fewer of what is left when the ``zone_losses`` largest zones fail and when the ``site_losses``
+    largest failure domains fail (:func:`capacity_after_losses`); every node when neither is declared."""
+    left = sum(by_domain.values())
+    if zone_losses > 0:
+        left = min(left, capacity_after_losses(by_zone, zone_losses))
+    if site_losses > 0:
+        left = min(left, capacity_after_losses(by_domain, site_losses))
+    return left
 
 
 # --- failure domains: one definition for the plan, the runway report, the diff and the pack ---------
@@ -431,14 +447,9 @@ def loss_domains(pools: Iterable[LossPool]) -> tuple[dict[str, int], dict[str, i
 def nodes_after_losses(pools: Iterable[LossPool], *, zone_losses: int, site_losses: int) -> int:
     """Nodes a service keeps after its declared losses: the fewer of what is left when its
     ``zone_losses`` largest zones fail and when its ``site_losses`` largest failure domains fail
-    (:func:`capacity_after_losses` over :func:`loss_domains`); every node when it declares none."""
+    (:func:`left_after_losses` over :func:`loss_domains`); every node when it declares none."""
     by_zone, by_domain = loss_domains(pools)
-    left = sum(by_domain.values())
-    if zone_losses > 0:
-        left = min(left, capacity_after_losses(by_zone, zone_losses))
-    if site_losses > 0:
-        left = min(left, capacity_after_losses(by_domain, site_losses))
-    return left
+    return left_after_losses(by_zone, by_domain, zone_losses=zone_losses, site_losses=site_losses)
 
 
 def _clean(x: float) -> float:

@@ -16,6 +16,7 @@ from gpufleet.sizing import (
     fit_memory,
     forecast_tokens_per_s,
     kv_cache_bytes,
+    left_after_losses,
     loss_domains,
     nodes_after_losses,
     nodes_surviving_losses,
@@ -157,6 +158,17 @@ def test_losing_every_domain_leaves_nothing() -> None:
     assert capacity_after_losses({"a": 5, "b": 3}, 2) == 0
     assert capacity_after_losses({"a": 5, "b": 3}, 3) == 0
     assert capacity_after_losses({"a": 5, "b": 3}, 1) == 3
+
+
+def test_weighted_nodes_lose_their_heaviest_domains() -> None:
+    # Spot nodes count what a reclaim leaves of them (0.5 here): the heaviest domain is the one that fails,
+    # whichever holds more nodes; the fewer of the zone and the site outcome is kept.
+    by_zone = {"east/a": 4 + 0.5 * 6, "east/b": 6.0, "west/a": 2.0}
+    by_domain = {"east": 13.0, "west": 2.0}
+    assert capacity_after_losses(by_zone, 1) == 8.0  # east/a (7.0) fails before east/b (6.0)
+    assert left_after_losses(by_zone, by_domain, zone_losses=1, site_losses=0) == 8.0
+    assert left_after_losses(by_zone, by_domain, zone_losses=1, site_losses=1) == 2.0
+    assert left_after_losses(by_zone, by_domain, zone_losses=0, site_losses=0) == 15.0
 
 
 def test_zones_named_alike_at_two_sites_are_two_failure_domains() -> None:
