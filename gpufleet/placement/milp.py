@@ -237,24 +237,7 @@ def build_candidates(problem: PlacementProblem, facts: Mapping[str, InstanceFact
                     why.unpriced.append((s, itype))
                     continue
                 price = prices[itype] if prices else 0.0
-                node_kw = site.node_power_kw.get(itype, fact.node_power_kw)
-                site_kw = node_kw * site.pue
-                carbon_usd = carbon_price * site_kw * (site.carbon_g_per_kwh or 0.0) / 1e6
-                pool_options.append(
-                    Option(
-                        pool=p,
-                        site=s,
-                        instance_type=itype,
-                        rank=rank,
-                        gpu=fact.gpu,
-                        gpus=fact.gpus,
-                        node_kw=node_kw,
-                        site_kw=site_kw,
-                        cost_per_node_hour=fact.gpus * price + carbon_usd,
-                        domain=site_domain[s],
-                        usable=_usable(pool, site, fact, site_kw),
-                    )
-                )
+                pool_options.append(_option(pool, p, s, site, rank, itype, fact, price, site_domain[s], carbon_price))
         options.append(pool_options)
         spot_options.append(_spot_options(pool, p, scope, sites, facts, site_domain, carbon_price))
         in_scope.append(scope)
@@ -276,20 +259,28 @@ def _spot_options(pool: PoolSpec, p: int, scope: list[int], sites: list[Site], f
             price = site.spot_price_per_gpu_hour.get(itype)
             if price is None or fact.cloud != site.cloud:
                 continue
-            site_kw = site.node_power_kw.get(itype, fact.node_power_kw) * site.pue
-            quota = site.spot_quota_gpus.get(fact.gpu)
-            if (quota is not None and fact.gpus > quota) or site_kw > 1000.0 * site.power_mw:
-                continue
-            carbon_usd = carbon_price * site_kw * (site.carbon_g_per_kwh or 0.0) / 1e6
-            out.append(Option(pool=p, site=s, instance_type=itype, rank=rank, gpu=fact.gpu, gpus=fact.gpus,
-                              node_kw=site_kw / site.pue, site_kw=site_kw,
-                              cost_per_node_hour=fact.gpus * price + carbon_usd, domain=site_domain[s],
-                              usable=True, spot=True))
+            option = _option(pool, p, s, site, rank, itype, fact, price, site_domain[s], carbon_price, spot=True)
+            if option.usable:
+                out.append(option)
     return out
 
 
-def _usable(pool: PoolSpec, site: Site, fact: InstanceFacts, site_kw: float) -> bool:
-    quota = site.quota_gpus.get(fact.gpu)
+def _option(pool: PoolSpec, p: int, s: int, site: Site, rank: int, itype: str, fact: InstanceFacts, price: float,
+            domain: int, carbon_price: float, *, spot: bool = False) -> Option:
+    """Pool p's option of ``itype`` at site s, on-demand or spot, at ``price`` per GPU-hour plus its carbon."""
+    node_kw = site.node_power_kw.get(itype, fact.node_power_kw)
+    site_kw = node_kw * site.pue
+    carbon_usd = carbon_price * site_kw * (site.carbon_g_per_kwh or 0.0) / 1e6
+    return Option(pool=p, site=s, instance_type=itype, rank=rank, gpu=fact.gpu, gpus=fact.gpus, node_kw=node_kw,
+                  site_kw=site_kw, cost_per_node_hour=fact.gpus * price + carbon_usd, domain=domain,
+                  usable=_usable(pool, site, fact, site_kw, site.spot_quota_gpus if spot else site.quota_gpus),
+                  spot=spot)
+
+
+def _usable(pool: PoolSpec, site: Site, fact: InstanceFacts, site_kw: float, quotas: Mapping[str, int]) -> bool:
+    """False when the site's GPU quota (on-demand or spot) or its power envelope cannot hold the option's
+    smallest use: a training pool's nodes, or one serving node."""
+    quota = quotas.get(fact.gpu)
     nodes = pool.nodes if pool.role == "training" else 1
     if quota is not None and nodes * fact.gpus > quota:
         return False
