@@ -112,3 +112,16 @@ def test_the_floor_keeps_the_peak_on_demand_in_the_zone_that_survives(fleet: dic
 
     floor = floor_after_losses(plan.pools, {}, zone_losses=1, site_losses=0)
     assert floor == 2
+
+
+def test_the_plan_table_shows_what_a_reclaim_during_the_worst_loss_leaves(
+        run_cli: Run, write_stack: Callable[..., Path], fleet: dict[str, Any]) -> None:
+    # the figure `gpufleet diff --json` gives as floor_after_losses_tokens_per_s
+    fleet = _spot_fleet(fleet)
+    fleet["inference"][0]["headroom"] = 0.5
+    (pool,) = build_plan(parse_fleet(fleet), check=False).pools
+    assert (pool.nodes, pool.spot_nodes) == (6, 2)  # one spot node per zone; a lost zone leaves 2 on-demand
+    code, out, err = run_cli("plan", "--stack", str(write_stack(fleet)))
+    assert code == 0, err
+    carried = f"{2 * pool.tokens_per_s_per_node:,.0f}"
+    assert f"carries {carried}" in " ".join(out.split()), out

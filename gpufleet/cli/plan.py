@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from gpufleet.capacity import floor_after_losses
 from gpufleet.checks import preview_settings
 from gpufleet.cli._output import console, fmt_num, print_json
+from gpufleet.diff.figures import floor_after_losses_tokens_per_s
 from gpufleet.plan import FleetPlan, build_plan
 from gpufleet.stackfile import read_stack, size_warning
 
@@ -66,11 +66,9 @@ def render_plan(result: FleetPlan) -> None:
             detail = (f"{w.demand_at_horizon_tokens_per_s:,.0f} tok/s at day {w.lead_time_days + w.horizon_days:g}; "
                       f"max carries {w.tokens_per_s_at_max:,.0f}; survives {w.survive_zone_losses} zone / "
                       f"{w.survive_site_losses} site loss(es)")
-            floor = floor_after_losses(result.pools_of(w.name), {s.name: s.failure_domain for s in result.sites},
-                                       zone_losses=w.survive_zone_losses, site_losses=w.survive_site_losses)
+            floor = floor_after_losses_tokens_per_s(result, w)
             if floor is not None:  # what is left when the spot reclaim meets the worst declared loss
-                per_node = w.tokens_per_s_at_max / max(w.nodes_provisioned, 1)
-                detail += f"; after a spot reclaim during the worst loss carries {floor * per_node:,.0f}"
+                detail += f"; after a spot reclaim during the worst loss carries {floor:,.0f}"
         else:
             detail = f"{w.days_at_planned_size:.1f} days of {w.deadline_days:g} allowed; {w.energy_mwh:,.0f} MWh"
         workloads.add_row(w.name, w.role, _nodes(w.nodes_needed), f"{_nodes(w.nodes_provisioned)} "

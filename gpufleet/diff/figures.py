@@ -205,6 +205,20 @@ class WorkloadFigures:
         return data
 
 
+def _per_node_tokens_per_s(w: WorkloadPlan) -> float:
+    return w.tokens_per_s_at_max / w.nodes_provisioned if w.nodes_provisioned else 0.0
+
+
+def floor_after_losses_tokens_per_s(plan: FleetPlan, w: WorkloadPlan) -> float | None:
+    """An inference service's tokens/s left when the spot reclaim meets its worst declared loss: the nodes
+    :func:`gpufleet.capacity.floor_after_losses` leaves, at what a node carries at the maximum; None
+    without spot nodes. ``gpufleet plan`` prints it and ``gpufleet diff`` compares it."""
+    domain = {s.name: s.failure_domain for s in plan.sites}
+    floor = floor_after_losses(plan.pools_of(w.name), domain, zone_losses=w.survive_zone_losses,
+                               site_losses=w.survive_site_losses)
+    return None if floor is None else floor * _per_node_tokens_per_s(w)
+
+
 def workload_figures(plan: FleetPlan, w: WorkloadPlan, runway: Runway | None = None) -> WorkloadFigures:
     pools = plan.pools_of(w.name)
     placements = tuple(sorted(
@@ -212,11 +226,10 @@ def workload_figures(plan: FleetPlan, w: WorkloadPlan, runway: Runway | None = N
     after, floor = 0.0, None
     if w.role == "inference":
         domain = {s.name: s.failure_domain for s in plan.sites}
-        per_node = w.tokens_per_s_at_max / w.nodes_provisioned if w.nodes_provisioned else 0.0
         after = nodes_after_losses(((p.site, domain.get(p.site), p.nodes_by_zone, p.nodes) for p in pools),
-                                   zone_losses=w.survive_zone_losses, site_losses=w.survive_site_losses) * per_node
-        floor = floor_after_losses(pools, domain, zone_losses=w.survive_zone_losses, site_losses=w.survive_site_losses)
-        floor = None if floor is None else floor * per_node
+                                   zone_losses=w.survive_zone_losses,
+                                   site_losses=w.survive_site_losses) * _per_node_tokens_per_s(w)
+        floor = floor_after_losses_tokens_per_s(plan, w)
     return WorkloadFigures(
         plan=w, placements=placements, usd_per_month=sum(p.usd_per_hour or 0.0 for p in pools) * HOURS_PER_MONTH,
         power_mw=sum(p.power_kw for p in pools) / 1000.0, capacity_after_losses_tokens_per_s=after, runway=runway,
