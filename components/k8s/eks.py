@@ -39,9 +39,8 @@ from gpufleet.clouds.aws.kubernetes import (
     Chart,
     architecture,
     kubeconfig,
-    trust_policy,
 )
-from gpufleet.clouds.aws.profile import endpoint_service_name, iam_name_prefix, node_trust_policy
+from gpufleet.clouds.aws.profile import endpoint_service_name, iam_name_prefix, node_trust_policy, trust_policy
 from gpufleet.names import TAG_SITE
 from gpufleet.plan import PoolPlan
 

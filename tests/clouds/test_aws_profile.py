@@ -17,7 +17,9 @@ from gpufleet.clouds.aws.profile import (
     endpoint_service_name,
     iam_name_prefix,
     metric_publish_policy,
+    node_trust_policy,
     region_partition,
+    trust_policy,
     warm_pool_limits,
     warm_pool_size,
 )
@@ -102,6 +104,14 @@ def test_metric_publish_policy_is_limited_to_the_namespace() -> None:
     assert doc["Version"] == "2012-10-17"
     assert statement["Action"] == "cloudwatch:PutMetricData" and statement["Resource"] == "*"
     assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": 'my "ns"'}}
+
+
+def test_a_trust_policy_lets_its_service_assume_the_role() -> None:
+    # the EKS cluster role trusts eks.amazonaws.com; every node role (VM pools and EKS) trusts EC2
+    doc = json.loads(trust_policy("eks.amazonaws.com"))
+    assert doc == {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    assert json.loads(node_trust_policy())["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
 
 
 def test_cloudwatch_endpoint_service_names() -> None:

@@ -114,9 +114,3 @@ def kubeconfig(cluster: str, endpoint: str, certificate_authority: str, region: 
             "args": ["eks", "get-token", "--cluster-name", cluster, "--region", region],
         }}}],
     }, sort_keys=True)
-
-
-def trust_policy(service: str) -> str:
-    """An IAM trust policy letting ``service`` (``eks.amazonaws.com``, ``ec2.amazonaws.com``) assume the role."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})

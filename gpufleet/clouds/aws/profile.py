@@ -239,9 +239,15 @@ def _policy(statement: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, sort_keys=True)
 
 
+def trust_policy(service: str) -> str:
+    """An IAM trust policy letting the AWS ``service`` principal (``ec2.amazonaws.com``, ``eks.amazonaws.com``)
+    assume the role."""
+    return _policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+
+
 def node_trust_policy() -> str:
     """The trust policy of a node role: EC2 instances (through their instance profile) assume it."""
-    return _policy({"Effect": "Allow", "Principal": {"Service": EC2_PRINCIPAL}, "Action": "sts:AssumeRole"})
+    return trust_policy(EC2_PRINCIPAL)
 
 
 def metric_publish_policy(namespace: str) -> str:
