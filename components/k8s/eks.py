@@ -66,12 +66,11 @@ class EksBackend(KubernetesBackend):
         name = owner.pulumi_resource_name
         tags = {TAG_SITE: site.name}
         if not spec.create:
-            found = args.network.handles.get("eks_cluster") or _lookup(owner, args.name)
+            # an attaching site's network is attached_network's: the cluster and its subnets, looked up once
+            found, zone_subnets = args.network.handles["eks_cluster"], args.network.cluster_subnet_ids
             authority = found.certificate_authorities.apply(lambda cas: cas[0].data)
             config = pulumi.Output.all(found.endpoint, authority).apply(
                 lambda v: kubeconfig(args.name, v[0], v[1], site.region))
-            zone_subnets = args.network.cluster_subnet_ids or {
-                zone: _cluster_subnets(owner, found.vpc_config.subnet_ids, zone) for zone in site.zones}
             return KubeCluster(name=args.name, id=found.arn, kubeconfig=config, created=False, handles={
                 "node_role_arn": spec.node_role_arn, "vpc_id": found.vpc_config.vpc_id,
                 "subnet_ids": zone_subnets,
