@@ -231,25 +231,44 @@ def backend_for(cloud: str) -> CloudBackend:
     Raises:
         KeyError: no backend for that cloud (the message lists the registered ones).
     """
-    if cloud not in _REGISTRY and cloud in clouds.names():
-        _load_backend(cloud)
-    try:
-        return _REGISTRY[cloud]
-    except KeyError:
-        raise KeyError(f"no gpufleet backend for cloud {cloud!r}; registered: {', '.join(registered())}") from None
+    return lazy_lookup(_REGISTRY, cloud, _backend_modules())
 
 
 def registered() -> tuple[str, ...]:
     """Cloud names with a backend, sorted (every cloud's backend module loaded first)."""
-    for cloud in clouds.names():
-        _load_backend(cloud)
-    return tuple(sorted(_REGISTRY))
+    return load_all(_REGISTRY, _backend_modules())
 
 
-def _load_backend(cloud: str) -> None:
-    """Import a cloud's backend module, ``components.<cloud>``, which registers itself: only the
-    clouds a stack uses are imported (each one loads its provider SDK, seconds of CPU)."""
-    importlib.import_module(f"components.{cloud}")
+def _backend_modules() -> dict[str, str]:
+    """Each cloud's backend module, ``components.<cloud>``, which registers itself: only the clouds a
+    stack uses are imported (each one loads its provider SDK, seconds of CPU)."""
+    return {cloud: f"components.{cloud}" for cloud in clouds.names()}
+
+
+R = TypeVar("R")
+
+
+def lazy_lookup(registry: Mapping[str, R], cloud: str, modules: Mapping[str, str], what: str = "backend") -> R:
+    """``registry[cloud]``, importing ``modules[cloud]`` (the module that registers it) on first use: the
+    one lazy lookup of the VM backends' registry and the Kubernetes backends'.
+
+    Raises:
+        KeyError: none for that cloud (the message names ``what`` and lists the registered ones).
+    """
+    if cloud not in registry and cloud in modules:
+        importlib.import_module(modules[cloud])
+    try:
+        return registry[cloud]
+    except KeyError:
+        raise KeyError(f"no gpufleet {what} for cloud {cloud!r}; "
+                       f"registered: {', '.join(load_all(registry, modules)) or 'none'}") from None
+
+
+def load_all(registry: Mapping[str, Any], modules: Mapping[str, str]) -> tuple[str, ...]:
+    """The clouds ``registry`` holds, sorted, once every module of ``modules`` is imported."""
+    for module in modules.values():
+        importlib.import_module(module)
+    return tuple(sorted(registry))
 
 
 # --- helpers shared by the backends ----------------------------------------------------------------

@@ -27,7 +27,6 @@ a stack without Kubernetes sites runs without it.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import pulumi
 
 from components.base import ClusterBuild, InferencePoolArgs, NetworkBuild, PoolBuild, SiteNetworkArgs
-from components.base import TrainingClusterArgs, register_in
+from components.base import TrainingClusterArgs, lazy_lookup, load_all, register_in
 from gpufleet.clouds.base import CloudProfile
 from gpufleet.platforms import KubernetesSpec
 from gpufleet.plan import PoolPlan
@@ -156,24 +155,19 @@ def k8s_backend_for(cloud: str) -> KubernetesBackend:
     Raises:
         KeyError: none for that cloud (the message lists the registered ones).
     """
-    from components.k8s import BACKEND_MODULES
-
-    if cloud not in _REGISTRY and cloud in BACKEND_MODULES:
-        importlib.import_module(f"components.k8s.{BACKEND_MODULES[cloud]}")
-    try:
-        return _REGISTRY[cloud]
-    except KeyError:
-        raise KeyError(f"no gpufleet Kubernetes backend for cloud {cloud!r}; "
-                       f"registered: {', '.join(k8s_registered()) or 'none'}") from None
+    return lazy_lookup(_REGISTRY, cloud, _backend_modules(), "Kubernetes backend")
 
 
 def k8s_registered() -> tuple[str, ...]:
     """Cloud names with a Kubernetes backend, sorted (every backend module loaded first)."""
+    return load_all(_REGISTRY, _backend_modules())
+
+
+def _backend_modules() -> dict[str, str]:
+    """Each cloud's Kubernetes backend module (:data:`components.k8s.BACKEND_MODULES`)."""
     from components.k8s import BACKEND_MODULES
 
-    for module in BACKEND_MODULES.values():
-        importlib.import_module(f"components.k8s.{module}")
-    return tuple(sorted(_REGISTRY))
+    return {cloud: f"components.k8s.{module}" for cloud, module in BACKEND_MODULES.items()}
 
 
 # --- what the facades call -------------------------------------------------------------------------
