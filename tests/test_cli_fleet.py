@@ -61,6 +61,12 @@ def test_every_site_fits(tmp_path: Path, run_cli: Run) -> None:
     assert "aws-use1-b" in out and "Every site fits." in out and "OVER" not in out
 
 
+def test_the_title_counts_one_stack_and_one_site_in_the_singular(tmp_path: Path, run_cli: Run) -> None:
+    code, out, _ = run_cli("fleet", "check", str(stack(tmp_path, "a", team("a"))))
+    assert code == 0
+    assert "gpufleet fleet check: 1 stack, 1 site" in out
+
+
 def test_a_gpu_quota_shared_by_stacks(tmp_path: Path, run_cli: Run) -> None:
     for name in ("a", "b"):
         stack(tmp_path, name, team(name, quota=80))

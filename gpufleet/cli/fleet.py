@@ -149,7 +149,8 @@ def _render(result: Any) -> None:
     from gpufleet.cli._output import console
 
     out = console()
-    table = Table(title=f"gpufleet fleet check: {len(result.stacks)} stacks, {len(result.sites)} sites")
+    table = Table(title=f"gpufleet fleet check: {_count(len(result.stacks), 'stack')}, "
+                        f"{_count(len(result.sites), 'site')}")
     for col in ("site", "stacks", "MW used", "envelope MW", "GPUs", "quota", "status"):
         table.add_column(col, justify="right" if "MW" in col else "left")
     for site in result.sites:
@@ -175,3 +176,7 @@ def _render(result: Any) -> None:
                   markup=False, highlight=False)
     else:
         out.print("Every site fits.", markup=False, highlight=False)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
