@@ -94,18 +94,40 @@ ROOT_VOLUME_GIB = 512
 """Encrypted gp3 root volume; the DLAMI needs ~100 GiB and containers and checkpoints need the rest."""
 
 
-def _tags(tags: Mapping[str, str], name: str) -> dict[str, str]:
+def resource_tags(tags: Mapping[str, str], name: str) -> dict[str, str]:
+    """An AWS resource's tags: ``tags`` and its ``Name`` (the AWS profile's tag rules; the VM backend's and
+    the EKS backend's resources alike)."""
     return AwsBackend.profile.resource_tags(tags, name)
 
 
 def _group_tags(tags: Mapping[str, str], name: str) -> list[aws.autoscaling.GroupTagArgs]:
     return [aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True)
-            for k, v in _tags(tags, name).items()]
+            for k, v in resource_tags(tags, name).items()]
 
 
-def _tag_specifications(tags: Mapping[str, str], name: str) -> list[aws.ec2.LaunchTemplateTagSpecificationArgs]:
-    return [aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=_tags(tags, name))
-            for kind in ("instance", "network-interface", "volume")]
+def launch_template(owner: Any, name: str, pool: PoolPlan, root_device: str,
+                    tagged: tuple[str, ...] = ("instance", "network-interface", "volume"), *,
+                    metadata_tags: bool = False, **extra: Any) -> aws.ec2.LaunchTemplate:
+    """A launch template of the pool's nodes (an ASG's or an EKS node group's): IMDSv2, an encrypted gp3
+    root volume of :data:`ROOT_VOLUME_GIB` on ``root_device``, the pool's tags on the template and on the
+    ``tagged`` resources it launches; ``extra``: the image, type, interfaces, placement, capacity."""
+    return aws.ec2.LaunchTemplate(
+        name,
+        metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2,
+            instance_metadata_tags="enabled" if metadata_tags else None),
+        block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+            device_name=root_device,
+            ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                volume_size=ROOT_VOLUME_GIB, volume_type="gp3", encrypted="true", delete_on_termination="true"),
+        )],
+        tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=resource_tags(pool.tags, name))
+                            for kind in tagged],
+        tags=resource_tags(pool.tags, name),
+        update_default_version=True,
+        opts=child(owner),
+        **extra,
+    )
 
 
 def interface_endpoint(owner: Any, name: str, vpc: aws.ec2.Vpc, site: SiteSpec, subnet_ids: list[pulumi.Input[str]],
@@ -116,12 +138,12 @@ def interface_endpoint(owner: Any, name: str, vpc: aws.ec2.Vpc, site: SiteSpec, 
         f"{name}-sg", vpc_id=vpc.id, description=f"{title} endpoint: HTTPS from inside the VPC",
         ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443,
                                                   cidr_blocks=[site.network_cidr], description=purpose)],
-        tags=_tags(tags, f"{name}-sg"), opts=child(owner))
+        tags=resource_tags(tags, f"{name}-sg"), opts=child(owner))
     return aws.ec2.VpcEndpoint(
         name, vpc_id=vpc.id, vpc_endpoint_type="Interface",
         service_name=endpoint_service_name(site.region, service),
         private_dns_enabled=True, subnet_ids=subnet_ids, security_group_ids=[sg.id],
-        tags=_tags(tags, name), opts=child(owner))
+        tags=resource_tags(tags, name), opts=child(owner))
 
 
 def efa_security_group(owner: Any, name: str, vpc_id: pulumi.Input[str], tags: Mapping[str, str]) -> aws.ec2.SecurityGroup:
@@ -133,7 +155,7 @@ def efa_security_group(owner: Any, name: str, vpc_id: pulumi.Input[str], tags: M
                                                   description="all traffic from the cluster itself")],
         egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, self=True,
                                                 description="all traffic to the cluster itself")],
-        tags=_tags(tags, name), opts=child(owner))
+        tags=resource_tags(tags, name), opts=child(owner))
 
 
 def efa_interfaces(row: InstanceType, efa_group: pulumi.Input[str],
@@ -162,7 +184,7 @@ def placement_and_capacity(owner: Any, name: str, pool: PoolPlan) -> tuple[dict[
     if pool.placement_group and pool.placement_group_name:
         group_name = pool.placement_group_name  # the reservation's own group: it cannot move to a new one
     elif pool.placement_group:
-        group_name = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=_tags(pool.tags, f"{name}-pg"),
+        group_name = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=resource_tags(pool.tags, f"{name}-pg"),
                                             opts=child(owner)).name
     if group_name is not None:
         extra["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=group_name)
@@ -190,13 +212,13 @@ class AwsBackend(CloudBackend):
         prefix = ipaddress.ip_network(site.network_cidr).prefixlen + ZONE_SUBNET_BITS
         site_tags = {TAG_SITE: site.name}
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=site.network_cidr, enable_dns_hostnames=True,
-                          enable_dns_support=True, tags=_tags(site_tags, f"{name}-vpc"), opts=child(owner))
+                          enable_dns_support=True, tags=resource_tags(site_tags, f"{name}-vpc"), opts=child(owner))
         subnets: dict[str, pulumi.Input[str]] = {}
         for index, zone in enumerate(site.zones):
             subnet = aws.ec2.Subnet(
                 f"{name}-{zone}", vpc_id=vpc.id, availability_zone=zone,
                 cidr_block=carve(site.network_cidr, prefix, index), map_public_ip_on_launch=False,
-                tags=_tags(site_tags, f"{name}-{zone}"), opts=child(owner))
+                tags=resource_tags(site_tags, f"{name}-{zone}"), opts=child(owner))
             subnets[zone] = subnet.id
         handles: dict[str, Any] = {"vpc": vpc}
         if any(p.role == "inference" and p.platform == "vm" for p in args.pools):
@@ -223,30 +245,13 @@ class AwsBackend(CloudBackend):
             ingress=ingress,
             egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
                                                     description="outbound (images, object storage, APIs)")],
-            tags=_tags(tags, name), opts=child(owner))
+            tags=resource_tags(tags, name), opts=child(owner))
 
     def _launch_template(self, owner: Any, name: str, pool: PoolPlan, row: InstanceType,
                          image: pulumi.Input[str], interfaces: list[aws.ec2.LaunchTemplateNetworkInterfaceArgs],
                          metadata_tags: bool = False, **extra: Any) -> aws.ec2.LaunchTemplate:
-        return aws.ec2.LaunchTemplate(
-            name,
-            image_id=image,
-            instance_type=row.instance_type,
-            network_interfaces=interfaces,
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2,
-                instance_metadata_tags="enabled" if metadata_tags else None),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name="/dev/sda1",
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=ROOT_VOLUME_GIB, volume_type="gp3", encrypted="true", delete_on_termination="true"),
-            )],
-            tag_specifications=_tag_specifications(pool.tags, name),
-            tags=_tags(pool.tags, name),
-            update_default_version=True,
-            opts=child(owner),
-            **extra,
-        )
+        return launch_template(owner, name, pool, "/dev/sda1", metadata_tags=metadata_tags, image_id=image,
+                               instance_type=row.instance_type, network_interfaces=interfaces, **extra)
 
     def build_training(self, owner: Any, args: TrainingClusterArgs) -> ClusterBuild:
         pool, row, name, zone = TrainingTarget.of(owner, args)
@@ -361,11 +366,11 @@ class AwsBackend(CloudBackend):
         prefix = iam_name_prefix(pool.name)
         role = aws.iam.Role(f"{name}-node-role", name_prefix=prefix, assume_role_policy=node_trust_policy(),
                             description=f"gpufleet {pool.name} nodes: publish the scaling metric",
-                            tags=_tags(pool.tags, f"{name}-node-role"), opts=child(owner))
+                            tags=resource_tags(pool.tags, f"{name}-node-role"), opts=child(owner))
         aws.iam.RolePolicy(f"{name}-put-metric", role=role.id, name="put-scaling-metric",
                            policy=metric_publish_policy(pool.scaling_metric_namespace), opts=child(owner))
         return role, aws.iam.InstanceProfile(f"{name}-node-profile", name_prefix=prefix, role=role.name,
-                                             tags=_tags(pool.tags, f"{name}-node-profile"), opts=child(owner))
+                                             tags=resource_tags(pool.tags, f"{name}-node-profile"), opts=child(owner))
 
 
 def _instances_distribution(pool: PoolPlan) -> aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs:

@@ -18,7 +18,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws import ROOT_VOLUME_GIB, efa_interfaces, efa_security_group, interface_endpoint, placement_and_capacity
+from components.aws import (efa_interfaces, efa_security_group, interface_endpoint, launch_template,
+                            placement_and_capacity, resource_tags)
 from components.base import InferencePoolArgs, NetworkBuild, SiteNetworkArgs, TrainingClusterArgs, child, invoke_opts
 from components.k8s.base import KubeCluster, KubeClusterArgs, KubernetesBackend, NodePoolBuild, register_k8s
 from gpufleet.catalog import InstanceType, load_catalog
@@ -44,14 +45,10 @@ from gpufleet.clouds.aws.profile import endpoint_service_name, iam_name_prefix, 
 from gpufleet.names import TAG_SITE
 from gpufleet.plan import PoolPlan
 
-def _tags(tags: Mapping[str, str], name: str) -> dict[str, str]:
-    return EksBackend.profile.resource_tags(tags, name)
-
-
 def _role(owner: Any, name: str, service_trust: str, policies: tuple[str, ...],
           tags: Mapping[str, str]) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
     role = aws.iam.Role(name, name_prefix=iam_name_prefix(name), assume_role_policy=service_trust,
-                        tags=_tags(tags, name), opts=child(owner))
+                        tags=resource_tags(tags, name), opts=child(owner))
     attached = [aws.iam.RolePolicyAttachment(f"{name}-{arn.rsplit('/', 1)[-1]}", role=role.name, policy_arn=arn,
                                              opts=child(owner)) for arn in policies]
     return role, attached
@@ -86,7 +83,7 @@ class EksBackend(KubernetesBackend):
                                                     endpoint_public_access=True),
             access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API",
                                                           bootstrap_cluster_creator_admin_permissions=True),
-            tags=_tags(tags, args.name), opts=child(owner, depends_on=cluster_policies))
+            tags=resource_tags(tags, args.name), opts=child(owner, depends_on=cluster_policies))
         system = spec.system_pool
         assert system is not None  # KubernetesSpec requires it when the cluster is created
         arch = architecture(system.instance_type)
@@ -95,7 +92,7 @@ class EksBackend(KubernetesBackend):
             instance_types=[system.instance_type], ami_type=SYSTEM_AMI_TYPE[arch],
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=system.nodes, max_size=system.nodes,
                                                               desired_size=system.nodes),
-            tags=_tags(tags, f"{name}-system"), opts=child(owner, depends_on=node_policies))
+            tags=resource_tags(tags, f"{name}-system"), opts=child(owner, depends_on=node_policies))
         config = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
             lambda v: kubeconfig(v[0], v[1], v[2], site.region))
         return KubeCluster(name=cluster.name, id=cluster.arn, kubeconfig=config, created=True, handles={
@@ -165,7 +162,7 @@ class EksBackend(KubernetesBackend):
                                                                 version=template.latest_version.apply(str)),
             labels=labels,
             taints=[aws.eks.NodeGroupTaintArgs(key=key, value=value, effect=effect)],
-            tags=_tags(pool.tags, f"{name}-nodes"),
+            tags=resource_tags(pool.tags, f"{name}-nodes"),
             opts=child(owner, ignore_changes=["scalingConfig.desiredSize"],
                        depends_on=cluster.handles.get("depends_on", [])),
         )
@@ -183,7 +180,7 @@ def _node_endpoints(owner: Any, name: str, args: KubeClusterArgs) -> None:
                            service, "EKS nodes joining the cluster and pulling images")
     aws.ec2.VpcEndpoint(f"{name}-s3", vpc_id=vpc.id, vpc_endpoint_type="Gateway",
                         service_name=endpoint_service_name(site.region, S3_SERVICE),
-                        route_table_ids=[vpc.main_route_table_id], tags=_tags(tags, f"{name}-s3"),
+                        route_table_ids=[vpc.main_route_table_id], tags=resource_tags(tags, f"{name}-s3"),
                         opts=child(owner))
 
 
@@ -215,22 +212,8 @@ def _arch(row: InstanceType) -> str:
 
 def _launch_template(owner: Any, name: str, pool: PoolPlan, **extra: Any) -> aws.ec2.LaunchTemplate:
     """A node group's launch template: no image (the node group's AMI type chooses it) and no
-    instance type (the node group lists them), IMDSv2, an encrypted root volume, the pool's tags."""
-    return aws.ec2.LaunchTemplate(
-        name,
-        metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
-        block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-            device_name=ROOT_DEVICE,
-            ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                volume_size=ROOT_VOLUME_GIB, volume_type="gp3", encrypted="true", delete_on_termination="true"))],
-        tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=_tags(pool.tags, name))
-                            for kind in ("instance", "volume")],
-        tags=_tags(pool.tags, name),
-        update_default_version=True,
-        opts=child(owner),
-        **extra,
-    )
+    instance type (the node group lists them), its instances and volumes tagged."""
+    return launch_template(owner, name, pool, ROOT_DEVICE, ("instance", "volume"), **extra)
 
 
 def _release(owner: Any, name: str, chart: Chart, values: dict[str, Any], cluster: KubeCluster) -> k8s.helm.v3.Release:
