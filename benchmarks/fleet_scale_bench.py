@@ -45,37 +45,28 @@ from typing import Any
 
 import yaml
 
+from fleets import SITES as FLEET_SITES, site  # benchmarks/fleets.py (scripts run from benchmarks/)
+
 ROOT = Path(__file__).resolve().parents[1]
 
-SITES = [  # name, cloud, region, zones, instance type, $/GPU-hour, PUE
-    ("aws-use1", "aws", "us-east-1", ["us-east-1a", "us-east-1b", "us-east-1c"], "p5.48xlarge", 3.93, 1.15),
+_MORE = [  # six more regions beside fleets.py's six: name, cloud, region, zones, type, $/GPU-hour, PUE
     ("aws-use2", "aws", "us-east-2", ["us-east-2a", "us-east-2b", "us-east-2c"], "p5.48xlarge", 3.93, 1.15),
-    ("aws-usw2", "aws", "us-west-2", ["us-west-2a", "us-west-2b", "us-west-2c"], "p5.48xlarge", 3.93, 1.2),
     ("aws-euw1", "aws", "eu-west-1", ["eu-west-1a", "eu-west-1b", "eu-west-1c"], "p5.48xlarge", 4.10, 1.2),
-    ("azure-eastus", "azure", "eastus", ["1", "2", "3"], "Standard_ND96isr_H100_v5", 4.10, 1.2),
-    ("azure-westus3", "azure", "westus3", ["1", "2", "3"], "Standard_ND96isr_H100_v5", 4.10, 1.25),
     ("azure-northeurope", "azure", "northeurope", ["1", "2", "3"], "Standard_ND96isr_H100_v5", 4.30, 1.2),
     ("azure-swedencentral", "azure", "swedencentral", ["1", "2", "3"], "Standard_ND96isr_H100_v5", 4.30, 1.1),
-    ("gcp-usc1", "gcp", "us-central1", ["us-central1-a", "us-central1-b", "us-central1-c"], "a3-highgpu-8g", 4.20, 1.1),
     ("gcp-use4", "gcp", "us-east4", ["us-east4-a", "us-east4-b", "us-east4-c"], "a3-highgpu-8g", 4.20, 1.1),
-    ("gcp-euw4", "gcp", "europe-west4", ["europe-west4-a", "europe-west4-b", "europe-west4-c"], "a3-highgpu-8g", 4.40, 1.1),
     ("gcp-asne1", "gcp", "asia-northeast1", ["asia-northeast1-a", "asia-northeast1-b", "asia-northeast1-c"],
      "a3-highgpu-8g", 4.60, 1.15),
 ]
+_ORDER = ("aws-use1", "aws-use2", "aws-usw2", "aws-euw1", "azure-eastus", "azure-westus3", "azure-northeurope",
+          "azure-swedencentral", "gcp-usc1", "gcp-use4", "gcp-euw4", "gcp-asne1")
+SITES = sorted(FLEET_SITES + _MORE, key=lambda row: _ORDER.index(row[0]))
+"""The 12 sites, in the order services are dealt to them (service ``i`` at ``SITES[i % 12]``)."""
 
 
 def stack_fleet(stack: int, stacks: int, services: int, *, head: bool = False) -> dict[str, Any]:
     """Stack ``stack`` of ``stacks``: every site, one training run and its share of the services."""
-    sites = []
-    for i, (name, cloud, region, zones, itype, price, pue) in enumerate(SITES):
-        site: dict[str, Any] = {
-            "name": name, "cloud": cloud, "region": region, "zones": zones, "power_mw": 40.0, "pue": pue,
-            "quota_gpus": {"H100": 30_000}, "price_per_gpu_hour": {itype: price},
-            "network_cidr": f"10.{10 + i}.0.0/16",
-        }
-        if cloud == "gcp":
-            site["project"] = "gpufleet-bench"
-        sites.append(site)
+    sites = [site(row, f"10.{10 + i}.0.0/16", power_mw=40.0, quota_h100=30_000) for i, row in enumerate(SITES)]
     home = SITES[stack % len(SITES)]
     training = [{"name": f"pretrain-{stack}", "params": 7.0e10, "tokens": 2.5e12, "gpu": "H100",
                  "deadline_days": 30, "mfu": 0.4, "sites": [home[0]], "allow_multiple_islands": True}]

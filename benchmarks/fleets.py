@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-_SITES = [
+SITES = [
     ("aws-use1", "aws", "us-east-1", ["us-east-1a", "us-east-1b", "us-east-1c"], "p5.48xlarge", 3.93, 1.15),
     ("aws-usw2", "aws", "us-west-2", ["us-west-2a", "us-west-2b", "us-west-2c"], "p5.48xlarge", 3.93, 1.2),
     ("azure-eastus", "azure", "eastus", ["1", "2", "3"], "Standard_ND96isr_H100_v5", 4.10, 1.2),
@@ -22,33 +22,36 @@ _SITES = [
 ]
 
 
+def site(row: tuple[Any, ...], network_cidr: str, *, power_mw: float, quota_h100: int) -> dict[str, Any]:
+    """A site of ``row`` (name, cloud, region, zones, instance type, $/GPU-hour, PUE), as a fleet declares it."""
+    name, cloud, region, zones, itype, price, pue = row
+    declared: dict[str, Any] = {
+        "name": name, "cloud": cloud, "region": region, "zones": zones, "power_mw": power_mw, "pue": pue,
+        "quota_gpus": {"H100": quota_h100}, "price_per_gpu_hour": {itype: price}, "network_cidr": network_cidr,
+    }
+    if cloud == "gcp":
+        declared["project"] = "gpufleet-bench"
+    return declared
+
+
 def big_fleet(services: int = 40, *, head: bool = False) -> dict[str, Any]:
     """About 10,000 H100s with the default 40 services: 4 runs of ~1,000 GPUs, services of ~150."""
-    sites = []
-    for i, (name, cloud, region, zones, itype, price, pue) in enumerate(_SITES):
-        site: dict[str, Any] = {
-            "name": name, "cloud": cloud, "region": region, "zones": zones, "power_mw": 12.0, "pue": pue,
-            "quota_gpus": {"H100": 4096}, "price_per_gpu_hour": {itype: price},
-            "network_cidr": f"10.{10 * (i + 1)}.0.0/16",
-        }
-        if cloud == "gcp":
-            site["project"] = "gpufleet-bench"
-        sites.append(site)
+    sites = [site(row, f"10.{10 * (i + 1)}.0.0/16", power_mw=12.0, quota_h100=4096) for i, row in enumerate(SITES)]
     training = []
     for i in range(4):
         run: dict[str, Any] = {
             "name": f"pretrain-{i}", "params": 7.0e10, "tokens": 2.5e12, "gpu": "H100",
-            "deadline_days": 27 if (head and i == 0) else 30, "mfu": 0.4, "sites": [_SITES[i % 6][0]],
+            "deadline_days": 27 if (head and i == 0) else 30, "mfu": 0.4, "sites": [SITES[i % 6][0]],
         }
-        if _SITES[i % 6][1] == "azure":
+        if SITES[i % 6][1] == "azure":
             run["allow_multiple_islands"] = True  # 128 VMs: two InfiniBand islands, as before the opt-in existed
         training.append(run)
     inference = []
     for i in range(services):
         raised = head and i % 4 == 0
-        home = _SITES[i % 6]
+        home = SITES[i % 6]
         moved = head and i == 1
-        where = _SITES[(i + 2) % 6] if moved else home
+        where = SITES[(i + 2) % 6] if moved else home
         inference.append({
             "name": f"svc-{i:02d}",
             "model": {"params": 7.0e10, "layers": 80, "kv_heads": 8, "head_dim": 128, "dtype": "fp8"},

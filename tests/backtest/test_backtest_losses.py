@@ -23,6 +23,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,32 +145,15 @@ def test_a_two_cloud_service_placed_on_one_cloud_keeps_the_plans_margin(
     # Allowed on a 3-zone AWS site and a dearer 2-zone GCP site, surviving one zone: gpufleet plan
     # sizes the margin before placement, over the clouds the service could run on, so it counts the
     # GCP site's 2 zones (⌈8 / 1⌉ · 2 = 16) though the placement puts every node on AWS. Counting
-    # only the placed pools' cloud, the backtest re-planned ⌈8 / 2⌉ · 3 = 12.
-    name, spec = load_stack(FIXTURES / "Pulumi.step-zones.yaml")
-    fleet = spec.model_dump(mode="json", exclude_none=True)
-    fleet["sites"].append({"name": "gcp-usc1", "cloud": "gcp", "region": "us-central1",
-                           "zones": ["us-central1-a", "us-central1-b"], "power_mw": 20.0, "pue": 1.2,
-                           "quota_gpus": {"H100": 4096}, "price_per_gpu_hour": {"a3-highgpu-8g": 9.0},
-                           "network_cidr": "10.30.0.0/16", "project": "gpufleet-serving"})
-    fleet["inference"][0].update(instance_types=["p5.48xlarge", "a3-highgpu-8g"], sites=["aws-use1", "gcp-usc1"],
-                                 peak_tokens_per_s=40_000)  # 16 replicas of 3,000 tokens/s with 20 % headroom: 8 nodes
-    stack = tmp_path / f"Pulumi.{name}.yaml"
-    stack.write_text(json.dumps({"config": {"gpufleet:fleet": fleet}}), encoding="utf-8")
-    history = write_csv(tmp_path / "chat-70b.csv", step_points(40_000, 40_000))
+    # only the placed pools' cloud, the backtest re-planned ⌈8 / 2⌉ · 3 = 12. (40,000 tokens/s: 16
+    # replicas of 3,000 tokens/s with 20 % headroom, 8 nodes.)
+    stack, history = _two_cloud_stack(tmp_path)
 
-    code, out, err = run_cli("plan", "--stack", str(stack), "--json")
-    assert code == 0, err
-    plan = json.loads(out)
-    [workload] = plan["workloads"]
+    plan, workload = _plan(run_cli, stack)
     assert {p["cloud"] for p in plan["pools"]} == {"aws"}
     assert (workload["nodes_needed"], workload["nodes_provisioned"]) == (8, 16)
 
-    code, out, err = run_cli("backtest", "--stack", str(stack), "--history", str(history), "--json")
-    assert code == 0, err
-    [svc] = json.loads(out)["services"]
-    for outcome in svc["strategies"]:  # flat demand, no growth: every re-plan is the plan
-        assert outcome["initial_nodes"] == outcome["final_nodes"] == workload["nodes_provisioned"]
-        assert {r["target_nodes"] for r in outcome["replans"]} == {workload["nodes_provisioned"]}
+    _backtest_replays_the_plan(run_cli, stack, history, workload)
 
 
 def test_a_replica_spans_the_gpus_the_plan_gives_it_on_the_smallest_candidate_memory(
@@ -180,32 +164,14 @@ def test_a_replica_spans_the_gpus_the_plan_gives_it_on_the_smallest_candidate_me
     # 16 with the 2-zone margin. It places every node on p5.48xlarge (80 GiB: 2 GPUs would hold
     # 154.6 GB); fitting at the placed type's memory, the backtest re-planned 4 replicas per node,
     # 4 nodes, 8 with the margin: half what the plan provisions.
-    name, spec = load_stack(FIXTURES / "Pulumi.step-zones.yaml")
-    fleet = spec.model_dump(mode="json", exclude_none=True)
-    fleet["sites"].append({"name": "gcp-usc1", "cloud": "gcp", "region": "us-central1",
-                           "zones": ["us-central1-a", "us-central1-b"], "power_mw": 20.0, "pue": 1.2,
-                           "quota_gpus": {"H100": 4096}, "price_per_gpu_hour": {"a3-highgpu-8g": 9.0},
-                           "network_cidr": "10.30.0.0/16", "project": "gpufleet-serving"})
-    fleet["inference"][0].update(instance_types=["p5.48xlarge", "a3-highgpu-8g"], sites=["aws-use1", "gcp-usc1"],
-                                 peak_tokens_per_s=40_000, concurrency=4)
-    stack = tmp_path / f"Pulumi.{name}.yaml"
-    stack.write_text(json.dumps({"config": {"gpufleet:fleet": fleet}}), encoding="utf-8")
-    history = write_csv(tmp_path / "chat-70b.csv", step_points(40_000, 40_000))
+    stack, history = _two_cloud_stack(tmp_path, concurrency=4)
 
-    code, out, err = run_cli("plan", "--stack", str(stack), "--json")
-    assert code == 0, err
-    plan = json.loads(out)
-    [workload] = plan["workloads"]
+    plan, workload = _plan(run_cli, stack)
     assert {p["instance_type"] for p in plan["pools"]} == {"p5.48xlarge"}
     assert workload["sizing"]["gpus_per_replica"] == 4
     assert (workload["nodes_needed"], workload["nodes_provisioned"]) == (8, 16)
 
-    code, out, err = run_cli("backtest", "--stack", str(stack), "--history", str(history), "--json")
-    assert code == 0, err
-    [svc] = json.loads(out)["services"]
-    for outcome in svc["strategies"]:  # flat demand, no growth: every re-plan is the plan
-        assert outcome["initial_nodes"] == outcome["final_nodes"] == workload["nodes_provisioned"]
-        assert {r["target_nodes"] for r in outcome["replans"]} == {workload["nodes_provisioned"]}
+    svc = _backtest_replays_the_plan(run_cli, stack, history, workload)
     assert svc["gpus_per_replica"] == workload["sizing"]["gpus_per_replica"]
 
 
@@ -227,3 +193,43 @@ def test_a_tpu_replica_is_a_single_host_slice_as_in_the_plan() -> None:
     assert svc.to_json()["gpus_per_replica"] == 4
     # the first re-plan knows the plan's peak and growth: it places what the plan placed
     assert svc.outcome("runway").initial_nodes == workload.nodes_provisioned
+
+
+def _two_cloud_stack(tmp_path: Path, **chat: Any) -> tuple[Path, Path]:
+    """The step-zones fleet with a dearer 2-zone GCP site beside its 3-zone AWS site, ``chat-70b``
+    allowed on both (p5.48xlarge or a3-highgpu-8g) at a flat 40,000 tokens/s (its history too), and
+    ``chat`` changed in it: the stack file and the history."""
+    name, spec = load_stack(FIXTURES / "Pulumi.step-zones.yaml")
+    fleet = spec.model_dump(mode="json", exclude_none=True)
+    fleet["sites"].append({"name": "gcp-usc1", "cloud": "gcp", "region": "us-central1",
+                           "zones": ["us-central1-a", "us-central1-b"], "power_mw": 20.0, "pue": 1.2,
+                           "quota_gpus": {"H100": 4096}, "price_per_gpu_hour": {"a3-highgpu-8g": 9.0},
+                           "network_cidr": "10.30.0.0/16", "project": "gpufleet-serving"})
+    fleet["inference"][0].update(instance_types=["p5.48xlarge", "a3-highgpu-8g"], sites=["aws-use1", "gcp-usc1"],
+                                 peak_tokens_per_s=40_000, **chat)
+    stack = tmp_path / f"Pulumi.{name}.yaml"
+    stack.write_text(json.dumps({"config": {"gpufleet:fleet": fleet}}), encoding="utf-8")
+    return stack, write_csv(tmp_path / "chat-70b.csv", step_points(40_000, 40_000))
+
+
+def _plan(run_cli: Callable[..., tuple[int, str, str]], stack: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``gpufleet plan --json`` of a one-service stack: the plan and its workload."""
+    code, out, err = run_cli("plan", "--stack", str(stack), "--json")
+    assert code == 0, err
+    plan: dict[str, Any] = json.loads(out)
+    [workload] = plan["workloads"]
+    return plan, workload
+
+
+def _backtest_replays_the_plan(run_cli: Callable[..., tuple[int, str, str]], stack: Path, history: Path,
+                               workload: dict[str, Any]) -> dict[str, Any]:
+    """``gpufleet backtest --json`` over a flat history: every strategy starts, ends and re-plans at the
+    nodes the plan provisions (no growth: every re-plan is the plan). Returns the service's entry."""
+    code, out, err = run_cli("backtest", "--stack", str(stack), "--history", str(history), "--json")
+    assert code == 0, err
+    services: list[dict[str, Any]] = json.loads(out)["services"]
+    [svc] = services
+    for outcome in svc["strategies"]:
+        assert outcome["initial_nodes"] == outcome["final_nodes"] == workload["nodes_provisioned"]
+        assert {r["target_nodes"] for r in outcome["replans"]} == {workload["nodes_provisioned"]}
+    return svc
