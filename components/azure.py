@@ -315,9 +315,16 @@ class AzureBackend(CloudBackend):
         stacks = [[z] for z in pool.zones] if args.network.handles.get("zonal_stacks") and len(pool.zones) > 1 \
             else [list(pool.zones)]
         caps = {"+".join(zs): sum(pool.nodes_by_zone.get(z, 0) for z in zs) or pool.nodes for zs in stacks}
-        od_max = zone_bounds(on_demand, caps)
+        planned_spot = {"+".join(zs): sum(pool.spot_nodes_by_zone.get(z, 0) for z in zs) for zs in stacks}
+        if pool.spot_nodes and sum(planned_spot.values()) == pool.spot_nodes and all(
+                planned_spot[k] <= caps[k] for k in caps):
+            # The plan's own split of spot and on-demand per zone: the one its loss figures count.
+            spot_max = planned_spot
+            od_max = {k: caps[k] - spot_max[k] for k in caps}
+        else:
+            od_max = zone_bounds(on_demand, caps)
+            spot_max = {k: caps[k] - od_max[k] for k in caps} if pool.spot_nodes else dict.fromkeys(caps, 0)
         od_min = zone_bounds(min(pool.min_nodes, on_demand), od_max)
-        spot_max = {k: caps[k] - od_max[k] for k in caps} if pool.spot_nodes else dict.fromkeys(caps, 0)
         spot_min = zone_bounds(max(pool.min_nodes - on_demand, 0), spot_max)
         built: list[tuple[azure.compute.VirtualMachineScaleSet, azure.monitor.AutoscaleSetting]] = []
         first: dict[str, str] = {}  # each stack's first set, named in the notes

@@ -225,3 +225,15 @@ def test_a_zone_set_with_no_share_of_the_minimum_scales_on_a_set_that_posts_the_
             assert len(sources) == 1 and sources <= anchors
             assert grow["type"] == "ChangeCount" and int(grow["value"]) >= 1
     assert settings[idle].inputs["targetResourceUri"] not in anchors
+
+
+def test_each_zone_builds_the_plans_own_split_of_spot_and_on_demand(
+        site_of: Callable[..., Any], pool_of: Callable[..., Any], build: Callable[..., OfflineRun]) -> None:
+    # The plan's loss figures count its spot nodes zone by zone; the sets must hold those, not an even
+    # split of the totals (which would be 2 on-demand and 2 spot in every zone here).
+    pool = pool_of("azure", "inference", nodes=12, min_nodes=3, spot_nodes=6,
+                   nodes_by_zone={"1": 4, "2": 4, "3": 4}, spot_nodes_by_zone={"2": 2, "3": 4})
+    run = build(site_of("azure"), [pool])
+    maxima = {r.name.removesuffix("-autoscale"): int(r.inputs["profiles"][0]["capacity"]["maximum"])
+              for r in run.of_type("azure-native:monitor:AutoscaleSetting")}
+    assert maxima == {f"{pool.name}-z1": 4, f"{pool.name}-z2": 2, f"{pool.name}-z2-spot": 2, f"{pool.name}-z3-spot": 4}
