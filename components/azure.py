@@ -339,7 +339,8 @@ class AzureBackend(CloudBackend):
             if od_max[key]:
                 vmss, setting = self._serving_scale_set(owner, stem, args, od_min[key], od_max[key], zones=zones,
                                                         metric_of=None if od_min[key] else posting)
-                posting = posting or (vmss if od_min[key] else None)
+                if key == anchor:
+                    posting = vmss
                 built.append((vmss, setting))
                 first[key] = f"{stem}-vmss"
                 if spot_max[key]:

@@ -204,12 +204,12 @@ class TpuQuotaReads:
             gen = generation(pool.instance_type) or ""
             if pool.site not in by_site:
                 continue
+            project = self.project_of(by_site[pool.site]) or ""
             for kind, by_zone in quota_shares(pool).items():
                 why = self._unchecked_tpu_quota(pool, gen, kind)
                 if why:
                     findings.append(Finding(self.cloud, "quota", "unknown", pool.site, (pool.name,), why[0], why[1]))
                     continue
-                project = self.project_of(by_site[pool.site]) or ""
                 for dimension in DIMENSIONS:
                     for draw in draws(pool, dimension, by_zone):
                         groups.setdefault((project, dimension, draw.place, gen, kind), []).append(draw)
